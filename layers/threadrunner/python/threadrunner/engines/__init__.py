@@ -1,0 +1,1 @@
+"""Engines run the assistant/thread/run model on an upstream. See base.Engine."""

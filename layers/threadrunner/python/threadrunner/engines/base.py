@@ -1,0 +1,83 @@
+"""The Engine interface: what the workflow steps need from an upstream, and nothing more.
+
+Implementations: ``responses`` (default), later ``chat`` and ``assistants``. Engines do no bookkeeping:
+the steps persist ids before and after every create call (at-most-once), engines only talk upstream.
+"""
+
+from __future__ import annotations
+
+from typing import Literal, Protocol
+
+from pydantic import BaseModel, Field
+
+from threadrunner.models.records import RunError, RunRecord, Usage
+
+UpstreamStatus = Literal[
+    "queued", "in_progress", "requires_action", "completed", "failed", "cancelled", "expired", "incomplete"
+]
+
+
+class ToolSpec(BaseModel):
+    """A function tool as the model sees it."""
+
+    name: str
+    description: str
+    parameters: dict
+
+
+class UpstreamToolCall(BaseModel):
+    call_id: str
+    name: str
+    arguments: str
+
+
+class ToolOutput(BaseModel):
+    call_id: str
+    output: str
+
+
+class UpstreamRun(BaseModel):
+    """One poll's view of the upstream run."""
+
+    status: UpstreamStatus
+    tool_calls: list[UpstreamToolCall] = Field(default_factory=list)
+    answer: str | None = None
+    usage: Usage = Field(default_factory=Usage)
+    error: RunError | None = None
+    poll_after_ms: int | None = None
+
+
+class RunRequest(BaseModel):
+    """Everything an engine needs to start or continue a run."""
+
+    upstream_thread_id: str
+    model: str
+    instructions: str
+    tools: list[ToolSpec]
+    metadata: dict[str, str] = Field(default_factory=dict)
+
+
+class Engine(Protocol):
+    name: str
+
+    def create_thread(self, metadata: dict[str, str]) -> str:
+        """Create the upstream thread/conversation; returns its id."""
+        ...
+
+    def delete_thread(self, upstream_thread_id: str) -> None:
+        """Delete it; a thread that is already gone is not an error."""
+        ...
+
+    def start(self, request: RunRequest, message: str) -> str:
+        """Start the model on a user message; returns the upstream run/response id. Never retried."""
+        ...
+
+    def poll(self, run: RunRecord) -> UpstreamRun: ...
+
+    def submit_tool_outputs(self, request: RunRequest, run: RunRecord, outputs: list[ToolOutput]) -> str:
+        """Hand tool outputs back; returns the id of the upstream run/response that continues. Never retried."""
+        ...
+
+    def cancel(self, run: RunRecord) -> None:
+        """Cancel the current upstream run; one that has already ended is not an error."""
+        ...

@@ -1,0 +1,67 @@
+"""Domain exceptions. The API maps them to HTTP once (functions/api); the workflow sees their class
+names as error names (``Catch``/``Retry`` in run.asl.json), so the names are part of the contract."""
+
+from __future__ import annotations
+
+
+class ThreadrunnerError(Exception):
+    """Base class: a failure we understand and can name."""
+
+    code = "internal_error"
+
+
+class NotFoundError(ThreadrunnerError):
+    """The thing does not exist, or belongs to someone else (never say which)."""
+
+    code = "not_found"
+
+
+class ConflictError(ThreadrunnerError):
+    code = "conflict"
+
+    def __init__(self, message: str, **details: str) -> None:
+        super().__init__(message)
+        self.details = details
+
+
+class InvalidRequestError(ThreadrunnerError):
+    code = "invalid_request"
+
+    def __init__(self, message: str, field: str) -> None:
+        super().__init__(message)
+        self.field = field
+
+
+class ServiceUnavailableError(ThreadrunnerError):
+    code = "service_unavailable"
+
+
+# Upstream (model provider) failures. Their names are workflow error names.
+class UpstreamError(ThreadrunnerError):
+    """The upstream refused the request for a reason retrying will not fix."""
+
+    code = "upstream_error"
+
+
+class UpstreamRateLimited(UpstreamError):  # noqa: N818 - workflow error name
+    """429 rate limit: retry after a pause."""
+
+    code = "rate_limited"
+
+
+class UpstreamQuotaExceeded(UpstreamError):  # noqa: N818 - workflow error name
+    """429 insufficient_quota: never retry, a person has to act."""
+
+    code = "insufficient_quota"
+
+
+class UpstreamUnavailable(UpstreamError):  # noqa: N818 - workflow error name
+    """Timeouts, connection errors and 5xx: retry with backoff."""
+
+    code = "upstream_unavailable"
+
+
+class UpstreamOutcomeUnknown(UpstreamError):  # noqa: N818 - workflow error name
+    """A create call may or may not have reached the upstream; creating again could run the model twice."""
+
+    code = "upstream_outcome_unknown"

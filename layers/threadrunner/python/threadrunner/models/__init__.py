@@ -1,0 +1,1 @@
+"""Pydantic models at every boundary: DynamoDB records, API bodies, workflow state."""

@@ -1,0 +1,120 @@
+"""What we store in DynamoDB. Keys are derived here; stores add nothing but I/O."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from enum import StrEnum
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class RunStatus(StrEnum):
+    queued = "queued"
+    in_progress = "in_progress"
+    requires_action = "requires_action"
+    completed = "completed"
+    failed = "failed"
+    cancelled = "cancelled"
+    timed_out = "timed_out"
+
+    @property
+    def is_terminal(self) -> bool:
+        return self in TERMINAL_STATUSES
+
+
+TERMINAL_STATUSES = frozenset({RunStatus.completed, RunStatus.failed, RunStatus.cancelled, RunStatus.timed_out})
+
+
+class Record(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+
+
+class Usage(BaseModel):
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    total_tokens: int = 0
+
+    def __add__(self, other: Usage) -> Usage:
+        return Usage(
+            prompt_tokens=self.prompt_tokens + other.prompt_tokens,
+            completion_tokens=self.completion_tokens + other.completion_tokens,
+            total_tokens=self.total_tokens + other.total_tokens,
+        )
+
+
+class RunError(BaseModel):
+    code: str
+    message: str
+
+
+class ThreadRecord(Record):
+    """One conversation of one user with one assistant for one purpose."""
+
+    id: str
+    user_id: str
+    assistant: str
+    purpose: str
+    engine: str
+    upstream_thread_id: str | None = None  # the conversation (responses) or thread (assistants) id
+    active_run_id: str | None = None
+    created_at: datetime
+    last_activity_at: datetime
+    expires_at: int  # epoch seconds: the DynamoDB TTL attribute
+
+    def is_fresh(self, now: datetime, max_age_hours: int) -> bool:
+        age = (now - self.last_activity_at).total_seconds()
+        return age < max_age_hours * 3600 and self.expires_at > now.timestamp()
+
+
+class ToolCallSummary(BaseModel):
+    call_id: str
+    name: str
+    arguments: str
+    output: str | None = None  # a short summary; the full output is in the ledger
+    is_error: bool = False
+
+
+class RunRecord(Record):
+    id: str
+    thread_id: str
+    user_id: str
+    assistant: str
+    engine: str
+    model: str
+    status: RunStatus = RunStatus.queued
+    message: str
+    created_at: datetime
+    started_at: datetime | None = None
+    completed_at: datetime | None = None
+    deadline_at: datetime
+    execution_arn: str | None = None
+    upstream_thread_id: str | None = None
+    # One upstream response per round: round 0 answers the message, round n answers tool outputs n.
+    response_ids: list[str] = Field(default_factory=list)
+    # The round whose create call went out but whose id is not yet recorded (at-most-once creates).
+    pending_round: int | None = None
+    tool_calls: list[ToolCallSummary] = Field(default_factory=list)
+    answer: str | None = None
+    usage: Usage = Field(default_factory=Usage)
+    error: RunError | None = None
+
+    @property
+    def current_response_id(self) -> str | None:
+        return self.response_ids[-1] if self.response_ids else None
+
+
+class ToolCallRecord(Record):
+    """The tool-call ledger: one item per call, so a retried step reuses the output."""
+
+    run_id: str
+    call_id: str
+    round: int
+    name: str
+    arguments: str
+    output: str | None = None
+    is_error: bool = False
+    truncated: bool = False
+    attempts: int = 0
+    started_at: datetime | None = None
+    finished_at: datetime | None = None
+    duration_ms: int | None = None

@@ -1,0 +1,77 @@
+"""The run workflow's state (run.asl.json). Small on purpose: ids, counters and the next wait."""
+
+from __future__ import annotations
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class PollSettings(BaseModel):
+    """Part of the execution input, so tests (and callers of StartExecution) can choose them."""
+
+    first_wait_seconds: int = Field(ge=0)
+    max_wait_seconds: int = Field(ge=0)
+    max_polls: int = Field(gt=0)
+
+
+class PendingToolCall(BaseModel):
+    call_id: str
+    name: str
+
+
+class RunProgress(BaseModel):
+    """What every step returns into ``$.run``: the Choice state reads ``status``."""
+
+    status: str
+    wait_seconds: int = 0
+    poll_count: int = 0
+    tool_calls: list[PendingToolCall] = Field(default_factory=list)
+
+
+class StepError(BaseModel):
+    """What a Catch puts into ``$.error``."""
+
+    model_config = ConfigDict(populate_by_name=True)
+
+    error: str = Field(alias="Error")
+    cause: str | None = Field(default=None, alias="Cause")
+
+
+class StepInput(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+
+    run_id: str
+    settings: PollSettings
+    run: RunProgress
+
+
+class FinishRunInput(BaseModel):
+    """Finish run receives the whole state: the last progress and, if a step failed, the error."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    run_id: str
+    run: RunProgress
+    error: StepError | None = None
+
+
+class RunToolInput(BaseModel):
+    run_id: str
+    call_id: str
+    name: str
+
+
+class RunToolOutput(BaseModel):
+    call_id: str
+    is_error: bool
+
+
+class FinishRunOutput(BaseModel):
+    status: str
+
+
+class ExecutionInput(BaseModel):
+    """What the API passes to StartExecution."""
+
+    run_id: str
+    settings: PollSettings
+    run: RunProgress

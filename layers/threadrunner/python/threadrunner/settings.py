@@ -1,0 +1,86 @@
+"""Settings from the environment, one small model per concern; handlers compose what they need.
+
+Logic never reads ``os.environ``: it receives these models. Names are ``THREADRUNNER_*``.
+"""
+
+from __future__ import annotations
+
+from functools import cache
+from pathlib import Path
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class _Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="THREADRUNNER_", frozen=True, extra="ignore")
+
+
+class StorageSettings(_Settings):
+    threads_table: str = "threadrunner-threads"
+    runs_table: str = "threadrunner-runs"
+    bucket: str = "threadrunner-files"
+
+
+class RunSettings(_Settings):
+    """How runs behave: engine, model, polling and limits (per environment, see cdk.json)."""
+
+    environment: str = "dev"
+    engine: str = "responses"
+    model: str = "gpt-4.1-mini"
+    poll_first_seconds: int = Field(default=2, ge=0)
+    poll_max_seconds: int = Field(default=20, ge=0)
+    run_deadline_seconds: int = Field(default=600, gt=0)
+    # One poll loop costs about nine history events; 25,000 is the hard limit of a Standard execution.
+    max_polls: int = Field(default=400, gt=0, le=2000)
+    thread_max_age_hours: int = Field(default=24, gt=0)
+    thread_ttl_days: int = Field(default=30, gt=0)
+    max_message_chars: int = Field(default=32_000, gt=0)
+
+
+class WorkflowSettings(_Settings):
+    state_machine_arn: str = ""
+    region: str = Field(default="us-east-1", validation_alias="AWS_REGION")
+
+
+class UpstreamSettings(_Settings):
+    """Where the model lives. The key itself is never here: it is read from Secrets Manager."""
+
+    openai_secret_name: str = "threadrunner/openai-api-key"
+    openai_base_url: str | None = None
+    # Below the step Lambdas' 60 s timeout, so a slow upstream fails the step, not the Lambda.
+    openai_timeout_seconds: float = Field(default=25.0, gt=0)
+    openai_poll_retries: int = Field(default=2, ge=0)
+
+
+class ToolSettings(_Settings):
+    assistants_dir: Path = Path(__file__).resolve().parents[4] / "assistants"
+    sample_database_path: Path | None = None
+    tool_output_max_chars: int = Field(default=16_000, gt=0)
+    sql_max_rows: int = Field(default=1000, gt=0)
+    sql_timeout_seconds: float = Field(default=5.0, gt=0)
+
+
+@cache
+def storage_settings() -> StorageSettings:
+    return StorageSettings()
+
+
+@cache
+def run_settings() -> RunSettings:
+    return RunSettings()
+
+
+@cache
+def workflow_settings() -> WorkflowSettings:
+    return WorkflowSettings()
+
+
+@cache
+def upstream_settings() -> UpstreamSettings:
+    return UpstreamSettings()
+
+
+@cache
+def tool_settings() -> ToolSettings:
+    return ToolSettings()
