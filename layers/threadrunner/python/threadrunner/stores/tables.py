@@ -1,0 +1,37 @@
+"""The DynamoDB tables, declared once: the CDK storage construct and the local stack both build from this.
+
+threads: partition ``user_id``, sort ``sk``. Items: ``thread#<id>`` (a thread) and ``slot#<assistant>#<purpose>``
+  (which thread is current for that key, so concurrent get-or-create calls agree). TTL on ``expires_at``.
+runs: partition ``run_id``, sort ``sk``. Items: ``run`` (the run) and ``call#<call_id>`` (the tool-call ledger).
+  The sparse index ``by_thread`` lists a thread's runs in creation order.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+
+@dataclass(frozen=True)
+class Index:
+    name: str
+    partition_key: str
+    sort_key: str
+
+
+@dataclass(frozen=True)
+class TableSpec:
+    logical_name: str
+    partition_key: str
+    sort_key: str
+    ttl_attribute: str | None = None
+    indexes: tuple[Index, ...] = field(default_factory=tuple)
+
+
+THREADS = TableSpec(logical_name="threads", partition_key="user_id", sort_key="sk", ttl_attribute="expires_at")
+RUNS = TableSpec(
+    logical_name="runs",
+    partition_key="run_id",
+    sort_key="sk",
+    indexes=(Index(name="by_thread", partition_key="thread_id", sort_key="created_at"),),
+)
+ALL_TABLES = (THREADS, RUNS)

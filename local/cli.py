@@ -1,0 +1,50 @@
+"""The ``threadrunner`` command: local mode for developers (the deployed service needs none of it)."""
+
+from __future__ import annotations
+
+import json
+from typing import Annotated
+
+import typer
+
+app = typer.Typer(no_args_is_help=True, help="threadrunner local mode: the local stack, tokens, tools, the demo.")
+tools_app = typer.Typer(no_args_is_help=True, help="Run the assistants' tools directly.")
+app.add_typer(tools_app, name="tools")
+
+
+@app.command()
+def local(port: Annotated[int, typer.Option(help="Port for the HTTP API on 127.0.0.1.")] = 8765) -> None:
+    """Serve the local stack (API, workflow, emulator) until stopped."""
+    from local.stack import serve
+
+    serve(port=port)
+
+
+@app.command()
+def token(user: Annotated[str, typer.Option(help="The user id (the token's sub).")] = "demo-user") -> None:
+    """Print a JWT the local stack accepts for USER."""
+    from local.auth import issue_token
+
+    typer.echo(issue_token(user))
+
+
+@app.command()
+def demo() -> None:
+    """Ask the Data Analyst a question on the local stack and show what happened."""
+    from local.demo import run_demo
+
+    raise typer.Exit(run_demo())
+
+
+@tools_app.command("call")
+def tools_call(
+    name: Annotated[str, typer.Argument(help="Tool name, e.g. query_database.")],
+    arguments: Annotated[str, typer.Argument(help="The arguments as JSON.")] = "{}",
+    assistant: Annotated[str, typer.Option(help="Whose tool permissions apply.")] = "data-analyst",
+) -> None:
+    """Run one tool locally and print its JSON output (errors included)."""
+    from threadrunner.tools.registry import call_tool_locally
+
+    result = call_tool_locally(name, arguments, assistant=assistant)
+    typer.echo(json.dumps(json.loads(result.output), indent=2))
+    raise typer.Exit(1 if result.is_error else 0)
