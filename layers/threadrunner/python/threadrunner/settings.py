@@ -84,3 +84,9 @@ def upstream_settings() -> UpstreamSettings:
 @cache
 def tool_settings() -> ToolSettings:
     return ToolSettings()
+
+
+def reset_settings() -> None:
+    """Forget cached settings (local mode and tests change the environment)."""
+    for cached in (storage_settings, run_settings, workflow_settings, upstream_settings, tool_settings):
+        cached.cache_clear()
