@@ -22,7 +22,9 @@ class RunStatus(StrEnum):
         return self in TERMINAL_STATUSES
 
 
-TERMINAL_STATUSES = frozenset({RunStatus.completed, RunStatus.failed, RunStatus.cancelled, RunStatus.timed_out})
+TERMINAL_STATUSES = frozenset(
+    {RunStatus.completed, RunStatus.failed, RunStatus.cancelled, RunStatus.timed_out}
+)
 
 
 class Record(BaseModel):
@@ -95,8 +97,17 @@ class RunRecord(Record):
     pending_round: int | None = None
     tool_calls: list[ToolCallSummary] = Field(default_factory=list)
     answer: str | None = None
-    usage: Usage = Field(default_factory=Usage)
+    usage_by_response: dict[str, Usage] = Field(default_factory=dict)
     error: RunError | None = None
+
+    @property
+    def usage(self) -> Usage:
+        return sum(self.usage_by_response.values(), Usage())
+
+    @property
+    def round(self) -> int:
+        """The round whose upstream response is current (0 answers the message)."""
+        return len(self.response_ids) - 1
 
     @property
     def current_response_id(self) -> str | None:

@@ -27,7 +27,9 @@ class TableSpec:
     indexes: tuple[Index, ...] = field(default_factory=tuple)
 
 
-THREADS = TableSpec(logical_name="threads", partition_key="user_id", sort_key="sk", ttl_attribute="expires_at")
+THREADS = TableSpec(
+    logical_name="threads", partition_key="user_id", sort_key="sk", ttl_attribute="expires_at"
+)
 RUNS = TableSpec(
     logical_name="runs",
     partition_key="run_id",

@@ -1,0 +1,128 @@
+"""The HTTP API: routes -> threadrunner.services; domain errors -> HTTP, in one place."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response, content_types
+from aws_lambda_powertools.event_handler.openapi.exceptions import RequestValidationError
+from aws_lambda_powertools.event_handler.openapi.params import Body, Path
+from aws_lambda_powertools.logging import correlation_paths
+from aws_lambda_powertools.utilities.typing import LambdaContext
+from pydantic import BaseModel
+from threadrunner.errors import (
+    ConflictError,
+    InvalidRequestError,
+    NotFoundError,
+    ServiceUnavailableError,
+    ThreadrunnerError,
+)
+from threadrunner.models.api import CreateRunRequest, CreateThreadRequest, ErrorOut, RunOut, ThreadOut
+from threadrunner.observability import logger, metrics, tracer
+from threadrunner.services import runs, threads
+from threadrunner.services.context import default_context
+
+app = APIGatewayHttpResolver(enable_validation=True)
+ThreadId = Annotated[str, Path(pattern=r"^thr_[0-9a-z]{26}$")]
+RunId = Annotated[str, Path(pattern=r"^run_[0-9a-z]{26}$")]
+
+
+class Unauthorized(ThreadrunnerError):
+    code = "unauthorized"
+
+
+def _caller() -> str:
+    """The user is the token's subject, checked by the JWT authorizer; never a field of the body."""
+    claims = app.current_event.request_context.authorizer.jwt_claim or {}
+    subject = claims.get("sub")
+    if not subject:
+        raise Unauthorized("the token has no subject")
+    return str(subject)
+
+
+def _json(status: int, body: BaseModel) -> Response:
+    return Response(
+        status_code=status, content_type=content_types.APPLICATION_JSON, body=body.model_dump_json()
+    )
+
+
+@app.post("/v1/threads", responses={200: {"description": "the caller's current thread"}})
+def create_thread(request: Annotated[CreateThreadRequest, Body(embed=False)]) -> Response[ThreadOut]:
+    thread, created = threads.get_or_create_thread(default_context(), _caller(), request)
+    return _json(201 if created else 200, thread)
+
+
+@app.get("/v1/threads/<thread_id>")
+def get_thread(thread_id: ThreadId) -> Response[ThreadOut]:
+    return _json(200, threads.get_thread(default_context(), _caller(), thread_id))
+
+
+@app.post("/v1/threads/<thread_id>/runs")
+def create_run(
+    thread_id: ThreadId, request: Annotated[CreateRunRequest, Body(embed=False)]
+) -> Response[RunOut]:
+    return _json(202, runs.create_run(default_context(), _caller(), thread_id, request))
+
+
+@app.get("/v1/runs/<run_id>")
+def get_run(run_id: RunId) -> Response[RunOut]:
+    return _json(200, runs.get_run(default_context(), _caller(), run_id))
+
+
+@app.get("/v1/openapi.json", include_in_schema=False)
+def openapi() -> Response[Any]:
+    schema = app.get_openapi_json_schema(title="threadrunner", version="1.0.0")
+    return Response(status_code=200, content_type=content_types.APPLICATION_JSON, body=schema)
+
+
+@app.exception_handler(RequestValidationError)
+def invalid_request(error: RequestValidationError) -> Response:
+    problems = error.errors()
+    first = problems[0] if problems else {}
+    location = [str(part) for part in first.get("loc", ()) if part not in ("body", "path", "query")]
+    field = ".".join(location) or None
+    message = f"{field}: {first.get('msg', 'invalid')}" if field else str(first.get("msg", "invalid request"))
+    return _json(422, ErrorOut(code="invalid_request", message=message, field=field))
+
+
+@app.exception_handler(InvalidRequestError)
+def invalid_value(error: InvalidRequestError) -> Response:
+    return _json(422, ErrorOut(code=error.code, message=str(error), field=error.field))
+
+
+@app.exception_handler(NotFoundError)
+def not_found(error: NotFoundError) -> Response:
+    return _json(404, ErrorOut(code=error.code, message=str(error)))
+
+
+@app.exception_handler(ConflictError)
+def conflict(error: ConflictError) -> Response:
+    return _json(409, ErrorOut(code=error.code, message=str(error), **error.details))
+
+
+@app.exception_handler(Unauthorized)
+def unauthorized(error: Unauthorized) -> Response:
+    return _json(401, ErrorOut(code=error.code, message=str(error)))
+
+
+@app.exception_handler(ServiceUnavailableError)
+def unavailable(error: ServiceUnavailableError) -> Response:
+    return _json(503, ErrorOut(code=error.code, message=str(error)))
+
+
+@app.not_found
+def no_route(_: Exception) -> Response:
+    return _json(404, ErrorOut(code="not_found", message="no such route"))
+
+
+@app.exception_handler(Exception)
+def internal(error: Exception) -> Response:
+    logger.exception("unhandled error")  # the stack trace goes to the log, never to the caller
+    return _json(500, ErrorOut(code="internal_error", message="internal error"))
+
+
+@logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_HTTP, clear_state=True)
+@tracer.capture_lambda_handler(capture_response=False)
+@metrics.log_metrics
+def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    return app.resolve(event, context)

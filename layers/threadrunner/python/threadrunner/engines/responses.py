@@ -1,0 +1,157 @@
+"""The ``responses`` engine: a thread is an OpenAI Conversation, a run is one or more background responses
+chained by function-call outputs on that conversation."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+import openai
+from openai import OpenAI
+
+from threadrunner.engines.base import RunRequest, ToolOutput, ToolSpec, UpstreamRun, UpstreamToolCall
+from threadrunner.errors import (
+    UpstreamError,
+    UpstreamOutcomeUnknown,
+    UpstreamQuotaExceeded,
+    UpstreamRateLimited,
+    UpstreamUnavailable,
+)
+from threadrunner.models.records import RunError, RunRecord, Usage
+
+
+class ResponsesEngine:
+    name = "responses"
+
+    def __init__(self, client: OpenAI) -> None:
+        self._client = client
+        # The SDK retries 408/409/429/5xx by default and sends no idempotency key: a retried create could
+        # start the model twice. Creates go out once; the workflow decides what to retry.
+        self._create_client = client.with_options(max_retries=0)
+
+    def create_thread(self, metadata: dict[str, str]) -> str:
+        with _upstream_errors(creating=True):
+            return self._create_client.conversations.create(metadata=metadata).id
+
+    def delete_thread(self, upstream_thread_id: str) -> None:
+        with _upstream_errors():
+            try:
+                self._client.conversations.delete(upstream_thread_id)
+            except openai.NotFoundError:
+                pass
+
+    def start(self, request: RunRequest, message: str) -> str:
+        return self._create(request, [{"role": "user", "content": message}])
+
+    def submit_tool_outputs(self, request: RunRequest, run: RunRecord, outputs: list[ToolOutput]) -> str:
+        items = [{"type": "function_call_output", "call_id": o.call_id, "output": o.output} for o in outputs]
+        return self._create(request, items)
+
+    def poll(self, run: RunRecord) -> UpstreamRun:
+        response_id = _current(run)
+        with _upstream_errors():
+            raw = self._client.responses.with_raw_response.retrieve(response_id)
+            response = raw.parse()
+        poll_after = raw.headers.get("openai-poll-after-ms")
+        # Look for function calls whatever the status says: they are what the model is waiting for.
+        calls = [
+            UpstreamToolCall(call_id=item.call_id, name=item.name, arguments=item.arguments)
+            for item in response.output
+            if item.type == "function_call"
+        ]
+        status = response.status or "in_progress"
+        error = None
+        if response.error is not None:
+            error = RunError(code=str(response.error.code), message=response.error.message)
+        elif status == "incomplete" and response.incomplete_details is not None:
+            error = RunError(code="incomplete", message=f"incomplete: {response.incomplete_details.reason}")
+        usage = Usage()
+        if response.usage is not None:
+            usage = Usage(
+                prompt_tokens=response.usage.input_tokens,
+                completion_tokens=response.usage.output_tokens,
+                total_tokens=response.usage.total_tokens,
+            )
+        return UpstreamRun(
+            status=status,
+            tool_calls=calls,
+            answer=response.output_text or None,
+            usage=usage,
+            error=error,
+            poll_after_ms=int(poll_after) if poll_after and poll_after.isdigit() else None,
+        )
+
+    def cancel(self, run: RunRecord) -> None:
+        if not run.response_ids:
+            return
+        with _upstream_errors():
+            try:
+                self._client.responses.cancel(_current(run))
+            except (openai.NotFoundError, openai.BadRequestError, openai.ConflictError):
+                pass  # already finished or gone: nothing left to stop
+
+    def _create(self, request: RunRequest, items: list[dict[str, Any]]) -> str:
+        with _upstream_errors(creating=True):
+            response = self._create_client.responses.create(
+                model=request.model,
+                instructions=request.instructions,
+                input=items,  # type: ignore[arg-type]
+                tools=[_function_tool(tool) for tool in request.tools],  # type: ignore[misc]
+                conversation=request.upstream_thread_id,
+                background=True,
+                store=True,
+                metadata=request.metadata,
+            )
+        return response.id
+
+
+def _function_tool(tool: ToolSpec) -> dict[str, Any]:
+    return {
+        "type": "function",
+        "name": tool.name,
+        "description": tool.description,
+        "parameters": tool.parameters,
+        "strict": False,
+    }
+
+
+def _current(run: RunRecord) -> str:
+    if run.current_response_id is None:
+        raise UpstreamError(f"run {run.id} has no upstream response yet")
+    return run.current_response_id
+
+
+@contextmanager
+def _upstream_errors(*, creating: bool = False) -> Iterator[None]:
+    """SDK exceptions become our error names (the workflow retries some of them by name).
+
+    A create that timed out or lost its connection may have reached the upstream: that is
+    UpstreamOutcomeUnknown, never retried. An HTTP error answer means nothing was created.
+    """
+    try:
+        yield
+    except openai.RateLimitError as error:
+        if _code(error) == "insufficient_quota":
+            raise UpstreamQuotaExceeded("the upstream account has no quota left") from error
+        raise UpstreamRateLimited("the upstream rate-limited the request") from error
+    except (openai.APITimeoutError, openai.APIConnectionError) as error:
+        if creating:
+            raise UpstreamOutcomeUnknown(
+                f"the upstream did not answer a create call: {type(error).__name__}"
+            ) from error
+        raise UpstreamUnavailable(f"the upstream did not answer: {type(error).__name__}") from error
+    except openai.InternalServerError as error:
+        raise UpstreamUnavailable(f"the upstream answered {error.status_code}") from error
+    except openai.APIStatusError as error:
+        raise UpstreamError(
+            f"the upstream refused the request ({error.status_code}): {_message(error)}"
+        ) from error
+
+
+def _code(error: openai.APIStatusError) -> str | None:
+    return getattr(error, "code", None)
+
+
+def _message(error: openai.APIStatusError) -> str:
+    return str(error.message)[:300]

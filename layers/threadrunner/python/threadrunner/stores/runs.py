@@ -1,0 +1,193 @@
+"""Runs and their tool-call ledger (same table: ``run`` and ``call#<call_id>`` items of one partition)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from boto3.dynamodb.conditions import Key
+from botocore.exceptions import ClientError
+
+from threadrunner.errors import NotFoundError, UpstreamOutcomeUnknown
+from threadrunner.models.records import TERMINAL_STATUSES, RunRecord, ToolCallRecord, Usage
+from threadrunner.stores._dynamo import from_item, is_condition_failure, to_item, to_value
+
+RUN_SK = "run"
+
+
+class RunStore:
+    def __init__(self, table: Any) -> None:
+        self._table = table
+
+    def create(self, run: RunRecord) -> None:
+        self._table.put_item(
+            Item=to_item(run, run_id=run.id, sk=RUN_SK), ConditionExpression="attribute_not_exists(run_id)"
+        )
+
+    def get(self, run_id: str) -> RunRecord:
+        item = self._table.get_item(Key={"run_id": run_id, "sk": RUN_SK}, ConsistentRead=True).get("Item")
+        if item is None:
+            raise NotFoundError(f"run {run_id} not found")
+        return from_item(RunRecord, item)
+
+    def get_for_user(self, run_id: str, user_id: str) -> RunRecord:
+        run = self.get(run_id)
+        if run.user_id != user_id:
+            raise NotFoundError(f"run {run_id} not found")
+        return run
+
+    def update(self, run_id: str, **fields: Any) -> None:
+        """Set top-level fields (None removes them)."""
+        sets = {k: v for k, v in fields.items() if v is not None}
+        removes = [k for k, v in fields.items() if v is None]
+        expression = ""
+        if sets:
+            expression += "SET " + ", ".join(f"#{k} = :{k}" for k in sets)
+        if removes:
+            expression += " REMOVE " + ", ".join(f"#{k}" for k in removes)
+        arguments: dict[str, Any] = {
+            "Key": {"run_id": run_id, "sk": RUN_SK},
+            "UpdateExpression": expression.strip(),
+            "ConditionExpression": "attribute_exists(run_id)",
+            "ExpressionAttributeNames": {f"#{k}": k for k in fields},
+        }
+        if sets:
+            arguments["ExpressionAttributeValues"] = {f":{k}": to_value(v) for k, v in sets.items()}
+        self._table.update_item(**arguments)
+
+    def finish(self, run_id: str, **fields: Any) -> bool:
+        """Set the final status once; False when the run had already ended (a re-executed Finish run)."""
+        terminal = [status.value for status in TERMINAL_STATUSES]
+        names = {f"#{k}": k for k in fields} | {"#status": "status"}
+        values = {f":{k}": to_value(v) for k, v in fields.items()} | {
+            f":t{i}": status for i, status in enumerate(terminal)
+        }
+        try:
+            self._table.update_item(
+                Key={"run_id": run_id, "sk": RUN_SK},
+                UpdateExpression="SET " + ", ".join(f"#{k} = :{k}" for k in fields),
+                ConditionExpression="attribute_exists(run_id) AND NOT #status IN ("
+                + ", ".join(f":t{i}" for i in range(len(terminal)))
+                + ")",
+                ExpressionAttributeNames=names,
+                ExpressionAttributeValues=values,
+            )
+        except ClientError as error:
+            if is_condition_failure(error):
+                return False
+            raise
+        return True
+
+    # At-most-once upstream creates: claim the round, call, record the id.
+    def claim_round(self, run_id: str, round_number: int) -> None:
+        """Claim round n before creating its upstream response. A claim left behind by a crashed attempt
+        means the create may have happened: refuse rather than risk running the model twice."""
+        try:
+            self._table.update_item(
+                Key={"run_id": run_id, "sk": RUN_SK},
+                UpdateExpression="SET pending_round = :n",
+                ConditionExpression="attribute_not_exists(pending_round) AND size(response_ids) = :n",
+                ExpressionAttributeValues={":n": round_number},
+            )
+        except ClientError as error:
+            if is_condition_failure(error):
+                raise UpstreamOutcomeUnknown(
+                    f"round {round_number} of run {run_id} was already attempted and its outcome is unknown"
+                ) from error
+            raise
+
+    def release_round(self, run_id: str, round_number: int) -> None:
+        """The create call was answered with an error: nothing was created, the round may be tried again."""
+        self._table.update_item(
+            Key={"run_id": run_id, "sk": RUN_SK},
+            UpdateExpression="REMOVE pending_round",
+            ConditionExpression="pending_round = :n",
+            ExpressionAttributeValues={":n": round_number},
+        )
+
+    def record_round(self, run_id: str, round_number: int, response_id: str) -> None:
+        self._table.update_item(
+            Key={"run_id": run_id, "sk": RUN_SK},
+            UpdateExpression="SET response_ids = list_append(response_ids, :id) REMOVE pending_round",
+            ConditionExpression="pending_round = :n",
+            ExpressionAttributeValues={":n": round_number, ":id": [response_id]},
+        )
+
+    def record_usage(self, run_id: str, response_id: str, usage: Usage) -> None:
+        """Usage per upstream response, so a re-polled response is never counted twice."""
+        self._table.update_item(
+            Key={"run_id": run_id, "sk": RUN_SK},
+            UpdateExpression="SET usage_by_response.#rid = :u",
+            ConditionExpression="attribute_exists(run_id)",
+            ExpressionAttributeNames={"#rid": response_id},
+            ExpressionAttributeValues={":u": to_value(usage)},
+        )
+
+    def list_for_thread(self, thread_id: str) -> list[RunRecord]:
+        response = self._table.query(
+            IndexName="by_thread", KeyConditionExpression=Key("thread_id").eq(thread_id)
+        )
+        return [from_item(RunRecord, item) for item in response["Items"]]
+
+
+class ToolCallLedger:
+    """Every tool call, its arguments and its output: a retried step reuses what is here."""
+
+    def __init__(self, table: Any) -> None:
+        self._table = table
+
+    def add(self, call: ToolCallRecord) -> None:
+        """Record a requested call once (a re-polled response asks for the same calls)."""
+        try:
+            self._table.put_item(
+                Item=to_item(call, sk=f"call#{call.call_id}"), ConditionExpression="attribute_not_exists(sk)"
+            )
+        except ClientError as error:
+            if not is_condition_failure(error):
+                raise
+
+    def get(self, run_id: str, call_id: str) -> ToolCallRecord:
+        item = self._table.get_item(Key={"run_id": run_id, "sk": f"call#{call_id}"}, ConsistentRead=True).get(
+            "Item"
+        )
+        if item is None:
+            raise NotFoundError(f"tool call {call_id} of run {run_id} not found")
+        return from_item(ToolCallRecord, item)
+
+    def list(self, run_id: str) -> list[ToolCallRecord]:
+        response = self._table.query(
+            KeyConditionExpression=Key("run_id").eq(run_id) & Key("sk").begins_with("call#"),
+            ConsistentRead=True,
+        )
+        return [from_item(ToolCallRecord, item) for item in response["Items"]]
+
+    def start_attempt(self, run_id: str, call_id: str, started_at: str) -> int:
+        response = self._table.update_item(
+            Key={"run_id": run_id, "sk": f"call#{call_id}"},
+            UpdateExpression="SET started_at = :s ADD attempts :one",
+            ConditionExpression="attribute_exists(sk)",
+            ExpressionAttributeValues={":s": started_at, ":one": 1},
+            ReturnValues="UPDATED_NEW",
+        )
+        return int(response["Attributes"]["attempts"])
+
+    def save_output(self, call: ToolCallRecord) -> ToolCallRecord:
+        """Store the output once; if another attempt stored one first, that one wins."""
+        try:
+            self._table.update_item(
+                Key={"run_id": call.run_id, "sk": f"call#{call.call_id}"},
+                UpdateExpression="SET #o = :o, is_error = :e, truncated = :t, finished_at = :f, duration_ms = :d",
+                ConditionExpression="attribute_exists(sk) AND attribute_not_exists(#o)",
+                ExpressionAttributeNames={"#o": "output"},
+                ExpressionAttributeValues={
+                    ":o": call.output,
+                    ":e": call.is_error,
+                    ":t": call.truncated,
+                    ":f": to_value(call.finished_at),
+                    ":d": call.duration_ms,
+                },
+            )
+        except ClientError as error:
+            if is_condition_failure(error):
+                return self.get(call.run_id, call.call_id)
+            raise
+        return call

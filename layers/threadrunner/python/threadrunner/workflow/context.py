@@ -1,0 +1,44 @@
+"""What the steps work with, built once per Lambda container; tests build their own."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from functools import cache
+
+from threadrunner import aws
+from threadrunner.engines import Engine, engine_for
+from threadrunner.settings import (
+    RunSettings,
+    ToolSettings,
+    run_settings,
+    storage_settings,
+    tool_settings,
+    upstream_settings,
+)
+from threadrunner.stores.runs import RunStore, ToolCallLedger
+from threadrunner.stores.threads import ThreadStore
+
+
+@dataclass(frozen=True)
+class StepContext:
+    runs: RunStore
+    ledger: ToolCallLedger
+    threads: ThreadStore
+    engine: Callable[[str], Engine]
+    run_settings: RunSettings
+    tool_settings: ToolSettings
+
+
+@cache
+def default_context() -> StepContext:
+    storage = storage_settings()
+    runs_table = aws.table(storage.runs_table)
+    return StepContext(
+        runs=RunStore(runs_table),
+        ledger=ToolCallLedger(runs_table),
+        threads=ThreadStore(aws.table(storage.threads_table)),
+        engine=lambda name: engine_for(name, upstream_settings()),
+        run_settings=run_settings(),
+        tool_settings=tool_settings(),
+    )

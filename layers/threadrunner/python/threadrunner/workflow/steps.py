@@ -1,0 +1,251 @@
+"""One function per state of run.asl.json. Each reads the run from DynamoDB, talks upstream at most once
+per create, writes what it learned, and returns the small RunProgress the next state needs."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+
+from threadrunner import clock
+from threadrunner.assistants import load_assistant
+from threadrunner.engines.base import Engine, RunRequest, ToolOutput, UpstreamRun
+from threadrunner.errors import UpstreamError, UpstreamOutcomeUnknown
+from threadrunner.models.records import RunError, RunRecord, RunStatus, ToolCallRecord, ToolCallSummary
+from threadrunner.models.workflow import (
+    FinishRunInput,
+    FinishRunOutput,
+    PendingToolCall,
+    RunProgress,
+    RunToolInput,
+    RunToolOutput,
+    StepInput,
+)
+from threadrunner.tools.registry import ToolContext, call_tool, tool_specs
+from threadrunner.workflow.context import StepContext
+from threadrunner.workflow.polling import next_wait_seconds
+
+SUMMARY_CHARS = 500
+
+
+class ToolOutputsMissing(Exception):
+    """A requested tool call has no stored output: submitting now would leave the model waiting."""
+
+
+def start_run(step: StepInput, ctx: StepContext) -> RunProgress:
+    run = ctx.runs.get(step.run_id)
+    engine = ctx.engine(run.engine)
+    upstream_thread_id = _upstream_thread(run, engine, ctx)
+    if not run.response_ids:
+        request = _run_request(run, upstream_thread_id, ctx)
+        _create_round(run, 0, lambda: engine.start(request, run.message), ctx)
+    ctx.runs.update(
+        run.id, status=RunStatus.in_progress, started_at=clock.now(), upstream_thread_id=upstream_thread_id
+    )
+    return RunProgress(status=RunStatus.in_progress, wait_seconds=step.settings.first_wait_seconds)
+
+
+def check_run(step: StepInput, ctx: StepContext) -> RunProgress:
+    run = ctx.runs.get(step.run_id)
+    poll_count = step.run.poll_count + 1
+    upstream = ctx.engine(run.engine).poll(run)
+    response_id = run.current_response_id or ""
+    if upstream.status not in ("queued", "in_progress"):
+        ctx.runs.record_usage(run.id, response_id, upstream.usage)
+
+    if upstream.tool_calls and upstream.status in ("completed", "requires_action", "incomplete"):
+        pending = _record_tool_calls(run, upstream, ctx)
+        ctx.runs.update(run.id, status=RunStatus.requires_action)
+        return RunProgress(status=RunStatus.requires_action, poll_count=poll_count, tool_calls=pending)
+    if upstream.status == "completed":
+        return RunProgress(status="completed", poll_count=poll_count)
+    if upstream.status in ("failed", "cancelled", "expired", "incomplete"):
+        error = upstream.error or RunError(
+            code=upstream.status, message=f"the upstream run ended {upstream.status}"
+        )
+        ctx.runs.update(run.id, error=error, answer=upstream.answer)
+        return RunProgress(status=upstream.status, poll_count=poll_count)
+
+    if clock.now() >= run.deadline_at or poll_count >= step.settings.max_polls:
+        return RunProgress(status=RunStatus.timed_out, poll_count=poll_count)
+    wait = next_wait_seconds(step.settings, poll_count, upstream.poll_after_ms)
+    return RunProgress(status=RunStatus.in_progress, wait_seconds=wait, poll_count=poll_count)
+
+
+def run_tool(call_input: RunToolInput, ctx: StepContext) -> RunToolOutput:
+    call = ctx.ledger.get(call_input.run_id, call_input.call_id)
+    if call.output is not None:  # a retried step: the tool already ran, reuse its output
+        return RunToolOutput(call_id=call.call_id, is_error=call.is_error)
+    run = ctx.runs.get(call_input.run_id)
+    started = clock.now()
+    ctx.ledger.start_attempt(call.run_id, call.call_id, started.isoformat())
+    tool_context = ToolContext(
+        assistant=load_assistant(ctx.tool_settings.assistants_dir, run.assistant), settings=ctx.tool_settings
+    )
+    result = call_tool(call.name, call.arguments, tool_context)
+    finished = clock.now()
+    stored = ctx.ledger.save_output(
+        call.model_copy(
+            update={
+                "output": result.output,
+                "is_error": result.is_error,
+                "truncated": result.truncated,
+                "finished_at": finished,
+                "duration_ms": int((finished - started).total_seconds() * 1000),
+            }
+        )
+    )
+    return RunToolOutput(call_id=stored.call_id, is_error=stored.is_error)
+
+
+def submit_tool_outputs(step: StepInput, ctx: StepContext) -> RunProgress:
+    run = ctx.runs.get(step.run_id)
+    calls = {call.call_id: call for call in ctx.ledger.list(run.id)}
+    requested = [pending.call_id for pending in step.run.tool_calls]
+    missing = [call_id for call_id in requested if call_id not in calls or calls[call_id].output is None]
+    if not requested or missing:
+        raise ToolOutputsMissing(f"tool calls without output: {', '.join(missing) or 'none requested'}")
+    outputs = [ToolOutput(call_id=call_id, output=calls[call_id].output or "") for call_id in requested]
+    _summarize_tool_outputs(run, ctx)
+    engine = ctx.engine(run.engine)
+    request = _run_request(run, run.upstream_thread_id or "", ctx)
+    _create_round(run, run.round + 1, lambda: engine.submit_tool_outputs(request, run, outputs), ctx)
+    ctx.runs.update(run.id, status=RunStatus.in_progress)
+    return RunProgress(
+        status=RunStatus.in_progress,
+        wait_seconds=step.settings.first_wait_seconds,
+        poll_count=step.run.poll_count,
+    )
+
+
+def collect_outputs(step: StepInput, ctx: StepContext) -> RunProgress:
+    """Persist the answer now: background responses are only kept upstream for a short while."""
+    run = ctx.runs.get(step.run_id)
+    upstream = ctx.engine(run.engine).poll(run)
+    ctx.runs.update(run.id, answer=upstream.answer or "")
+    return RunProgress(status=RunStatus.completed, poll_count=step.run.poll_count)
+
+
+def cancel_run(step: StepInput, ctx: StepContext) -> RunProgress:
+    run = ctx.runs.get(step.run_id)
+    ctx.engine(run.engine).cancel(run)
+    ctx.runs.update(
+        run.id,
+        error=RunError(
+            code="timed_out", message="the run did not finish before its deadline and was cancelled"
+        ),
+    )
+    return RunProgress(status=RunStatus.timed_out, poll_count=step.run.poll_count)
+
+
+def finish_run(finish: FinishRunInput, ctx: StepContext) -> FinishRunOutput:
+    run = ctx.runs.get(finish.run_id)
+    status, error = _final_status(finish, run)
+    fields: dict[str, object] = {"status": status, "completed_at": clock.now()}
+    if error is not None:
+        fields["error"] = error
+    if ctx.runs.finish(run.id, **fields):
+        _summarize_tool_outputs(run, ctx)
+    ctx.threads.release(run.user_id, run.thread_id, run.id, ctx.run_settings.thread_ttl_days)
+    return FinishRunOutput(status=ctx.runs.get(run.id).status)
+
+
+def _final_status(finish: FinishRunInput, run: RunRecord) -> tuple[RunStatus, RunError | None]:
+    if finish.error is not None:
+        return RunStatus.failed, RunError(code=finish.error.error, message=_cause_message(finish.error.cause))
+    status = finish.run.status
+    if status in (RunStatus.completed, RunStatus.cancelled, RunStatus.timed_out):
+        return RunStatus(status), None
+    # failed, expired, incomplete: Check run stored the upstream's reason on the run already
+    return RunStatus.failed, run.error or RunError(code=status, message=f"the upstream run ended {status}")
+
+
+def _cause_message(cause: str | None) -> str:
+    """A Lambda failure's cause is its error payload: keep the message, never a stack trace."""
+    if not cause:
+        return "a workflow step failed"
+    try:
+        payload = json.loads(cause)
+    except ValueError:
+        return cause[:SUMMARY_CHARS]
+    if isinstance(payload, dict):
+        return str(payload.get("errorMessage") or payload.get("errorType") or "a workflow step failed")[
+            :SUMMARY_CHARS
+        ]
+    return str(payload)[:SUMMARY_CHARS]
+
+
+def _upstream_thread(run: RunRecord, engine: Engine, ctx: StepContext) -> str:
+    thread = ctx.threads.get(run.user_id, run.thread_id)
+    if thread.upstream_thread_id:
+        return thread.upstream_thread_id
+    created = engine.create_thread({"threadrunner_thread_id": thread.id})
+    if ctx.threads.set_upstream_thread(thread, created):
+        return created
+    engine.delete_thread(created)  # another attempt recorded its own first: don't leave ours behind
+    winner = ctx.threads.get(run.user_id, run.thread_id).upstream_thread_id
+    if winner is None:
+        raise UpstreamError(f"thread {thread.id} has no upstream thread")
+    return winner
+
+
+def _run_request(run: RunRecord, upstream_thread_id: str, ctx: StepContext) -> RunRequest:
+    assistant = load_assistant(ctx.tool_settings.assistants_dir, run.assistant)
+    # Models do not know today's date, and "last quarter" depends on it.
+    instructions = f"{assistant.instructions.rstrip()}\n\nCurrent date: {clock.now().date().isoformat()}"
+    return RunRequest(
+        upstream_thread_id=upstream_thread_id,
+        model=run.model,
+        instructions=instructions,
+        tools=tool_specs(assistant),
+        metadata={"threadrunner_run_id": run.id, "threadrunner_thread_id": run.thread_id},
+    )
+
+
+def _create_round(run: RunRecord, round_number: int, create: Callable[[], str], ctx: StepContext) -> None:
+    """At most once: claim, create, record. A claim whose create may have gone out is never reissued."""
+    ctx.runs.claim_round(run.id, round_number)
+    try:
+        response_id = create()
+    except UpstreamOutcomeUnknown:
+        raise
+    except Exception:
+        ctx.runs.release_round(
+            run.id, round_number
+        )  # the upstream answered with an error: nothing was created
+        raise
+    ctx.runs.record_round(run.id, round_number, response_id)
+
+
+def _record_tool_calls(run: RunRecord, upstream: UpstreamRun, ctx: StepContext) -> list[PendingToolCall]:
+    known = {summary.call_id for summary in run.tool_calls}
+    for call in upstream.tool_calls:
+        ctx.ledger.add(
+            ToolCallRecord(
+                run_id=run.id, call_id=call.call_id, round=run.round, name=call.name, arguments=call.arguments
+            )
+        )
+    new = [
+        ToolCallSummary(call_id=c.call_id, name=c.name, arguments=c.arguments)
+        for c in upstream.tool_calls
+        if c.call_id not in known
+    ]
+    if new:
+        ctx.runs.update(run.id, tool_calls=[*run.tool_calls, *new])
+    return [PendingToolCall(call_id=c.call_id, name=c.name) for c in upstream.tool_calls]
+
+
+def _summarize_tool_outputs(run: RunRecord, ctx: StepContext) -> None:
+    """Copy a short form of each output onto the run, for GET /v1/runs/{id}."""
+    outputs = {call.call_id: call for call in ctx.ledger.list(run.id)}
+    summaries = [
+        summary.model_copy(
+            update={
+                "output": (outputs[summary.call_id].output or "")[:SUMMARY_CHARS],
+                "is_error": outputs[summary.call_id].is_error,
+            }
+        )
+        if summary.call_id in outputs and outputs[summary.call_id].output is not None
+        else summary
+        for summary in ctx.runs.get(run.id).tool_calls
+    ]
+    ctx.runs.update(run.id, tool_calls=summaries)
