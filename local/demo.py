@@ -1,0 +1,101 @@
+"""`make demo`: one question to the Data Analyst on the local stack, and everything that happened."""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from contextlib import ExitStack
+from typing import Any
+
+import httpx
+from rich.console import Console
+from rich.panel import Panel
+from rich.table import Table
+
+QUESTION = "What were total sales by region last quarter?"
+TERMINAL = {"completed", "failed", "cancelled", "timed_out"}
+DEMO_WAIT_SECONDS = 600
+
+
+def run_demo(question: str = QUESTION) -> int:
+    """Returns the exit code: 0 when the run completed."""
+    from local.auth import issue_token
+    from local.emulator import EmulatorServer
+    from local.stack import LocalStack
+
+    console = Console()
+    with ExitStack() as stack:
+        api_key = os.environ.get("OPENAI_API_KEY")
+        if api_key:
+            upstream = os.environ.get("OPENAI_BASE_URL", "https://api.openai.com/v1")
+            console.print(f"Upstream: [bold]{upstream}[/] (OPENAI_API_KEY is set)")
+            overrides = {"THREADRUNNER_POLL_FIRST_SECONDS": "1", "THREADRUNNER_POLL_MAX_SECONDS": "5"}
+        else:
+            emulator = EmulatorServer(port=0).start()
+            stack.callback(emulator.stop)
+            upstream, api_key = emulator.base_url, "local-emulator-key"
+            console.print(f"Upstream: [bold]the local OpenAI emulator[/] at {upstream} (no OPENAI_API_KEY set)")
+            overrides = {"THREADRUNNER_POLL_FIRST_SECONDS": "0", "THREADRUNNER_POLL_MAX_SECONDS": "1"}
+        if os.environ.get("THREADRUNNER_MODEL"):
+            overrides["THREADRUNNER_MODEL"] = os.environ["THREADRUNNER_MODEL"]
+        local = stack.enter_context(LocalStack(upstream_base_url=upstream, api_key=api_key, overrides=overrides))
+        client = stack.enter_context(
+            httpx.Client(
+                base_url=local.api_url,
+                headers={"Authorization": f"Bearer {issue_token('demo-user')}"},
+                timeout=30,
+            )
+        )
+        thread = _ok(client.post("/v1/threads", json={"assistant": "data-analyst", "purpose": "demo"}))
+        console.print(f"Thread [bold]{thread['id']}[/] for demo-user with the data-analyst assistant")
+        console.print(f"Question: [italic]{question}[/]")
+        run = _ok(client.post(f"/v1/threads/{thread['id']}/runs", json={"message": question}))
+        run = _wait(client, run["id"], console)
+        _show(console, run)
+        if run.get("execution"):
+            from local.trace import format_trace
+
+            console.print(Panel(format_trace(local.execution_trace(run["execution"]["arn"])), title="Execution trace"))
+        return 0 if run["status"] == "completed" else 1
+
+
+def _ok(response: httpx.Response) -> dict[str, Any]:
+    if response.status_code >= 400:
+        raise SystemExit(f"{response.request.method} {response.request.url.path} -> {response.status_code}: {response.text}")
+    return dict(response.json())
+
+
+def _wait(client: httpx.Client, run_id: str, console: Console) -> dict[str, Any]:
+    deadline = time.monotonic() + DEMO_WAIT_SECONDS
+    with console.status("Running...") as status:
+        while True:
+            run = _ok(client.get(f"/v1/runs/{run_id}"))
+            status.update(f"Run {run_id}: {run['status']}")
+            if run["status"] in TERMINAL or time.monotonic() > deadline:
+                return run
+            time.sleep(0.2)
+
+
+def _show(console: Console, run: dict[str, Any]) -> None:
+    console.print(f"Run [bold]{run['id']}[/]: [bold]{run['status']}[/]")
+    if run.get("error"):
+        console.print(f"[red]Error: {run['error']['code']}: {run['error']['message']}[/]")
+    calls = Table("Tool", "Arguments", "Output (summary)", title="Tool calls", show_lines=True)
+    for call in run["tool_calls"]:
+        calls.add_row(call["name"], _compact(call["arguments"]), _compact(call["output"] or "", 160))
+    console.print(calls)
+    usage = run["usage"]
+    console.print(
+        f"Usage: {usage['prompt_tokens']} prompt + {usage['completion_tokens']} completion"
+        f" = {usage['total_tokens']} tokens"
+    )
+    console.print(Panel(run.get("answer") or "(no answer)", title="Answer"))
+
+
+def _compact(text: str, limit: int = 400) -> str:
+    try:
+        text = json.dumps(json.loads(text), separators=(", ", ": "))
+    except ValueError:
+        pass
+    return text if len(text) <= limit else text[: limit - 1] + "…"

@@ -1,0 +1,110 @@
+"""The local stack over HTTP, with the emulator as the upstream: the API as a client sees it.
+
+One stack per test session (moto is process-global); each test resets the emulator and checks that every
+exchange with it matched the OpenAI OpenAPI description.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import httpx
+import pytest
+
+from local.auth import issue_token
+from local.emulator import EmulatorServer
+from local.stack import LocalStack
+from tests.support.openai_contract import validate_exchange
+
+FAST = {
+    "THREADRUNNER_POLL_FIRST_SECONDS": "0",
+    "THREADRUNNER_POLL_MAX_SECONDS": "0",
+    "THREADRUNNER_RUN_DEADLINE_SECONDS": "120",
+}
+TERMINAL = {"completed", "failed", "cancelled", "timed_out"}
+
+
+@pytest.fixture(scope="session")
+def emulator_server() -> Iterator[EmulatorServer]:
+    server = EmulatorServer(port=0).start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="session")
+def local_stack(emulator_server: EmulatorServer) -> Iterator[LocalStack]:
+    with LocalStack(upstream_base_url=emulator_server.base_url, api_key="sk-test-e2e", overrides=FAST) as stack:
+        yield stack
+
+
+@pytest.fixture
+def upstream(emulator_server: EmulatorServer, local_stack: LocalStack) -> Iterator[EmulatorServer]:
+    """The emulator, fresh for this test; every exchange is checked against the OpenAPI description."""
+    emulator_server.reset()
+    yield emulator_server
+    for exchange in emulator_server.exchanges:
+        validate_exchange(exchange)
+
+
+@pytest.fixture
+def client_for(local_stack: LocalStack) -> Iterator[Callable[[str], httpx.Client]]:
+    clients: list[httpx.Client] = []
+
+    def make(user: str) -> httpx.Client:
+        client = httpx.Client(
+            base_url=local_stack.api_url, headers={"Authorization": f"Bearer {issue_token(user)}"}, timeout=30
+        )
+        clients.append(client)
+        return client
+
+    yield make
+    for client in clients:
+        client.close()
+
+
+@pytest.fixture
+def alice(client_for: Callable[[str], httpx.Client], upstream: EmulatorServer) -> httpx.Client:
+    return client_for("alice")
+
+
+def wait_for_run(client: httpx.Client, run_id: str, timeout: float = 60) -> dict[str, Any]:
+    deadline = time.monotonic() + timeout
+    while True:
+        run = client.get(f"/v1/runs/{run_id}").json()
+        if run["status"] in TERMINAL:
+            return dict(run)
+        if time.monotonic() > deadline:
+            raise AssertionError(f"run {run_id} still {run['status']} after {timeout} s")
+        time.sleep(0.05)
+
+
+def new_thread(client: httpx.Client, purpose: str) -> dict[str, Any]:
+    response = client.post("/v1/threads", json={"assistant": "data-analyst", "purpose": purpose})
+    assert response.status_code in (200, 201), response.text
+    return dict(response.json())
+
+
+@pytest.fixture
+def configure(monkeypatch: pytest.MonkeyPatch, local_stack: LocalStack) -> Iterator[Callable[..., None]]:
+    """Change the stack's environment for one test (the Lambdas run in this process)."""
+
+    def apply(**env: str) -> None:
+        for name, value in env.items():
+            monkeypatch.setenv(name, value)
+        _forget_cached_settings()
+
+    yield apply
+    monkeypatch.undo()
+    _forget_cached_settings()
+
+
+def _forget_cached_settings() -> None:
+    from threadrunner.services import context as api_context
+    from threadrunner.settings import reset_settings
+    from threadrunner.workflow import context as step_context
+
+    reset_settings()
+    api_context.default_context.cache_clear()
+    step_context.default_context.cache_clear()

@@ -1,0 +1,75 @@
+"""Threads over HTTP: get-or-create, ownership, validation."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import httpx
+
+from tests.e2e.conftest import new_thread
+
+
+def test_get_or_create_returns_the_same_thread_for_the_same_purpose(alice: httpx.Client) -> None:
+    # Given a new purpose
+    first = alice.post("/v1/threads", json={"assistant": "data-analyst", "purpose": "q3-review"})
+    # When the same caller asks again
+    again = alice.post("/v1/threads", json={"assistant": "data-analyst", "purpose": "q3-review"})
+    other = alice.post("/v1/threads", json={"assistant": "data-analyst", "purpose": "budget"})
+    # Then the first call created it and the second returned it
+    assert first.status_code == 201, first.text
+    assert again.status_code == 200
+    assert again.json()["id"] == first.json()["id"]
+    assert other.status_code == 201 and other.json()["id"] != first.json()["id"]
+    body = first.json()
+    assert set(body) == {"id", "assistant", "purpose", "created_at", "last_activity_at", "expires_at"}
+    assert body["assistant"] == "data-analyst" and body["purpose"] == "q3-review"
+    assert alice.get(f"/v1/threads/{body['id']}").json()["id"] == body["id"]
+
+
+def test_another_users_thread_is_not_found(alice: httpx.Client, client_for: Callable[[str], httpx.Client]) -> None:
+    thread = new_thread(alice, "private")
+    bob = client_for("bob")
+    assert bob.get(f"/v1/threads/{thread['id']}").status_code == 404
+    response = bob.post(f"/v1/threads/{thread['id']}/runs", json={"message": "hello"})
+    assert response.status_code == 404
+    assert response.json()["code"] == "not_found"
+    # and bob's own thread for the same key is a different thread
+    assert new_thread(bob, "private")["id"] != thread["id"]
+
+
+def test_bad_input_is_a_422_naming_the_field(alice: httpx.Client) -> None:
+    cases = [
+        ({"purpose": "x"}, "assistant"),
+        ({"assistant": "data-analyst", "purpose": "x", "user_id": "mallory"}, "user_id"),
+        ({"assistant": "Data Analyst!", "purpose": "x"}, "assistant"),
+        ({"assistant": "no-such-assistant", "purpose": "x"}, "assistant"),
+        ({"assistant": "data-analyst", "purpose": "x" * 101}, "purpose"),
+    ]
+    for body, field in cases:
+        response = alice.post("/v1/threads", json=body)
+        assert response.status_code == 422, (body, response.text)
+        assert response.json()["field"] == field, (body, response.json())
+    thread = new_thread(alice, "validation")
+    for body, field in [({}, "message"), ({"message": ""}, "message"), ({"message": "hi", "extra": 1}, "extra")]:
+        response = alice.post(f"/v1/threads/{thread['id']}/runs", json=body)
+        assert response.status_code == 422, (body, response.text)
+        assert response.json()["field"] == field
+    not_json = alice.post("/v1/threads", content=b"{not json", headers={"content-type": "application/json"})
+    assert not_json.status_code == 422
+    assert alice.get("/v1/runs/not-a-run-id").status_code == 422
+
+
+def test_requests_without_a_valid_token_are_refused(local_stack, upstream) -> None:  # type: ignore[no-untyped-def]
+    anonymous = httpx.post(f"{local_stack.api_url}/v1/threads", json={"assistant": "data-analyst"})
+    assert anonymous.status_code == 401
+    forged = httpx.post(
+        f"{local_stack.api_url}/v1/threads",
+        json={"assistant": "data-analyst"},
+        headers={"Authorization": "Bearer eyJhbGciOiJub25lIn0.eyJzdWIiOiJhbGljZSJ9."},
+    )
+    assert forged.status_code == 401
+
+
+def test_openapi_document_is_served(alice: httpx.Client) -> None:
+    document = alice.get("/v1/openapi.json").json()
+    assert "/v1/threads" in document["paths"] and "/v1/runs/{run_id}" in document["paths"]
