@@ -1,0 +1,169 @@
+"""The workflow steps against moto DynamoDB and a fake engine: bookkeeping, at-most-once, the ledger."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from datetime import timedelta
+
+import pytest
+
+from tests.support.aws import moto_tables
+from tests.support.fakes import FakeEngine
+from threadrunner import clock
+from threadrunner.engines.base import UpstreamRun, UpstreamToolCall
+from threadrunner.errors import UpstreamOutcomeUnknown, UpstreamRateLimited
+from threadrunner.models.records import RunRecord, Usage
+from threadrunner.models.workflow import FinishRunInput, PollSettings, RunProgress, RunToolInput, StepInput
+from threadrunner.settings import RunSettings, ToolSettings
+from threadrunner.stores.runs import RunStore, ToolCallLedger
+from threadrunner.stores.threads import ThreadStore
+from threadrunner.workflow import steps
+from threadrunner.workflow.context import StepContext
+
+POLL = PollSettings(first_wait_seconds=0, max_wait_seconds=0, max_polls=50)
+
+
+@pytest.fixture
+def engine() -> FakeEngine:
+    return FakeEngine()
+
+
+@pytest.fixture
+def ctx(engine: FakeEngine) -> Iterator[StepContext]:
+    with moto_tables() as tables:
+        runs_table = tables["runs"]
+        yield StepContext(
+            runs=RunStore(runs_table),
+            ledger=ToolCallLedger(runs_table),
+            threads=ThreadStore(tables["threads"]),
+            engine=lambda name: engine,
+            run_settings=RunSettings(),
+            tool_settings=ToolSettings(),
+        )
+
+
+def _new_run(ctx: StepContext) -> RunRecord:
+    thread, _ = ctx.threads.get_or_create(
+        user_id="alice", assistant="data-analyst", purpose="test", engine="responses", max_age_hours=24, ttl_days=30
+    )
+    now = clock.now()
+    run = RunRecord(
+        id=clock.new_id("run"),
+        thread_id=thread.id,
+        user_id="alice",
+        assistant="data-analyst",
+        engine="responses",
+        model="m",
+        message="What were total sales by region last quarter?",
+        created_at=now,
+        deadline_at=now + timedelta(minutes=5),
+    )
+    ctx.threads.acquire(thread, run.id)
+    ctx.runs.create(run)
+    return run
+
+
+def _step(run: RunRecord, progress: RunProgress | None = None) -> StepInput:
+    return StepInput(run_id=run.id, settings=POLL, run=progress or RunProgress(status="queued"))
+
+
+def test_start_run_creates_one_conversation_and_one_response_even_when_re_executed(
+    ctx: StepContext, engine: FakeEngine
+) -> None:
+    run = _new_run(ctx)
+    steps.start_run(_step(run), ctx)
+    steps.start_run(_step(run), ctx)  # Step Functions may run a step twice
+    assert engine.threads_created == ["conv_1"]
+    assert [kind for kind, _ in engine.creates] == ["start"]
+    stored = ctx.runs.get(run.id)
+    assert stored.response_ids == ["resp_1"] and stored.status == "in_progress"
+    assert stored.upstream_thread_id == "conv_1"
+
+
+def test_a_create_with_an_unknown_outcome_is_never_repeated(ctx: StepContext, engine: FakeEngine) -> None:
+    run = _new_run(ctx)
+    engine.fail_next_create = UpstreamOutcomeUnknown("timed out")
+    with pytest.raises(UpstreamOutcomeUnknown):
+        steps.start_run(_step(run), ctx)
+    with pytest.raises(UpstreamOutcomeUnknown):
+        steps.start_run(_step(run), ctx)
+    assert engine.creates == []
+
+
+def test_a_create_the_upstream_refused_can_be_retried(ctx: StepContext, engine: FakeEngine) -> None:
+    run = _new_run(ctx)
+    engine.fail_next_create = UpstreamRateLimited("slow down")
+    with pytest.raises(UpstreamRateLimited):
+        steps.start_run(_step(run), ctx)
+    steps.start_run(_step(run), ctx)
+    assert ctx.runs.get(run.id).response_ids == ["resp_1"]
+
+
+def test_tool_round_trip_uses_the_ledger_and_counts_usage_once(ctx: StepContext, engine: FakeEngine) -> None:
+    run = _new_run(ctx)
+    steps.start_run(_step(run), ctx)
+    calls = [
+        UpstreamToolCall(call_id="call_a", name="get_table_schema", arguments='{"table": "sales"}'),
+        UpstreamToolCall(call_id="call_b", name="no_such_tool", arguments="{}"),
+    ]
+    engine.polls = [UpstreamRun(status="completed", tool_calls=calls, usage=Usage(prompt_tokens=10, total_tokens=10))]
+    progress = steps.check_run(_step(run), ctx)
+    again = steps.check_run(_step(run), ctx)  # re-polling the same response records nothing twice
+    assert progress.status == again.status == "requires_action"
+    assert [c.call_id for c in progress.tool_calls] == ["call_a", "call_b"]
+    assert ctx.runs.get(run.id).usage.total_tokens == 10
+
+    for call in progress.tool_calls:
+        steps.run_tool(RunToolInput(run_id=run.id, call_id=call.call_id, name=call.name), ctx)
+    # a retried Run tool reuses the stored output instead of running the tool again
+    steps.run_tool(RunToolInput(run_id=run.id, call_id="call_a", name="get_table_schema"), ctx)
+    ledger = {call.call_id: call for call in ctx.ledger.list(run.id)}
+    assert ledger["call_a"].attempts == 1
+    assert json.loads(ledger["call_a"].output or "")["table"] == "sales"
+    assert ledger["call_b"].is_error and "error" in json.loads(ledger["call_b"].output or "")
+
+    steps.submit_tool_outputs(_step(run, progress), ctx)
+    kind, outputs = engine.creates[-1]
+    assert kind == "submit" and [o.call_id for o in outputs] == ["call_a", "call_b"]  # type: ignore[attr-defined]
+    assert ctx.runs.get(run.id).response_ids == ["resp_1", "resp_2"]
+
+
+def test_submit_refuses_when_a_requested_call_has_no_output(ctx: StepContext, engine: FakeEngine) -> None:
+    run = _new_run(ctx)
+    steps.start_run(_step(run), ctx)
+    engine.polls = [UpstreamRun(status="completed", tool_calls=[UpstreamToolCall(call_id="c1", name="x", arguments="{}")])]
+    progress = steps.check_run(_step(run), ctx)
+    with pytest.raises(steps.ToolOutputsMissing):
+        steps.submit_tool_outputs(_step(run, progress), ctx)
+    assert [kind for kind, _ in engine.creates] == ["start"]
+
+
+def test_check_run_times_out_past_the_deadline_or_the_poll_limit(ctx: StepContext, engine: FakeEngine) -> None:
+    run = _new_run(ctx)
+    steps.start_run(_step(run), ctx)
+    engine.polls = [UpstreamRun(status="in_progress", poll_after_ms=1500)]
+    assert steps.check_run(_step(run, RunProgress(status="in_progress", poll_count=1)), ctx).status == "in_progress"
+    limited = steps.check_run(_step(run, RunProgress(status="in_progress", poll_count=POLL.max_polls - 1)), ctx)
+    assert limited.status == "timed_out"
+    ctx.runs.update(run.id, deadline_at=clock.now() - timedelta(seconds=1))
+    assert steps.check_run(_step(run, RunProgress(status="in_progress", poll_count=1)), ctx).status == "timed_out"
+
+
+def test_finish_run_records_a_step_failure_and_releases_the_thread(ctx: StepContext) -> None:
+    run = _new_run(ctx)
+    cause = json.dumps({"errorType": "UpstreamQuotaExceeded", "errorMessage": "no quota left"})
+    finished = steps.finish_run(
+        FinishRunInput.model_validate(
+            {"run_id": run.id, "run": {"status": "in_progress"}, "error": {"Error": "UpstreamQuotaExceeded", "Cause": cause}}
+        ),
+        ctx,
+    )
+    assert finished.status == "failed"
+    stored = ctx.runs.get(run.id)
+    assert stored.error is not None and stored.error.code == "UpstreamQuotaExceeded"
+    assert stored.error.message == "no quota left"
+    assert ctx.threads.get("alice", run.thread_id).active_run_id is None
+    # a second Finish run (re-executed) does not overwrite the outcome
+    again = steps.finish_run(FinishRunInput(run_id=run.id, run=RunProgress(status="completed")), ctx)
+    assert again.status == "failed"
