@@ -1,0 +1,208 @@
+"""The HTTP API on 127.0.0.1: what API Gateway does for route ``ANY /v1/{proxy+}`` with a JWT authorizer.
+
+Each request is checked like the authorizer checks it (401 without calling the Lambda), turned into a
+payload format 2.0 event, given to the api function, and its response is mapped back to HTTP.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import logging
+import threading
+import uuid
+from collections.abc import Callable
+from datetime import UTC, datetime
+from typing import Any
+from urllib.parse import parse_qsl, unquote
+
+from werkzeug.serving import BaseWSGIServer, WSGIRequestHandler, make_server
+from werkzeug.wrappers import Request, Response
+
+from local.auth import TokenRejectedError, verify_token
+from local.lambdas import Invocation
+
+ROUTE_KEY = "ANY /v1/{proxy+}"
+ROUTE_PREFIX = "/v1/"
+API_ID = "local"
+_TEXT_TYPES = ("text/", "json", "xml", "javascript", "application/x-www-form-urlencoded")
+
+access_log = logging.getLogger("local.http_api.access")
+
+Invoke = Callable[[dict[str, Any]], Invocation]
+Verify = Callable[[str], dict[str, str]]
+
+
+def build_event(
+    request: Request, claims: dict[str, str], *, account_id: str, request_id: str, now: datetime
+) -> dict[str, Any]:
+    """The event API Gateway sends for this request (payload format version 2.0)."""
+    raw_path = request.environ.get("RAW_URI", request.full_path).split("?", 1)[0]
+    raw_query = request.query_string.decode("latin-1")
+    body = request.get_data()
+    headers: dict[str, str] = {}
+    for name, value in request.headers.items():
+        if name.lower() != "cookie":  # cookies get their own field
+            key = name.lower()
+            headers[key] = f"{headers[key]},{value}" if key in headers else value
+    headers.setdefault("x-forwarded-for", request.remote_addr or "")
+    headers.setdefault("x-forwarded-proto", request.scheme)
+    headers.setdefault("x-forwarded-port", str(request.environ.get("SERVER_PORT", "")))
+
+    event: dict[str, Any] = {
+        "version": "2.0",
+        "routeKey": ROUTE_KEY,
+        "rawPath": raw_path,
+        "rawQueryString": raw_query,
+    }
+    cookies = [part.strip() for value in request.headers.getlist("cookie") for part in value.split(";")]
+    if any(cookies):
+        event["cookies"] = [cookie for cookie in cookies if cookie]
+    event["headers"] = headers
+    if raw_query:
+        event["queryStringParameters"] = _joined(parse_qsl(raw_query, keep_blank_values=True))
+    event["requestContext"] = {
+        "accountId": account_id,
+        "apiId": API_ID,
+        "authorizer": {"jwt": {"claims": claims, "scopes": None}},
+        "domainName": request.host,
+        "http": {
+            "method": request.method,
+            "path": raw_path,
+            "protocol": request.environ.get("SERVER_PROTOCOL", "HTTP/1.1"),
+            "sourceIp": request.remote_addr or "",
+            "userAgent": request.headers.get("user-agent", ""),
+        },
+        "requestId": request_id,
+        "routeKey": ROUTE_KEY,
+        "stage": "$default",
+        "time": now.strftime("%d/%b/%Y:%H:%M:%S +0000"),
+        "timeEpoch": int(now.timestamp() * 1000),
+    }
+    event["pathParameters"] = {"proxy": unquote(raw_path.removeprefix(ROUTE_PREFIX))}
+    if body:
+        is_text = any(kind in (request.mimetype or "") for kind in _TEXT_TYPES) and _is_utf8(body)
+        event["body"] = body.decode() if is_text else base64.b64encode(body).decode()
+        event["isBase64Encoded"] = not is_text
+    else:
+        event["isBase64Encoded"] = False
+    return event
+
+
+def to_response(invocation: Invocation) -> Response:
+    """Map the function's result back to HTTP as API Gateway does for payload format 2.0."""
+    if invocation.error is not None:
+        return _message(500, "Internal Server Error")
+    result = invocation.payload
+    if not isinstance(result, dict) or "statusCode" not in result:
+        # No status code: API Gateway sends the result itself as a 200 JSON body.
+        return Response(json.dumps(result), status=200, content_type="application/json")
+    body = result.get("body") or ""
+    data = base64.b64decode(body) if result.get("isBase64Encoded") else body.encode()
+    response = Response(data, status=int(result["statusCode"]))
+    del response.headers["Content-Type"]  # only what the function sets
+    for name, value in (result.get("headers") or {}).items():
+        response.headers[name] = str(value)
+    for cookie in result.get("cookies") or []:
+        response.headers.add("Set-Cookie", cookie)
+    return response
+
+
+class HttpApi:
+    """A threaded werkzeug server in a daemon thread; ``invoke`` calls the api function."""
+
+    def __init__(
+        self, invoke: Invoke, *, account_id: str, port: int = 0, verify: Verify = verify_token
+    ) -> None:
+        self._invoke = invoke
+        self._verify = verify
+        self._account_id = account_id
+        self._port = port
+        self._server: BaseWSGIServer | None = None
+        self._thread: threading.Thread | None = None
+
+    @property
+    def url(self) -> str:
+        if self._server is None:
+            raise RuntimeError("the HTTP API is not started")
+        return f"http://127.0.0.1:{self._server.server_port}"
+
+    def start(self) -> HttpApi:
+        self._server = make_server(
+            "127.0.0.1", self._port, self._app, threaded=True, request_handler=_AccessLogHandler
+        )
+        self._thread = threading.Thread(target=self._server.serve_forever, name="local-http-api", daemon=True)
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        if self._server is not None:
+            self._server.shutdown()
+            self._server.server_close()
+        if self._thread is not None:
+            self._thread.join(timeout=5)
+        self._server = self._thread = None
+
+    def __enter__(self) -> HttpApi:
+        return self.start()
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.stop()
+
+    def _app(self, environ: dict[str, Any], start_response: Any) -> Any:
+        return self._respond(Request(environ))(environ, start_response)
+
+    def _respond(self, request: Request) -> Response:
+        if not request.path.startswith(ROUTE_PREFIX) or request.path == ROUTE_PREFIX:
+            return _message(404, "Not Found")
+        request_id = base64.b64encode(uuid.uuid4().bytes[:10]).decode()
+        try:
+            claims = self._verify(_bearer_token(request))
+        except TokenRejectedError as error:
+            response = _message(401, "Unauthorized")
+            response.headers["www-authenticate"] = f'Bearer error="invalid_token" error_description="{error}"'
+        else:
+            event = build_event(
+                request, claims, account_id=self._account_id, request_id=request_id, now=_now()
+            )
+            response = to_response(self._invoke(event))
+        response.headers["apigw-requestid"] = request_id
+        return response
+
+
+class _AccessLogHandler(WSGIRequestHandler):
+    """Access lines go to ``access_log`` (silent unless configured), not to werkzeug's stderr handler."""
+
+    def log(self, type: str, message: str, *args: Any) -> None:
+        level = logging.ERROR if type == "error" else logging.INFO
+        access_log.log(level, "%s " + message, self.address_string(), *args)
+
+
+def _bearer_token(request: Request) -> str:
+    scheme, _, token = request.headers.get("authorization", "").partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        raise TokenRejectedError("no bearer token in the Authorization header")
+    return token.strip()
+
+
+def _message(status: int, message: str) -> Response:
+    return Response(json.dumps({"message": message}), status=status, content_type="application/json")
+
+
+def _joined(pairs: list[tuple[str, str]]) -> dict[str, str]:
+    joined: dict[str, str] = {}
+    for name, value in pairs:
+        joined[name] = f"{joined[name]},{value}" if name in joined else value
+    return joined
+
+
+def _is_utf8(data: bytes) -> bool:
+    try:
+        data.decode()
+    except UnicodeDecodeError:
+        return False
+    return True
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)

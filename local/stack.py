@@ -1,0 +1,279 @@
+"""The local stack: moto for DynamoDB, S3, Secrets Manager and Step Functions, the same handlers called in
+process, and the HTTP API on 127.0.0.1, wired like the CDK stack wires the real ones."""
+
+from __future__ import annotations
+
+import logging
+import os
+import re
+import threading
+import time
+from collections.abc import Callable
+from contextlib import ExitStack, suppress
+from pathlib import Path
+from typing import Any, ClassVar
+from unittest import mock
+
+import boto3
+from aws_lambda_powertools.utilities import parameters
+from moto import mock_aws
+from pydantic import Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+from threadrunner import aws
+from threadrunner.services import context as api_context
+from threadrunner.settings import reset_settings
+from threadrunner.workflow import context as step_context
+
+from local.http_api import HttpApi
+from local.lambdas import LambdaDispatch
+from local.resources import create_tables
+from local.trace import TraceStep, execution_trace
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+REGION = "us-east-1"
+ACCOUNT = "123456789012"  # moto's default account
+NAME = "threadrunner-local"
+MOTO_CONFIG: Any = {"stepfunctions": {"execute_state_machine": True}, "lambda": {"use_docker": False}}
+# Variables that would send boto3 or the openai SDK somewhere else than moto and the secret.
+_HIDDEN_ENVIRONMENT = (
+    "AWS_PROFILE",
+    "AWS_DEFAULT_PROFILE",
+    "AWS_ENDPOINT_URL",
+    "OPENAI_API_KEY",
+    "OPENAI_BASE_URL",
+)
+_PLACEHOLDER = re.compile(r"\$\{(\w+)FunctionArn\}")
+
+
+def folder_for_placeholder(name: str) -> str:
+    """``SubmitToolOutputs`` (from ``${SubmitToolOutputsFunctionArn}``) -> ``submit_tool_outputs``."""
+    return re.sub(r"(?<!^)(?=[A-Z])", "_", name).lower()
+
+
+def render_definition(definition: str, function_arn: Callable[[str], str]) -> str:
+    """The ASL with each ``${XFunctionArn}`` replaced, as CDK's ``definition_substitutions`` does."""
+    rendered = _PLACEHOLDER.sub(
+        lambda match: function_arn(folder_for_placeholder(match.group(1))), definition
+    )
+    leftover = sorted(set(re.findall(r"\$\{[^}]*\}", rendered)))
+    if leftover:
+        raise ValueError(f"unknown placeholders in the workflow definition: {', '.join(leftover)}")
+    return rendered
+
+
+class LocalStack:
+    """Everything the deployed service has, in this process. One at a time: moto is process-global.
+
+    ``start()`` changes ``os.environ`` (fake AWS credentials, the ``THREADRUNNER_*`` variables CDK would
+    set on the functions) and ``stop()`` puts it back as it was.
+    """
+
+    _active: ClassVar[LocalStack | None] = None
+    _active_lock: ClassVar[threading.Lock] = threading.Lock()
+
+    def __init__(
+        self,
+        *,
+        upstream_base_url: str,
+        api_key: str,
+        port: int = 0,
+        overrides: dict[str, str] | None = None,
+        functions_dir: Path = REPO_ROOT / "functions",
+        definition_path: Path = REPO_ROOT / "infra" / "workflows" / "run.asl.json",
+    ) -> None:
+        self.region = REGION
+        self.account = ACCOUNT
+        self.upstream_base_url = upstream_base_url
+        self.definition_path = definition_path
+        self.overrides = dict(overrides or {})
+        self.functions_dir = functions_dir
+        self.lambdas = LambdaDispatch(functions_dir, region=REGION, account=ACCOUNT)
+        self.table_names: dict[str, str] = {}  # logical name -> table name, once started
+        self.bucket = f"{NAME}-files"
+        self.secret_name = "threadrunner/local/openai-api-key"  # noqa: S105 - a name, not a secret
+        self.state_machine_name = f"{NAME}-run"
+        self.state_machine_arn = f"arn:aws:states:{REGION}:{ACCOUNT}:stateMachine:{self.state_machine_name}"
+        self._api_key = SecretStr(api_key)
+        self._http = HttpApi(self._invoke_api, account_id=ACCOUNT, port=port)
+        self._running: ExitStack | None = None
+
+    @property
+    def api_url(self) -> str:
+        return self._http.url
+
+    def start(self) -> LocalStack:
+        with ExitStack() as undo:
+            self._claim_process()
+            # Fresh handlers on every start: a cold start, and no dispatch closed by an earlier stop().
+            self.lambdas = LambdaDispatch(self.functions_dir, region=REGION, account=ACCOUNT)
+            undo.callback(self._release_process)
+            undo.callback(_forget_cached_clients)  # last on stop: nothing keeps pointing at moto
+            undo.enter_context(mock.patch.dict(os.environ, self._environment()))
+            for name in _HIDDEN_ENVIRONMENT:
+                os.environ.pop(name, None)
+            undo.enter_context(mock_aws(config=MOTO_CONFIG))
+            interpreter_log = logging.getLogger("moto.stepfunctions.parser.asl.component.eval_component")
+            interpreter_log.addFilter(_drop_failure_events)
+            undo.callback(interpreter_log.removeFilter, _drop_failure_events)
+            _forget_cached_clients()
+            self._create_resources()
+            undo.enter_context(self.lambdas.patch_moto())
+            undo.callback(self._stop_executions)
+            undo.enter_context(self._http)
+            self._running = undo.pop_all()
+        return self
+
+    def stop(self) -> None:
+        running, self._running = self._running, None
+        if running is not None:
+            running.close()
+
+    def __enter__(self) -> LocalStack:
+        return self.start()
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.stop()
+
+    def client(self, service: str) -> Any:
+        return boto3.client(service, region_name=REGION)  # type: ignore[call-overload]
+
+    def execution_trace(self, execution_arn: str) -> list[TraceStep]:
+        return execution_trace(self.client("stepfunctions"), execution_arn)
+
+    def wait_for_execution(self, execution_arn: str, *, timeout: float = 30.0) -> dict[str, Any]:
+        """Poll until the execution leaves RUNNING; returns DescribeExecution's answer."""
+        client = self.client("stepfunctions")
+        deadline = time.monotonic() + timeout
+        while True:
+            execution: dict[str, Any] = client.describe_execution(executionArn=execution_arn)
+            if execution["status"] != "RUNNING":
+                return execution
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"{execution_arn} still running after {timeout} s")
+            time.sleep(0.02)
+
+    def _environment(self) -> dict[str, str]:
+        """What CDK sets on the functions (infra/constructs), pointed at the local resources."""
+        fake_credentials = "testing"
+        return {
+            "AWS_ACCESS_KEY_ID": fake_credentials,
+            "AWS_SECRET_ACCESS_KEY": fake_credentials,
+            "AWS_SESSION_TOKEN": fake_credentials,
+            "AWS_SECURITY_TOKEN": fake_credentials,
+            "AWS_REGION": REGION,
+            "AWS_DEFAULT_REGION": REGION,
+            "POWERTOOLS_SERVICE_NAME": "threadrunner",
+            "POWERTOOLS_METRICS_NAMESPACE": "Threadrunner",
+            "POWERTOOLS_TRACE_DISABLED": "true",
+            "THREADRUNNER_ENVIRONMENT": "local",
+            "THREADRUNNER_BUCKET": self.bucket,
+            "THREADRUNNER_STATE_MACHINE_ARN": self.state_machine_arn,
+            "THREADRUNNER_OPENAI_SECRET_NAME": self.secret_name,
+            "THREADRUNNER_OPENAI_BASE_URL": self.upstream_base_url,
+            **self.overrides,
+        }
+
+    def _create_resources(self) -> None:
+        self.table_names = create_tables(self.client("dynamodb"), NAME)
+        # StorageSettings reads THREADRUNNER_<LOGICAL NAME>_TABLE; patch.dict in start() restores these too.
+        os.environ.update(
+            {f"THREADRUNNER_{logical.upper()}_TABLE": name for logical, name in self.table_names.items()}
+        )
+        self.client("s3").create_bucket(Bucket=self.bucket)
+        self.client("secretsmanager").create_secret(
+            Name=self.secret_name, SecretString=self._api_key.get_secret_value()
+        )
+        definition = render_definition(self.definition_path.read_text(), self.lambdas.function_arn)
+        self.client("stepfunctions").create_state_machine(
+            name=self.state_machine_name,
+            definition=definition,
+            roleArn=f"arn:aws:iam::{ACCOUNT}:role/{self.state_machine_name}",
+            type="STANDARD",
+        )
+
+    def _invoke_api(self, event: dict[str, Any]) -> Any:
+        return self.lambdas.invoke(self.lambdas.function_name("api"), event)
+
+    def _stop_executions(self) -> None:
+        """Abort what still runs and let running handlers finish, so none outlives moto and reaches AWS."""
+        client = self.client("stepfunctions")
+        running = client.list_executions(stateMachineArn=self.state_machine_arn, statusFilter="RUNNING")
+        for execution in running["executions"]:
+            client.stop_execution(executionArn=execution["executionArn"], cause="local stack stopped")
+        self.lambdas.close(timeout=10)
+
+    def _claim_process(self) -> None:
+        with LocalStack._active_lock:
+            if LocalStack._active is not None:
+                raise RuntimeError(
+                    "a LocalStack is already running in this process (moto mocks AWS process-wide): "
+                    "stop it first"
+                )
+            LocalStack._active = self
+
+    def _release_process(self) -> None:
+        with LocalStack._active_lock:
+            LocalStack._active = None
+
+
+def _drop_failure_events(record: logging.LogRecord) -> bool:
+    """moto logs every task failure at ERROR, caught or not; the execution history (and trace) has them."""
+    return not record.getMessage().startswith("Exception=FailureEventException")
+
+
+def _forget_cached_clients() -> None:
+    """Settings, boto3 clients and cached secrets are per process: drop them when the world changes."""
+    reset_settings()
+    aws.reset_clients()
+    parameters.clear_caches()
+    api_context.default_context.cache_clear()
+    step_context.default_context.cache_clear()
+
+
+class ServeSettings(BaseSettings):
+    """What ``threadrunner local`` reads from the environment: a real upstream, or none (the emulator)."""
+
+    model_config = SettingsConfigDict(extra="ignore")
+
+    openai_api_key: SecretStr | None = None
+    openai_base_url: str = "https://api.openai.com/v1"
+    threadrunner_model: str | None = Field(default=None, description="overrides the environment's model")
+
+
+def serve(port: int) -> None:
+    """Serve the local stack on 127.0.0.1:``port`` until Ctrl-C (or SIGTERM)."""
+    import signal
+
+    settings = ServeSettings()
+    access_log = logging.getLogger("local.http_api")
+    access_log.addHandler(logging.StreamHandler())
+    access_log.setLevel(logging.INFO)
+    overrides = {"THREADRUNNER_MODEL": settings.threadrunner_model} if settings.threadrunner_model else {}
+    with ExitStack() as running:
+        if settings.openai_api_key is not None:
+            base_url, api_key = settings.openai_base_url, settings.openai_api_key.get_secret_value()
+            upstream = f"upstream {base_url}"
+        else:
+            from local.emulator import EmulatorServer
+
+            emulator = EmulatorServer(port=0).start()
+            running.callback(emulator.stop)
+            base_url, api_key = emulator.base_url, "local-emulator"
+            upstream = f"the OpenAI emulator at {base_url} (set OPENAI_API_KEY to use a real upstream)"
+        stack = running.enter_context(
+            LocalStack(upstream_base_url=base_url, api_key=api_key, port=port, overrides=overrides)
+        )
+        print(
+            f"threadrunner local stack: {stack.api_url}  (model: {upstream})\n"
+            "Get a token:  threadrunner token --user alice\n"
+            f'Try:          curl -s -X POST {stack.api_url}/v1/threads -H "Authorization: Bearer '
+            '$(threadrunner token --user alice)" -H "Content-Type: application/json" '
+            """-d '{"assistant": "data-analyst", "purpose": "demo"}'\n"""
+            "Stop with Ctrl-C.",
+            flush=True,
+        )
+        stopped = threading.Event()
+        signal.signal(signal.SIGTERM, lambda *_: stopped.set())
+        with suppress(KeyboardInterrupt):
+            stopped.wait()
+    print("local stack stopped")

@@ -1,0 +1,179 @@
+"""The HTTP API adapter without a network: API Gateway's v2 event in, the function's response out."""
+
+from __future__ import annotations
+
+import base64
+import json
+from datetime import UTC, datetime
+from typing import Any
+
+import pytest
+from werkzeug.test import Client, EnvironBuilder
+from werkzeug.wrappers import Request
+
+from local.auth import TokenRejectedError
+from local.http_api import HttpApi, build_event, to_response
+from local.lambdas import Invocation, LambdaError
+
+NOW = datetime(2026, 3, 12, 19, 3, 58, 390000, tzinfo=UTC)
+CLAIMS = {"sub": "alice", "exp": "1900000000"}
+
+
+def event_for(**request: Any) -> dict[str, Any]:
+    environ = EnvironBuilder(environ_base={"REMOTE_ADDR": "127.0.0.1"}, **request).get_environ()
+    return build_event(Request(environ), CLAIMS, account_id="123456789012", request_id="req-1", now=NOW)
+
+
+def test_a_json_request_becomes_a_v2_event() -> None:
+    event = event_for(
+        method="POST",
+        path="/v1/threads/thr_1/runs",
+        query_string="a=1&a=2&empty=",
+        headers=[("X-Custom", "one"), ("Cookie", "c1=v1; c2=v2"), ("User-Agent", "tests")],
+        json={"message": "hi"},
+    )
+
+    assert event["version"] == "2.0"
+    assert event["routeKey"] == "ANY /v1/{proxy+}"
+    assert event["rawPath"] == "/v1/threads/thr_1/runs"
+    assert event["rawQueryString"] == "a=1&a=2&empty="
+    assert event["queryStringParameters"] == {"a": "1,2", "empty": ""}
+    assert event["pathParameters"] == {"proxy": "threads/thr_1/runs"}
+    assert event["cookies"] == ["c1=v1", "c2=v2"]
+    assert event["headers"]["x-custom"] == "one"
+    assert event["headers"]["content-type"] == "application/json"
+    assert all(name == name.lower() for name in event["headers"])
+    assert "cookie" not in event["headers"]
+    assert json.loads(event["body"]) == {"message": "hi"}
+    assert event["isBase64Encoded"] is False
+    assert event["requestContext"] == {
+        "accountId": "123456789012",
+        "apiId": "local",
+        "authorizer": {"jwt": {"claims": CLAIMS, "scopes": None}},
+        "domainName": "localhost",
+        "http": {
+            "method": "POST",
+            "path": "/v1/threads/thr_1/runs",
+            "protocol": "HTTP/1.1",
+            "sourceIp": "127.0.0.1",
+            "userAgent": "tests",
+        },
+        "requestId": "req-1",
+        "routeKey": "ANY /v1/{proxy+}",
+        "stage": "$default",
+        "time": "12/Mar/2026:19:03:58 +0000",
+        "timeEpoch": 1773342238390,
+    }
+
+
+def test_a_bodyless_request_has_no_body_query_or_cookies() -> None:
+    event = event_for(method="GET", path="/v1/runs/run_1")
+
+    assert "body" not in event
+    assert "queryStringParameters" not in event
+    assert "cookies" not in event
+    assert event["rawQueryString"] == ""
+    assert event["isBase64Encoded"] is False
+
+
+def test_a_binary_body_is_base64_encoded() -> None:
+    payload = bytes(range(256))
+
+    event = event_for(method="PUT", path="/v1/files/f", data=payload, content_type="application/octet-stream")
+
+    assert event["isBase64Encoded"] is True
+    assert base64.b64decode(event["body"]) == payload
+
+
+def test_a_response_maps_status_headers_cookies_and_base64_body() -> None:
+    invocation = Invocation(
+        payload={
+            "statusCode": 201,
+            "headers": {"content-type": "application/octet-stream", "x-count": 2},
+            "cookies": ["a=1; Path=/", "b=2"],
+            "body": base64.b64encode(b"\x00\x01").decode(),
+            "isBase64Encoded": True,
+        }
+    )
+
+    response = to_response(invocation)
+
+    assert response.status_code == 201
+    assert response.headers["content-type"] == "application/octet-stream"
+    assert response.headers["x-count"] == "2"
+    assert response.headers.getlist("set-cookie") == ["a=1; Path=/", "b=2"]
+    assert response.get_data() == b"\x00\x01"
+
+
+def test_a_result_without_status_code_is_sent_as_json_200() -> None:
+    response = to_response(Invocation(payload={"hello": "world"}))
+
+    assert response.status_code == 200
+    assert response.mimetype == "application/json"
+    assert json.loads(response.get_data()) == {"hello": "world"}
+
+
+def test_a_function_error_is_a_500_without_details() -> None:
+    response = to_response(Invocation(error=LambdaError(errorType="KeyError", errorMessage="'secret'")))
+
+    assert response.status_code == 500
+    assert json.loads(response.get_data()) == {"message": "Internal Server Error"}
+
+
+class FakeFunction:
+    def __init__(self) -> None:
+        self.events: list[dict[str, Any]] = []
+
+    def __call__(self, event: dict[str, Any]) -> Invocation:
+        self.events.append(event)
+        return Invocation(payload={"statusCode": 204, "body": ""})
+
+
+def verify_fake(token: str) -> dict[str, str]:
+    if token != "good":
+        raise TokenRejectedError("bad token")
+    return {"sub": "bob"}
+
+
+@pytest.fixture
+def function() -> FakeFunction:
+    return FakeFunction()
+
+
+@pytest.fixture
+def client(function: FakeFunction) -> Client:
+    api = HttpApi(function, account_id="123456789012", verify=verify_fake)
+    return Client(api._app)
+
+
+def test_an_authorized_request_reaches_the_function_with_the_claims(
+    client: Client, function: FakeFunction
+) -> None:
+    response = client.delete("/v1/threads/thr_1", headers={"Authorization": "Bearer good"})
+
+    assert response.status_code == 204
+    assert response.headers["apigw-requestid"] == function.events[0]["requestContext"]["requestId"]
+    assert function.events[0]["requestContext"]["authorizer"]["jwt"]["claims"] == {"sub": "bob"}
+
+
+@pytest.mark.parametrize("authorization", [None, "Bearer bad", "Bearer ", "good", "Basic good"])
+def test_unauthorized_requests_never_reach_the_function(
+    client: Client, function: FakeFunction, authorization: str | None
+) -> None:
+    headers = {} if authorization is None else {"Authorization": authorization}
+
+    response = client.get("/v1/threads", headers=headers)
+
+    assert response.status_code == 401
+    assert response.json == {"message": "Unauthorized"}
+    assert response.headers["www-authenticate"].startswith("Bearer")
+    assert function.events == []
+
+
+@pytest.mark.parametrize("path", ["/", "/v1", "/v1/", "/v2/threads", "/openapi.json"])
+def test_paths_outside_the_route_are_not_found(client: Client, function: FakeFunction, path: str) -> None:
+    response = client.get(path, headers={"Authorization": "Bearer good"})
+
+    assert response.status_code == 404
+    assert response.json == {"message": "Not Found"}
+    assert function.events == []
