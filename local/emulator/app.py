@@ -1,0 +1,265 @@
+"""The emulator as a WSGI application: auth, routing, scripted HTTP failures, and the exchange log."""
+
+from __future__ import annotations
+
+import json
+import logging
+import threading
+from collections.abc import Callable, Iterable
+from datetime import date
+from typing import Any
+
+from threadrunner.clock import now
+from werkzeug.datastructures import Headers
+from werkzeug.exceptions import HTTPException
+from werkzeug.routing import Map, Rule
+from werkzeug.wrappers import Request, Response
+
+from local.emulator.conversations import ConversationStore
+from local.emulator.errors import ApiError, invalid_request, scripted_http_error, unauthorized
+from local.emulator.exchange import Exchange
+from local.emulator.files import FileStore
+from local.emulator.items import new_id
+from local.emulator.responses import ResponseStore, StoredResponse, resource
+from local.emulator.script import HttpCall, HttpErrorPlan, Plan, Script
+
+logger = logging.getLogger(__name__)
+
+_ROUTES = Map(
+    [
+        Rule("/v1/conversations", methods=["POST"], endpoint="create_conversation"),
+        Rule("/v1/conversations/<conversation_id>", methods=["GET"], endpoint="get_conversation"),
+        Rule("/v1/conversations/<conversation_id>", methods=["DELETE"], endpoint="delete_conversation"),
+        Rule("/v1/conversations/<conversation_id>/items", methods=["GET"], endpoint="list_items"),
+        Rule("/v1/conversations/<conversation_id>/items", methods=["POST"], endpoint="add_items"),
+        Rule("/v1/responses", methods=["POST"], endpoint="create_response"),
+        Rule("/v1/responses/<response_id>", methods=["GET"], endpoint="get_response"),
+        Rule("/v1/responses/<response_id>", methods=["DELETE"], endpoint="delete_response"),
+        Rule("/v1/responses/<response_id>/cancel", methods=["POST"], endpoint="cancel_response"),
+        Rule("/v1/files", methods=["POST"], endpoint="create_file"),
+        Rule("/v1/files", methods=["GET"], endpoint="list_files"),
+        Rule("/v1/files/<file_id>", methods=["GET"], endpoint="get_file"),
+        Rule("/v1/files/<file_id>", methods=["DELETE"], endpoint="delete_file"),
+        Rule("/v1/files/<file_id>/content", methods=["GET"], endpoint="file_content"),
+    ]
+)
+
+# Which routes a scripted ``Plan.http_error(on=...)`` applies to.
+_SCRIPTABLE_CALLS: dict[str, HttpCall] = {
+    "create_response": "create",
+    "get_response": "retrieve",
+    "cancel_response": "cancel",
+}
+
+
+class EmulatorApp:
+    """All state lives here, behind one lock: requests are served one at a time, which is plenty."""
+
+    def __init__(
+        self, *, polls: int, poll_after_ms: int, api_key: str | None, today: Callable[[], date] | None = None
+    ) -> None:
+        self._lock = threading.RLock()
+        self._api_key = api_key
+        self._poll_after_ms = poll_after_ms
+        self._script = Script()
+        self._conversations = ConversationStore()
+        self._responses = ResponseStore(
+            self._conversations, self._script, polls=polls, today=today or (lambda: now().date())
+        )
+        self._files = FileStore()
+        self._exchanges: list[Exchange] = []
+        self._internal_errors: list[str] = []
+
+    # The test-facing side.
+    def script(self, *plans: Plan | HttpErrorPlan) -> None:
+        with self._lock:
+            self._script.add(*plans)
+
+    @property
+    def pending_plans(self) -> int:
+        with self._lock:
+            return self._script.pending
+
+    @property
+    def exchanges(self) -> list[Exchange]:
+        with self._lock:
+            return list(self._exchanges)
+
+    @property
+    def internal_errors(self) -> list[str]:
+        with self._lock:
+            return list(self._internal_errors)
+
+    def reset(self) -> None:
+        with self._lock:
+            self._script.clear()
+            self._conversations.clear()
+            self._responses.clear()
+            self._files.clear()
+            self._exchanges.clear()
+            self._internal_errors.clear()
+
+    # The HTTP side.
+    def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
+        request = Request(environ)
+        request.get_data()  # cached first, so the exchange log keeps the raw body even of multipart uploads
+        with self._lock:
+            response = self._answer(request)
+            response.headers.setdefault("x-request-id", new_id("req"))
+            self._exchanges.append(_exchange(request, response))
+        return response(environ, start_response)
+
+    def _answer(self, request: Request) -> Response:
+        try:
+            self._authenticate(request)
+            adapter = _ROUTES.bind_to_environ(request.environ)
+            try:
+                endpoint, arguments = adapter.match()
+            except HTTPException:
+                raise ApiError(404, f"Invalid URL ({request.method} {request.path})") from None
+            failure = (
+                self._script.next_failure(_SCRIPTABLE_CALLS[endpoint])
+                if endpoint in _SCRIPTABLE_CALLS
+                else None
+            )
+            if failure is not None:
+                raise scripted_http_error(failure)
+            handler: Callable[..., Response] = getattr(self, f"_{endpoint}")
+            return handler(request, **arguments)
+        except ApiError as error:
+            return _json(error.body(), status=error.status, headers=error.headers)
+        except Exception as error:  # a bug in the emulator: answer like the real 500, and let tests see it
+            logger.exception("emulator failed on %s %s", request.method, request.path)
+            self._internal_errors.append(f"{request.method} {request.path}: {error!r}")
+            return _json(
+                ApiError(
+                    500, "The server had an error while processing your request.", type="server_error"
+                ).body(),
+                status=500,
+            )
+
+    def _authenticate(self, request: Request) -> None:
+        scheme, _, key = request.headers.get("Authorization", "").partition(" ")
+        if scheme.lower() != "bearer" or not key.strip():
+            raise unauthorized(
+                "You didn't provide an API key. You need to provide your API key in an Authorization header "
+                "using Bearer auth (i.e. Authorization: Bearer YOUR_KEY)."
+            )
+        if self._api_key is not None and key.strip() != self._api_key:
+            raise unauthorized(f"Incorrect API key provided: {key[:3]}***{key[-4:]}.", code="invalid_api_key")
+
+    # Conversations.
+    def _create_conversation(self, request: Request) -> Response:
+        return _json(self._conversations.create(_json_body(request, default={})))
+
+    def _get_conversation(self, request: Request, conversation_id: str) -> Response:
+        return _json(self._conversations.retrieve(conversation_id))
+
+    def _delete_conversation(self, request: Request, conversation_id: str) -> Response:
+        return _json(self._conversations.delete(conversation_id))
+
+    def _list_items(self, request: Request, conversation_id: str) -> Response:
+        return _json(
+            self._conversations.list_items(
+                conversation_id,
+                order=request.args.get("order", "desc"),
+                limit=_int_arg(request, "limit", 20),
+                after=request.args.get("after"),
+            )
+        )
+
+    def _add_items(self, request: Request, conversation_id: str) -> Response:
+        return _json(self._conversations.add_items(conversation_id, _json_body(request)))
+
+    # Responses.
+    def _create_response(self, request: Request) -> Response:
+        return self._response(self._responses.create(_json_body(request)))
+
+    def _get_response(self, request: Request, response_id: str) -> Response:
+        return self._response(self._responses.retrieve(response_id))
+
+    def _cancel_response(self, request: Request, response_id: str) -> Response:
+        return self._response(self._responses.cancel(response_id))
+
+    def _delete_response(self, request: Request, response_id: str) -> Response:
+        return _json(self._responses.delete(response_id))
+
+    def _response(self, response: StoredResponse) -> Response:
+        # The real service tells pollers how long to wait while a response runs.
+        headers = {} if response.final else {"openai-poll-after-ms": str(self._poll_after_ms)}
+        return _json(resource(response), headers=headers)
+
+    # Files.
+    def _create_file(self, request: Request) -> Response:
+        upload = request.files.get("file")
+        return _json(
+            self._files.create(
+                upload.filename if upload else None,
+                upload.read() if upload else None,
+                request.form.get("purpose"),
+            )
+        )
+
+    def _list_files(self, request: Request) -> Response:
+        return _json(
+            self._files.list(
+                purpose=request.args.get("purpose"),
+                order=request.args.get("order", "desc"),
+                limit=_int_arg(request, "limit", 10_000),
+                after=request.args.get("after"),
+            )
+        )
+
+    def _get_file(self, request: Request, file_id: str) -> Response:
+        return _json(self._files.get(file_id).resource())
+
+    def _delete_file(self, request: Request, file_id: str) -> Response:
+        return _json(self._files.delete(file_id))
+
+    def _file_content(self, request: Request, file_id: str) -> Response:
+        return Response(self._files.get(file_id).data, mimetype="application/octet-stream")
+
+
+_NOT_JSON = (
+    "We could not parse the JSON body of your request. (HINT: This likely means you aren't using your HTTP "
+    "library correctly. The OpenAI API expects a JSON payload, but what was sent was not valid JSON.)"
+)
+
+
+def _json_body(request: Request, default: Any = None) -> Any:
+    raw = request.get_data()
+    if not raw.strip() and default is not None:
+        return default
+    try:
+        return json.loads(raw)
+    except ValueError:
+        raise invalid_request(_NOT_JSON) from None
+
+
+def _int_arg(request: Request, name: str, default: int) -> int:
+    value = request.args.get(name)
+    if value is None:
+        return default
+    try:
+        return int(value)
+    except ValueError:
+        raise invalid_request(f"Invalid value for '{name}': expected an integer.", param=name) from None
+
+
+def _json(body: Any, *, status: int = 200, headers: dict[str, str] | None = None) -> Response:
+    return Response(
+        json.dumps(body), status=status, headers=Headers(headers or {}), mimetype="application/json"
+    )
+
+
+def _exchange(request: Request, response: Response) -> Exchange:
+    return Exchange(
+        method=request.method,
+        path=request.path,
+        query={name: request.args.getlist(name) for name in request.args},
+        request_headers={name.lower(): value for name, value in request.headers.items()},
+        request_body=request.get_data(),
+        status=response.status_code,
+        response_headers={name.lower(): value for name, value in response.headers.items()},
+        response_body=response.get_data(),
+    )

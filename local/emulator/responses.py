@@ -1,0 +1,249 @@
+"""Responses: created from a plan (scripted or the demo policy), revealed as the client polls.
+
+A background response is ``queued`` when created, ``in_progress`` for its plan's number of retrieves, then
+final. Its output is decided at creation (that is when the model "sees" the conversation) and joins the
+conversation when the response completes. While a response of a conversation is not final, the
+conversation is locked, as on the real service.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Callable
+from contextlib import suppress
+from dataclasses import dataclass, field
+from datetime import date
+from typing import Any
+
+from threadrunner.clock import epoch, now
+
+from local.emulator import policy
+from local.emulator.bodies import CreateResponseBody, parse, parse_item
+from local.emulator.conversations import ConversationStore
+from local.emulator.errors import ApiError, invalid_request, not_found
+from local.emulator.items import assistant_message, function_call, new_id, stored_item, unanswered_calls
+from local.emulator.script import (
+    FailPlan,
+    IncompletePlan,
+    MessagePlan,
+    NeverFinishesPlan,
+    Plan,
+    Script,
+    ToolCallsPlan,
+)
+
+RUNNING = ("queued", "in_progress")
+_LOCKED = "Another process is currently operating on this conversation. Please retry in a few seconds."
+
+
+@dataclass
+class StoredResponse:
+    id: str
+    created_at: int
+    request: CreateResponseBody
+    plan: Plan
+    polls_left: int
+    seen: list[dict[str, Any]]  # every item the model saw, oldest first (for previous_response_id chains)
+    status: str = "queued"
+    output: list[dict[str, Any]] = field(default_factory=list)
+    error: dict[str, str] | None = None
+    incomplete_details: dict[str, str] | None = None
+    completed_at: int | None = None
+    usage: dict[str, Any] | None = None
+
+    @property
+    def final(self) -> bool:
+        return self.status not in RUNNING
+
+    @property
+    def conversation_id(self) -> str | None:
+        return self.request.conversation
+
+
+class ResponseStore:
+    """Not thread-safe by itself: the server holds its lock around every request."""
+
+    def __init__(
+        self, conversations: ConversationStore, script: Script, *, polls: int, today: Callable[[], date]
+    ) -> None:
+        self._conversations = conversations
+        self._script = script
+        self._polls = polls
+        self._today = today
+        self._responses: dict[str, StoredResponse] = {}
+
+    def create(self, data: Any) -> StoredResponse:
+        request = parse(CreateResponseBody, data)
+        history = self._history(request)
+        new_items = [
+            stored_item(parse_item(raw, f"input[{index}]")) for index, raw in enumerate(request.input)
+        ]
+        seen = history + new_items
+        for call_id in unanswered_calls(seen)[:1]:
+            raise invalid_request(f"No tool output found for function call {call_id}.", param="input")
+        plan = self._script.next_turn() or policy.plan_turn(
+            seen,
+            instructions=request.instructions,
+            tools={tool.name for tool in request.tools},
+            today=self._today(),
+        )
+        response = StoredResponse(
+            id=new_id("resp"),
+            created_at=epoch(now()),
+            request=request,
+            plan=plan,
+            polls_left=self._polls if plan.polls is None else plan.polls,
+            seen=seen,
+        )
+        if request.conversation is not None:
+            self._conversations.get(request.conversation).items.extend(new_items)
+        self._responses[response.id] = response
+        if not request.background:
+            self._finish(response)
+        return response
+
+    def retrieve(self, response_id: str) -> StoredResponse:
+        response = self._get(response_id)
+        if response.final or isinstance(response.plan, NeverFinishesPlan):
+            response.status = response.status if response.final else "in_progress"
+        elif response.polls_left > 0:
+            response.polls_left -= 1
+            response.status = "in_progress"
+        else:
+            self._finish(response)
+        return response
+
+    def cancel(self, response_id: str) -> StoredResponse:
+        response = self._get(response_id)
+        if not response.request.background:
+            raise invalid_request("Only responses created with background=true can be cancelled.")
+        if not response.final:  # cancelling a finished response changes nothing and is not an error
+            response.status = "cancelled"
+        return response
+
+    def delete(self, response_id: str) -> dict[str, Any]:
+        self._get(response_id)
+        del self._responses[response_id]
+        return {"id": response_id, "object": "response", "deleted": True}
+
+    def clear(self) -> None:
+        self._responses.clear()
+
+    def _get(self, response_id: str) -> StoredResponse:
+        response = self._responses.get(response_id)
+        if response is None:
+            raise not_found(f"Response with id '{response_id}' not found.")
+        return response
+
+    def _history(self, request: CreateResponseBody) -> list[dict[str, Any]]:
+        """What the model sees before this request's input: the conversation, or the previous response."""
+        if request.conversation is not None and request.previous_response_id is not None:
+            raise invalid_request(
+                "Mutually exclusive parameters: 'conversation' and 'previous_response_id'.",
+                param="conversation",
+            )
+        if request.conversation is not None:
+            conversation = self._conversations.get(request.conversation, param="conversation")
+            if any(r.conversation_id == conversation.id and not r.final for r in self._responses.values()):
+                raise ApiError(400, _LOCKED, param="conversation", code="conversation_locked")
+            return list(conversation.items)
+        if request.previous_response_id is not None:
+            previous = self._responses.get(request.previous_response_id)
+            if previous is None:
+                raise not_found(
+                    f"Previous response with id '{request.previous_response_id}' not found.",
+                    param="previous_response_id",
+                )
+            return previous.seen + previous.output
+        return []
+
+    def _finish(self, response: StoredResponse) -> None:
+        """Reveal the planned outcome."""
+        plan = response.plan
+        if isinstance(plan, NeverFinishesPlan):
+            response.status = "in_progress"
+            return
+        if isinstance(plan, FailPlan):
+            response.status = "failed"
+            response.error = {"code": plan.code, "message": plan.error_message}
+            return
+        if isinstance(plan, ToolCallsPlan):
+            response.output = [function_call(name, arguments) for name, arguments in plan.calls]
+            response.status = "completed"
+        elif isinstance(plan, MessagePlan):
+            response.output = [assistant_message(plan.text)]
+            response.status = "completed"
+        elif isinstance(plan, IncompletePlan):
+            response.output = [assistant_message(plan.text, status="incomplete")] if plan.text else []
+            response.status = "incomplete"
+            response.incomplete_details = {"reason": plan.reason}
+        else:
+            raise TypeError(f"unknown plan {plan!r}")
+        response.completed_at = epoch(now()) if response.status == "completed" else None
+        response.usage = _usage(response)
+        if response.conversation_id is not None:
+            with suppress(ApiError):  # the conversation may have been deleted while the model ran
+                self._conversations.get(response.conversation_id).items.extend(response.output)
+
+
+def _usage(response: StoredResponse) -> dict[str, Any]:
+    """Deterministic token counts: a token is about four characters."""
+    prompt = (
+        (response.request.instructions or "")
+        + json.dumps(response.seen)
+        + json.dumps([tool.model_dump() for tool in response.request.tools])
+    )
+    input_tokens = math.ceil(len(prompt) / 4)
+    output_tokens = math.ceil(len(json.dumps(response.output)) / 4)
+    return {
+        "input_tokens": input_tokens,
+        "input_tokens_details": {"cached_tokens": 0, "cache_write_tokens": 0},
+        "output_tokens": output_tokens,
+        "output_tokens_details": {"reasoning_tokens": 0},
+        "total_tokens": input_tokens + output_tokens,
+    }
+
+
+def resource(response: StoredResponse) -> dict[str, Any]:
+    """The Response object on the wire."""
+    request = response.request
+    body: dict[str, Any] = {
+        "id": response.id,
+        "object": "response",
+        "created_at": response.created_at,
+        "status": response.status,
+        "background": request.background,
+        "completed_at": response.completed_at,
+        "conversation": {"id": request.conversation} if request.conversation else None,
+        "error": response.error,
+        "incomplete_details": response.incomplete_details,
+        "instructions": request.instructions,
+        "max_output_tokens": request.max_output_tokens,
+        "metadata": request.metadata or {},
+        "model": request.model,
+        "output": response.output,
+        "parallel_tool_calls": True if request.parallel_tool_calls is None else request.parallel_tool_calls,
+        "previous_response_id": request.previous_response_id,
+        "reasoning": None,
+        "service_tier": "default",
+        "store": request.store,
+        "temperature": 1.0 if request.temperature is None else request.temperature,
+        "text": {"format": {"type": "text"}},
+        "tool_choice": request.tool_choice,
+        "tools": [
+            {
+                "type": "function",
+                "name": tool.name,
+                "description": tool.description,
+                "parameters": tool.parameters,
+                "strict": True if tool.strict is None else tool.strict,
+            }
+            for tool in request.tools
+        ],
+        "top_p": 1.0 if request.top_p is None else request.top_p,
+        "truncation": "disabled",
+    }
+    if response.usage is not None:  # the spec has no null usage: absent until the model has run
+        body["usage"] = response.usage
+    return body

@@ -1,0 +1,164 @@
+"""Scripted model turns: what a test wants the emulator's model to do, decided in advance.
+
+Each ``Plan`` is one model turn, i.e. one created response; ``EmulatorServer.script(...)`` queues them and
+the emulator takes the next one whenever a response is created (the demo policy answers once the queue is
+empty). ``Plan.http_error(...)`` is not a model turn: it makes the next calls of one kind fail at the HTTP
+level, whatever turn is queued.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from dataclasses import dataclass, replace
+from typing import Any, Literal
+
+HttpCall = Literal["create", "retrieve", "cancel"]
+
+
+@dataclass(frozen=True, kw_only=True)
+class Plan:
+    """One model turn. ``polls`` is how many retrieves of a background response still show it running
+    before it reaches its final status (``None``: the server's default)."""
+
+    polls: int | None = None
+
+    @staticmethod
+    def tool_calls(calls: list[tuple[str, dict[str, Any]]]) -> ToolCallsPlan:
+        """The response completes with one ``function_call`` item per ``(name, arguments)``."""
+        return ToolCallsPlan(calls=tuple((name, dict(arguments)) for name, arguments in calls))
+
+    @staticmethod
+    def message(text: str) -> MessagePlan:
+        """The response completes with an assistant message."""
+        return MessagePlan(text=text)
+
+    @staticmethod
+    def fail(code: str = "server_error", message: str = "The model failed to respond.") -> FailPlan:
+        """The response ends ``failed`` with ``error: {code, message}`` (a ResponseErrorCode of the spec)."""
+        return FailPlan(code=code, error_message=message)
+
+    @staticmethod
+    def incomplete(
+        reason: Literal["max_output_tokens", "content_filter"] = "max_output_tokens", text: str = ""
+    ) -> IncompletePlan:
+        """The response ends ``incomplete``; with ``text``, it carries that partial message."""
+        return IncompletePlan(reason=reason, text=text)
+
+    @staticmethod
+    def never_finishes() -> NeverFinishesPlan:
+        """The response stays ``in_progress`` until cancelled (and keeps its conversation locked)."""
+        return NeverFinishesPlan()
+
+    @staticmethod
+    def slow(polls: int, then: Plan) -> Plan:
+        """``then``, after ``polls`` retrieves that still show the response queued or in progress."""
+        if polls < 0:
+            raise ValueError("polls must be >= 0")
+        return replace(then, polls=polls)
+
+    @staticmethod
+    def http_error(
+        status: int = 429,
+        code: str | None = "rate_limit_exceeded",
+        *,
+        on: HttpCall = "create",
+        times: int = 1,
+        message: str | None = None,
+        retry_after_ms: int = 1000,
+    ) -> HttpErrorPlan:
+        """The next ``times`` calls of kind ``on`` answer ``status`` in OpenAI's error shape.
+
+        429 ``rate_limit_exceeded`` carries ``retry-after`` (whole seconds, at least 1) and ``retry-after-ms``
+        (which the SDK prefers: keep it small in tests); ``insufficient_quota`` carries neither, like the
+        real service, because waiting does not help.
+        """
+        if times < 1:
+            raise ValueError("times must be >= 1")
+        return HttpErrorPlan(
+            status=status, code=code, on=on, times=times, message=message, retry_after_ms=retry_after_ms
+        )
+
+
+@dataclass(frozen=True, kw_only=True)
+class ToolCallsPlan(Plan):
+    calls: tuple[tuple[str, dict[str, Any]], ...]
+
+
+@dataclass(frozen=True, kw_only=True)
+class MessagePlan(Plan):
+    text: str
+
+
+@dataclass(frozen=True, kw_only=True)
+class FailPlan(Plan):
+    code: str
+    error_message: str
+
+
+@dataclass(frozen=True, kw_only=True)
+class IncompletePlan(Plan):
+    reason: str
+    text: str = ""
+
+
+@dataclass(frozen=True, kw_only=True)
+class NeverFinishesPlan(Plan):
+    pass
+
+
+@dataclass(frozen=True, kw_only=True)
+class HttpErrorPlan:
+    """An HTTP-level failure of the next ``times`` calls of kind ``on`` (see ``Plan.http_error``)."""
+
+    status: int
+    code: str | None
+    on: HttpCall
+    times: int
+    message: str | None
+    retry_after_ms: int
+
+
+class Script:
+    """The queue of planned turns, and the pending HTTP failures per kind of call."""
+
+    def __init__(self) -> None:
+        self._turns: deque[Plan] = deque()
+        self._failures: dict[HttpCall, deque[_PendingFailure]] = {}
+
+    def add(self, *plans: Plan | HttpErrorPlan) -> None:
+        for plan in plans:
+            if isinstance(plan, HttpErrorPlan):
+                self._failures.setdefault(plan.on, deque()).append(_PendingFailure(plan, plan.times))
+            elif isinstance(plan, Plan):
+                self._turns.append(plan)
+            else:
+                raise TypeError(f"not a plan: {plan!r}")
+
+    def next_turn(self) -> Plan | None:
+        return self._turns.popleft() if self._turns else None
+
+    def next_failure(self, call: HttpCall) -> HttpErrorPlan | None:
+        """The HTTP failure this call must answer, if one is pending (each counts down its ``times``)."""
+        pending = self._failures.get(call)
+        if not pending:
+            return None
+        failure = pending[0]
+        failure.left -= 1
+        if failure.left == 0:
+            pending.popleft()
+        return failure.plan
+
+    @property
+    def pending(self) -> int:
+        """Planned turns and HTTP failures not used yet (a test can assert its script was consumed)."""
+        return len(self._turns) + sum(failure.left for queue in self._failures.values() for failure in queue)
+
+    def clear(self) -> None:
+        self._turns.clear()
+        self._failures.clear()
+
+
+@dataclass
+class _PendingFailure:
+    plan: HttpErrorPlan
+    left: int
