@@ -8,7 +8,7 @@ from __future__ import annotations
 from functools import cache
 from pathlib import Path
 
-from pydantic import Field
+from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -55,6 +55,10 @@ class UpstreamSettings(_Settings):
 
 class ToolSettings(_Settings):
     assistants_dir: Path = Path(__file__).resolve().parents[4] / "assistants"
+    # The SQL tools' database: a SQLAlchemy URL (tests, local mode), else the name of a Secrets Manager
+    # secret holding one, else the bundled SQLite sample (built into a cache directory when no path is set).
+    database_url: SecretStr | None = None
+    database_secret_name: str | None = None
     sample_database_path: Path | None = None
     tool_output_max_chars: int = Field(default=16_000, gt=0)
     sql_max_rows: int = Field(default=1000, gt=0)
