@@ -117,12 +117,8 @@ class EmulatorApp:
                 endpoint, arguments = adapter.match()
             except HTTPException:
                 raise ApiError(404, f"Invalid URL ({request.method} {request.path})") from None
-            failure = (
-                self._script.next_failure(_SCRIPTABLE_CALLS[endpoint])
-                if endpoint in _SCRIPTABLE_CALLS
-                else None
-            )
-            if failure is not None:
+            call = _SCRIPTABLE_CALLS.get(endpoint)
+            if call is not None and (failure := self._script.next_failure(call)) is not None:
                 raise scripted_http_error(failure)
             handler: Callable[..., Response] = getattr(self, f"_{endpoint}")
             return handler(request, **arguments)
@@ -131,12 +127,10 @@ class EmulatorApp:
         except Exception as error:  # a bug in the emulator: answer like the real 500, and let tests see it
             logger.exception("emulator failed on %s %s", request.method, request.path)
             self._internal_errors.append(f"{request.method} {request.path}: {error!r}")
-            return _json(
-                ApiError(
-                    500, "The server had an error while processing your request.", type="server_error"
-                ).body(),
-                status=500,
+            crash = ApiError(
+                500, "The server had an error while processing your request.", type="server_error"
             )
+            return _json(crash.body(), status=crash.status)
 
     def _authenticate(self, request: Request) -> None:
         scheme, _, key = request.headers.get("Authorization", "").partition(" ")

@@ -80,8 +80,8 @@ class ResponseStore:
             stored_item(parse_item(raw, f"input[{index}]")) for index, raw in enumerate(request.input)
         ]
         seen = history + new_items
-        for call_id in unanswered_calls(seen)[:1]:
-            raise invalid_request(f"No tool output found for function call {call_id}.", param="input")
+        if missing := unanswered_calls(seen):
+            raise invalid_request(f"No tool output found for function call {missing[0]}.", param="input")
         plan = self._script.next_turn() or policy.plan_turn(
             seen,
             instructions=request.instructions,
@@ -105,10 +105,10 @@ class ResponseStore:
 
     def retrieve(self, response_id: str) -> StoredResponse:
         response = self._get(response_id)
-        if response.final or isinstance(response.plan, NeverFinishesPlan):
-            response.status = response.status if response.final else "in_progress"
-        elif response.polls_left > 0:
-            response.polls_left -= 1
+        if response.final:
+            return response
+        if response.polls_left > 0 or isinstance(response.plan, NeverFinishesPlan):
+            response.polls_left = max(response.polls_left - 1, 0)
             response.status = "in_progress"
         else:
             self._finish(response)

@@ -1,15 +1,18 @@
-"""The protocol edges (raw HTTP) and the contract checker itself: it must catch what breaks the spec."""
+"""Protocol edges (raw HTTP), robustness, and the contract checker itself: it must catch contract breaks."""
 
 from __future__ import annotations
 
 import json
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 
 import httpx
+import openai
 import pytest
 from openai import OpenAI
 
 from local.emulator import EmulatorServer, Exchange
+from local.emulator.conversations import ConversationStore
 from tests.support.openai_contract import validate_exchange
 
 
@@ -134,3 +137,32 @@ def test_checker_catches_an_error_body_of_the_wrong_shape(good_create: Exchange)
     broken = good_create.model_copy(update={"status": 500, "response_body": b'{"detail": "oops"}'})
     with pytest.raises(AssertionError, match="response"):
         validate_exchange(broken)
+
+
+def test_an_emulator_bug_answers_500_and_is_reported(monkeypatch: pytest.MonkeyPatch) -> None:
+    def crash(self: ConversationStore, data: object) -> dict[str, object]:
+        raise RuntimeError("boom")
+
+    monkeypatch.setattr(ConversationStore, "create", crash)
+    with EmulatorServer() as server:  # its own server: the shared one must stay free of internal errors
+        client = OpenAI(base_url=server.base_url, api_key="sk-test", max_retries=0)
+        with pytest.raises(openai.InternalServerError):
+            client.conversations.create()
+        assert server.internal_errors == ["POST /v1/conversations: RuntimeError('boom')"]
+        validate_exchange(server.exchanges[0])  # even a crash answers in the error shape
+
+
+def test_concurrent_clients_are_served_consistently(openai_client: OpenAI) -> None:
+    conversation = openai_client.conversations.create()
+
+    def add(index: int) -> None:
+        openai_client.conversations.items.create(
+            conversation.id, items=[{"type": "message", "role": "user", "content": f"message {index}"}]
+        )
+
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        list(pool.map(add, range(40)))
+    items = openai_client.conversations.items.list(conversation.id, limit=100).data
+    assert sorted(item.model_dump()["content"][0]["text"] for item in items) == sorted(
+        f"message {index}" for index in range(40)
+    )
