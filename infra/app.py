@@ -1,0 +1,29 @@
+"""The CDK app: ``cdk synth -c env=NAME`` builds the stack ``threadrunner-NAME`` from cdk.json's settings."""
+
+from __future__ import annotations
+
+import aws_cdk as cdk
+from cdk_nag import AwsSolutionsChecks
+
+from infra.config import load_environment
+from infra.constants import DEFAULT_ENVIRONMENT, ENVIRONMENT_CONTEXT_KEY, ENVIRONMENTS_CONTEXT_KEY, stack_name
+from infra.stack import ThreadrunnerStack
+
+
+def build(app: cdk.App) -> ThreadrunnerStack:
+    """Add the chosen environment's stack to ``app``, with cdk-nag's AwsSolutions checks on every synth."""
+    name = str(app.node.try_get_context(ENVIRONMENT_CONTEXT_KEY) or DEFAULT_ENVIRONMENT)
+    config = load_environment(app.node.try_get_context(ENVIRONMENTS_CONTEXT_KEY), name)
+    stack = ThreadrunnerStack(app, stack_name(name), config=config)
+    cdk.Validations.of(app).add_plugins(AwsSolutionsChecks(app, verbose=True))
+    return stack
+
+
+def main() -> None:
+    app = cdk.App()
+    build(app)
+    app.synth()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,119 @@
+"""Per-environment settings from cdk.json (``context.environments``), validated before anything is built."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+from aws_cdk import RemovalPolicy
+from aws_cdk import aws_logs as logs
+from pydantic import BaseModel, ConfigDict, Field, HttpUrl, ValidationError, field_validator, model_validator
+
+# run.asl.json stops every execution at 7200 s: a run's own deadline must end it well before that.
+_ASL_TIMEOUT_MARGIN_SECONDS = 6000
+# CloudWatch Logs accepts only these retention periods (jsii enums carry names, not the day counts).
+_RETENTION = {
+    1: logs.RetentionDays.ONE_DAY,
+    3: logs.RetentionDays.THREE_DAYS,
+    5: logs.RetentionDays.FIVE_DAYS,
+    7: logs.RetentionDays.ONE_WEEK,
+    14: logs.RetentionDays.TWO_WEEKS,
+    30: logs.RetentionDays.ONE_MONTH,
+    60: logs.RetentionDays.TWO_MONTHS,
+    90: logs.RetentionDays.THREE_MONTHS,
+    120: logs.RetentionDays.FOUR_MONTHS,
+    150: logs.RetentionDays.FIVE_MONTHS,
+    180: logs.RetentionDays.SIX_MONTHS,
+    365: logs.RetentionDays.ONE_YEAR,
+    400: logs.RetentionDays.THIRTEEN_MONTHS,
+    545: logs.RetentionDays.EIGHTEEN_MONTHS,
+    731: logs.RetentionDays.TWO_YEARS,
+    1096: logs.RetentionDays.THREE_YEARS,
+    1827: logs.RetentionDays.FIVE_YEARS,
+    2192: logs.RetentionDays.SIX_YEARS,
+    2557: logs.RetentionDays.SEVEN_YEARS,
+    2922: logs.RetentionDays.EIGHT_YEARS,
+    3288: logs.RetentionDays.NINE_YEARS,
+    3653: logs.RetentionDays.TEN_YEARS,
+}
+
+Origin = Annotated[str, Field(pattern=r"^(\*|https?://[^/\s]+)$")]
+
+
+class ConfigError(ValueError):
+    """cdk.json names an unknown environment or holds a bad value."""
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class JwtConfig(_Strict):
+    """An external identity provider; without it the stack creates a Cognito user pool."""
+
+    issuer: HttpUrl
+    audience: list[str] = Field(min_length=1)
+
+
+class EnvironmentConfig(_Strict):
+    name: str
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"]
+    log_retention_days: int
+    poll_first_seconds: int = Field(ge=0)
+    poll_max_seconds: int = Field(ge=0)
+    run_deadline_seconds: int = Field(gt=0, lt=_ASL_TIMEOUT_MARGIN_SECONDS)
+    # One poll loop is about nine history events; a Standard execution fails at 25,000.
+    max_polls: int = Field(gt=0, le=2000)
+    thread_max_age_hours: int = Field(gt=0)
+    thread_ttl_days: int = Field(gt=0)
+    model: str = Field(min_length=1)
+    engine: Literal["responses", "chat", "assistants"]
+    openai_base_url: HttpUrl | None = None  # None: OpenAI itself
+    allowed_origins: list[Origin]
+    jwt: JwtConfig | None = None  # None: the stack creates a Cognito user pool
+    removal_policy: Literal["destroy", "retain"]
+
+    @field_validator("log_retention_days")
+    @classmethod
+    def _known_retention(cls, days: int) -> int:
+        if days not in _RETENTION:
+            raise ValueError(f"CloudWatch Logs accepts only {sorted(_RETENTION)}")
+        return days
+
+    @model_validator(mode="after")
+    def _consistent(self) -> EnvironmentConfig:
+        if self.poll_max_seconds < self.poll_first_seconds:
+            raise ValueError("poll_max_seconds must be at least poll_first_seconds")
+        if self.thread_max_age_hours > self.thread_ttl_days * 24:
+            raise ValueError("thread_max_age_hours must not outlive thread_ttl_days")
+        return self
+
+    @property
+    def is_production(self) -> bool:
+        return self.removal_policy == "retain"
+
+    @property
+    def cdk_removal_policy(self) -> RemovalPolicy:
+        return RemovalPolicy.RETAIN if self.is_production else RemovalPolicy.DESTROY
+
+    @property
+    def retention(self) -> logs.RetentionDays:
+        return _RETENTION[self.log_retention_days]
+
+
+def load_environment(environments: Any, name: str) -> EnvironmentConfig:
+    """Environment ``name`` from the ``environments`` context, or a ConfigError that says what is wrong."""
+    if not isinstance(environments, dict) or not environments:
+        raise ConfigError("cdk.json has no context.environments")
+    if name not in environments:
+        raise ConfigError(f"unknown environment {name!r}: cdk.json knows {', '.join(sorted(environments))}")
+    raw = environments[name]
+    if not isinstance(raw, dict):
+        raise ConfigError(f"cdk.json environments.{name} must be an object")
+    try:
+        return EnvironmentConfig.model_validate({**raw, "name": name})
+    except ValidationError as error:
+        problems = "; ".join(
+            f"environments.{name}.{'.'.join(str(part) for part in issue['loc']) or '(root)'}: {issue['msg']}"
+            for issue in error.errors()
+        )
+        raise ConfigError(f"invalid cdk.json: {problems}") from None

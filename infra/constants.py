@@ -1,0 +1,92 @@
+"""Names, paths and fixed settings of the CDK app, in one place."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from pathlib import Path
+
+SERVICE_NAME = "threadrunner"
+METRICS_NAMESPACE = "Threadrunner"
+DEFAULT_ENVIRONMENT = "dev"
+
+# Context keys (cdk.json and `-c key=value`).
+ENVIRONMENT_CONTEXT_KEY = "env"
+ENVIRONMENTS_CONTEXT_KEY = "environments"
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+FUNCTIONS_DIR = REPO_ROOT / "functions"
+LIBRARY_DIR = REPO_ROOT / "layers" / "threadrunner" / "python" / "threadrunner"
+ASSISTANTS_DIR = REPO_ROOT / "assistants"
+PYPROJECT = REPO_ROOT / "pyproject.toml"
+BUILD_CACHE_DIR = REPO_ROOT / ".build"
+RUN_WORKFLOW_FILE = REPO_ROOT / "infra" / "workflows" / "run.asl.json"
+
+# Where the threadrunner layer puts things inside the Lambda (layers are extracted under /opt).
+LAYER_ASSISTANTS_DIR = "/opt/assistants"
+LAYER_SAMPLE_DATABASE = "/opt/data/sample.db"
+
+HANDLER = "handler.lambda_handler"
+OUTPUTS_PREFIX = "outputs/"
+UPLOADS_PREFIX = "uploads/"
+
+
+class FunctionName(StrEnum):
+    """One Lambda per folder in functions/."""
+
+    api = "api"
+    start_run = "start_run"
+    check_run = "check_run"
+    run_tool = "run_tool"
+    submit_tool_outputs = "submit_tool_outputs"
+    collect_outputs = "collect_outputs"
+    cancel_run = "cancel_run"
+    finish_run = "finish_run"
+
+    @property
+    def talks_to_model(self) -> bool:
+        return self in MODEL_STEPS
+
+    @property
+    def pascal(self) -> str:
+        return "".join(part.title() for part in self.value.split("_"))
+
+    @property
+    def asl_placeholder(self) -> str:
+        """The ``${...}`` name run.asl.json uses for this function's ARN, e.g. ``StartRunFunctionArn``."""
+        return f"{self.pascal}FunctionArn"
+
+    def function_name(self, environment: str) -> str:
+        """The name the console shows, e.g. ``threadrunner-prod-check-run``."""
+        return f"{SERVICE_NAME}-{environment}-{self.value.replace('_', '-')}"
+
+
+MODEL_STEPS = frozenset(
+    {
+        FunctionName.start_run,
+        FunctionName.check_run,
+        FunctionName.submit_tool_outputs,
+        FunctionName.collect_outputs,
+        FunctionName.cancel_run,
+    }
+)
+WORKFLOW_STEPS = tuple(name for name in FunctionName if name is not FunctionName.api)
+
+
+def stack_name(environment: str) -> str:
+    return f"{SERVICE_NAME}-{environment}"
+
+
+def state_machine_name(environment: str) -> str:
+    return f"{SERVICE_NAME}-{environment}-run"
+
+
+def secret_name(environment: str) -> str:
+    return f"{SERVICE_NAME}/{environment}/openai-api-key"
+
+
+class OutputName(StrEnum):
+    api_url = "ApiUrl"
+    state_machine_arn = "StateMachineArn"
+    user_pool_id = "UserPoolId"
+    user_pool_client_id = "UserPoolClientId"
+    secret_name = "SecretName"  # noqa: S105 - the output holding the secret's name, not a secret

@@ -1,0 +1,155 @@
+"""The one place for what every threadrunner Lambda shares: runtime, layers, logging, tracing, settings."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+from aws_cdk import Acknowledgment, Duration, Validations
+from aws_cdk import aws_iam as iam
+from aws_cdk import aws_lambda as lambda_
+from aws_cdk import aws_logs as logs
+from constructs import Construct
+
+from infra.bundling import dependency_layer_code, library_layer_code
+from infra.config import EnvironmentConfig
+from infra.constants import (
+    FUNCTIONS_DIR,
+    HANDLER,
+    LAYER_ASSISTANTS_DIR,
+    LAYER_SAMPLE_DATABASE,
+    METRICS_NAMESPACE,
+    SERVICE_NAME,
+    FunctionName,
+)
+from infra.constructs.storage import Storage
+from infra.constructs.upstream_secret import UpstreamSecret
+
+# Python 3.12 on x86_64: the platform the dependency layer's wheels are chosen for (infra/bundling.py).
+RUNTIME = lambda_.Runtime.PYTHON_3_12
+ARCHITECTURE = lambda_.Architecture.X86_64
+# HTTP API integrations give up at 30 s; the model steps keep the openai client's own timeout below 60 s.
+API_TIMEOUT = Duration.seconds(25)
+STEP_TIMEOUT = Duration.seconds(60)
+MEMORY_MB = 256
+# The openai SDK and pydantic models make the model steps heavier; more memory also means more CPU at init.
+MODEL_STEP_MEMORY_MB = 512
+
+_APPLICATION_LOG_LEVEL = {
+    "DEBUG": lambda_.ApplicationLogLevel.DEBUG,
+    "INFO": lambda_.ApplicationLogLevel.INFO,
+    "WARNING": lambda_.ApplicationLogLevel.WARN,
+    "ERROR": lambda_.ApplicationLogLevel.ERROR,
+}
+
+
+class FunctionFactory(Construct):
+    """Builds each Lambda with the shared settings, its own role and log group, and both layers."""
+
+    def __init__(
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        config: EnvironmentConfig,
+        storage: Storage,
+        upstream_secret: UpstreamSecret,
+    ) -> None:
+        super().__init__(scope, construct_id)
+        self._config = config
+        self._upstream_secret = upstream_secret
+        self.layers = [
+            self._layer(
+                "LibraryLayer", library_layer_code(), "threadrunner library, assistants, sample database"
+            ),
+            self._layer("DependencyLayer", dependency_layer_code(), "threadrunner runtime dependencies"),
+        ]
+        self._environment = {
+            "POWERTOOLS_SERVICE_NAME": SERVICE_NAME,
+            "POWERTOOLS_METRICS_NAMESPACE": METRICS_NAMESPACE,
+            "POWERTOOLS_LOG_LEVEL": config.log_level,
+            "THREADRUNNER_ENVIRONMENT": config.name,
+            "THREADRUNNER_THREADS_TABLE": storage.threads_table.table_name,
+            "THREADRUNNER_RUNS_TABLE": storage.runs_table.table_name,
+            "THREADRUNNER_BUCKET": storage.bucket.bucket_name,
+            "THREADRUNNER_ASSISTANTS_DIR": LAYER_ASSISTANTS_DIR,
+            "THREADRUNNER_SAMPLE_DATABASE_PATH": LAYER_SAMPLE_DATABASE,
+            "THREADRUNNER_ENGINE": config.engine,
+            "THREADRUNNER_MODEL": config.model,
+            "THREADRUNNER_POLL_FIRST_SECONDS": str(config.poll_first_seconds),
+            "THREADRUNNER_POLL_MAX_SECONDS": str(config.poll_max_seconds),
+            "THREADRUNNER_RUN_DEADLINE_SECONDS": str(config.run_deadline_seconds),
+            "THREADRUNNER_MAX_POLLS": str(config.max_polls),
+            "THREADRUNNER_THREAD_MAX_AGE_HOURS": str(config.thread_max_age_hours),
+            "THREADRUNNER_THREAD_TTL_DAYS": str(config.thread_ttl_days),
+        }
+        # The secret's ARN, never its value: the model steps read the key at run time.
+        self._model_environment = {"THREADRUNNER_OPENAI_SECRET_NAME": upstream_secret.secret.secret_arn}
+        if config.openai_base_url is not None:
+            self._model_environment["THREADRUNNER_OPENAI_BASE_URL"] = str(config.openai_base_url)
+
+    def create(self, name: FunctionName, *, environment: Mapping[str, str] | None = None) -> lambda_.Function:
+        """The Lambda for ``functions/<name>/handler.py``; model steps also get the upstream secret."""
+        construct_id = f"{name.pascal}Function"
+        role = iam.Role(
+            self,
+            f"{construct_id}Role",
+            assumed_by=iam.ServicePrincipal("lambda.amazonaws.com"),
+            description=f"threadrunner {self._config.name} {name.value} Lambda",
+        )
+        log_group = logs.LogGroup(
+            self,
+            f"{construct_id}Logs",
+            retention=self._config.retention,
+            removal_policy=self._config.cdk_removal_policy,
+        )
+        # Instead of the AWSLambdaBasicExecutionRole managed policy: writes to this log group only.
+        log_group.grant_write(role)
+        function = lambda_.Function(
+            self,
+            construct_id,
+            function_name=name.function_name(self._config.name),
+            runtime=RUNTIME,
+            architecture=ARCHITECTURE,
+            handler=HANDLER,
+            code=lambda_.Code.from_asset(str(FUNCTIONS_DIR / name.value), exclude=["__pycache__", "*.pyc"]),
+            memory_size=MODEL_STEP_MEMORY_MB if name.talks_to_model else MEMORY_MB,
+            timeout=API_TIMEOUT if name is FunctionName.api else STEP_TIMEOUT,
+            tracing=lambda_.Tracing.ACTIVE,
+            logging_format=lambda_.LoggingFormat.JSON,
+            application_log_level_v2=_APPLICATION_LOG_LEVEL[self._config.log_level],
+            system_log_level_v2=lambda_.SystemLogLevel.WARN,
+            log_group=log_group,
+            layers=self.layers,
+            role=role,
+            environment={
+                **self._environment,
+                **(self._model_environment if name.talks_to_model else {}),
+                **(environment or {}),
+            },
+        )
+        if name.talks_to_model:
+            self._upstream_secret.grant_read(function)
+        Validations.of(role).acknowledge(
+            Acknowledgment(
+                id="AwsSolutions-IAM5[Resource::*]",
+                reason="Active tracing: xray:PutTraceSegments and PutTelemetryRecords take no resource ARN.",
+            ),
+        )
+        Validations.of(function).acknowledge(
+            Acknowledgment(
+                id="AwsSolutions-L1",
+                reason="Pinned to Python 3.12: the dependency layer holds cp312 wheels (infra/bundling.py).",
+            ),
+        )
+        return function
+
+    def _layer(self, construct_id: str, code: lambda_.Code, description: str) -> lambda_.LayerVersion:
+        return lambda_.LayerVersion(
+            self,
+            construct_id,
+            code=code,
+            description=description,
+            compatible_runtimes=[RUNTIME],
+            compatible_architectures=[ARCHITECTURE],
+            removal_policy=self._config.cdk_removal_policy,
+        )

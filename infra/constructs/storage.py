@@ -1,0 +1,157 @@
+"""DynamoDB tables (declared once in threadrunner.stores.tables) and the files bucket."""
+
+from __future__ import annotations
+
+from aws_cdk import Acknowledgment, Duration, Validations
+from aws_cdk import aws_dynamodb as dynamodb
+from aws_cdk import aws_iam as iam
+from aws_cdk import aws_s3 as s3
+from constructs import Construct
+from threadrunner.stores.tables import ALL_TABLES, RUNS, THREADS, TableSpec
+
+from infra.config import EnvironmentConfig
+from infra.constants import OUTPUTS_PREFIX, UPLOADS_PREFIX
+
+# Exact actions: what the stores call (TransactWriteItems is authorized per item as Put/Update/Delete/Check).
+TABLE_READ_ACTIONS = (
+    "dynamodb:GetItem",
+    "dynamodb:BatchGetItem",
+    "dynamodb:Query",
+    "dynamodb:ConditionCheckItem",
+)
+TABLE_WRITE_ACTIONS = (
+    "dynamodb:PutItem",
+    "dynamodb:UpdateItem",
+    "dynamodb:DeleteItem",
+    "dynamodb:BatchWriteItem",
+)
+# Threads live days; their TTL deletions reach cleanup through this stream (old image = what to clean).
+_STREAMED = {THREADS.logical_name: dynamodb.StreamViewType.NEW_AND_OLD_IMAGES}
+
+
+class Storage(Construct):
+    def __init__(self, scope: Construct, construct_id: str, *, config: EnvironmentConfig) -> None:
+        super().__init__(scope, construct_id)
+        self.tables = {spec.logical_name: self._table(spec, config) for spec in ALL_TABLES}
+        self.access_logs_bucket = self._access_logs_bucket(config)
+        self.bucket = self._files_bucket(config)
+
+    @property
+    def threads_table(self) -> dynamodb.Table:
+        return self.tables[THREADS.logical_name]
+
+    @property
+    def runs_table(self) -> dynamodb.Table:
+        return self.tables[RUNS.logical_name]
+
+    def grant_tables(
+        self, grantee: iam.IGrantable, *, read: tuple[TableSpec, ...], write: tuple[TableSpec, ...]
+    ) -> None:
+        """Exact item actions on exactly these tables, and reads of their indexes (named, no ``index/*``)."""
+        if read:
+            grantee.grant_principal.add_to_principal_policy(
+                iam.PolicyStatement(
+                    actions=list(TABLE_READ_ACTIONS), resources=self._arns(read, indexes=True)
+                )
+            )
+        if write:
+            grantee.grant_principal.add_to_principal_policy(
+                iam.PolicyStatement(
+                    actions=list(TABLE_WRITE_ACTIONS), resources=self._arns(write, indexes=False)
+                )
+            )
+
+    def grant_put_outputs(self, grantee: iam.IGrantable) -> None:
+        grantee.grant_principal.add_to_principal_policy(
+            iam.PolicyStatement(
+                actions=["s3:PutObject"], resources=[self.bucket.arn_for_objects(f"{OUTPUTS_PREFIX}*")]
+            )
+        )
+
+    def _arns(self, specs: tuple[TableSpec, ...], *, indexes: bool) -> list[str]:
+        arns = []
+        for spec in specs:
+            table = self.tables[spec.logical_name]
+            arns.append(table.table_arn)
+            if indexes:
+                arns.extend(f"{table.table_arn}/index/{index.name}" for index in spec.indexes)
+        return arns
+
+    def _table(self, spec: TableSpec, config: EnvironmentConfig) -> dynamodb.Table:
+        string = dynamodb.AttributeType.STRING
+        table = dynamodb.Table(
+            self,
+            f"{spec.logical_name.title()}Table",
+            partition_key=dynamodb.Attribute(name=spec.partition_key, type=string),
+            sort_key=dynamodb.Attribute(name=spec.sort_key, type=string),
+            billing_mode=dynamodb.BillingMode.PAY_PER_REQUEST,
+            point_in_time_recovery_specification=dynamodb.PointInTimeRecoverySpecification(
+                point_in_time_recovery_enabled=True
+            ),
+            encryption=dynamodb.TableEncryption.AWS_MANAGED,
+            time_to_live_attribute=spec.ttl_attribute,
+            stream=_STREAMED.get(spec.logical_name),
+            deletion_protection=config.is_production,
+            removal_policy=config.cdk_removal_policy,
+        )
+        for index in spec.indexes:
+            table.add_global_secondary_index(
+                index_name=index.name,
+                partition_key=dynamodb.Attribute(name=index.partition_key, type=string),
+                sort_key=dynamodb.Attribute(name=index.sort_key, type=string),
+                projection_type=dynamodb.ProjectionType.ALL,
+            )
+        return table
+
+    def _access_logs_bucket(self, config: EnvironmentConfig) -> s3.Bucket:
+        bucket = s3.Bucket(
+            self,
+            "AccessLogsBucket",
+            block_public_access=s3.BlockPublicAccess.BLOCK_ALL,
+            enforce_ssl=True,
+            # S3 server access logging delivers only to SSE-S3 buckets.
+            encryption=s3.BucketEncryption.S3_MANAGED,
+            object_ownership=s3.ObjectOwnership.BUCKET_OWNER_ENFORCED,
+            lifecycle_rules=[s3.LifecycleRule(id="expire-access-logs", expiration=Duration.days(365))],
+            removal_policy=config.cdk_removal_policy,
+        )
+        Validations.of(bucket).acknowledge(
+            Acknowledgment(
+                id="AwsSolutions-S1",
+                reason="This is the access-log bucket itself; logging it to itself would loop.",
+            ),
+        )
+        return bucket
+
+    def _files_bucket(self, config: EnvironmentConfig) -> s3.Bucket:
+        return s3.Bucket(
+            self,
+            "FilesBucket",
+            block_public_access=s3.BlockPublicAccess.BLOCK_ALL,
+            enforce_ssl=True,
+            encryption=s3.BucketEncryption.S3_MANAGED,
+            object_ownership=s3.ObjectOwnership.BUCKET_OWNER_ENFORCED,
+            versioned=False,
+            server_access_logs_bucket=self.access_logs_bucket,
+            server_access_logs_prefix="files-bucket/",
+            lifecycle_rules=[
+                # Uploads are staged upstream within minutes; the copy in S3 is only a hand-over.
+                s3.LifecycleRule(id="expire-uploads", prefix=UPLOADS_PREFIX, expiration=Duration.days(2)),
+                s3.LifecycleRule(id="expire-outputs", prefix=OUTPUTS_PREFIX, expiration=Duration.days(30)),
+                s3.LifecycleRule(
+                    id="abort-incomplete-uploads", abort_incomplete_multipart_upload_after=Duration.days(1)
+                ),
+            ],
+            # Browsers upload straight to S3 with presigned POST.
+            cors=[
+                s3.CorsRule(
+                    allowed_methods=[s3.HttpMethods.POST],
+                    allowed_origins=list(config.allowed_origins),
+                    allowed_headers=["*"],
+                    max_age=3000,
+                )
+            ]
+            if config.allowed_origins
+            else None,
+            removal_policy=config.cdk_removal_policy,
+        )

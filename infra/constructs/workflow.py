@@ -1,0 +1,107 @@
+"""The run workflow: a Standard state machine loaded from run.asl.json, and one Lambda per step."""
+
+from __future__ import annotations
+
+from aws_cdk import Acknowledgment, Stack, Validations
+from aws_cdk import aws_iam as iam
+from aws_cdk import aws_logs as logs
+from aws_cdk import aws_stepfunctions as sfn
+from constructs import Construct
+from threadrunner.stores.tables import RUNS, THREADS
+
+from infra.config import EnvironmentConfig
+from infra.constants import (
+    OUTPUTS_PREFIX,
+    RUN_WORKFLOW_FILE,
+    WORKFLOW_STEPS,
+    FunctionName,
+    state_machine_name,
+)
+from infra.constructs.functions import FunctionFactory
+from infra.constructs.storage import Storage
+
+BOTH_TABLES = (THREADS, RUNS)
+
+
+class Workflow(Construct):
+    def __init__(
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        config: EnvironmentConfig,
+        storage: Storage,
+        functions: FunctionFactory,
+    ) -> None:
+        super().__init__(scope, construct_id)
+        self.steps = {name: functions.create(name) for name in WORKFLOW_STEPS}
+        self._grant_data_access(storage)
+        self.name = state_machine_name(config.name)
+        self.log_group = logs.LogGroup(
+            self,
+            "Logs",
+            # The /aws/vendedlogs/ prefix keeps Step Functions from growing the account's log resource policy.
+            log_group_name=f"/aws/vendedlogs/states/{self.name}",
+            retention=config.retention,
+            removal_policy=config.cdk_removal_policy,
+        )
+        self.state_machine = sfn.StateMachine(
+            self,
+            "StateMachine",
+            state_machine_name=self.name,
+            state_machine_type=sfn.StateMachineType.STANDARD,
+            # Inline rather than from_file (an S3 asset): the template then shows the workflow it deploys.
+            definition_body=sfn.DefinitionBody.from_string(RUN_WORKFLOW_FILE.read_text()),
+            definition_substitutions={
+                name.asl_placeholder: function.function_arn for name, function in self.steps.items()
+            },
+            tracing_enabled=True,
+            logs=sfn.LogOptions(
+                destination=self.log_group,
+                level=sfn.LogLevel.ALL if config.name == "dev" else sfn.LogLevel.ERROR,
+                # Execution data holds user ids and run ids; production logs keep only the events.
+                include_execution_data=not config.is_production,
+            ),
+            removal_policy=config.cdk_removal_policy,
+        )
+        self._grant_invoke()
+        Validations.of(self.state_machine.role).acknowledge(
+            Acknowledgment(
+                id="AwsSolutions-IAM5[Resource::*]",
+                reason="Log delivery (logs:*LogDelivery*, DescribeLogGroups, ...) and X-Ray "
+                "(PutTraceSegments, GetSamplingRules, ...) actions take no resource ARN.",
+            ),
+        )
+        if config.name != "dev":
+            Validations.of(self.state_machine).acknowledge(
+                Acknowledgment(
+                    id="AwsSolutions-SF1",
+                    reason="Outside dev only errors are logged: every poll loop would log ~9 events per run, "
+                    "and the execution history already keeps each state for 90 days.",
+                ),
+            )
+
+    def _grant_data_access(self, storage: Storage) -> None:
+        for name, function in self.steps.items():
+            if name is FunctionName.run_tool:
+                # A tool reads the run and writes its ledger entry; it never changes a thread.
+                storage.grant_tables(function, read=BOTH_TABLES, write=(RUNS,))
+            else:
+                storage.grant_tables(function, read=BOTH_TABLES, write=BOTH_TABLES)
+        storage.grant_put_outputs(self.steps[FunctionName.collect_outputs])
+        bucket = Stack.of(self).get_logical_id(storage.bucket.node.default_child)  # type: ignore[arg-type]
+        Validations.of(self.steps[FunctionName.collect_outputs].role).acknowledge(  # type: ignore[arg-type]
+            Acknowledgment(
+                id=f"AwsSolutions-IAM5[Resource::<{bucket}.Arn>/{OUTPUTS_PREFIX}*]",
+                reason="Collect outputs writes generated files under outputs/<run id>/, named at run time.",
+            ),
+        )
+
+    def _grant_invoke(self) -> None:
+        """lambda:InvokeFunction on exactly the step functions (CDK's grant adds ``:*`` for versions)."""
+        self.state_machine.add_to_role_policy(
+            iam.PolicyStatement(
+                actions=["lambda:InvokeFunction"],
+                resources=[function.function_arn for function in self.steps.values()],
+            )
+        )

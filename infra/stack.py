@@ -1,0 +1,48 @@
+"""One threadrunner environment: it only wires the constructs together."""
+
+from __future__ import annotations
+
+from aws_cdk import CfnOutput, Stack, Tags
+from constructs import Construct
+
+from infra.config import EnvironmentConfig
+from infra.constants import SERVICE_NAME, OutputName
+from infra.constructs.api import Api
+from infra.constructs.functions import FunctionFactory
+from infra.constructs.identity import Identity
+from infra.constructs.storage import Storage
+from infra.constructs.upstream_secret import UpstreamSecret
+from infra.constructs.workflow import Workflow
+
+
+class ThreadrunnerStack(Stack):
+    def __init__(self, scope: Construct, construct_id: str, *, config: EnvironmentConfig) -> None:
+        # No env: the template is account- and region-agnostic, so synth needs no credentials or lookups.
+        super().__init__(
+            scope,
+            construct_id,
+            description=f"threadrunner ({config.name}): assistant threads and runs on Step Functions",
+        )
+        Tags.of(self).add("project", SERVICE_NAME)
+        Tags.of(self).add("environment", config.name)
+
+        storage = Storage(self, "Storage", config=config)
+        upstream_secret = UpstreamSecret(self, "UpstreamSecret", config=config)
+        functions = FunctionFactory(
+            self, "Functions", config=config, storage=storage, upstream_secret=upstream_secret
+        )
+        workflow = Workflow(self, "Workflow", config=config, storage=storage, functions=functions)
+        identity = Identity(self, "Identity", config=config)
+        self.api = Api(
+            self,
+            "Api",
+            config=config,
+            storage=storage,
+            functions=functions,
+            identity=identity,
+            state_machine=workflow.state_machine,
+        )
+        self.storage = storage
+        self.workflow = workflow
+        self.upstream_secret = upstream_secret
+        CfnOutput(self, OutputName.state_machine_arn.value, value=workflow.state_machine.state_machine_arn)

@@ -1,0 +1,80 @@
+"""The HTTP API: JWT on every route, the api Lambda behind it, CORS, access logs and throttling."""
+
+from __future__ import annotations
+
+from infra.constants import FunctionName
+from tests.infra.synth import Synthesized, render, synthesize_with
+
+
+def test_every_route_requires_a_jwt(dev: Synthesized) -> None:
+    routes = dev.resources("AWS::ApiGatewayV2::Route")
+    authorizer_id, _ = dev.only("AWS::ApiGatewayV2::Authorizer")
+
+    assert [route["Properties"]["RouteKey"] for route in routes.values()] == ["ANY /v1/{proxy+}"]
+    for route in routes.values():
+        assert route["Properties"]["AuthorizationType"] == "JWT"
+        assert route["Properties"]["AuthorizerId"] == {"Ref": authorizer_id}
+
+
+def test_the_route_goes_to_the_api_lambda(dev: Synthesized) -> None:
+    _, integration = dev.only("AWS::ApiGatewayV2::Integration")
+    api_id, _ = dev.function(FunctionName.api)
+
+    assert integration["Properties"]["IntegrationType"] == "AWS_PROXY"
+    assert render(integration["Properties"]["IntegrationUri"]) == f"<{api_id}.Arn>"
+    assert integration["Properties"]["PayloadFormatVersion"] == "2.0"
+
+
+def test_without_an_issuer_the_stack_trusts_its_own_user_pool(dev: Synthesized) -> None:
+    pool_id, _ = dev.only("AWS::Cognito::UserPool")
+    client_id, _ = dev.only("AWS::Cognito::UserPoolClient")
+    _, authorizer = dev.only("AWS::ApiGatewayV2::Authorizer")
+
+    configuration = authorizer["Properties"]["JwtConfiguration"]
+    assert authorizer["Properties"]["AuthorizerType"] == "JWT"
+    assert authorizer["Properties"]["IdentitySource"] == ["$request.header.Authorization"]
+    assert render(configuration["Issuer"]) == f"<{pool_id}.ProviderURL>"
+    assert configuration["Audience"] == [{"Ref": client_id}]
+    assert {"UserPoolId", "UserPoolClientId"} <= set(dev.template["Outputs"])
+
+
+def test_an_environment_with_its_own_issuer_gets_no_user_pool() -> None:
+    synthesized = synthesize_with(
+        "staging", jwt={"issuer": "https://login.example.com/", "audience": ["threadrunner-api"]}
+    )
+
+    _, authorizer = synthesized.only("AWS::ApiGatewayV2::Authorizer")
+    assert authorizer["Properties"]["JwtConfiguration"] == {
+        "Issuer": "https://login.example.com",
+        "Audience": ["threadrunner-api"],
+    }
+    assert synthesized.resources("AWS::Cognito::UserPool") == {}
+    assert "UserPoolId" not in synthesized.template["Outputs"]
+
+
+def test_cors_allows_the_environments_origins(dev: Synthesized) -> None:
+    _, api = dev.only("AWS::ApiGatewayV2::Api")
+
+    cors = api["Properties"]["CorsConfiguration"]
+    assert cors["AllowOrigins"] == ["http://localhost:3000", "http://127.0.0.1:8765"]
+    assert "authorization" in cors["AllowHeaders"]
+
+
+def test_the_default_stage_is_throttled_and_logs_every_request(dev: Synthesized) -> None:
+    _, stage = dev.only("AWS::ApiGatewayV2::Stage")
+
+    properties = stage["Properties"]
+    assert properties["StageName"] == "$default"
+    assert properties["AutoDeploy"] is True
+    assert properties["DefaultRouteSettings"]["ThrottlingRateLimit"] > 0
+    assert properties["DefaultRouteSettings"]["ThrottlingBurstLimit"] > 0
+    assert render(properties["AccessLogSettings"]["DestinationArn"]).endswith(".Arn>")
+    assert "$context.requestId" in properties["AccessLogSettings"]["Format"]
+
+
+def test_outputs_give_operators_what_they_need(dev: Synthesized) -> None:
+    outputs = dev.template["Outputs"]
+
+    assert {"ApiUrl", "StateMachineArn", "SecretName"} <= set(outputs)
+    assert outputs["SecretName"]["Value"] == "threadrunner/dev/openai-api-key"
+    assert "put-secret-value" in outputs["SecretName"]["Description"]

@@ -1,0 +1,85 @@
+"""cdk.json's environments: each one synthesizes; bad names and values fail before anything is built."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import aws_cdk as cdk
+import pytest
+
+from infra.app import build
+from infra.config import ConfigError, load_environment
+from infra.constants import FunctionName, stack_name
+from tests.infra.synth import CDK_CONTEXT, ENVIRONMENTS, synthesize
+
+VALID = CDK_CONTEXT["environments"]["dev"]
+
+
+def load_dev_with(**changes: Any) -> None:
+    load_environment({"dev": {**VALID, **changes}}, "dev")
+
+
+def test_cdk_json_names_dev_staging_and_prod() -> None:
+    assert set(ENVIRONMENTS) == {"dev", "staging", "prod"}
+
+
+@pytest.mark.parametrize("environment", ENVIRONMENTS)
+def test_each_environment_synthesizes_its_own_stack(environment: str) -> None:
+    synthesized = synthesize(environment)
+
+    assert synthesized.stack.stack_name == stack_name(environment) == f"threadrunner-{environment}"
+    _, function = synthesized.function(FunctionName.api)
+    assert function["Properties"]["Environment"]["Variables"]["THREADRUNNER_ENVIRONMENT"] == environment
+
+
+def test_an_unknown_environment_fails_with_the_known_names() -> None:
+    app = cdk.App(context={**CDK_CONTEXT, "env": "qa", "aws:cdk:bundling-stacks": []})
+
+    with pytest.raises(ConfigError, match=r"unknown environment 'qa': cdk.json knows dev, prod, staging"):
+        build(app)
+
+
+def test_without_env_context_the_app_builds_dev() -> None:
+    app = cdk.App(context={**CDK_CONTEXT, "aws:cdk:bundling-stacks": []})
+
+    assert build(app).stack_name == "threadrunner-dev"
+
+
+@pytest.mark.parametrize(
+    ("changes", "named"),
+    [
+        ({"run_deadline_seconds": 7000}, "environments.dev.run_deadline_seconds"),
+        ({"log_retention_days": 10}, "environments.dev.log_retention_days"),
+        ({"log_level": "LOUD"}, "environments.dev.log_level"),
+        ({"engine": "bard"}, "environments.dev.engine"),
+        ({"max_polls": 5000}, "environments.dev.max_polls"),
+        ({"allowed_origins": ["https://app.example.com/path"]}, "environments.dev.allowed_origins.0"),
+        ({"jwt": {"issuer": "https://id.example.com"}}, "environments.dev.jwt.audience"),
+        ({"removal_policy": "snapshot"}, "environments.dev.removal_policy"),
+        ({"poll_interval": 3}, "environments.dev.poll_interval"),
+    ],
+)
+def test_a_bad_value_fails_naming_its_key(changes: dict[str, Any], named: str) -> None:
+    with pytest.raises(ConfigError, match=named.replace(".", r"\.")):
+        load_dev_with(**changes)
+
+
+def test_a_missing_setting_is_named() -> None:
+    settings = {key: value for key, value in VALID.items() if key != "model"}
+
+    with pytest.raises(ConfigError, match=r"environments\.dev\.model: Field required"):
+        load_environment({"dev": settings}, "dev")
+
+
+def test_polling_must_back_off_upwards_and_threads_must_expire_after_their_max_age() -> None:
+    with pytest.raises(ConfigError, match="poll_max_seconds must be at least poll_first_seconds"):
+        load_dev_with(poll_first_seconds=30, poll_max_seconds=10)
+    with pytest.raises(ConfigError, match="thread_max_age_hours must not outlive thread_ttl_days"):
+        load_dev_with(thread_max_age_hours=200, thread_ttl_days=7)
+
+
+def test_prod_retains_data_and_dev_does_not() -> None:
+    environments = CDK_CONTEXT["environments"]
+
+    assert load_environment(environments, "prod").is_production
+    assert not load_environment(environments, "dev").is_production

@@ -1,0 +1,101 @@
+"""Every Lambda gets the shared settings from the one factory; each step only what it needs on top."""
+
+from __future__ import annotations
+
+import pytest
+
+from infra.constants import MODEL_STEPS, FunctionName
+from tests.infra.synth import Synthesized, render, synthesize_with
+
+SHARED_VARIABLES = {
+    "POWERTOOLS_SERVICE_NAME",
+    "POWERTOOLS_METRICS_NAMESPACE",
+    "POWERTOOLS_LOG_LEVEL",
+    "THREADRUNNER_ENVIRONMENT",
+    "THREADRUNNER_THREADS_TABLE",
+    "THREADRUNNER_RUNS_TABLE",
+    "THREADRUNNER_BUCKET",
+    "THREADRUNNER_ASSISTANTS_DIR",
+    "THREADRUNNER_SAMPLE_DATABASE_PATH",
+    "THREADRUNNER_ENGINE",
+    "THREADRUNNER_MODEL",
+    "THREADRUNNER_POLL_FIRST_SECONDS",
+    "THREADRUNNER_POLL_MAX_SECONDS",
+    "THREADRUNNER_RUN_DEADLINE_SECONDS",
+    "THREADRUNNER_MAX_POLLS",
+    "THREADRUNNER_THREAD_MAX_AGE_HOURS",
+    "THREADRUNNER_THREAD_TTL_DAYS",
+}
+
+
+def variables(synthesized: Synthesized, name: FunctionName) -> dict[str, object]:
+    return synthesized.function(name)[1]["Properties"]["Environment"]["Variables"]
+
+
+def test_one_lambda_per_functions_folder(dev: Synthesized) -> None:
+    names = {value["Properties"]["FunctionName"] for value in dev.resources("AWS::Lambda::Function").values()}
+
+    assert names == {name.function_name("dev") for name in FunctionName}
+
+
+@pytest.mark.parametrize("name", list(FunctionName))
+def test_shared_runtime_tracing_logging_and_layers(dev: Synthesized, name: FunctionName) -> None:
+    _, function = dev.function(name)
+    properties = function["Properties"]
+
+    assert properties["Runtime"] == "python3.12"
+    assert properties["Architectures"] == ["x86_64"]
+    assert properties["Handler"] == "handler.lambda_handler"
+    assert properties["TracingConfig"] == {"Mode": "Active"}
+    assert properties["LoggingConfig"]["LogFormat"] == "JSON"
+    assert properties["LoggingConfig"]["ApplicationLogLevel"] == "DEBUG"
+    assert sorted(render(layer) for layer in properties["Layers"]) == sorted(
+        f"<{layer}>" for layer in dev.resources("AWS::Lambda::LayerVersion")
+    )
+    log_group = dev.template["Resources"][properties["LoggingConfig"]["LogGroup"]["Ref"]]
+    assert log_group["Properties"]["RetentionInDays"] == 14
+
+
+def test_memory_and_timeouts_fit_each_role(dev: Synthesized) -> None:
+    for name in FunctionName:
+        properties = dev.function(name)[1]["Properties"]
+        assert properties["MemorySize"] == (512 if name in MODEL_STEPS else 256)
+        # HTTP API integrations stop at 30 s.
+        assert properties["Timeout"] == (25 if name is FunctionName.api else 60)
+
+
+def test_every_function_has_the_shared_settings(dev: Synthesized) -> None:
+    for name in FunctionName:
+        found = variables(dev, name)
+        assert set(found) >= SHARED_VARIABLES
+        assert found["THREADRUNNER_ASSISTANTS_DIR"] == "/opt/assistants"
+        assert found["THREADRUNNER_SAMPLE_DATABASE_PATH"] == "/opt/data/sample.db"
+        assert found["THREADRUNNER_MAX_POLLS"] == "300"
+        assert found["POWERTOOLS_SERVICE_NAME"] == "threadrunner"
+
+
+def test_only_model_steps_know_where_the_key_is_and_only_api_starts_runs(dev: Synthesized) -> None:
+    secret_id, _ = dev.only("AWS::SecretsManager::Secret")
+    machine_id, _ = dev.only("AWS::StepFunctions::StateMachine")
+
+    for name in FunctionName:
+        found = variables(dev, name)
+        if name in MODEL_STEPS:
+            assert found["THREADRUNNER_OPENAI_SECRET_NAME"] == {"Ref": secret_id}
+        else:
+            assert "THREADRUNNER_OPENAI_SECRET_NAME" not in found
+        if name is FunctionName.api:
+            assert found["THREADRUNNER_STATE_MACHINE_ARN"] == {"Ref": machine_id}
+        else:
+            assert "THREADRUNNER_STATE_MACHINE_ARN" not in found
+        # OpenAI itself unless the environment names another upstream.
+        assert "THREADRUNNER_OPENAI_BASE_URL" not in found
+
+
+def test_an_environment_upstream_reaches_the_model_steps_only() -> None:
+    synthesized = synthesize_with("staging", openai_base_url="https://llm.example.com/v1")
+
+    for name in FunctionName:
+        found = variables(synthesized, name)
+        expected = "https://llm.example.com/v1" if name in MODEL_STEPS else None
+        assert found.get("THREADRUNNER_OPENAI_BASE_URL") == expected

@@ -1,0 +1,125 @@
+"""Per-function IAM: exact actions on exact resources; the API key reaches only the model steps."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from infra.constants import MODEL_STEPS, WORKFLOW_STEPS, FunctionName
+from tests.infra.synth import Synthesized, actions, render, resources_of
+
+
+def grants(synthesized: Synthesized, name: FunctionName) -> dict[str, set[str]]:
+    """Action -> the resources it is allowed on, for the function's role."""
+    allowed: dict[str, set[str]] = {}
+    for statement in synthesized.role_statements(name):
+        assert statement["Effect"] == "Allow"
+        for action in actions(statement):
+            allowed.setdefault(action, set()).update(str(render(r)) for r in resources_of(statement))
+    return allowed
+
+
+def logical_id(synthesized: Synthesized, construct: object) -> str:
+    return synthesized.stack.resolve(construct.node.default_child.logical_id)  # type: ignore[attr-defined]
+
+
+@pytest.mark.parametrize("name", sorted(MODEL_STEPS))
+def test_model_steps_can_read_the_upstream_secret_and_nothing_else_of_secrets_manager(
+    dev: Synthesized, name: FunctionName
+) -> None:
+    secret_id, _ = dev.only("AWS::SecretsManager::Secret")
+
+    allowed = grants(dev, name)
+
+    assert allowed["secretsmanager:GetSecretValue"] == {f"<{secret_id}>"}
+    assert [action for action in allowed if action.startswith("secretsmanager:")] == [
+        "secretsmanager:GetSecretValue"
+    ]
+
+
+@pytest.mark.parametrize("name", [FunctionName.run_tool, FunctionName.finish_run, FunctionName.api])
+def test_functions_that_do_not_call_the_model_cannot_read_the_secret(
+    dev: Synthesized, name: FunctionName
+) -> None:
+    assert not [action for action in grants(dev, name) if action.startswith("secretsmanager:")]
+
+
+def test_no_lambda_environment_holds_a_secret_value(dev: Synthesized) -> None:
+    _, secret = dev.only("AWS::SecretsManager::Secret")
+    for function in dev.resources("AWS::Lambda::Function").values():
+        rendered = json.dumps(function["Properties"]["Environment"]["Variables"])
+        assert "{{resolve:secretsmanager" not in rendered
+        assert "sk-" not in rendered
+        assert "SecretString" not in rendered
+    # The key never passes through the template: the secret is generated, with a placeholder only.
+    assert "SecretString" not in secret["Properties"]
+    assert json.loads(secret["Properties"]["GenerateSecretString"]["SecretStringTemplate"]) == {"api_key": ""}
+
+
+def test_run_tool_reads_both_tables_and_writes_only_the_runs_table(dev: Synthesized) -> None:
+    threads = logical_id(dev, dev.stack.storage.threads_table)
+    runs = logical_id(dev, dev.stack.storage.runs_table)
+
+    allowed = grants(dev, FunctionName.run_tool)
+
+    assert allowed["dynamodb:Query"] == {f"<{threads}.Arn>", f"<{runs}.Arn>", f"<{runs}.Arn>/index/by_thread"}
+    assert allowed["dynamodb:PutItem"] == allowed["dynamodb:UpdateItem"] == {f"<{runs}.Arn>"}
+    assert not [action for action in allowed if action.startswith(("s3:", "states:"))]
+
+
+@pytest.mark.parametrize("name", [name for name in WORKFLOW_STEPS if name is not FunctionName.run_tool])
+def test_the_other_steps_read_and_write_both_tables(dev: Synthesized, name: FunctionName) -> None:
+    threads = logical_id(dev, dev.stack.storage.threads_table)
+    runs = logical_id(dev, dev.stack.storage.runs_table)
+
+    allowed = grants(dev, name)
+
+    assert allowed["dynamodb:UpdateItem"] == {f"<{threads}.Arn>", f"<{runs}.Arn>"}
+    assert allowed["dynamodb:GetItem"] >= {f"<{threads}.Arn>", f"<{runs}.Arn>"}
+    assert "dynamodb:Scan" not in allowed
+
+
+def test_only_collect_outputs_writes_files_and_only_under_outputs(dev: Synthesized) -> None:
+    bucket = logical_id(dev, dev.stack.storage.bucket)
+
+    for name in FunctionName:
+        s3_actions = {
+            action: resources for action, resources in grants(dev, name).items() if action.startswith("s3:")
+        }
+        if name is FunctionName.collect_outputs:
+            assert s3_actions == {"s3:PutObject": {f"<{bucket}.Arn>/outputs/*"}}
+        else:
+            assert s3_actions == {}
+
+
+def test_the_api_starts_stops_and_describes_only_its_own_state_machines_runs(dev: Synthesized) -> None:
+    machine, _ = dev.only("AWS::StepFunctions::StateMachine")
+
+    allowed = grants(dev, FunctionName.api)
+
+    executions = f"arn:<AWS::Partition>:states:<AWS::Region>:<AWS::AccountId>:execution:<{machine}.Name>:*"
+    assert allowed["states:StartExecution"] == {f"<{machine}>"}
+    assert allowed["states:StopExecution"] == allowed["states:DescribeExecution"] == {executions}
+    assert {action for action in allowed if action.startswith("states:")} == {
+        "states:StartExecution",
+        "states:StopExecution",
+        "states:DescribeExecution",
+    }
+
+
+def test_no_statement_grants_a_whole_service_or_any_action(dev: Synthesized) -> None:
+    for policy in dev.resources("AWS::IAM::Policy").values():
+        for statement in policy["Properties"]["PolicyDocument"]["Statement"]:
+            for action in actions(statement):
+                assert action != "*" and not action.endswith(":*"), action
+            if "*" in resources_of(statement):
+                # Only services whose actions take no resource ARN.
+                assert all(action.split(":")[0] in {"xray", "logs"} for action in actions(statement)), (
+                    statement
+                )
+
+
+def test_roles_carry_no_managed_policies(dev: Synthesized) -> None:
+    for role in dev.resources("AWS::IAM::Role").values():
+        assert "ManagedPolicyArns" not in role["Properties"]

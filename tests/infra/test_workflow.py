@@ -1,0 +1,76 @@
+"""The state machine deploys run.asl.json itself, wired to the right step functions."""
+
+from __future__ import annotations
+
+import json
+import re
+
+from infra.constants import RUN_WORKFLOW_FILE, WORKFLOW_STEPS, FunctionName
+from tests.infra.synth import Synthesized, actions, render, resources_of
+
+# Definition substitutions, as CloudFormation applies them (``$.field`` JSONPath is left alone).
+PLACEHOLDER = re.compile(r"\$\{(\w+)\}")
+
+
+def substitute(text: str, values: dict[str, str]) -> str:
+    return PLACEHOLDER.sub(lambda match: values[match.group(1)], text)
+
+
+def test_the_definition_is_the_asl_file_with_each_step_functions_arn(dev: Synthesized) -> None:
+    # Given the ASL file and, independently, which Lambda is which step (by deployed name)
+    asl = RUN_WORKFLOW_FILE.read_text()
+    step_arns = {name.asl_placeholder: f"<{dev.function(name)[0]}.Arn>" for name in WORKFLOW_STEPS}
+    expected = json.loads(substitute(asl, step_arns))
+
+    # When the template's definition is rendered with its own substitutions
+    _, machine = dev.only("AWS::StepFunctions::StateMachine")
+    properties = machine["Properties"]
+    substitutions = {
+        key: render(value) for key, value in properties.get("DefinitionSubstitutions", {}).items()
+    }
+    deployed = substitute(render(properties["DefinitionString"]), substitutions)
+
+    # Then it is the same workflow, and every placeholder in the file was mapped
+    assert json.loads(deployed) == expected
+    assert set(PLACEHOLDER.findall(asl)) == set(substitutions) == set(step_arns)
+
+
+def test_a_standard_traced_state_machine_named_after_the_environment(dev: Synthesized) -> None:
+    _, machine = dev.only("AWS::StepFunctions::StateMachine")
+
+    assert machine["Properties"]["StateMachineName"] == "threadrunner-dev-run"
+    assert machine["Properties"]["StateMachineType"] == "STANDARD"
+    assert machine["Properties"]["TracingConfiguration"] == {"Enabled": True}
+
+
+def test_dev_logs_every_event_and_prod_only_errors_without_execution_data(
+    dev: Synthesized, prod: Synthesized
+) -> None:
+    logging = {
+        synthesized.environment: synthesized.only("AWS::StepFunctions::StateMachine")[1]["Properties"][
+            "LoggingConfiguration"
+        ]
+        for synthesized in (dev, prod)
+    }
+
+    assert (logging["dev"]["Level"], logging["dev"]["IncludeExecutionData"]) == ("ALL", True)
+    assert (logging["prod"]["Level"], logging["prod"]["IncludeExecutionData"]) == ("ERROR", False)
+    group = render(logging["prod"]["Destinations"][0]["CloudWatchLogsLogGroup"]["LogGroupArn"])
+    log_group = prod.template["Resources"][group.strip("<>").removesuffix(".Arn")]
+    assert log_group["Properties"]["LogGroupName"] == "/aws/vendedlogs/states/threadrunner-prod-run"
+    assert log_group["Properties"]["RetentionInDays"] == 90
+
+
+def test_the_state_machine_may_invoke_exactly_the_seven_step_functions(dev: Synthesized) -> None:
+    _, machine = dev.only("AWS::StepFunctions::StateMachine")
+    role_id = machine["Properties"]["RoleArn"]["Fn::GetAtt"][0]
+
+    invoking = [
+        s for s in dev.statements_of_role(role_id) if any(a.startswith("lambda:") for a in actions(s))
+    ]
+
+    (statement,) = invoking
+    assert actions(statement) == ["lambda:InvokeFunction"]
+    invoked = {render(resource) for resource in resources_of(statement)}
+    assert invoked == {f"<{dev.function(name)[0]}.Arn>" for name in WORKFLOW_STEPS}
+    assert f"<{dev.function(FunctionName.api)[0]}.Arn>" not in invoked
