@@ -44,8 +44,9 @@ e2e: $(STAMP)
 infra: $(STAMP)
 	$(BIN)/pytest tests/infra
 
+# Offline: no credentials, no Docker, no lookups; the SDK must not wait for an EC2 metadata service either.
 synth: $(STAMP) node_modules/.installed
-	$(CDK) synth -c env=$(ENV) --quiet
+	AWS_EC2_METADATA_DISABLED=true $(CDK) synth -c env=$(ENV) --quiet
 	@echo "CloudFormation template: cdk.out/threadrunner-$(ENV).template.json"
 
 diff: $(STAMP) node_modules/.installed

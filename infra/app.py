@@ -5,13 +5,16 @@ from __future__ import annotations
 import aws_cdk as cdk
 from cdk_nag import AwsSolutionsChecks
 
-from infra.config import load_environment
+from infra.config import ConfigError, load_environment
 from infra.constants import DEFAULT_ENVIRONMENT, ENVIRONMENT_CONTEXT_KEY, ENVIRONMENTS_CONTEXT_KEY, stack_name
 from infra.stack import ThreadrunnerStack
 
 
 def build(app: cdk.App) -> ThreadrunnerStack:
-    """Add the chosen environment's stack to ``app``, with cdk-nag's AwsSolutions checks on every synth."""
+    """Add the chosen environment's stack to ``app``, with cdk-nag's AwsSolutions checks on every synth.
+
+    cdk-nag 3 is a policy-validation plugin (not an Aspect): an unacknowledged finding fails the synth.
+    """
     name = str(app.node.try_get_context(ENVIRONMENT_CONTEXT_KEY) or DEFAULT_ENVIRONMENT)
     config = load_environment(app.node.try_get_context(ENVIRONMENTS_CONTEXT_KEY), name)
     stack = ThreadrunnerStack(app, stack_name(name), config=config)
@@ -21,7 +24,10 @@ def build(app: cdk.App) -> ThreadrunnerStack:
 
 def main() -> None:
     app = cdk.App()
-    build(app)
+    try:
+        build(app)
+    except ConfigError as error:
+        raise SystemExit(f"threadrunner: {error}") from None
     app.synth()
 
 

@@ -22,6 +22,9 @@ from infra.constructs.functions import FunctionFactory
 from infra.constructs.identity import Identity
 from infra.constructs.storage import Storage
 
+# Named methods, not ANY: an ANY route would also catch the browser's CORS preflight (OPTIONS, sent without a
+# token) and the JWT authorizer would refuse it. With named methods API Gateway answers preflights itself.
+METHODS = ("GET", "POST", "PUT", "PATCH", "DELETE")
 # Per stage, across all routes; a client past it gets 429 before any Lambda runs.
 THROTTLE = apigwv2.ThrottleSettings(rate_limit=50, burst_limit=100)
 # One JSON object per request (HTTP API context variables), so Logs Insights can query the fields.
@@ -88,7 +91,7 @@ class Api(Construct):
             create_default_stage=False,
             cors_preflight=apigwv2.CorsPreflightOptions(
                 allow_origins=list(config.allowed_origins),
-                allow_methods=[apigwv2.CorsHttpMethod.ANY],
+                allow_methods=[apigwv2.CorsHttpMethod(method) for method in METHODS],
                 allow_headers=["authorization", "content-type", "idempotency-key"],
                 max_age=Duration.hours(1),
             )
@@ -97,7 +100,7 @@ class Api(Construct):
         )
         self.http_api.add_routes(
             path="/v1/{proxy+}",
-            methods=[apigwv2.HttpMethod.ANY],
+            methods=[apigwv2.HttpMethod(method) for method in METHODS],
             integration=integrations.HttpLambdaIntegration("ApiIntegration", self.function),
             authorizer=authorizers.HttpJwtAuthorizer(
                 "JwtAuthorizer",

@@ -10,7 +10,10 @@ def test_every_route_requires_a_jwt(dev: Synthesized) -> None:
     routes = dev.resources("AWS::ApiGatewayV2::Route")
     authorizer_id, _ = dev.only("AWS::ApiGatewayV2::Authorizer")
 
-    assert [route["Properties"]["RouteKey"] for route in routes.values()] == ["ANY /v1/{proxy+}"]
+    # Named methods: an ANY route would send the browser's tokenless CORS preflight to the authorizer.
+    assert sorted(route["Properties"]["RouteKey"] for route in routes.values()) == [
+        f"{method} /v1/{{proxy+}}" for method in ("DELETE", "GET", "PATCH", "POST", "PUT")
+    ]
     for route in routes.values():
         assert route["Properties"]["AuthorizationType"] == "JWT"
         assert route["Properties"]["AuthorizerId"] == {"Ref": authorizer_id}
@@ -58,6 +61,7 @@ def test_cors_allows_the_environments_origins(dev: Synthesized) -> None:
     cors = api["Properties"]["CorsConfiguration"]
     assert cors["AllowOrigins"] == ["http://localhost:3000", "http://127.0.0.1:8765"]
     assert "authorization" in cors["AllowHeaders"]
+    assert sorted(cors["AllowMethods"]) == ["DELETE", "GET", "PATCH", "POST", "PUT"]
 
 
 def test_the_default_stage_is_throttled_and_logs_every_request(dev: Synthesized) -> None:
