@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import ast
+from pathlib import Path
+
 import pytest
 
-from infra.constants import MODEL_STEPS, FunctionName
+from infra.constants import FUNCTIONS_DIR, MODEL_STEPS, FunctionName
 from tests.infra.synth import Synthesized, render, synthesize_with
 
 SHARED_VARIABLES = {
@@ -33,9 +36,24 @@ def variables(synthesized: Synthesized, name: FunctionName) -> dict[str, object]
 
 
 def test_one_lambda_per_functions_folder(dev: Synthesized) -> None:
+    folders = {path.name for path in FUNCTIONS_DIR.iterdir() if path.is_dir() and path.name != "__pycache__"}
     names = {value["Properties"]["FunctionName"] for value in dev.resources("AWS::Lambda::Function").values()}
 
+    assert folders == {name.value for name in FunctionName}
     assert names == {name.function_name("dev") for name in FunctionName}
+    for folder in folders:
+        assert "lambda_handler" in top_level_names(FUNCTIONS_DIR / folder / "handler.py"), folder
+
+
+def top_level_names(module: Path) -> set[str]:
+    """What ``handler.lambda_handler`` can resolve to: module-level functions and assignments."""
+    names = set()
+    for node in ast.parse(module.read_text()).body:
+        if isinstance(node, ast.FunctionDef):
+            names.add(node.name)
+        elif isinstance(node, ast.Assign):
+            names.update(target.id for target in node.targets if isinstance(target, ast.Name))
+    return names
 
 
 @pytest.mark.parametrize("name", list(FunctionName))
