@@ -1,0 +1,144 @@
+"""The tool registry: each tool is a pydantic argument model plus a function; the model sees the schema.
+
+``call_tool`` never raises for a tool problem. Unknown or forbidden tools, bad JSON, invalid arguments,
+refusals, timeouts and crashes all come back as ``{"error": "..."}`` outputs, so the model can read them
+and the run goes on. Outputs stay valid JSON within ``tool_output_max_chars``.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from pydantic import BaseModel, ValidationError
+
+from threadrunner.assistants import AssistantConfig, load_assistant
+from threadrunner.engines.base import ToolSpec
+from threadrunner.errors import InvalidRequestError
+from threadrunner.settings import tool_settings
+from threadrunner.tools import query_tool, schema_tool
+from threadrunner.tools.context import ToolContext
+from threadrunner.tools.errors import ToolError
+
+__all__ = ["TOOLS", "Tool", "ToolContext", "ToolResult", "call_tool", "call_tool_locally", "tool_specs"]
+
+logger = logging.getLogger(__name__)
+
+MAX_ERROR_CHARS = 500
+
+
+@dataclass(frozen=True)
+class Tool:
+    name: str
+    description: str
+    arguments: type[BaseModel]
+    run: Callable[[Any, ToolContext], BaseModel]
+
+    def spec(self) -> ToolSpec:
+        return ToolSpec(
+            name=self.name, description=self.description, parameters=self.arguments.model_json_schema()
+        )
+
+
+TOOLS: dict[str, Tool] = {
+    tool.name: tool
+    for tool in (
+        Tool(
+            "get_table_schema",
+            schema_tool.DESCRIPTION,
+            schema_tool.GetTableSchemaArguments,
+            schema_tool.get_table_schema,
+        ),
+        Tool(
+            "query_database",
+            query_tool.DESCRIPTION,
+            query_tool.QueryDatabaseArguments,
+            query_tool.query_database,
+        ),
+    )
+}
+
+
+class ToolResult(BaseModel):
+    output: str  # JSON text: the tool's result, or {"error": "..."}
+    is_error: bool = False
+    truncated: bool = False  # the output does not hold everything the tool produced
+
+
+def tool_specs(assistant: AssistantConfig) -> list[ToolSpec]:
+    """The tools the assistant's config lists, as the model sees them."""
+    unknown = [name for name in assistant.tools if name not in TOOLS]
+    if unknown:
+        raise ValueError(f"assistant {assistant.name} lists unknown tools: {', '.join(unknown)}")
+    return [TOOLS[name].spec() for name in assistant.tools]
+
+
+def call_tool(name: str, arguments: str, context: ToolContext) -> ToolResult:
+    """Run one tool call for the model; every failure becomes an error output, never an exception."""
+    try:
+        tool = _tool_for(name, context.assistant)
+        result = tool.run(_parse(tool, arguments), context)
+    except ToolError as error:
+        return _error(str(error))
+    except Exception:
+        # The details (which may name hosts or paths) go to the logs, not to the model.
+        logger.exception("tool %s failed", name)
+        return _error(f"the tool {name} failed unexpectedly; try again, or try a simpler request")
+    return _capped(
+        result.model_dump_json(), context.settings.tool_output_max_chars, getattr(result, "truncated", False)
+    )
+
+
+def call_tool_locally(name: str, arguments: str, *, assistant: str = "data-analyst") -> ToolResult:
+    """For the CLI: the assistant from ``assistants_dir`` and the configured database."""
+    settings = tool_settings()
+    try:
+        config = load_assistant(settings.assistants_dir, assistant)
+    except InvalidRequestError as error:
+        return _error(str(error))
+    return call_tool(name, arguments, ToolContext(assistant=config, settings=settings))
+
+
+def _tool_for(name: str, assistant: AssistantConfig) -> Tool:
+    if name not in TOOLS:
+        raise ToolError(
+            f"unknown tool {name[:64]!r}; available tools: {', '.join(assistant.tools) or 'none'}"
+        )
+    if name not in assistant.tools:
+        raise ToolError(f"the tool {name} is not available to this assistant")
+    return TOOLS[name]
+
+
+def _parse(tool: Tool, arguments: str) -> BaseModel:
+    try:
+        return tool.arguments.model_validate_json(arguments.strip() or "{}")
+    except ValidationError as error:
+        problems = error.errors(include_url=False, include_input=False)
+        if any(problem["type"] == "json_invalid" for problem in problems):
+            raise ToolError(f"the arguments are not valid JSON: {problems[0]['msg']}") from None
+        described = "; ".join(
+            f"{'.'.join(str(part) for part in problem['loc']) or 'arguments'}: {problem['msg']}"
+            for problem in problems[:5]
+        )
+        raise ToolError(f"invalid arguments for {tool.name}: {described}") from None
+
+
+def _error(message: str) -> ToolResult:
+    return ToolResult(
+        output=json.dumps({"error": message[:MAX_ERROR_CHARS]}, ensure_ascii=False), is_error=True
+    )
+
+
+def _capped(output: str, max_chars: int, truncated: bool) -> ToolResult:
+    """The output, or its beginning wrapped in JSON when it is too long (still valid JSON)."""
+    if len(output) <= max_chars:
+        return ToolResult(output=output, truncated=truncated)
+    keep = max_chars
+    while True:
+        wrapped = json.dumps({"truncated_output": output[:keep]}, ensure_ascii=False)
+        if len(wrapped) <= max_chars or keep == 0:
+            return ToolResult(output=wrapped, truncated=True)
+        keep = max(0, keep - (len(wrapped) - max_chars))
