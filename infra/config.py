@@ -9,7 +9,7 @@ from aws_cdk import aws_logs as logs
 from pydantic import BaseModel, ConfigDict, Field, HttpUrl, ValidationError, field_validator, model_validator
 
 # run.asl.json stops every execution at 7200 s: a run's own deadline must end it well before that.
-_ASL_TIMEOUT_MARGIN_SECONDS = 6000
+_MAX_RUN_DEADLINE_SECONDS = 6000
 # CloudWatch Logs accepts only these retention periods (jsii enums carry names, not the day counts).
 _RETENTION = {
     1: logs.RetentionDays.ONE_DAY,
@@ -60,7 +60,7 @@ class EnvironmentConfig(_Strict):
     log_retention_days: int
     poll_first_seconds: int = Field(ge=0)
     poll_max_seconds: int = Field(ge=0)
-    run_deadline_seconds: int = Field(gt=0, lt=_ASL_TIMEOUT_MARGIN_SECONDS)
+    run_deadline_seconds: int = Field(gt=0, lt=_MAX_RUN_DEADLINE_SECONDS)
     # One poll loop is about nine history events; a Standard execution fails at 25,000.
     max_polls: int = Field(gt=0, le=2000)
     thread_max_age_hours: int = Field(gt=0)
@@ -113,7 +113,7 @@ def load_environment(environments: Any, name: str) -> EnvironmentConfig:
         return EnvironmentConfig.model_validate({**raw, "name": name})
     except ValidationError as error:
         problems = "; ".join(
-            f"environments.{name}.{'.'.join(str(part) for part in issue['loc']) or '(root)'}: {issue['msg']}"
+            ".".join(["environments", name, *(str(part) for part in issue["loc"])]) + f": {issue['msg']}"
             for issue in error.errors()
         )
         raise ConfigError(f"invalid cdk.json: {problems}") from None
