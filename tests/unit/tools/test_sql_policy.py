@@ -54,6 +54,8 @@ def check(sql: str, dialect: str, row_limit: int = 100) -> str:
         ("SELECT * FROM sales WHERE", "could not be parsed"),
         ("SELECT 'unterminated", "could not be parsed"),
         ("", "exactly one statement is allowed, found 0"),
+        ("SELECT " + "(" * 3000 + "1" + ")" * 3000, "could not be parsed"),  # sqlglot recursion: fail closed
+        ("SELECT * FROM ROWS FROM (generate_series(1, 2))", "name a table"),
         ("SELECT 1 " + "+ 1 " * 6000, "the query is too long"),
     ],
 )

@@ -85,21 +85,31 @@ def check_query(sql: str, *, dialect: str, allowed_tables: Collection[str], row_
     """Return the SQL to run for ``sql``, or raise ``QueryRefused`` naming what is not allowed."""
     if len(sql) > MAX_QUERY_CHARS:
         raise QueryRefused(f"the query is too long ({len(sql)} characters, at most {MAX_QUERY_CHARS})")
+    query = _parse_one(sql, dialect)
+    try:
+        normalized = normalize_identifiers(query.copy(), dialect=dialect)
+        allowed = {name.lower() for name in allowed_tables}
+        for node in normalized.walk():
+            _check_node(node, allowed, dialect)
+        return _with_row_limit(query, row_limit).sql(dialect=dialect, comments=False)
+    except QueryRefused:
+        raise
+    except Exception:  # sqlglot choking on an odd tree: fail closed
+        raise QueryRefused("the query could not be checked: write it more simply") from None
+
+
+def _parse_one(sql: str, dialect: str) -> exp.Query:
     try:
         statements = [statement for statement in sqlglot.parse(sql, read=dialect) if statement is not None]
     except SqlglotError as error:
         raise QueryRefused(f"the query could not be parsed: {_first_line(error)}") from None
+    except Exception:  # e.g. RecursionError on deep nesting: fail closed
+        raise QueryRefused("the query could not be parsed: write it more simply") from None
     if len(statements) != 1:
         raise QueryRefused(f"exactly one statement is allowed, found {len(statements)}")
-    query = statements[0]
-    if not isinstance(query, exp.Query):
-        raise QueryRefused(f"only SELECT queries are allowed, not {_keyword(query)}")
-
-    normalized = normalize_identifiers(query.copy(), dialect=dialect)
-    allowed = {name.lower() for name in allowed_tables}
-    for node in normalized.walk():
-        _check_node(node, allowed, dialect)
-    return _with_row_limit(query, row_limit).sql(dialect=dialect, comments=False)
+    if not isinstance(statements[0], exp.Query):
+        raise QueryRefused(f"only SELECT queries are allowed, not {_keyword(statements[0])}")
+    return statements[0]
 
 
 def _check_node(node: exp.Expr, allowed: set[str], dialect: str) -> None:
@@ -142,7 +152,8 @@ def _check_function(node: exp.Func, dialect: str) -> None:
 
 def _check_table(table: exp.Table, allowed: set[str], default_schema: str) -> None:
     if not isinstance(table.this, exp.Identifier):  # FROM some_function(...): table-valued functions
-        raise QueryRefused(f"reading from {table.this.sql()} is not allowed: name a table")
+        source = table.this.sql() if table.this is not None else table.sql()
+        raise QueryRefused(f"reading from {source} is not allowed: name a table")
     name, schema = table.name, table.db
     qualified = ".".join(part for part in (table.catalog, schema, name) if part)
     if table.catalog or (schema and schema != default_schema):
