@@ -9,7 +9,7 @@ import re
 import threading
 import time
 from collections.abc import Callable
-from contextlib import ExitStack, suppress
+from contextlib import ExitStack
 from pathlib import Path
 from typing import Any, ClassVar
 from unittest import mock
@@ -273,7 +273,7 @@ def serve(port: int) -> None:
             flush=True,
         )
         stopped = threading.Event()
-        signal.signal(signal.SIGTERM, lambda *_: stopped.set())
-        with suppress(KeyboardInterrupt):
-            stopped.wait()
+        for stop_signal in (signal.SIGINT, signal.SIGTERM):
+            signal.signal(stop_signal, lambda *_: stopped.set())
+        stopped.wait()
     print("local stack stopped")
