@@ -11,7 +11,6 @@ from pydantic import BaseModel, Field, ValidationError
 
 from threadrunner.errors import InvalidRequestError
 
-
 _NAME = re.compile(r"[a-z0-9][a-z0-9-]{0,62}")
 
 

@@ -43,25 +43,25 @@ class UpstreamError(ThreadrunnerError):
     code = "upstream_error"
 
 
-class UpstreamRateLimited(UpstreamError):  # noqa: N818 - workflow error name
+class UpstreamRateLimited(UpstreamError):
     """429 rate limit: retry after a pause."""
 
     code = "rate_limited"
 
 
-class UpstreamQuotaExceeded(UpstreamError):  # noqa: N818 - workflow error name
+class UpstreamQuotaExceeded(UpstreamError):
     """429 insufficient_quota: never retry, a person has to act."""
 
     code = "insufficient_quota"
 
 
-class UpstreamUnavailable(UpstreamError):  # noqa: N818 - workflow error name
+class UpstreamUnavailable(UpstreamError):
     """Timeouts, connection errors and 5xx: retry with backoff."""
 
     code = "upstream_unavailable"
 
 
-class UpstreamOutcomeUnknown(UpstreamError):  # noqa: N818 - workflow error name
+class UpstreamOutcomeUnknown(UpstreamError):
     """A create call may or may not have reached the upstream; creating again could run the model twice."""
 
     code = "upstream_outcome_unknown"
