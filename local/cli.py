@@ -7,7 +7,9 @@ from typing import Annotated
 
 import typer
 
-app = typer.Typer(no_args_is_help=True, help="threadrunner local mode: the local stack, tokens, tools, the demo.")
+app = typer.Typer(
+    no_args_is_help=True, help="threadrunner local mode: the local stack, tokens, tools, the demo."
+)
 tools_app = typer.Typer(no_args_is_help=True, help="Run the assistants' tools directly.")
 app.add_typer(tools_app, name="tools")
 

@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 import json
-import os
 import time
-from contextlib import ExitStack
+from contextlib import ExitStack, suppress
 from typing import Any
 
 import httpx
@@ -21,25 +20,22 @@ DEMO_WAIT_SECONDS = 600
 def run_demo(question: str = QUESTION) -> int:
     """Returns the exit code: 0 when the run completed."""
     from local.auth import issue_token
-    from local.emulator import EmulatorServer
-    from local.stack import LocalStack
+    from local.stack import LocalStack, local_upstream
 
     console = Console()
     with ExitStack() as stack:
-        api_key = os.environ.get("OPENAI_API_KEY")
-        if api_key:
-            upstream = os.environ.get("OPENAI_BASE_URL", "https://api.openai.com/v1")
-            console.print(f"Upstream: [bold]{upstream}[/] (OPENAI_API_KEY is set)")
-            overrides = {"THREADRUNNER_POLL_FIRST_SECONDS": "1", "THREADRUNNER_POLL_MAX_SECONDS": "5"}
-        else:
-            emulator = EmulatorServer(port=0).start()
-            stack.callback(emulator.stop)
-            upstream, api_key = emulator.base_url, "local-emulator-key"
-            console.print(f"Upstream: [bold]the local OpenAI emulator[/] at {upstream} (no OPENAI_API_KEY set)")
-            overrides = {"THREADRUNNER_POLL_FIRST_SECONDS": "0", "THREADRUNNER_POLL_MAX_SECONDS": "1"}
-        if os.environ.get("THREADRUNNER_MODEL"):
-            overrides["THREADRUNNER_MODEL"] = os.environ["THREADRUNNER_MODEL"]
-        local = stack.enter_context(LocalStack(upstream_base_url=upstream, api_key=api_key, overrides=overrides))
+        upstream = stack.enter_context(local_upstream())
+        console.print(f"Model: {upstream.description}")
+        # The emulator answers at once: poll without waiting. A real model gets the environment's pacing.
+        pacing = ("0", "1") if upstream.emulated else ("1", "5")
+        overrides = {
+            "THREADRUNNER_POLL_FIRST_SECONDS": pacing[0],
+            "THREADRUNNER_POLL_MAX_SECONDS": pacing[1],
+            **upstream.overrides,
+        }
+        local = stack.enter_context(
+            LocalStack(upstream_base_url=upstream.base_url, api_key=upstream.api_key, overrides=overrides)
+        )
         client = stack.enter_context(
             httpx.Client(
                 base_url=local.api_url,
@@ -56,13 +52,17 @@ def run_demo(question: str = QUESTION) -> int:
         if run.get("execution"):
             from local.trace import format_trace
 
-            console.print(Panel(format_trace(local.execution_trace(run["execution"]["arn"])), title="Execution trace"))
+            console.print(
+                Panel(format_trace(local.execution_trace(run["execution"]["arn"])), title="Execution trace")
+            )
         return 0 if run["status"] == "completed" else 1
 
 
 def _ok(response: httpx.Response) -> dict[str, Any]:
     if response.status_code >= 400:
-        raise SystemExit(f"{response.request.method} {response.request.url.path} -> {response.status_code}: {response.text}")
+        raise SystemExit(
+            f"{response.request.method} {response.request.url.path} -> {response.status_code}: {response.text}"
+        )
     return dict(response.json())
 
 
@@ -94,8 +94,6 @@ def _show(console: Console, run: dict[str, Any]) -> None:
 
 
 def _compact(text: str, limit: int = 400) -> str:
-    try:
+    with suppress(ValueError):
         text = json.dumps(json.loads(text), separators=(", ", ": "))
-    except ValueError:
-        pass
     return text if len(text) <= limit else text[: limit - 1] + "…"

@@ -8,8 +8,9 @@ import os
 import re
 import threading
 import time
-from collections.abc import Callable
-from contextlib import ExitStack
+import warnings
+from collections.abc import Callable, Iterator
+from contextlib import ExitStack, contextmanager
 from pathlib import Path
 from typing import Any, ClassVar
 from unittest import mock
@@ -17,7 +18,7 @@ from unittest import mock
 import boto3
 from aws_lambda_powertools.utilities import parameters
 from moto import mock_aws
-from pydantic import Field, SecretStr
+from pydantic import BaseModel, Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 from threadrunner import aws
 from threadrunner.services import context as api_context
@@ -102,12 +103,14 @@ class LocalStack:
         return self._http.url
 
     def start(self) -> LocalStack:
+        # Powertools warns on every invocation of a step that emits no metric; in Lambda that is a log line.
+        warnings.filterwarnings("ignore", "No application metrics to publish", UserWarning)
         with ExitStack() as undo:
             self._claim_process()
             # Fresh handlers on every start: a cold start, and no dispatch closed by an earlier stop().
             self.lambdas = LambdaDispatch(self.functions_dir, region=REGION, account=ACCOUNT)
             undo.callback(self._release_process)
-            undo.callback(_forget_cached_clients)  # last on stop: nothing keeps pointing at moto
+            undo.callback(forget_cached_clients)  # last on stop: nothing keeps pointing at moto
             undo.enter_context(mock.patch.dict(os.environ, self._environment()))
             for name in _HIDDEN_ENVIRONMENT:
                 os.environ.pop(name, None)
@@ -115,7 +118,7 @@ class LocalStack:
             interpreter_log = logging.getLogger("moto.stepfunctions.parser.asl.component.eval_component")
             interpreter_log.addFilter(_drop_failure_events)
             undo.callback(interpreter_log.removeFilter, _drop_failure_events)
-            _forget_cached_clients()
+            forget_cached_clients()
             self._create_resources()
             undo.enter_context(self.lambdas.patch_moto())
             undo.callback(self._stop_executions)
@@ -221,13 +224,21 @@ def _drop_failure_events(record: logging.LogRecord) -> bool:
     return not record.getMessage().startswith("Exception=FailureEventException")
 
 
-def _forget_cached_clients() -> None:
+def forget_cached_clients() -> None:
     """Settings, boto3 clients and cached secrets are per process: drop them when the world changes."""
     reset_settings()
     aws.reset_clients()
     parameters.clear_caches()
     api_context.default_context.cache_clear()
     step_context.default_context.cache_clear()
+
+
+class Upstream(BaseModel):
+    base_url: str
+    api_key: str
+    description: str
+    overrides: dict[str, str]
+    emulated: bool = False
 
 
 class ServeSettings(BaseSettings):
@@ -240,26 +251,42 @@ class ServeSettings(BaseSettings):
     threadrunner_model: str | None = Field(default=None, description="overrides the environment's model")
 
 
+@contextmanager
+def local_upstream() -> Iterator[Upstream]:
+    """The real upstream when OPENAI_API_KEY is set, else the emulator, running until the block ends."""
+    settings = ServeSettings()
+    overrides = {"THREADRUNNER_MODEL": settings.threadrunner_model} if settings.threadrunner_model else {}
+    if settings.openai_api_key is not None:
+        yield Upstream(
+            base_url=settings.openai_base_url,
+            api_key=settings.openai_api_key.get_secret_value(),
+            description=f"upstream {settings.openai_base_url}",
+            overrides=overrides,
+        )
+        return
+    from local.emulator import EmulatorServer
+
+    with EmulatorServer(port=0) as emulator:
+        yield Upstream(
+            base_url=emulator.base_url,
+            api_key="local-emulator",
+            description=f"the OpenAI emulator at {emulator.base_url} (set OPENAI_API_KEY to use a real upstream)",
+            overrides=overrides,
+            emulated=True,
+        )
+
+
 def serve(port: int) -> None:
     """Serve the local stack on 127.0.0.1:``port`` until Ctrl-C (or SIGTERM)."""
     import signal
 
-    settings = ServeSettings()
     access_log = logging.getLogger("local.http_api")
     access_log.addHandler(logging.StreamHandler())
     access_log.setLevel(logging.INFO)
-    overrides = {"THREADRUNNER_MODEL": settings.threadrunner_model} if settings.threadrunner_model else {}
     with ExitStack() as running:
-        if settings.openai_api_key is not None:
-            base_url, api_key = settings.openai_base_url, settings.openai_api_key.get_secret_value()
-            upstream = f"upstream {base_url}"
-        else:
-            from local.emulator import EmulatorServer
-
-            emulator = EmulatorServer(port=0).start()
-            running.callback(emulator.stop)
-            base_url, api_key = emulator.base_url, "local-emulator"
-            upstream = f"the OpenAI emulator at {base_url} (set OPENAI_API_KEY to use a real upstream)"
+        upstream_ = running.enter_context(local_upstream())
+        base_url, api_key, upstream = upstream_.base_url, upstream_.api_key, upstream_.description
+        overrides = upstream_.overrides
         stack = running.enter_context(
             LocalStack(upstream_base_url=base_url, api_key=api_key, port=port, overrides=overrides)
         )

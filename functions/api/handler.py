@@ -41,8 +41,11 @@ def _caller() -> str:
 
 
 def _json(status: int, body: BaseModel) -> Response:
+    # A dict, not JSON text: with validation on, Powertools checks it against the route's response model.
     return Response(
-        status_code=status, content_type=content_types.APPLICATION_JSON, body=body.model_dump_json()
+        status_code=status,
+        content_type=content_types.APPLICATION_JSON,
+        body=body.model_dump(mode="json", exclude_none=isinstance(body, ErrorOut)),
     )
 
 

@@ -15,7 +15,7 @@ import pytest
 
 from local.auth import issue_token
 from local.emulator import EmulatorServer
-from local.stack import LocalStack
+from local.stack import LocalStack, forget_cached_clients
 from tests.support.openai_contract import validate_exchange
 
 FAST = {
@@ -26,16 +26,26 @@ FAST = {
 TERMINAL = {"completed", "failed", "cancelled", "timed_out"}
 
 
-@pytest.fixture(scope="session")
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Keep e2e tests together on one xdist worker: one LocalStack per process, and no other moto test
+    may run while it lives."""
+    for item in items:
+        if "tests/e2e/" in str(item.path).replace("\\", "/"):
+            item.add_marker(pytest.mark.xdist_group("local_stack"))
+
+
+@pytest.fixture(scope="package")
 def emulator_server() -> Iterator[EmulatorServer]:
     server = EmulatorServer(port=0).start()
     yield server
     server.stop()
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def local_stack(emulator_server: EmulatorServer) -> Iterator[LocalStack]:
-    with LocalStack(upstream_base_url=emulator_server.base_url, api_key="sk-test-e2e", overrides=FAST) as stack:
+    with LocalStack(
+        upstream_base_url=emulator_server.base_url, api_key="sk-test-e2e", overrides=FAST
+    ) as stack:
         yield stack
 
 
@@ -93,18 +103,8 @@ def configure(monkeypatch: pytest.MonkeyPatch, local_stack: LocalStack) -> Itera
     def apply(**env: str) -> None:
         for name, value in env.items():
             monkeypatch.setenv(name, value)
-        _forget_cached_settings()
+        forget_cached_clients()
 
     yield apply
     monkeypatch.undo()
-    _forget_cached_settings()
-
-
-def _forget_cached_settings() -> None:
-    from threadrunner.services import context as api_context
-    from threadrunner.settings import reset_settings
-    from threadrunner.workflow import context as step_context
-
-    reset_settings()
-    api_context.default_context.cache_clear()
-    step_context.default_context.cache_clear()
+    forget_cached_clients()

@@ -9,10 +9,10 @@ from datetime import UTC, date, datetime
 from pathlib import Path
 
 import httpx
+from threadrunner.tools.sample_data import build_sample_database
 
 from local.emulator import EmulatorServer, Plan
 from tests.e2e.conftest import new_thread, wait_for_run
-from threadrunner.tools.sample_data import build_sample_database
 
 QUESTION = "What were total sales by region last quarter?"
 
@@ -47,7 +47,11 @@ def test_a_question_runs_two_tool_rounds_and_completes_with_the_data(
     run = wait_for_run(alice, accepted.json()["id"])
     # Then it completes after a schema round and a query round
     assert run["status"] == "completed", run
-    assert [call["name"] for call in run["tool_calls"]] == ["get_table_schema", "get_table_schema", "query_database"]
+    assert [call["name"] for call in run["tool_calls"]] == [
+        "get_table_schema",
+        "get_table_schema",
+        "query_database",
+    ]
     query = json.loads(run["tool_calls"][2]["arguments"])["query"]
     assert "GROUP BY c.region" in query
     assert run["tool_calls"][2]["output"].startswith('{"columns"')
@@ -57,7 +61,9 @@ def test_a_question_runs_two_tool_rounds_and_completes_with_the_data(
     for region, (total, orders) in expected.items():
         assert f"{region}: {total:,.2f}" in run["answer"], (region, run["answer"])
         assert f"{orders} orders" in run["answer"]
-    assert run["usage"]["total_tokens"] == run["usage"]["prompt_tokens"] + run["usage"]["completion_tokens"] > 0
+    assert (
+        run["usage"]["total_tokens"] == run["usage"]["prompt_tokens"] + run["usage"]["completion_tokens"] > 0
+    )
     assert run["execution"]["arn"].endswith(f":{run['id']}")
     assert run["execution"]["console_url"].startswith("https://")
     assert run["error"] is None and run["completed_at"] is not None
@@ -67,7 +73,9 @@ def test_a_question_runs_two_tool_rounds_and_completes_with_the_data(
     assert len({json.dumps(e.request_json["conversation"]) for e in creates}) == 1
 
 
-def test_a_failed_upstream_run_ends_failed_with_its_reason(alice: httpx.Client, upstream: EmulatorServer) -> None:
+def test_a_failed_upstream_run_ends_failed_with_its_reason(
+    alice: httpx.Client, upstream: EmulatorServer
+) -> None:
     upstream.script(Plan.fail(code="server_error", message="the model crashed"))
     thread = new_thread(alice, "failing")
     run_id = alice.post(f"/v1/threads/{thread['id']}/runs", json={"message": "hello"}).json()["id"]
@@ -99,7 +107,9 @@ def test_a_run_past_its_deadline_is_cancelled_upstream_and_timed_out(
 def test_quota_errors_fail_the_run_without_retrying(alice: httpx.Client, upstream: EmulatorServer) -> None:
     upstream.script(Plan.http_error(status=429, code="insufficient_quota", on="create", times=5))
     thread = new_thread(alice, "no-quota")
-    run = wait_for_run(alice, alice.post(f"/v1/threads/{thread['id']}/runs", json={"message": "hi"}).json()["id"])
+    run = wait_for_run(
+        alice, alice.post(f"/v1/threads/{thread['id']}/runs", json={"message": "hi"}).json()["id"]
+    )
     assert run["status"] == "failed"
     assert run["error"]["code"] == "UpstreamQuotaExceeded"
     creates = [e for e in upstream.exchanges if e.method == "POST" and e.path == "/v1/responses"]
@@ -110,16 +120,25 @@ def test_another_users_run_is_not_found(
     alice: httpx.Client, upstream: EmulatorServer, client_for: Callable[[str], httpx.Client]
 ) -> None:
     thread = new_thread(alice, "mine")
-    run = wait_for_run(alice, alice.post(f"/v1/threads/{thread['id']}/runs", json={"message": "hi"}).json()["id"])
+    run = wait_for_run(
+        alice, alice.post(f"/v1/threads/{thread['id']}/runs", json={"message": "hi"}).json()["id"]
+    )
     response = client_for("bob").get(f"/v1/runs/{run['id']}")
-    assert response.status_code == 404
-    assert run["id"] not in response.text
+    # Then bob learns nothing: the answer is the one for a run that never existed
+    never = client_for("bob").get("/v1/runs/run_00000000000000000000000000")
+    assert response.status_code == never.status_code == 404
+    assert response.json().keys() == never.json().keys() == {"code", "message"}
+    assert "answer" not in response.text
 
 
 def test_a_second_run_while_one_is_active_is_refused(
     alice: httpx.Client, upstream: EmulatorServer, configure: Callable[..., None]
 ) -> None:
-    configure(THREADRUNNER_RUN_DEADLINE_SECONDS="2", THREADRUNNER_POLL_FIRST_SECONDS="1", THREADRUNNER_POLL_MAX_SECONDS="1")
+    configure(
+        THREADRUNNER_RUN_DEADLINE_SECONDS="2",
+        THREADRUNNER_POLL_FIRST_SECONDS="1",
+        THREADRUNNER_POLL_MAX_SECONDS="1",
+    )
     upstream.script(Plan.never_finishes())
     thread = new_thread(alice, "busy")
     first = alice.post(f"/v1/threads/{thread['id']}/runs", json={"message": "one"}).json()

@@ -26,7 +26,9 @@ def test_get_or_create_returns_the_same_thread_for_the_same_purpose(alice: httpx
     assert alice.get(f"/v1/threads/{body['id']}").json()["id"] == body["id"]
 
 
-def test_another_users_thread_is_not_found(alice: httpx.Client, client_for: Callable[[str], httpx.Client]) -> None:
+def test_another_users_thread_is_not_found(
+    alice: httpx.Client, client_for: Callable[[str], httpx.Client]
+) -> None:
     thread = new_thread(alice, "private")
     bob = client_for("bob")
     assert bob.get(f"/v1/threads/{thread['id']}").status_code == 404
@@ -50,7 +52,11 @@ def test_bad_input_is_a_422_naming_the_field(alice: httpx.Client) -> None:
         assert response.status_code == 422, (body, response.text)
         assert response.json()["field"] == field, (body, response.json())
     thread = new_thread(alice, "validation")
-    for body, field in [({}, "message"), ({"message": ""}, "message"), ({"message": "hi", "extra": 1}, "extra")]:
+    for body, field in [
+        ({}, "message"),
+        ({"message": ""}, "message"),
+        ({"message": "hi", "extra": 1}, "extra"),
+    ]:
         response = alice.post(f"/v1/threads/{thread['id']}/runs", json=body)
         assert response.status_code == 422, (body, response.text)
         assert response.json()["field"] == field

@@ -7,9 +7,6 @@ from collections.abc import Iterator
 from datetime import timedelta
 
 import pytest
-
-from tests.support.aws import moto_tables
-from tests.support.fakes import FakeEngine
 from threadrunner import clock
 from threadrunner.engines.base import UpstreamRun, UpstreamToolCall
 from threadrunner.errors import UpstreamOutcomeUnknown, UpstreamRateLimited
@@ -20,6 +17,9 @@ from threadrunner.stores.runs import RunStore, ToolCallLedger
 from threadrunner.stores.threads import ThreadStore
 from threadrunner.workflow import steps
 from threadrunner.workflow.context import StepContext
+
+from tests.support.aws import moto_tables
+from tests.support.fakes import FakeEngine
 
 POLL = PollSettings(first_wait_seconds=0, max_wait_seconds=0, max_polls=50)
 
@@ -45,7 +45,12 @@ def ctx(engine: FakeEngine) -> Iterator[StepContext]:
 
 def _new_run(ctx: StepContext) -> RunRecord:
     thread, _ = ctx.threads.get_or_create(
-        user_id="alice", assistant="data-analyst", purpose="test", engine="responses", max_age_hours=24, ttl_days=30
+        user_id="alice",
+        assistant="data-analyst",
+        purpose="test",
+        engine="responses",
+        max_age_hours=24,
+        ttl_days=30,
     )
     now = clock.now()
     run = RunRecord(
@@ -107,7 +112,9 @@ def test_tool_round_trip_uses_the_ledger_and_counts_usage_once(ctx: StepContext,
         UpstreamToolCall(call_id="call_a", name="get_table_schema", arguments='{"table": "sales"}'),
         UpstreamToolCall(call_id="call_b", name="no_such_tool", arguments="{}"),
     ]
-    engine.polls = [UpstreamRun(status="completed", tool_calls=calls, usage=Usage(prompt_tokens=10, total_tokens=10))]
+    engine.polls = [
+        UpstreamRun(status="completed", tool_calls=calls, usage=Usage(prompt_tokens=10, total_tokens=10))
+    ]
     progress = steps.check_run(_step(run), ctx)
     again = steps.check_run(_step(run), ctx)  # re-polling the same response records nothing twice
     assert progress.status == again.status == "requires_action"
@@ -132,22 +139,34 @@ def test_tool_round_trip_uses_the_ledger_and_counts_usage_once(ctx: StepContext,
 def test_submit_refuses_when_a_requested_call_has_no_output(ctx: StepContext, engine: FakeEngine) -> None:
     run = _new_run(ctx)
     steps.start_run(_step(run), ctx)
-    engine.polls = [UpstreamRun(status="completed", tool_calls=[UpstreamToolCall(call_id="c1", name="x", arguments="{}")])]
+    engine.polls = [
+        UpstreamRun(status="completed", tool_calls=[UpstreamToolCall(call_id="c1", name="x", arguments="{}")])
+    ]
     progress = steps.check_run(_step(run), ctx)
     with pytest.raises(steps.ToolOutputsMissing):
         steps.submit_tool_outputs(_step(run, progress), ctx)
     assert [kind for kind, _ in engine.creates] == ["start"]
 
 
-def test_check_run_times_out_past_the_deadline_or_the_poll_limit(ctx: StepContext, engine: FakeEngine) -> None:
+def test_check_run_times_out_past_the_deadline_or_the_poll_limit(
+    ctx: StepContext, engine: FakeEngine
+) -> None:
     run = _new_run(ctx)
     steps.start_run(_step(run), ctx)
     engine.polls = [UpstreamRun(status="in_progress", poll_after_ms=1500)]
-    assert steps.check_run(_step(run, RunProgress(status="in_progress", poll_count=1)), ctx).status == "in_progress"
-    limited = steps.check_run(_step(run, RunProgress(status="in_progress", poll_count=POLL.max_polls - 1)), ctx)
+    assert (
+        steps.check_run(_step(run, RunProgress(status="in_progress", poll_count=1)), ctx).status
+        == "in_progress"
+    )
+    limited = steps.check_run(
+        _step(run, RunProgress(status="in_progress", poll_count=POLL.max_polls - 1)), ctx
+    )
     assert limited.status == "timed_out"
     ctx.runs.update(run.id, deadline_at=clock.now() - timedelta(seconds=1))
-    assert steps.check_run(_step(run, RunProgress(status="in_progress", poll_count=1)), ctx).status == "timed_out"
+    assert (
+        steps.check_run(_step(run, RunProgress(status="in_progress", poll_count=1)), ctx).status
+        == "timed_out"
+    )
 
 
 def test_finish_run_records_a_step_failure_and_releases_the_thread(ctx: StepContext) -> None:
@@ -155,7 +174,11 @@ def test_finish_run_records_a_step_failure_and_releases_the_thread(ctx: StepCont
     cause = json.dumps({"errorType": "UpstreamQuotaExceeded", "errorMessage": "no quota left"})
     finished = steps.finish_run(
         FinishRunInput.model_validate(
-            {"run_id": run.id, "run": {"status": "in_progress"}, "error": {"Error": "UpstreamQuotaExceeded", "Cause": cause}}
+            {
+                "run_id": run.id,
+                "run": {"status": "in_progress"},
+                "error": {"Error": "UpstreamQuotaExceeded", "Cause": cause},
+            }
         ),
         ctx,
     )

@@ -8,9 +8,9 @@ from typing import Any
 
 import boto3
 from moto import mock_aws
+from threadrunner import aws
 
 from local.resources import create_tables
-from threadrunner import aws
 
 
 @contextmanager
@@ -20,5 +20,8 @@ def moto_tables(prefix: str = "test") -> Iterator[dict[str, Any]]:
         aws.reset_clients()
         client = boto3.client("dynamodb", region_name="us-east-1")
         names = create_tables(client, prefix)
-        yield {logical: boto3.resource("dynamodb", region_name="us-east-1").Table(name) for logical, name in names.items()}
+        yield {
+            logical: boto3.resource("dynamodb", region_name="us-east-1").Table(name)
+            for logical, name in names.items()
+        }
     aws.reset_clients()

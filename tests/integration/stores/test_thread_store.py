@@ -8,11 +8,11 @@ from datetime import timedelta
 from typing import Any
 
 import pytest
-
-from tests.support.aws import moto_tables
 from threadrunner import clock
 from threadrunner.errors import ConflictError, NotFoundError
 from threadrunner.stores.threads import ThreadStore, thread_key
+
+from tests.support.aws import moto_tables
 
 KEY: dict[str, Any] = {
     "user_id": "alice",

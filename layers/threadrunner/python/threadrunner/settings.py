@@ -46,7 +46,7 @@ class WorkflowSettings(_Settings):
 class UpstreamSettings(_Settings):
     """Where the model lives. The key itself is never here: it is read from Secrets Manager."""
 
-    openai_secret_name: str = "threadrunner/openai-api-key"
+    openai_secret_name: str = "threadrunner/openai-api-key"  # noqa: S105 - a name, not a secret
     openai_base_url: str | None = None
     # Below the step Lambdas' 60 s timeout, so a slow upstream fails the step, not the Lambda.
     openai_timeout_seconds: float = Field(default=25.0, gt=0)

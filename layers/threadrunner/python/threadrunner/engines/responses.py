@@ -4,7 +4,7 @@ chained by function-call outputs on that conversation."""
 from __future__ import annotations
 
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from typing import Any
 
 import openai
@@ -35,11 +35,8 @@ class ResponsesEngine:
             return self._create_client.conversations.create(metadata=metadata).id
 
     def delete_thread(self, upstream_thread_id: str) -> None:
-        with _upstream_errors():
-            try:
-                self._client.conversations.delete(upstream_thread_id)
-            except openai.NotFoundError:
-                pass
+        with _upstream_errors(), suppress(openai.NotFoundError):
+            self._client.conversations.delete(upstream_thread_id)
 
     def start(self, request: RunRequest, message: str) -> str:
         return self._create(request, [{"role": "user", "content": message}])
@@ -85,11 +82,9 @@ class ResponsesEngine:
     def cancel(self, run: RunRecord) -> None:
         if not run.response_ids:
             return
-        with _upstream_errors():
-            try:
-                self._client.responses.cancel(_current(run))
-            except (openai.NotFoundError, openai.BadRequestError, openai.ConflictError):
-                pass  # already finished or gone: nothing left to stop
+        # already finished or gone: nothing left to stop
+        with _upstream_errors(), suppress(openai.NotFoundError, openai.BadRequestError, openai.ConflictError):
+            self._client.responses.cancel(_current(run))
 
     def _create(self, request: RunRequest, items: list[dict[str, Any]]) -> str:
         with _upstream_errors(creating=True):
