@@ -30,17 +30,26 @@ OUTPUTS_PREFIX = "outputs/"
 UPLOADS_PREFIX = "uploads/"
 
 
+TOOL_PREFIX = "tool_"
+
+
 class FunctionName(StrEnum):
     """One Lambda per folder in functions/."""
 
     api = "api"
     start_run = "start_run"
     check_run = "check_run"
-    run_tool = "run_tool"
+    tool_get_table_schema = "tool_get_table_schema"
+    tool_query_database = "tool_query_database"
     submit_tool_outputs = "submit_tool_outputs"
     collect_outputs = "collect_outputs"
     cancel_run = "cancel_run"
     finish_run = "finish_run"
+
+    @property
+    def tool(self) -> str | None:
+        """For a tool's own Lambda (functions/tool_<name>), the tool's name."""
+        return self.value.removeprefix(TOOL_PREFIX) if self.value.startswith(TOOL_PREFIX) else None
 
     @property
     def talks_to_model(self) -> bool:
@@ -70,6 +79,7 @@ MODEL_STEPS = frozenset(
     }
 )
 WORKFLOW_STEPS = tuple(name for name in FunctionName if name is not FunctionName.api)
+TOOL_FUNCTIONS = tuple(name for name in FunctionName if name.tool is not None)
 
 
 def stack_name(environment: str) -> str:

@@ -3,6 +3,7 @@ process, and the HTTP API on 127.0.0.1, wired like the CDK stack wires the real 
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import re
@@ -173,6 +174,13 @@ class LocalStack:
             "THREADRUNNER_STATE_MACHINE_ARN": self.state_machine_arn,
             "THREADRUNNER_OPENAI_SECRET_NAME": self.secret_name,
             "THREADRUNNER_OPENAI_BASE_URL": self.upstream_base_url,
+            # As CDK wires Check run: each tool's own Lambda (functions/tool_<name>) by ARN.
+            "THREADRUNNER_TOOL_FUNCTIONS": json.dumps(
+                {
+                    folder.name.removeprefix(TOOL_PREFIX): self.lambdas.function_arn(folder.name)
+                    for folder in sorted(self.functions_dir.glob(f"{TOOL_PREFIX}*"))
+                }
+            ),
             **self.overrides,
         }
 
@@ -231,6 +239,9 @@ def forget_cached_clients() -> None:
     parameters.clear_caches()
     api_context.default_context.cache_clear()
     step_context.default_context.cache_clear()
+
+
+TOOL_PREFIX = "tool_"  # functions/tool_<name> is the Lambda of tool <name>
 
 
 class Upstream(BaseModel):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from aws_cdk import Acknowledgment, Stack, Validations
 from aws_cdk import aws_iam as iam
+from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_logs as logs
 from aws_cdk import aws_stepfunctions as sfn
 from constructs import Construct
@@ -13,6 +14,7 @@ from infra.config import EnvironmentConfig
 from infra.constants import (
     OUTPUTS_PREFIX,
     RUN_WORKFLOW_FILE,
+    TOOL_FUNCTIONS,
     WORKFLOW_STEPS,
     FunctionName,
     state_machine_name,
@@ -34,7 +36,16 @@ class Workflow(Construct):
         functions: FunctionFactory,
     ) -> None:
         super().__init__(scope, construct_id)
-        self.steps = {name: functions.create(name) for name in WORKFLOW_STEPS}
+        tools = {name: functions.create(name) for name in TOOL_FUNCTIONS}
+        # Check run routes each tool call to its tool's Lambda; the Map invokes the ARN it was given.
+        routes = Stack.of(self).to_json_string(
+            {str(name.tool): fn.function_arn for name, fn in tools.items()}
+        )
+        self.steps: dict[FunctionName, lambda_.Function] = dict(tools)
+        for name in WORKFLOW_STEPS:
+            if name not in tools:
+                routing = {"THREADRUNNER_TOOL_FUNCTIONS": routes} if name is FunctionName.check_run else None
+                self.steps[name] = functions.create(name, environment=routing)
         self._grant_data_access(storage)
         self.name = state_machine_name(config.name)
         # Every state of every poll loop (about nine events each) in dev; errors only where runs are many.
@@ -55,7 +66,9 @@ class Workflow(Construct):
             # Inline rather than from_file (an S3 asset): the template then shows the workflow it deploys.
             definition_body=sfn.DefinitionBody.from_string(RUN_WORKFLOW_FILE.read_text()),
             definition_substitutions={
-                name.asl_placeholder: function.function_arn for name, function in self.steps.items()
+                name.asl_placeholder: function.function_arn
+                for name, function in self.steps.items()
+                if name.tool is None  # tools are routed at run time, by ARN
             },
             tracing_enabled=True,
             logs=sfn.LogOptions(
@@ -85,7 +98,7 @@ class Workflow(Construct):
 
     def _grant_data_access(self, storage: Storage) -> None:
         for name, function in self.steps.items():
-            if name is FunctionName.run_tool:
+            if name.tool is not None:
                 # A tool reads the run and writes its ledger entry; it never changes a thread.
                 storage.grant_tables(function, read=BOTH_TABLES, write=(RUNS,))
             else:

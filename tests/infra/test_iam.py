@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from infra.constants import MODEL_STEPS, WORKFLOW_STEPS, FunctionName
+from infra.constants import MODEL_STEPS, TOOL_FUNCTIONS, WORKFLOW_STEPS, FunctionName
 from tests.infra.synth import Synthesized, actions, render, resources_of
 
 
@@ -38,7 +38,7 @@ def test_model_steps_can_read_the_upstream_secret_and_nothing_else_of_secrets_ma
     ]
 
 
-@pytest.mark.parametrize("name", [FunctionName.run_tool, FunctionName.finish_run, FunctionName.api])
+@pytest.mark.parametrize("name", [*TOOL_FUNCTIONS, FunctionName.finish_run, FunctionName.api])
 def test_functions_that_do_not_call_the_model_cannot_read_the_secret(
     dev: Synthesized, name: FunctionName
 ) -> None:
@@ -57,18 +57,19 @@ def test_no_lambda_environment_holds_a_secret_value(dev: Synthesized) -> None:
     assert json.loads(secret["Properties"]["GenerateSecretString"]["SecretStringTemplate"]) == {"api_key": ""}
 
 
-def test_run_tool_reads_both_tables_and_writes_only_the_runs_table(dev: Synthesized) -> None:
+@pytest.mark.parametrize("name", TOOL_FUNCTIONS)
+def test_tools_read_both_tables_and_write_only_the_runs_table(dev: Synthesized, name: FunctionName) -> None:
     threads = logical_id(dev, dev.stack.storage.threads_table)
     runs = logical_id(dev, dev.stack.storage.runs_table)
 
-    allowed = grants(dev, FunctionName.run_tool)
+    allowed = grants(dev, name)
 
     assert allowed["dynamodb:Query"] == {f"<{threads}.Arn>", f"<{runs}.Arn>", f"<{runs}.Arn>/index/by_thread"}
     assert allowed["dynamodb:PutItem"] == allowed["dynamodb:UpdateItem"] == {f"<{runs}.Arn>"}
     assert not [action for action in allowed if action.startswith(("s3:", "states:"))]
 
 
-@pytest.mark.parametrize("name", [name for name in WORKFLOW_STEPS if name is not FunctionName.run_tool])
+@pytest.mark.parametrize("name", [name for name in WORKFLOW_STEPS if name not in TOOL_FUNCTIONS])
 def test_the_other_steps_read_and_write_both_tables(dev: Synthesized, name: FunctionName) -> None:
     threads = logical_id(dev, dev.stack.storage.threads_table)
     runs = logical_id(dev, dev.stack.storage.runs_table)

@@ -5,7 +5,9 @@ from __future__ import annotations
 import json
 import re
 
-from infra.constants import RUN_WORKFLOW_FILE, WORKFLOW_STEPS, FunctionName
+from threadrunner.tools.registry import TOOLS
+
+from infra.constants import RUN_WORKFLOW_FILE, TOOL_FUNCTIONS, WORKFLOW_STEPS, FunctionName
 from tests.infra.synth import Synthesized, actions, render, resources_of
 
 # Definition substitutions, as CloudFormation applies them (``$.field`` JSONPath is left alone).
@@ -19,7 +21,9 @@ def substitute(text: str, values: dict[str, str]) -> str:
 def test_the_definition_is_the_asl_file_with_each_step_functions_arn(dev: Synthesized) -> None:
     # Given the ASL file and, independently, which Lambda is which step (by deployed name)
     asl = RUN_WORKFLOW_FILE.read_text()
-    step_arns = {name.asl_placeholder: f"<{dev.function(name)[0]}.Arn>" for name in WORKFLOW_STEPS}
+    step_arns = {
+        name.asl_placeholder: f"<{dev.function(name)[0]}.Arn>" for name in WORKFLOW_STEPS if name.tool is None
+    }
     expected = json.loads(substitute(asl, step_arns))
 
     # When the template's definition is rendered with its own substitutions
@@ -74,3 +78,14 @@ def test_the_state_machine_may_invoke_exactly_the_seven_step_functions(dev: Synt
     invoked = {render(resource) for resource in resources_of(statement)}
     assert invoked == {f"<{dev.function(name)[0]}.Arn>" for name in WORKFLOW_STEPS}
     assert f"<{dev.function(FunctionName.api)[0]}.Arn>" not in invoked
+
+
+def test_every_tool_has_its_own_lambda_and_check_run_routes_calls_to_it(dev: Synthesized) -> None:
+    # Given the tool registry, every tool is deployed as functions/tool_<name>
+    assert {name.tool for name in TOOL_FUNCTIONS} == set(TOOLS)
+    _, check_run = dev.function(FunctionName.check_run)
+    routes = render(check_run["Properties"]["Environment"]["Variables"]["THREADRUNNER_TOOL_FUNCTIONS"])
+    # Then Check run knows each tool's ARN (the state machine may invoke them: see the test above)
+    for name in TOOL_FUNCTIONS:
+        logical_id, _ = dev.function(name)
+        assert f'"{name.tool}":"<{logical_id}.Arn>"' in routes.replace(" ", "")

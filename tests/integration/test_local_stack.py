@@ -53,13 +53,20 @@ def lambda_handler(event, context):
         raise UpstreamQuotaExceeded("insufficient_quota: check your plan")
     polls = event["run"]["poll_count"] + 1
     if polls == 1:
-        return progress("requires_action", polls, [{"call_id": "c1", "name": "get_table_schema"},
-                                                   {"call_id": "c2", "name": "query_database"}])
+        tools = json.loads(os.environ["THREADRUNNER_TOOL_FUNCTIONS"])
+        return progress("requires_action", polls, [
+            {"call_id": "c1", "name": "get_table_schema", "function": tools["get_table_schema"]},
+            {"call_id": "c2", "name": "query_database", "function": tools["query_database"]}])
     return progress("completed", polls)
 """,
-    "run_tool": """
+    "tool_get_table_schema": """
 def lambda_handler(event, context):
-    record("run_tool", event, context)
+    record("tool_get_table_schema", event, context)
+    return {"call_id": event["call_id"], "is_error": False}
+""",
+    "tool_query_database": """
+def lambda_handler(event, context):
+    record("tool_query_database", event, context)
     return {"call_id": event["call_id"], "is_error": False}
 """,
     "submit_tool_outputs": """
@@ -146,14 +153,20 @@ def test_an_execution_runs_to_the_end_through_the_in_process_handlers(
     assert [call["function"] for call in seen] == [
         "start_run",
         "check_run",
-        "run_tool",
-        "run_tool",
+        "tool_get_table_schema",
+        "tool_query_database",
         "submit_tool_outputs",
         "check_run",
         "collect_outputs",
         "finish_run",
     ]
-    assert sorted(call["event"]["call_id"] for call in seen if call["function"] == "run_tool") == ["c1", "c2"]
+    # each tool call reached its own tool's Lambda
+    assert {
+        call["function"]: call["event"]["call_id"] for call in seen if call["function"].startswith("tool_")
+    } == {
+        "tool_get_table_schema": "c1",
+        "tool_query_database": "c2",
+    }
     finish = seen[-1]
     assert finish["context"] == "threadrunner-local-finish_run"
     assert finish["arn"] == "arn:aws:lambda:us-east-1:123456789012:function:threadrunner-local-finish_run"
@@ -229,8 +242,10 @@ def test_the_real_workflow_definition_is_loaded_with_every_function_arn(stack: L
                 collect(value)
 
     collect(json.loads(definition))
+    # every step is wired in; tools are routed at run time (FunctionName.$), by Check run
     step_folders = {path.parent.name for path in REAL_FUNCTIONS.glob("*/handler.py")} - {"api"}
-    assert arns == {stack.lambdas.function_arn(folder) for folder in step_folders}
+    tool_folders = {folder for folder in step_folders if folder.startswith("tool_")}
+    assert arns == {stack.lambdas.function_arn(folder) for folder in step_folders - tool_folders}
 
 
 def test_resources_match_what_the_functions_expect(stack: LocalStack) -> None:

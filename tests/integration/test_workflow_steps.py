@@ -40,6 +40,7 @@ def ctx(engine: FakeEngine) -> Iterator[StepContext]:
             engine=lambda name: engine,
             run_settings=RunSettings(),
             tool_settings=ToolSettings(),
+            tool_functions={"get_table_schema": "arn:schema", "query_database": "arn:query"},
         )
 
 
@@ -118,17 +119,18 @@ def test_tool_round_trip_uses_the_ledger_and_counts_usage_once(ctx: StepContext,
     progress = steps.check_run(_step(run), ctx)
     again = steps.check_run(_step(run), ctx)  # re-polling the same response records nothing twice
     assert progress.status == again.status == "requires_action"
-    assert [c.call_id for c in progress.tool_calls] == ["call_a", "call_b"]
     assert ctx.runs.get(run.id).usage.total_tokens == 10
 
-    for call in progress.tool_calls:
-        steps.run_tool(RunToolInput(run_id=run.id, call_id=call.call_id, name=call.name), ctx)
+    # Then only the known tool is routed to its Lambda; the unknown one is answered with an error already
+    assert [(c.call_id, c.function) for c in progress.tool_calls] == [("call_a", "arn:schema")]
+    run_schema_tool = steps.tool_runner("get_table_schema")
+    run_schema_tool(RunToolInput(run_id=run.id, call_id="call_a", name="get_table_schema"), ctx)
     # a retried Run tool reuses the stored output instead of running the tool again
-    steps.run_tool(RunToolInput(run_id=run.id, call_id="call_a", name="get_table_schema"), ctx)
+    run_schema_tool(RunToolInput(run_id=run.id, call_id="call_a", name="get_table_schema"), ctx)
     ledger = {call.call_id: call for call in ctx.ledger.list(run.id)}
     assert ledger["call_a"].attempts == 1
     assert json.loads(ledger["call_a"].output or "")["table"] == "sales"
-    assert ledger["call_b"].is_error and "error" in json.loads(ledger["call_b"].output or "")
+    assert ledger["call_b"].is_error and "unknown tool" in json.loads(ledger["call_b"].output or "")["error"]
 
     steps.submit_tool_outputs(_step(run, progress), ctx)
     kind, outputs = engine.creates[-1]
@@ -140,7 +142,12 @@ def test_submit_refuses_when_a_requested_call_has_no_output(ctx: StepContext, en
     run = _new_run(ctx)
     steps.start_run(_step(run), ctx)
     engine.polls = [
-        UpstreamRun(status="completed", tool_calls=[UpstreamToolCall(call_id="c1", name="x", arguments="{}")])
+        UpstreamRun(
+            status="completed",
+            tool_calls=[
+                UpstreamToolCall(call_id="c1", name="query_database", arguments='{"query": "SELECT 1"}')
+            ],
+        )
     ]
     progress = steps.check_run(_step(run), ctx)
     with pytest.raises(steps.ToolOutputsMissing):
@@ -190,3 +197,30 @@ def test_finish_run_records_a_step_failure_and_releases_the_thread(ctx: StepCont
     # a second Finish run (re-executed) does not overwrite the outcome
     again = steps.finish_run(FinishRunInput(run_id=run.id, run=RunProgress(status="completed")), ctx)
     assert again.status == "failed"
+
+
+def test_a_tool_lambda_runs_only_its_own_tool_and_gives_up_after_repeated_deaths(
+    ctx: StepContext, engine: FakeEngine
+) -> None:
+    run = _new_run(ctx)
+    steps.start_run(_step(run), ctx)
+    calls = [
+        UpstreamToolCall(
+            call_id="q1", name="query_database", arguments='{"query": "SELECT COUNT(*) FROM sales"}'
+        ),
+        UpstreamToolCall(call_id="q2", name="query_database", arguments='{"query": "SELECT 1"}'),
+    ]
+    engine.polls = [UpstreamRun(status="completed", tool_calls=calls)]
+    steps.check_run(_step(run), ctx)
+    # A call delivered to the wrong tool's Lambda is refused, not run
+    wrong = steps.tool_runner("get_table_schema")(RunToolInput(run_id=run.id, call_id="q1", name="x"), ctx)
+    assert wrong.is_error
+    assert "reached the get_table_schema tool" in ctx.ledger.get(run.id, "q1").output  # type: ignore[operator]
+    # Two earlier attempts that died without an output: the third gives the model an error instead
+    ctx.ledger.start_attempt(run.id, "q2", clock.now().isoformat())
+    ctx.ledger.start_attempt(run.id, "q2", clock.now().isoformat())
+    gave_up = steps.tool_runner("query_database")(
+        RunToolInput(run_id=run.id, call_id="q2", name="query_database"), ctx
+    )
+    assert gave_up.is_error
+    assert "did not finish after 2 attempts" in (ctx.ledger.get(run.id, "q2").output or "")

@@ -19,7 +19,10 @@ class _Settings(BaseSettings):
 class StorageSettings(_Settings):
     threads_table: str = "threadrunner-threads"
     runs_table: str = "threadrunner-runs"
+    messages_table: str = "threadrunner-messages"
     bucket: str = "threadrunner-files"
+    # Message bodies above this size go to S3 (a DynamoDB item stops at 400 KB; most messages are small).
+    message_inline_bytes: int = Field(default=32 * 1024, gt=0)
 
 
 class RunSettings(_Settings):
@@ -40,7 +43,17 @@ class RunSettings(_Settings):
 
 class WorkflowSettings(_Settings):
     state_machine_arn: str = ""
+    # Tool name -> the ARN of its Lambda (JSON in THREADRUNNER_TOOL_FUNCTIONS); Check run routes calls by it.
+    tool_functions: dict[str, str] = Field(default_factory=dict)
     region: str = Field(default="us-east-1", validation_alias="AWS_REGION")
+
+
+class CleanupSettings(_Settings):
+    """Deleting threads: the API hands the work to the delete_threads Lambda (which may talk upstream)."""
+
+    delete_threads_function: str = ""
+    # After this many failed attempts the sweep stops retrying a cleanup; its record stays for a person.
+    max_cleanup_attempts: int = Field(default=5, gt=0)
 
 
 class UpstreamSettings(_Settings):
@@ -61,6 +74,8 @@ class ToolSettings(_Settings):
     database_secret_name: str | None = None
     sample_database_path: Path | None = None
     tool_output_max_chars: int = Field(default=16_000, gt=0)
+    # Wall-clock budget of one tool call, below the tool Lambda's 60 s timeout.
+    tool_timeout_seconds: float = Field(default=30.0, gt=0)
     sql_max_rows: int = Field(default=1000, gt=0)
     sql_timeout_seconds: float = Field(default=5.0, gt=0)
 
@@ -81,6 +96,11 @@ def workflow_settings() -> WorkflowSettings:
 
 
 @cache
+def cleanup_settings() -> CleanupSettings:
+    return CleanupSettings()
+
+
+@cache
 def upstream_settings() -> UpstreamSettings:
     return UpstreamSettings()
 
@@ -92,5 +112,12 @@ def tool_settings() -> ToolSettings:
 
 def reset_settings() -> None:
     """Forget cached settings (local mode and tests change the environment)."""
-    for cached in (storage_settings, run_settings, workflow_settings, upstream_settings, tool_settings):
+    for cached in (
+        storage_settings,
+        run_settings,
+        workflow_settings,
+        upstream_settings,
+        tool_settings,
+        cleanup_settings,
+    ):
         cached.cache_clear()

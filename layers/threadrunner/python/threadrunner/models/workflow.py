@@ -16,6 +16,7 @@ class PollSettings(BaseModel):
 class PendingToolCall(BaseModel):
     call_id: str
     name: str
+    function: str  # the ARN of the tool's own Lambda: Run tools invokes it for this call
 
 
 class RunProgress(BaseModel):

@@ -10,6 +10,8 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import TimeoutError as FutureTimeout
 from dataclasses import dataclass
 from typing import Any
 
@@ -21,9 +23,19 @@ from threadrunner.errors import InvalidRequestError
 from threadrunner.settings import tool_settings
 from threadrunner.tools import query_tool, schema_tool
 from threadrunner.tools.context import ToolContext
-from threadrunner.tools.errors import ToolError
+from threadrunner.tools.errors import ToolError, ToolTimeout
 
-__all__ = ["TOOLS", "Tool", "ToolContext", "ToolResult", "call_tool", "call_tool_locally", "tool_specs"]
+__all__ = [
+    "TOOLS",
+    "Tool",
+    "ToolContext",
+    "ToolResult",
+    "call_tool",
+    "call_tool_locally",
+    "error_result",
+    "refusal",
+    "tool_specs",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -80,16 +92,25 @@ def call_tool(name: str, arguments: str, context: ToolContext) -> ToolResult:
     """Run one tool call for the model; every failure becomes an error output, never an exception."""
     try:
         tool = _tool_for(name, context.assistant)
-        result = tool.run(_parse(tool, arguments), context)
+        result = _run_within_budget(tool, _parse(tool, arguments), context)
     except ToolError as error:
-        return _error(str(error))
+        return error_result(str(error))
     except Exception:
         # The details (which may name hosts or paths) go to the logs, not to the model.
         logger.exception("tool %s failed", name)
-        return _error(f"the tool {name} failed unexpectedly; try again, or try a simpler request")
+        return error_result(f"the tool {name} failed unexpectedly; try again, or try a simpler request")
     return _capped(
         result.model_dump_json(), context.settings.tool_output_max_chars, getattr(result, "truncated", False)
     )
+
+
+def refusal(name: str, assistant: AssistantConfig) -> ToolResult | None:
+    """The error output for a call that must not run at all (unknown tool, or not this assistant's)."""
+    try:
+        _tool_for(name, assistant)
+    except ToolError as error:
+        return error_result(str(error))
+    return None
 
 
 def call_tool_locally(name: str, arguments: str, *, assistant: str = "data-analyst") -> ToolResult:
@@ -98,7 +119,7 @@ def call_tool_locally(name: str, arguments: str, *, assistant: str = "data-analy
     try:
         config = load_assistant(settings.assistants_dir, assistant)
     except InvalidRequestError as error:
-        return _error(str(error))
+        return error_result(str(error))
     return call_tool(name, arguments, ToolContext(assistant=config, settings=settings))
 
 
@@ -110,6 +131,18 @@ def _tool_for(name: str, assistant: AssistantConfig) -> Tool:
     if name not in assistant.tools:
         raise ToolError(f"the tool {name} is not available to this assistant")
     return TOOLS[name]
+
+
+def _run_within_budget(tool: Tool, arguments: BaseModel, context: ToolContext) -> BaseModel:
+    """A wall-clock budget on top of the database's own: the model gets an error output, not a hung step."""
+    budget = context.settings.tool_timeout_seconds
+    pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"tool-{tool.name}")
+    try:
+        return pool.submit(tool.run, arguments, context).result(timeout=budget)
+    except FutureTimeout:
+        raise ToolTimeout(f"the tool {tool.name} did not finish within {budget:g} s") from None
+    finally:
+        pool.shutdown(wait=False)
 
 
 def _parse(tool: Tool, arguments: str) -> BaseModel:
@@ -126,7 +159,8 @@ def _parse(tool: Tool, arguments: str) -> BaseModel:
         raise ToolError(f"invalid arguments for {tool.name}: {described}") from None
 
 
-def _error(message: str) -> ToolResult:
+def error_result(message: str) -> ToolResult:
+    """An error output for the model."""
     return ToolResult(
         output=json.dumps({"error": message[:MAX_ERROR_CHARS]}, ensure_ascii=False), is_error=True
     )

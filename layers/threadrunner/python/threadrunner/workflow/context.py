@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from functools import cache
 
@@ -15,6 +15,7 @@ from threadrunner.settings import (
     storage_settings,
     tool_settings,
     upstream_settings,
+    workflow_settings,
 )
 from threadrunner.stores.runs import RunStore, ToolCallLedger
 from threadrunner.stores.threads import ThreadStore
@@ -28,6 +29,7 @@ class StepContext:
     engine: Callable[[str], Engine]
     run_settings: RunSettings
     tool_settings: ToolSettings
+    tool_functions: Mapping[str, str]
 
 
 @cache
@@ -41,4 +43,5 @@ def default_context() -> StepContext:
         engine=lambda name: engine_for(name, upstream_settings()),
         run_settings=run_settings(),
         tool_settings=tool_settings(),
+        tool_functions=workflow_settings().tool_functions,
     )

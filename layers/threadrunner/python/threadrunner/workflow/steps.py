@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
+from datetime import datetime
 
 from threadrunner import clock
 from threadrunner.assistants import load_assistant
@@ -20,11 +21,13 @@ from threadrunner.models.workflow import (
     RunToolOutput,
     StepInput,
 )
-from threadrunner.tools.registry import ToolContext, call_tool, tool_specs
+from threadrunner.tools.registry import ToolContext, ToolResult, call_tool, error_result, refusal, tool_specs
 from threadrunner.workflow.context import StepContext
 from threadrunner.workflow.polling import next_wait_seconds
 
 SUMMARY_CHARS = 500
+# A tool Lambda that died (timeout, crash) is tried again once; then the model gets an error output.
+MAX_TOOL_ATTEMPTS = 2
 
 
 class ToolOutputsMissing(Exception):
@@ -71,40 +74,40 @@ def check_run(step: StepInput, ctx: StepContext) -> RunProgress:
     return RunProgress(status=RunStatus.in_progress, wait_seconds=wait, poll_count=poll_count)
 
 
-def run_tool(call_input: RunToolInput, ctx: StepContext) -> RunToolOutput:
-    call = ctx.ledger.get(call_input.run_id, call_input.call_id)
-    if call.output is not None:  # a retried step: the tool already ran, reuse its output
-        return RunToolOutput(call_id=call.call_id, is_error=call.is_error)
-    run = ctx.runs.get(call_input.run_id)
-    started = clock.now()
-    ctx.ledger.start_attempt(call.run_id, call.call_id, started.isoformat())
-    tool_context = ToolContext(
-        assistant=load_assistant(ctx.tool_settings.assistants_dir, run.assistant), settings=ctx.tool_settings
-    )
-    result = call_tool(call.name, call.arguments, tool_context)
-    finished = clock.now()
-    stored = ctx.ledger.save_output(
-        call.model_copy(
-            update={
-                "output": result.output,
-                "is_error": result.is_error,
-                "truncated": result.truncated,
-                "finished_at": finished,
-                "duration_ms": int((finished - started).total_seconds() * 1000),
-            }
-        )
-    )
-    return RunToolOutput(call_id=stored.call_id, is_error=stored.is_error)
+def tool_runner(tool_name: str) -> Callable[[RunToolInput, StepContext], RunToolOutput]:
+    """The step behind one tool's own Lambda (functions/tool_<name>): it runs that tool and no other."""
+
+    def run_tool(call_input: RunToolInput, ctx: StepContext) -> RunToolOutput:
+        call = ctx.ledger.get(call_input.run_id, call_input.call_id)
+        if call.output is not None:  # a retried step: the tool already ran, reuse its output
+            return RunToolOutput(call_id=call.call_id, is_error=call.is_error)
+        started = clock.now()
+        attempt = ctx.ledger.start_attempt(call.run_id, call.call_id, started.isoformat())
+        if call.name != tool_name:
+            result = error_result(f"the call for {call.name} reached the {tool_name} tool")
+        elif attempt > MAX_TOOL_ATTEMPTS:  # earlier attempts died (Lambda timeout, crash): stop trying
+            result = error_result(f"the tool {tool_name} did not finish after {MAX_TOOL_ATTEMPTS} attempts")
+        else:
+            run = ctx.runs.get(call_input.run_id)
+            assistant = load_assistant(ctx.tool_settings.assistants_dir, run.assistant)
+            result = call_tool(
+                call.name, call.arguments, ToolContext(assistant=assistant, settings=ctx.tool_settings)
+            )
+        stored = _store_output(call, result, started, ctx)
+        return RunToolOutput(call_id=stored.call_id, is_error=stored.is_error)
+
+    run_tool.__name__ = f"run_{tool_name}"
+    return run_tool
 
 
 def submit_tool_outputs(step: StepInput, ctx: StepContext) -> RunProgress:
     run = ctx.runs.get(step.run_id)
-    calls = {call.call_id: call for call in ctx.ledger.list(run.id)}
-    requested = [pending.call_id for pending in step.run.tool_calls]
-    missing = [call_id for call_id in requested if call_id not in calls or calls[call_id].output is None]
+    # Every call the current response asked for (the ledger has them all, including refused ones).
+    requested = [call for call in ctx.ledger.list(run.id) if call.round == run.round]
+    missing = [call.call_id for call in requested if call.output is None]
     if not requested or missing:
         raise ToolOutputsMissing(f"tool calls without output: {', '.join(missing) or 'none requested'}")
-    outputs = [ToolOutput(call_id=call_id, output=calls[call_id].output or "") for call_id in requested]
+    outputs = [ToolOutput(call_id=call.call_id, output=call.output or "") for call in requested]
     _summarize_tool_outputs(run, ctx)
     engine = ctx.engine(run.engine)
     request = _run_request(run, run.upstream_thread_id or "", ctx)
@@ -217,13 +220,24 @@ def _create_round(run: RunRecord, round_number: int, create: Callable[[], str], 
 
 
 def _record_tool_calls(run: RunRecord, upstream: UpstreamRun, ctx: StepContext) -> list[PendingToolCall]:
+    """Put every requested call in the ledger and route it: to its tool's Lambda, or, when it must not run
+    (unknown tool, not this assistant's, no Lambda deployed), straight to an error output for the model."""
+    assistant = load_assistant(ctx.tool_settings.assistants_dir, run.assistant)
     known = {summary.call_id for summary in run.tool_calls}
+    pending = []
     for call in upstream.tool_calls:
-        ctx.ledger.add(
-            ToolCallRecord(
-                run_id=run.id, call_id=call.call_id, round=run.round, name=call.name, arguments=call.arguments
-            )
+        record = ToolCallRecord(
+            run_id=run.id, call_id=call.call_id, round=run.round, name=call.name, arguments=call.arguments
         )
+        ctx.ledger.add(record)
+        function = ctx.tool_functions.get(call.name)
+        refused = refusal(call.name, assistant)
+        if refused is None and function is None:
+            refused = error_result(f"the tool {call.name} is not deployed")
+        if refused is not None:
+            _store_output(record, refused, clock.now(), ctx)
+        else:
+            pending.append(PendingToolCall(call_id=call.call_id, name=call.name, function=function or ""))
     new = [
         ToolCallSummary(call_id=c.call_id, name=c.name, arguments=c.arguments)
         for c in upstream.tool_calls
@@ -231,7 +245,24 @@ def _record_tool_calls(run: RunRecord, upstream: UpstreamRun, ctx: StepContext) 
     ]
     if new:
         ctx.runs.update(run.id, tool_calls=[*run.tool_calls, *new])
-    return [PendingToolCall(call_id=c.call_id, name=c.name) for c in upstream.tool_calls]
+    return pending
+
+
+def _store_output(
+    call: ToolCallRecord, result: ToolResult, started: datetime, ctx: StepContext
+) -> ToolCallRecord:
+    finished = clock.now()
+    return ctx.ledger.save_output(
+        call.model_copy(
+            update={
+                "output": result.output,
+                "is_error": result.is_error,
+                "truncated": result.truncated,
+                "finished_at": finished,
+                "duration_ms": int((finished - started).total_seconds() * 1000),
+            }
+        )
+    )
 
 
 def _summarize_tool_outputs(run: RunRecord, ctx: StepContext) -> None:
