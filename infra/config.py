@@ -68,6 +68,9 @@ class EnvironmentConfig(_Strict):
     model: str = Field(min_length=1)
     engine: Literal["responses", "chat", "assistants"]
     openai_base_url: HttpUrl | None = None  # None: OpenAI itself
+    # A Secrets Manager secret holding the SQL tools' SQLAlchemy URL; None: the bundled SQLite sample.
+    # Only the tool Lambdas may read it.
+    database_secret_name: str | None = None
     allowed_origins: list[Origin]
     jwt: JwtConfig | None = None  # None: the stack creates a Cognito user pool
     removal_policy: Literal["destroy", "retain"]

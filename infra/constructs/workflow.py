@@ -6,6 +6,7 @@ from aws_cdk import Acknowledgment, Stack, Validations
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_logs as logs
+from aws_cdk import aws_secretsmanager as secretsmanager
 from aws_cdk import aws_stepfunctions as sfn
 from constructs import Construct
 from threadrunner.stores.tables import RUNS, THREADS
@@ -36,7 +37,11 @@ class Workflow(Construct):
         functions: FunctionFactory,
     ) -> None:
         super().__init__(scope, construct_id)
-        tools = {name: functions.create(name) for name in TOOL_FUNCTIONS}
+        database = self._database(config)
+        tools = {name: functions.create(name, environment=database) for name in TOOL_FUNCTIONS}
+        if self._database_secret is not None:
+            for tool in tools.values():
+                self._database_secret.grant_read(tool)
         # Check run routes each tool call to its tool's Lambda; the Map invokes the ARN it was given.
         routes = Stack.of(self).to_json_string(
             {str(name.tool): fn.function_arn for name, fn in tools.items()}
@@ -95,6 +100,16 @@ class Workflow(Construct):
                     "loop of every run, and the execution history already keeps each state for 90 days.",
                 ),
             )
+
+    def _database(self, config: EnvironmentConfig) -> dict[str, str] | None:
+        """The SQL tools' database secret, when the environment names one."""
+        self._database_secret = None
+        if config.database_secret_name is None:
+            return None
+        self._database_secret = secretsmanager.Secret.from_secret_name_v2(
+            self, "DatabaseSecret", config.database_secret_name
+        )
+        return {"THREADRUNNER_DATABASE_SECRET_NAME": config.database_secret_name}
 
     def _grant_data_access(self, storage: Storage) -> None:
         for name, function in self.steps.items():

@@ -7,7 +7,7 @@ import json
 import pytest
 
 from infra.constants import MODEL_STEPS, TOOL_FUNCTIONS, WORKFLOW_STEPS, FunctionName
-from tests.infra.synth import Synthesized, actions, render, resources_of
+from tests.infra.synth import Synthesized, actions, render, resources_of, synthesize_with
 
 
 def grants(synthesized: Synthesized, name: FunctionName) -> dict[str, set[str]]:
@@ -124,3 +124,20 @@ def test_no_statement_grants_a_whole_service_or_any_action(dev: Synthesized) -> 
 def test_roles_carry_no_managed_policies(dev: Synthesized) -> None:
     for role in dev.resources("AWS::IAM::Role").values():
         assert "ManagedPolicyArns" not in role["Properties"]
+
+
+def test_only_the_tool_lambdas_can_read_the_database_secret() -> None:
+    # Given an environment whose SQL tools use a database held in Secrets Manager
+    synthesized = synthesize_with("staging", database_secret_name="threadrunner/staging/warehouse")
+    for name in FunctionName:
+        secret_reads = {
+            resource
+            for action, resources in grants(synthesized, name).items()
+            if action == "secretsmanager:GetSecretValue"
+            for resource in resources
+        }
+        reads_database = any("threadrunner/staging/warehouse" in resource for resource in secret_reads)
+        # Then the tools, and only they, may read it, and they learn its name (never its value)
+        assert reads_database == (name in TOOL_FUNCTIONS), name
+        environment = synthesized.function(name)[1]["Properties"]["Environment"]["Variables"]
+        assert ("THREADRUNNER_DATABASE_SECRET_NAME" in environment) == (name in TOOL_FUNCTIONS)

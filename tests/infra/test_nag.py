@@ -49,3 +49,9 @@ def test_every_acknowledgment_is_an_aws_solutions_rule_with_a_reason() -> None:
     for rule, reason in acknowledged.items():
         assert rule.removeprefix("Annotation::").startswith("AwsSolutions-"), rule
         assert len(reason) >= 40, f"{rule}: say why, not just that ({reason!r})"
+
+
+def test_an_environment_with_a_database_secret_is_clean_too() -> None:
+    app, _ = build_app("staging", database_secret_name="threadrunner/staging/warehouse")
+
+    assert findings(app) == []
