@@ -15,13 +15,16 @@ from werkzeug.exceptions import HTTPException
 from werkzeug.routing import Map, Rule
 from werkzeug.wrappers import Request, Response
 
+from local.emulator.assistants import AssistantStore
 from local.emulator.conversations import ConversationStore
 from local.emulator.errors import ApiError, invalid_request, scripted_http_error, unauthorized
 from local.emulator.exchange import Exchange
 from local.emulator.files import FileStore
 from local.emulator.items import new_id
 from local.emulator.responses import ResponseStore, StoredResponse, resource
+from local.emulator.runs import RunStore
 from local.emulator.script import HttpCall, HttpErrorPlan, Plan, Script
+from local.emulator.threads import ThreadStore
 
 logger = logging.getLogger(__name__)
 
@@ -41,14 +44,38 @@ _ROUTES = Map(
         Rule("/v1/files/<file_id>", methods=["GET"], endpoint="get_file"),
         Rule("/v1/files/<file_id>", methods=["DELETE"], endpoint="delete_file"),
         Rule("/v1/files/<file_id>/content", methods=["GET"], endpoint="file_content"),
+        # Assistants API v2.
+        Rule("/v1/assistants", methods=["POST"], endpoint="create_assistant"),
+        Rule("/v1/assistants", methods=["GET"], endpoint="list_assistants"),
+        Rule("/v1/assistants/<assistant_id>", methods=["GET"], endpoint="get_assistant"),
+        Rule("/v1/assistants/<assistant_id>", methods=["POST"], endpoint="update_assistant"),
+        Rule("/v1/assistants/<assistant_id>", methods=["DELETE"], endpoint="delete_assistant"),
+        Rule("/v1/threads", methods=["POST"], endpoint="create_thread"),
+        Rule("/v1/threads/<thread_id>", methods=["GET"], endpoint="get_thread"),
+        Rule("/v1/threads/<thread_id>", methods=["DELETE"], endpoint="delete_thread"),
+        Rule("/v1/threads/<thread_id>/messages", methods=["POST"], endpoint="create_message"),
+        Rule("/v1/threads/<thread_id>/messages", methods=["GET"], endpoint="list_messages"),
+        Rule("/v1/threads/<thread_id>/runs", methods=["POST"], endpoint="create_run"),
+        Rule("/v1/threads/<thread_id>/runs/<run_id>", methods=["GET"], endpoint="get_run"),
+        Rule("/v1/threads/<thread_id>/runs/<run_id>/cancel", methods=["POST"], endpoint="cancel_run"),
+        Rule("/v1/threads/<thread_id>/runs/<run_id>/steps", methods=["GET"], endpoint="list_run_steps"),
+        Rule(
+            "/v1/threads/<thread_id>/runs/<run_id>/submit_tool_outputs",
+            methods=["POST"],
+            endpoint="submit_tool_outputs",
+        ),
     ]
 )
 
-# Which routes a scripted ``Plan.http_error(on=...)`` applies to.
+# Which routes a scripted ``Plan.http_error(on=...)`` applies to: ``create`` is any call that starts a turn.
 _SCRIPTABLE_CALLS: dict[str, HttpCall] = {
     "create_response": "create",
     "get_response": "retrieve",
     "cancel_response": "cancel",
+    "create_run": "create",
+    "submit_tool_outputs": "create",
+    "get_run": "retrieve",
+    "cancel_run": "cancel",
 }
 
 
@@ -67,6 +94,15 @@ class EmulatorApp:
             self._conversations, self._script, polls=polls, today=today or (lambda: now().date())
         )
         self._files = FileStore()
+        self._assistants = AssistantStore()
+        self._threads = ThreadStore(file_exists=self._files.exists)
+        self._runs = RunStore(
+            self._threads,
+            self._assistants,
+            self._script,
+            polls=polls,
+            today=today or (lambda: now().date()),
+        )
         self._exchanges: list[Exchange] = []
         self._internal_errors: list[str] = []
 
@@ -96,6 +132,9 @@ class EmulatorApp:
             self._conversations.clear()
             self._responses.clear()
             self._files.clear()
+            self._assistants.clear()
+            self._threads.clear()
+            self._runs.clear()
             self._exchanges.clear()
             self._internal_errors.clear()
 
@@ -212,6 +251,56 @@ class EmulatorApp:
 
     def _file_content(self, request: Request, file_id: str) -> Response:
         return Response(self._files.get(file_id).data, mimetype="application/octet-stream")
+
+    # Assistants API v2: assistants, threads, messages, runs and run steps.
+    def _create_assistant(self, request: Request) -> Response:
+        return _json(self._assistants.create(_json_body(request)))
+
+    def _list_assistants(self, request: Request) -> Response:
+        return _json(self._assistants.list(request))
+
+    def _get_assistant(self, request: Request, assistant_id: str) -> Response:
+        return _json(self._assistants.get(assistant_id).resource())
+
+    def _update_assistant(self, request: Request, assistant_id: str) -> Response:
+        return _json(self._assistants.update(assistant_id, _json_body(request)))
+
+    def _delete_assistant(self, request: Request, assistant_id: str) -> Response:
+        return _json(self._assistants.delete(assistant_id))
+
+    def _create_thread(self, request: Request) -> Response:
+        return _json(self._threads.create(_json_body(request, default={})))
+
+    def _get_thread(self, request: Request, thread_id: str) -> Response:
+        return _json(self._threads.get(thread_id).resource())
+
+    def _delete_thread(self, request: Request, thread_id: str) -> Response:
+        deleted = self._threads.delete(thread_id)
+        self._runs.forget_thread(thread_id)
+        return _json(deleted)
+
+    def _create_message(self, request: Request, thread_id: str) -> Response:
+        self._threads.get(thread_id)
+        self._runs.ensure_idle(thread_id)
+        return _json(self._threads.create_message(thread_id, _json_body(request)))
+
+    def _list_messages(self, request: Request, thread_id: str) -> Response:
+        return _json(self._threads.list_messages(thread_id, request))
+
+    def _create_run(self, request: Request, thread_id: str) -> Response:
+        return _json(self._runs.create(thread_id, _json_body(request)))
+
+    def _get_run(self, request: Request, thread_id: str, run_id: str) -> Response:
+        return _json(self._runs.retrieve(thread_id, run_id))
+
+    def _cancel_run(self, request: Request, thread_id: str, run_id: str) -> Response:
+        return _json(self._runs.cancel(thread_id, run_id))
+
+    def _submit_tool_outputs(self, request: Request, thread_id: str, run_id: str) -> Response:
+        return _json(self._runs.submit_tool_outputs(thread_id, run_id, _json_body(request)))
+
+    def _list_run_steps(self, request: Request, thread_id: str, run_id: str) -> Response:
+        return _json(self._runs.list_steps(thread_id, run_id, request))
 
 
 _NOT_JSON = (

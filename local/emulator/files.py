@@ -62,6 +62,9 @@ class FileStore:
             raise not_found(f"No such File object: {file_id}", param="id")
         return stored
 
+    def exists(self, file_id: str) -> bool:
+        return file_id in self._files
+
     def delete(self, file_id: str) -> dict[str, Any]:
         self.get(file_id)
         del self._files[file_id]

@@ -1,16 +1,18 @@
 """The demo model: a small deterministic policy that answers the Data Analyst's sales question.
 
 It reads the conversation like a model would: the latest user message, and the tool calls and outputs
-since then. Asked about sales with ``get_table_schema`` and ``query_database`` on offer, it fetches the
-two schemas (in one turn), then runs one SQL query for the last full calendar quarter, then answers with
-the figures from the query's rows. Anything else gets a short acknowledgement.
+since then (a ``Turn``: the Responses and the Assistants side of the emulator both build one). Asked about
+sales with ``get_table_schema`` and ``query_database`` on offer, it fetches the two schemas (in one turn),
+then runs one SQL query for the last full calendar quarter, then answers with the figures from the
+query's rows. Anything else gets a short acknowledgement.
 """
 
 from __future__ import annotations
 
 import json
 import re
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from datetime import date, timedelta
 from decimal import Decimal
 from typing import Any
@@ -66,23 +68,68 @@ def sales_by_region_sql(quarter: Quarter) -> str:
     )
 
 
+@dataclass(frozen=True)
+class ToolCall:
+    call_id: str
+    name: str
+
+
+@dataclass(frozen=True)
+class Turn:
+    """What the model reads: the latest user question, and the tool calls and outputs since it."""
+
+    question: str | None
+    calls: tuple[ToolCall, ...] = ()
+    outputs: Mapping[str, Any] = field(default_factory=dict)  # call id -> the output the tool gave
+
+
 def plan_turn(items: list[dict[str, Any]], *, instructions: str | None, tools: set[str], today: date) -> Plan:
-    """The next model turn, given every item of the conversation so far (oldest first)."""
-    question, turn = _latest_question(items)
+    """The next model turn, given every item of a Responses conversation so far (oldest first)."""
+    return plan_for(turn_from_items(items), instructions=instructions, tools=tools, today=today)
+
+
+def plan_for(turn: Turn, *, instructions: str | None, tools: set[str], today: date) -> Plan:
+    """The next model turn, whichever API asks."""
+    question = turn.question
     if question is None:
         return Plan.message("Hello! Ask me a question and I will do my best to answer it.")
     if not ({SCHEMA_TOOL, QUERY_TOOL} <= tools and _ABOUT_SALES.search(question)):
         return Plan.message(f'You asked: "{_shorten(question)}". I can only answer questions about sales.')
 
-    calls = [item for item in turn if item.get("type") == "function_call"]
-    outputs = {item["call_id"]: item["output"] for item in turn if item.get("type") == "function_call_output"}
     quarter = last_full_quarter(current_date(instructions, today))
-    if not any(call["name"] == SCHEMA_TOOL for call in calls):
+    if not any(call.name == SCHEMA_TOOL for call in turn.calls):
         return Plan.tool_calls([(SCHEMA_TOOL, {"table": "sales"}), (SCHEMA_TOOL, {"table": "customers"})])
-    queries = [call for call in calls if call["name"] == QUERY_TOOL]
+    queries = [call for call in turn.calls if call.name == QUERY_TOOL]
     if not queries:
         return Plan.tool_calls([(QUERY_TOOL, {"query": sales_by_region_sql(quarter)})])
-    return Plan.message(answer_from_query(quarter, outputs.get(queries[-1]["call_id"])))
+    return Plan.message(answer_from_query(quarter, turn.outputs.get(queries[-1].call_id)))
+
+
+def turn_from_items(items: list[dict[str, Any]]) -> Turn:
+    """The turn of a Responses conversation: its latest user message and the items after it."""
+    question, after = _latest_question(items)
+    return Turn(
+        question=question,
+        calls=tuple(
+            ToolCall(item["call_id"], item["name"]) for item in after if item.get("type") == "function_call"
+        ),
+        outputs={
+            item["call_id"]: item["output"] for item in after if item.get("type") == "function_call_output"
+        },
+    )
+
+
+def text_of(content: Any) -> str:
+    """The text of message content: a string, or content parts (Responses ``{"text": "..."}``, Assistants
+    ``{"text": {"value": "..."}}``)."""
+    if isinstance(content, str):
+        return content
+    texts = []
+    for part in content or []:
+        if isinstance(part, dict):
+            text = part.get("text", "")
+            texts.append(str(text.get("value", "")) if isinstance(text, dict) else str(text))
+    return " ".join(texts)
 
 
 def answer_from_query(quarter: Quarter, output: Any) -> str:
@@ -121,19 +168,13 @@ def _latest_question(items: list[dict[str, Any]]) -> tuple[str | None, list[dict
     for index in range(len(items) - 1, -1, -1):
         item = items[index]
         if item.get("type", "message") == "message" and item.get("role") == "user":
-            return _text(item.get("content")), items[index + 1 :]
+            return text_of(item.get("content")), items[index + 1 :]
     return None, items
-
-
-def _text(content: Any) -> str:
-    if isinstance(content, str):
-        return content
-    return " ".join(str(part.get("text", "")) for part in content or [] if isinstance(part, dict))
 
 
 def _json_object(output: Any) -> dict[str, Any] | None:
     if isinstance(output, list):  # content parts: the text ones carry the JSON
-        output = _text(output)
+        output = text_of(output)
     try:
         value = json.loads(output) if isinstance(output, str) else None
     except json.JSONDecodeError:

@@ -1,9 +1,10 @@
 """Scripted model turns: what a test wants the emulator's model to do, decided in advance.
 
-Each ``Plan`` is one model turn, i.e. one created response; ``EmulatorServer.script(...)`` queues them and
-the emulator takes the next one whenever a response is created (the demo policy answers once the queue is
-empty). ``Plan.http_error(...)`` is not a model turn: it makes the next calls of one kind fail at the HTTP
-level, whatever turn is queued.
+Each ``Plan`` is one model turn: one created response, or one Assistants run creation or tool-output
+submission. ``EmulatorServer.script(...)`` queues them and the emulator takes the next one whenever a turn
+starts (the demo policy answers once the queue is empty). ``Plan.http_error(...)`` is not a model turn: it
+makes the next calls of one kind fail at the HTTP level, whatever turn is queued (``create`` is a call that
+starts a turn: creating a response or a run, or submitting tool outputs).
 """
 
 from __future__ import annotations
@@ -18,9 +19,12 @@ HttpCall = Literal["create", "retrieve", "cancel"]
 @dataclass(frozen=True, kw_only=True)
 class Plan:
     """One model turn. ``polls`` is how many retrieves of a background response still show it running
-    before it reaches its final status (``None``: the server's default)."""
+    before it reaches its final status (``None``: the server's default). ``expires_in`` (Assistants runs
+    only) is how many seconds after this turn starts its run expires (``None``: ten minutes after creation,
+    as on the real service)."""
 
     polls: int | None = None
+    expires_in: float | None = None
 
     @staticmethod
     def tool_calls(calls: list[tuple[str, dict[str, Any]]]) -> ToolCallsPlan:
@@ -55,6 +59,14 @@ class Plan:
         if polls < 0:
             raise ValueError("polls must be >= 0")
         return replace(then, polls=polls)
+
+    @staticmethod
+    def expiring(seconds: float, then: Plan) -> Plan:
+        """``then``, on an Assistants run that expires ``seconds`` after this turn starts: past that, it
+        shows ``expired`` and refuses tool outputs."""
+        if seconds < 0:
+            raise ValueError("seconds must be >= 0")
+        return replace(then, expires_in=seconds)
 
     @staticmethod
     def http_error(

@@ -4,14 +4,18 @@
 emulator answered) of one ``local.emulator.Exchange`` and raises ``AssertionError`` listing every mismatch.
 The description is loaded once per process (about 2 s): ``openai_contract()``.
 
-The document is used as the service is, with three documented adjustments made at load time:
+The document is used as the service is, with these documented adjustments made at load time:
 - its discriminators have no ``mapping`` and name member types that are not schema names, so the validator
   cannot resolve them: each discriminated union is checked as the plain union (``anyOf``) it describes;
 - it documents only 429 among error statuses, while every error of the API has the ``ErrorResponse``
   shape: each operation gets that as its ``default`` response;
 - ``GET /files/{id}/content`` is documented as a JSON string but serves the file's raw bytes;
 - binary values are typed the OpenAPI 3.0 way (``type: string, format: binary``), which in 3.1 rejects the
-  bytes the validator hands over: they are checked as present, not as strings.
+  bytes the validator hands over: they are checked as present, not as strings;
+- the Assistants schemas (``RunObject``, ``CreateRunRequest``...) mark optional values with the OpenAPI 3.0
+  keyword ``nullable: true``, which a 3.1 document no longer has (3.1 validators ignore it), so the
+  ``null``s the real service sends (``required_action``, ``last_error``, ``started_at``...) would fail:
+  each such schema is read as 3.0 meant it, the schema or ``null``.
 """
 
 from __future__ import annotations
@@ -94,6 +98,8 @@ def validate_exchange(exchange: Exchange) -> None:
 
 def _adjust_schemas(node: Any) -> None:
     if isinstance(node, dict):
+        for key, value in node.items():
+            node[key] = _nullable_as_31(value)
         if node.get("format") == "binary" and node.get("type") == "string":
             del node["type"]
         if "discriminator" in node:
@@ -107,6 +113,21 @@ def _adjust_schemas(node: Any) -> None:
     elif isinstance(node, list):
         for value in node:
             _adjust_schemas(value)
+
+
+def _nullable_as_31(node: Any) -> Any:
+    """``{..., nullable: true}`` (OpenAPI 3.0) as ``anyOf: [{...}, {type: null}]`` (3.1); also the
+    ``allOf: [{$ref: X}, {nullable: true}]`` form, which makes X nullable."""
+    if not isinstance(node, dict):
+        return node
+    members = node.get("allOf")
+    if isinstance(members, list) and {"nullable": True} in members:
+        rest = [member for member in members if member != {"nullable": True}]
+        node = {**{k: v for k, v in node.items() if k != "allOf"}, "allOf": rest, "nullable": True}
+    if node.get("nullable") is True:
+        schema = {key: value for key, value in node.items() if key != "nullable"}
+        return {"anyOf": [schema, {"type": "null"}]}
+    return node
 
 
 @cache

@@ -3,21 +3,15 @@ chained by function-call outputs on that conversation."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import contextmanager, suppress
+from contextlib import suppress
 from typing import Any
 
 import openai
 from openai import OpenAI
 
 from threadrunner.engines.base import RunRequest, ToolOutput, ToolSpec, UpstreamRun, UpstreamToolCall
-from threadrunner.errors import (
-    UpstreamError,
-    UpstreamOutcomeUnknown,
-    UpstreamQuotaExceeded,
-    UpstreamRateLimited,
-    UpstreamUnavailable,
-)
+from threadrunner.engines.errors import upstream_errors
+from threadrunner.errors import UpstreamError
 from threadrunner.models.records import RunError, RunRecord, Usage
 
 
@@ -31,11 +25,11 @@ class ResponsesEngine:
         self._create_client = client.with_options(max_retries=0)
 
     def create_thread(self, metadata: dict[str, str]) -> str:
-        with _upstream_errors(creating=True):
+        with upstream_errors(creating=True):
             return self._create_client.conversations.create(metadata=metadata).id
 
     def delete_thread(self, upstream_thread_id: str) -> None:
-        with _upstream_errors(), suppress(openai.NotFoundError):
+        with upstream_errors(), suppress(openai.NotFoundError):
             self._client.conversations.delete(upstream_thread_id)
 
     def start(self, request: RunRequest, message: str) -> str:
@@ -47,7 +41,7 @@ class ResponsesEngine:
 
     def poll(self, run: RunRecord) -> UpstreamRun:
         response_id = _current(run)
-        with _upstream_errors():
+        with upstream_errors():
             raw = self._client.responses.with_raw_response.retrieve(response_id)
             response = raw.parse()
         poll_after = raw.headers.get("openai-poll-after-ms")
@@ -83,11 +77,11 @@ class ResponsesEngine:
         if not run.response_ids:
             return
         # already finished or gone: nothing left to stop
-        with _upstream_errors(), suppress(openai.NotFoundError, openai.BadRequestError, openai.ConflictError):
+        with upstream_errors(), suppress(openai.NotFoundError, openai.BadRequestError, openai.ConflictError):
             self._client.responses.cancel(_current(run))
 
     def _create(self, request: RunRequest, items: list[dict[str, Any]]) -> str:
-        with _upstream_errors(creating=True):
+        with upstream_errors(creating=True):
             response = self._create_client.responses.create(
                 model=request.model,
                 instructions=request.instructions,
@@ -115,38 +109,3 @@ def _current(run: RunRecord) -> str:
     if run.current_response_id is None:
         raise UpstreamError(f"run {run.id} has no upstream response yet")
     return run.current_response_id
-
-
-@contextmanager
-def _upstream_errors(*, creating: bool = False) -> Iterator[None]:
-    """SDK exceptions become our error names (the workflow retries some of them by name).
-
-    A create that timed out or lost its connection may have reached the upstream: that is
-    UpstreamOutcomeUnknown, never retried. An HTTP error answer means nothing was created.
-    """
-    try:
-        yield
-    except openai.RateLimitError as error:
-        if _code(error) == "insufficient_quota":
-            raise UpstreamQuotaExceeded("the upstream account has no quota left") from error
-        raise UpstreamRateLimited("the upstream rate-limited the request") from error
-    except (openai.APITimeoutError, openai.APIConnectionError) as error:
-        if creating:
-            raise UpstreamOutcomeUnknown(
-                f"the upstream did not answer a create call: {type(error).__name__}"
-            ) from error
-        raise UpstreamUnavailable(f"the upstream did not answer: {type(error).__name__}") from error
-    except openai.InternalServerError as error:
-        raise UpstreamUnavailable(f"the upstream answered {error.status_code}") from error
-    except openai.APIStatusError as error:
-        raise UpstreamError(
-            f"the upstream refused the request ({error.status_code}): {_message(error)}"
-        ) from error
-
-
-def _code(error: openai.APIStatusError) -> str | None:
-    return getattr(error, "code", None)
-
-
-def _message(error: openai.APIStatusError) -> str:
-    return str(error.message)[:300]

@@ -1,0 +1,51 @@
+"""SDK exceptions as our error names, shared by every engine that talks through the openai SDK."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+import openai
+
+from threadrunner.errors import (
+    UpstreamError,
+    UpstreamOutcomeUnknown,
+    UpstreamQuotaExceeded,
+    UpstreamRateLimited,
+    UpstreamUnavailable,
+)
+
+
+@contextmanager
+def upstream_errors(*, creating: bool = False) -> Iterator[None]:
+    """SDK exceptions become our error names (the workflow retries some of them by name).
+
+    A create that timed out or lost its connection may have reached the upstream: that is
+    UpstreamOutcomeUnknown, never retried. An HTTP error answer means nothing was created.
+    """
+    try:
+        yield
+    except openai.RateLimitError as error:
+        if _code(error) == "insufficient_quota":
+            raise UpstreamQuotaExceeded("the upstream account has no quota left") from error
+        raise UpstreamRateLimited("the upstream rate-limited the request") from error
+    except (openai.APITimeoutError, openai.APIConnectionError) as error:
+        if creating:
+            raise UpstreamOutcomeUnknown(
+                f"the upstream did not answer a create call: {type(error).__name__}"
+            ) from error
+        raise UpstreamUnavailable(f"the upstream did not answer: {type(error).__name__}") from error
+    except openai.InternalServerError as error:
+        raise UpstreamUnavailable(f"the upstream answered {error.status_code}") from error
+    except openai.APIStatusError as error:
+        raise UpstreamError(
+            f"the upstream refused the request ({error.status_code}): {_message(error)}"
+        ) from error
+
+
+def _code(error: openai.APIStatusError) -> str | None:
+    return getattr(error, "code", None)
+
+
+def _message(error: openai.APIStatusError) -> str:
+    return str(error.message)[:300]

@@ -1,0 +1,426 @@
+"""Runs and run steps (Assistants API v2): a run plays model turns (scripted or the demo policy) on a thread.
+
+A run is ``queued`` when created, ``in_progress`` for its turn's number of retrieves, then reveals the turn:
+``requires_action`` (tool calls; submitting their outputs starts the next turn), ``completed`` (an assistant
+message on the thread), ``failed`` or ``incomplete``. Cancelling shows ``cancelling`` until the next
+retrieve, then ``cancelled``. A run that is not final by its ``expires_at`` is ``expired``, and refuses tool
+outputs from then on. While a run is not final its thread is locked: no new messages, no other run.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import secrets
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import date
+from typing import Any
+
+from threadrunner.clock import epoch, now
+from werkzeug.wrappers import Request
+
+from local.emulator import policy
+from local.emulator.assistants import AssistantStore
+from local.emulator.beta_bodies import CreateRunBody, SubmitToolOutputsBody
+from local.emulator.bodies import parse
+from local.emulator.errors import invalid_request, not_found
+from local.emulator.items import new_id
+from local.emulator.pages import page
+from local.emulator.script import (
+    FailPlan,
+    IncompletePlan,
+    MessagePlan,
+    NeverFinishesPlan,
+    Plan,
+    Script,
+    ToolCallsPlan,
+)
+from local.emulator.threads import StoredThread, ThreadStore
+
+ACTIVE = ("queued", "in_progress", "requires_action", "cancelling")
+EXPIRES_AFTER_SECONDS = 600  # the real service expires a run ten minutes after creation
+_ERROR_CODES = ("server_error", "rate_limit_exceeded", "invalid_prompt")  # what ``last_error.code`` may say
+# An incomplete turn's reason, for the run (``incomplete_details``) and for its message.
+_INCOMPLETE = {
+    "max_output_tokens": ("max_completion_tokens", "max_tokens"),
+    "content_filter": (None, "content_filter"),
+}
+
+
+@dataclass
+class StoredStep:
+    id: str
+    created_at: int
+    type: str  # message_creation | tool_calls
+    details: dict[str, Any]
+    status: str = "in_progress"
+    usage: dict[str, int] | None = None
+    last_error: dict[str, str] | None = None
+    completed_at: int | None = None
+    cancelled_at: int | None = None
+    failed_at: int | None = None
+    expired_at: int | None = None
+
+
+@dataclass
+class StoredRun:
+    id: str
+    thread: StoredThread
+    assistant_id: str
+    created_at: int
+    body: CreateRunBody
+    model: str
+    instructions: str
+    tools: list[dict[str, Any]]
+    plan: Plan
+    polls_left: int
+    expires_at: float | None
+    status: str = "queued"
+    started_at: int | None = None
+    cancelled_at: int | None = None
+    failed_at: int | None = None
+    completed_at: int | None = None
+    last_error: dict[str, str] | None = None
+    incomplete_details: dict[str, str] | None = None
+    pending_calls: list[dict[str, Any]] = field(default_factory=list)  # what requires_action asks for
+    calls: list[policy.ToolCall] = field(default_factory=list)  # every call of the run, answered or not
+    outputs: dict[str, str] = field(default_factory=dict)
+    steps: list[StoredStep] = field(default_factory=list)
+    usage: dict[str, int] = field(
+        default_factory=lambda: {"prompt_tokens": 0, "completion_tokens": 0, "total_tokens": 0}
+    )
+
+    @property
+    def final(self) -> bool:
+        return self.status not in ACTIVE
+
+    @property
+    def tool_names(self) -> set[str]:
+        return {tool["function"]["name"] for tool in self.tools if tool["type"] == "function"}
+
+
+class RunStore:
+    """Not thread-safe by itself: the server holds its lock around every request."""
+
+    def __init__(
+        self,
+        threads: ThreadStore,
+        assistants: AssistantStore,
+        script: Script,
+        *,
+        polls: int,
+        today: Callable[[], date],
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self._threads = threads
+        self._assistants = assistants
+        self._script = script
+        self._polls = polls
+        self._today = today
+        self._clock = clock
+        self._runs: dict[str, StoredRun] = {}  # in creation order
+
+    def ensure_idle(self, thread_id: str) -> None:
+        """A thread with an unfinished run takes no new messages."""
+        if (active := self._active_run(thread_id)) is not None:
+            raise invalid_request(f"Can't add messages to {thread_id} while a run {active.id} is active.")
+
+    def create(self, thread_id: str, data: Any) -> dict[str, Any]:
+        thread = self._threads.get(thread_id)
+        body = parse(CreateRunBody, data)
+        if body.stream:
+            raise invalid_request("The emulator does not stream runs: leave 'stream' unset.", param="stream")
+        assistant = self._assistants.get(body.assistant_id, param="assistant_id")
+        if (active := self._active_run(thread_id)) is not None:
+            raise invalid_request(f"Thread {thread_id} already has an active run {active.id}.")
+        for index, message in enumerate(body.additional_messages or []):
+            self._threads.add_message(thread, message, where=f"additional_messages[{index}]")
+        instructions = (assistant.instructions or "") if body.instructions is None else body.instructions
+        if body.additional_instructions:
+            instructions = f"{instructions}\n{body.additional_instructions}".strip()
+        tools = assistant.tools if body.tools is None else body.tools
+        created = self._clock()
+        run = StoredRun(
+            id=new_id("run"),
+            thread=thread,
+            assistant_id=assistant.id,
+            created_at=int(created),
+            body=body,
+            model=body.model or assistant.model,
+            instructions=instructions,
+            tools=[tool.resource() for tool in tools],
+            plan=Plan.message(""),  # replaced by the first turn, just below
+            polls_left=0,
+            expires_at=created + EXPIRES_AFTER_SECONDS,
+        )
+        self._start_turn(run)
+        self._runs[run.id] = run
+        return self.resource(run)
+
+    def retrieve(self, thread_id: str, run_id: str) -> dict[str, Any]:
+        run = self._get(thread_id, run_id)
+        self._advance(run)
+        return self.resource(run)
+
+    def cancel(self, thread_id: str, run_id: str) -> dict[str, Any]:
+        run = self._get(thread_id, run_id)
+        self._expire_if_due(run)
+        if run.status not in ("queued", "in_progress", "requires_action"):
+            raise invalid_request(f"Cannot cancel run with status '{run.status}'.")
+        run.status = "cancelling"
+        return self.resource(run)
+
+    def submit_tool_outputs(self, thread_id: str, run_id: str, data: Any) -> dict[str, Any]:
+        run = self._get(thread_id, run_id)
+        body = parse(SubmitToolOutputsBody, data)
+        self._expire_if_due(run)
+        if run.status != "requires_action":
+            raise invalid_request(f'Runs in status "{run.status}" do not accept tool outputs.')
+        if body.stream:
+            raise invalid_request("The emulator does not stream runs: leave 'stream' unset.", param="stream")
+        expected = [call["id"] for call in run.pending_calls]
+        given = [output.tool_call_id for output in body.tool_outputs]
+        if sorted(given) != sorted(expected):
+            raise invalid_request(
+                f"Expected tool outputs for call_ids {expected}, got {given}", param="tool_outputs"
+            )
+        run.outputs.update({output.tool_call_id: output.output for output in body.tool_outputs})
+        step = run.steps[-1]
+        for call in step.details["tool_calls"]:
+            call["function"]["output"] = run.outputs[call["id"]]
+        self._end_step(step, "completed")
+        run.pending_calls = []
+        run.status = "queued"
+        self._start_turn(run)
+        return self.resource(run)
+
+    def list_steps(self, thread_id: str, run_id: str, request: Request) -> dict[str, Any]:
+        run = self._get(thread_id, run_id)
+        return page(run.steps, request, resource=lambda step: _step_resource(step, run), id_of=lambda s: s.id)
+
+    def forget_thread(self, thread_id: str) -> None:
+        self._runs = {key: run for key, run in self._runs.items() if run.thread.id != thread_id}
+
+    def clear(self) -> None:
+        self._runs.clear()
+
+    def resource(self, run: StoredRun) -> dict[str, Any]:
+        """The Run object on the wire."""
+        body = run.body
+        required_action = None
+        if run.status == "requires_action":
+            required_action = {
+                "type": "submit_tool_outputs",
+                "submit_tool_outputs": {"tool_calls": run.pending_calls},
+            }
+        return {
+            "id": run.id,
+            "object": "thread.run",
+            "created_at": run.created_at,
+            "thread_id": run.thread.id,
+            "assistant_id": run.assistant_id,
+            "status": run.status,
+            "required_action": required_action,
+            "last_error": run.last_error,
+            "expires_at": None if run.final else math.ceil(run.expires_at or 0),
+            "started_at": run.started_at,
+            "cancelled_at": run.cancelled_at,
+            "failed_at": run.failed_at,
+            "completed_at": run.completed_at,
+            "incomplete_details": run.incomplete_details,
+            "model": run.model,
+            "instructions": run.instructions,
+            "tools": run.tools,
+            "metadata": body.metadata or {},
+            # The spec: null until the run is final; then the tokens of all its turns.
+            "usage": dict(run.usage) if run.final else None,
+            "temperature": 1.0 if body.temperature is None else body.temperature,
+            "top_p": 1.0 if body.top_p is None else body.top_p,
+            "max_prompt_tokens": body.max_prompt_tokens,
+            "max_completion_tokens": body.max_completion_tokens,
+            "truncation_strategy": {"type": "auto", "last_messages": None},
+            "tool_choice": body.tool_choice or "auto",
+            "parallel_tool_calls": True if body.parallel_tool_calls is None else body.parallel_tool_calls,
+            "response_format": "auto",
+        }
+
+    def _get(self, thread_id: str, run_id: str) -> StoredRun:
+        self._threads.get(thread_id)
+        run = self._runs.get(run_id)
+        if run is None or run.thread.id != thread_id:
+            raise not_found(f"No run found with id '{run_id}'.")
+        return run
+
+    def _active_run(self, thread_id: str) -> StoredRun | None:
+        for run in self._runs.values():
+            if run.thread.id == thread_id:
+                self._advance(run)  # a run past its expiry no longer holds the thread
+                if not run.final:
+                    return run
+        return None
+
+    def _start_turn(self, run: StoredRun) -> None:
+        """The model looks at the thread and this run's calls so far, and decides its next turn."""
+        turn = policy.Turn(
+            question=run.thread.latest_user_text(), calls=tuple(run.calls), outputs=dict(run.outputs)
+        )
+        run.plan = self._script.next_turn() or policy.plan_for(
+            turn, instructions=run.instructions, tools=run.tool_names, today=self._today()
+        )
+        run.polls_left = self._polls if run.plan.polls is None else run.plan.polls
+        if run.plan.expires_in is not None:
+            run.expires_at = self._clock() + run.plan.expires_in
+
+    def _advance(self, run: StoredRun) -> None:
+        """What a retrieve reveals: one more poll of progress, or the turn's outcome."""
+        if run.final:
+            return
+        if run.status == "cancelling":
+            self._end(run, "cancelled")
+            run.cancelled_at = epoch(now())
+            return
+        if self._expire_if_due(run) or run.status == "requires_action":
+            return
+        run.started_at = run.started_at or epoch(now())
+        if run.polls_left > 0 or isinstance(run.plan, NeverFinishesPlan):
+            run.polls_left = max(run.polls_left - 1, 0)
+            run.status = "in_progress"
+            return
+        self._reveal(run)
+
+    def _expire_if_due(self, run: StoredRun) -> bool:
+        if (
+            run.final
+            or run.status == "cancelling"
+            or run.expires_at is None
+            or self._clock() < run.expires_at
+        ):
+            return False
+        self._end(run, "expired")
+        return True
+
+    def _reveal(self, run: StoredRun) -> None:
+        plan = run.plan
+        usage = self._turn_usage(run)
+        if isinstance(plan, ToolCallsPlan):
+            calls = [policy.ToolCall(f"call_{secrets.token_hex(12)}", name) for name, _ in plan.calls]
+            run.calls += calls
+            run.pending_calls = [
+                {
+                    "id": call.call_id,
+                    "type": "function",
+                    "function": {"name": call.name, "arguments": json.dumps(arguments)},
+                }
+                for call, (_, arguments) in zip(calls, plan.calls, strict=True)
+            ]
+            step_calls = [
+                {**call, "function": {**call["function"], "output": None}} for call in run.pending_calls
+            ]
+            run.steps.append(self._step("tool_calls", {"type": "tool_calls", "tool_calls": step_calls}))
+            run.steps[-1].usage = usage
+            self._add_usage(run, usage)
+            run.status = "requires_action"
+        elif isinstance(plan, MessagePlan):
+            self._answer(run, plan.text, usage, incomplete_reason=None)
+            self._end(run, "completed")
+            run.completed_at = epoch(now())
+        elif isinstance(plan, IncompletePlan):
+            run_reason, message_reason = _INCOMPLETE[plan.reason]
+            if plan.text:
+                self._answer(run, plan.text, usage, incomplete_reason=message_reason)
+            else:
+                self._add_usage(run, usage)
+            run.incomplete_details = {"reason": run_reason} if run_reason else None
+            self._end(run, "incomplete")
+        elif isinstance(plan, FailPlan):
+            code = plan.code if plan.code in _ERROR_CODES else "server_error"
+            run.last_error = {"code": code, "message": plan.error_message}
+            self._add_usage(run, {**usage, "completion_tokens": 0, "total_tokens": usage["prompt_tokens"]})
+            self._end(run, "failed")
+            run.failed_at = epoch(now())
+        else:
+            raise TypeError(f"unknown plan {plan!r}")
+
+    def _answer(
+        self, run: StoredRun, text: str, usage: dict[str, int], *, incomplete_reason: str | None
+    ) -> None:
+        message = self._threads.add_answer(
+            run.thread,
+            text,
+            run_id=run.id,
+            assistant_id=run.assistant_id,
+            incomplete_reason=incomplete_reason,
+        )
+        details = {"type": "message_creation", "message_creation": {"message_id": message["id"]}}
+        step = self._step("message_creation", details)
+        step.usage = usage
+        self._end_step(step, "completed")
+        run.steps.append(step)
+        self._add_usage(run, usage)
+
+    def _end(self, run: StoredRun, status: str) -> None:
+        """A final status; steps still running end with it (``failed``, ``cancelled``, ``expired``)."""
+        run.status = status
+        run.pending_calls = []
+        for step in run.steps:
+            if step.status == "in_progress":
+                self._end_step(step, "completed" if status in ("completed", "incomplete") else status)
+                if status == "failed":
+                    step.last_error = run.last_error
+
+    def _end_step(self, step: StoredStep, status: str) -> None:
+        step.status = status
+        setattr(step, _AT[status], epoch(now()))
+
+    @staticmethod
+    def _step(kind: str, details: dict[str, Any]) -> StoredStep:
+        return StoredStep(id=new_id("step"), created_at=epoch(now()), type=kind, details=details)
+
+    def _turn_usage(self, run: StoredRun) -> dict[str, int]:
+        """Deterministic token counts: a token is about four characters of what the model read and wrote."""
+        seen = (
+            run.instructions
+            + json.dumps(run.thread.messages)
+            + json.dumps(run.tools)
+            + json.dumps(run.outputs)
+        )
+        plan = run.plan
+        written = json.dumps(getattr(plan, "calls", None) or getattr(plan, "text", ""))
+        prompt, completion = math.ceil(len(seen) / 4), math.ceil(len(written) / 4)
+        return {"prompt_tokens": prompt, "completion_tokens": completion, "total_tokens": prompt + completion}
+
+    @staticmethod
+    def _add_usage(run: StoredRun, usage: dict[str, int]) -> None:
+        for name, value in usage.items():
+            run.usage[name] += value
+
+
+_AT = {
+    "completed": "completed_at",
+    "cancelled": "cancelled_at",
+    "failed": "failed_at",
+    "expired": "expired_at",
+}
+
+
+def _step_resource(step: StoredStep, run: StoredRun) -> dict[str, Any]:
+    return {
+        "id": step.id,
+        "object": "thread.run.step",
+        "created_at": step.created_at,
+        "assistant_id": run.assistant_id,
+        "thread_id": run.thread.id,
+        "run_id": run.id,
+        "type": step.type,
+        "status": step.status,
+        "step_details": step.details,
+        "last_error": step.last_error,
+        "expired_at": step.expired_at,
+        "cancelled_at": step.cancelled_at,
+        "failed_at": step.failed_at,
+        "completed_at": step.completed_at,
+        "metadata": {},
+        "usage": step.usage if step.status != "in_progress" else None,
+    }
