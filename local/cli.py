@@ -38,6 +38,24 @@ def demo() -> None:
     raise typer.Exit(run_demo())
 
 
+@app.command()
+def sweep(
+    url: Annotated[
+        str, typer.Option(help="The running `threadrunner local` stack.")
+    ] = "http://127.0.0.1:8765",
+) -> None:
+    """Run the expired-thread sweep on a running local stack (what the daily schedule does in AWS)."""
+    import httpx
+
+    try:
+        response = httpx.post(f"{url.rstrip('/')}/_local/sweep", timeout=300)
+    except httpx.TransportError as error:
+        typer.echo(f"no local stack at {url} ({error}); start one with `threadrunner local`", err=True)
+        raise typer.Exit(1) from error
+    typer.echo(json.dumps(response.json(), indent=2))
+    raise typer.Exit(0 if response.status_code == 200 else 1)
+
+
 @tools_app.command("call")
 def tools_call(
     name: Annotated[str, typer.Argument(help="Tool name, e.g. query_database.")],

@@ -11,7 +11,7 @@ import json
 import logging
 import threading
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import parse_qsl, unquote
@@ -112,9 +112,17 @@ class HttpApi:
     """A threaded werkzeug server in a daemon thread; ``invoke`` calls the api function."""
 
     def __init__(
-        self, invoke: Invoke, *, account_id: str, port: int = 0, verify: Verify = verify_token
+        self,
+        invoke: Invoke,
+        *,
+        account_id: str,
+        port: int = 0,
+        verify: Verify = verify_token,
+        local_routes: Mapping[str, Callable[[], Invocation]] | None = None,
     ) -> None:
         self._invoke = invoke
+        # POST <path> -> a local-only action (not part of the deployed API, no token: loopback only).
+        self._local_routes = dict(local_routes or {})
         self._verify = verify
         self._account_id = account_id
         self._port = port
@@ -153,6 +161,13 @@ class HttpApi:
         return self._respond(Request(environ))(environ, start_response)
 
     def _respond(self, request: Request) -> Response:
+        if request.path in self._local_routes:
+            if request.method != "POST":
+                return _message(405, "Method Not Allowed")
+            outcome = self._local_routes[request.path]()
+            if outcome.error is not None:
+                return Response(outcome.error.to_payload(), status=500, content_type="application/json")
+            return Response(json.dumps(outcome.payload), status=200, content_type="application/json")
         if not request.path.startswith(ROUTE_PREFIX) or request.path == ROUTE_PREFIX:
             return _message(404, "Not Found")
         request_id = base64.b64encode(uuid.uuid4().bytes[:10]).decode()

@@ -27,7 +27,7 @@ from threadrunner.settings import reset_settings
 from threadrunner.workflow import context as step_context
 
 from local.http_api import HttpApi
-from local.lambdas import LambdaDispatch
+from local.lambdas import Invocation, LambdaDispatch
 from local.resources import create_tables
 from local.trace import TraceStep, execution_trace
 
@@ -96,7 +96,11 @@ class LocalStack:
         self.state_machine_name = f"{NAME}-run"
         self.state_machine_arn = f"arn:aws:states:{REGION}:{ACCOUNT}:stateMachine:{self.state_machine_name}"
         self._api_key = SecretStr(api_key)
-        self._http = HttpApi(self._invoke_api, account_id=ACCOUNT, port=port)
+        # Local-only routes, outside /v1/ and the deployed API: the schedule and the stream have no local
+        # equivalent, so `threadrunner sweep` asks for a sweep here.
+        self._http = HttpApi(
+            self._invoke_api, account_id=ACCOUNT, port=port, local_routes={"/_local/sweep": self.sweep}
+        )
         self._running: ExitStack | None = None
 
     @property
@@ -174,6 +178,8 @@ class LocalStack:
             "THREADRUNNER_STATE_MACHINE_ARN": self.state_machine_arn,
             "THREADRUNNER_OPENAI_SECRET_NAME": self.secret_name,
             "THREADRUNNER_OPENAI_BASE_URL": self.upstream_base_url,
+            # The API hands deletes to this Lambda (an asynchronous invoke, in process here).
+            "THREADRUNNER_DELETE_THREADS_FUNCTION": self.lambdas.function_arn("delete_threads"),
             # As CDK wires Check run: each tool's own Lambda (functions/tool_<name>) by ARN.
             "THREADRUNNER_TOOL_FUNCTIONS": json.dumps(
                 {
@@ -201,6 +207,10 @@ class LocalStack:
             roleArn=f"arn:aws:iam::{ACCOUNT}:role/{self.state_machine_name}",
             type="STANDARD",
         )
+
+    def sweep(self) -> Invocation:
+        """What the daily schedule does in AWS: invoke sweep_threads once."""
+        return self.lambdas.invoke(self.lambdas.function_name("sweep_threads"), {})
 
     def _invoke_api(self, event: dict[str, Any]) -> Any:
         return self.lambdas.invoke(self.lambdas.function_name("api"), event)

@@ -6,7 +6,7 @@ from typing import Annotated, Any
 
 from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response, content_types
 from aws_lambda_powertools.event_handler.openapi.exceptions import RequestValidationError
-from aws_lambda_powertools.event_handler.openapi.params import Body, Path
+from aws_lambda_powertools.event_handler.openapi.params import Body, Path, Query
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from pydantic import BaseModel
@@ -17,7 +17,15 @@ from threadrunner.errors import (
     ServiceUnavailableError,
     ThreadrunnerError,
 )
-from threadrunner.models.api import CreateRunRequest, CreateThreadRequest, ErrorOut, RunOut, ThreadOut
+from threadrunner.models.api import (
+    CreateRunRequest,
+    CreateThreadRequest,
+    ErrorOut,
+    MessagePage,
+    RunOut,
+    ThreadOut,
+    ThreadPage,
+)
 from threadrunner.observability import logger, metrics, tracer
 from threadrunner.services import runs, threads
 from threadrunner.services.context import default_context
@@ -25,6 +33,7 @@ from threadrunner.services.context import default_context
 app = APIGatewayHttpResolver(enable_validation=True)
 ThreadId = Annotated[str, Path(pattern=r"^thr_[0-9a-z]{26}$")]
 RunId = Annotated[str, Path(pattern=r"^run_[0-9a-z]{26}$")]
+PageSize = Annotated[int, Query(ge=1, le=100)]
 
 
 class Unauthorized(ThreadrunnerError):
@@ -55,9 +64,38 @@ def create_thread(request: Annotated[CreateThreadRequest, Body(embed=False)]) ->
     return _json(201 if created else 200, thread)
 
 
+@app.get("/v1/threads")
+def list_threads(
+    limit: PageSize = 20, after: Annotated[str | None, Query(max_length=200)] = None
+) -> Response[ThreadPage]:
+    return _json(200, threads.list_threads(default_context(), _caller(), limit=limit, after=after))
+
+
 @app.get("/v1/threads/<thread_id>")
 def get_thread(thread_id: ThreadId) -> Response[ThreadOut]:
     return _json(200, threads.get_thread(default_context(), _caller(), thread_id))
+
+
+@app.delete("/v1/threads/<thread_id>", responses={202: {"description": "deletion under way"}})
+def delete_thread(thread_id: ThreadId, force: Annotated[bool, Query()] = False) -> Response[None]:
+    accepted = threads.delete_thread(default_context(), _caller(), thread_id, force=force)
+    return Response(status_code=202 if accepted else 204)
+
+
+@app.get("/v1/threads/<thread_id>/messages")
+def list_messages(
+    thread_id: ThreadId,
+    limit: PageSize = 20,
+    after: Annotated[str | None, Query(pattern=r"^run_[0-9a-z]{26}\.\d{4}$")] = None,
+) -> Response[MessagePage]:
+    page = threads.list_messages(default_context(), _caller(), thread_id, limit=limit, after=after)
+    return _json(200, page)
+
+
+@app.delete("/v1/users/me/data", responses={202: {"description": "deletion under way"}})
+def delete_my_data() -> Response[None]:
+    threads.delete_user_data(default_context(), _caller())
+    return Response(status_code=202)
 
 
 @app.post("/v1/threads/<thread_id>/runs")
@@ -70,6 +108,12 @@ def create_run(
 @app.get("/v1/runs/<run_id>")
 def get_run(run_id: RunId) -> Response[RunOut]:
     return _json(200, runs.get_run(default_context(), _caller(), run_id))
+
+
+@app.post("/v1/runs/<run_id>/cancel", responses={202: {"description": "cancel under way"}})
+def cancel_run(run_id: RunId) -> Response[RunOut]:
+    run, ended = runs.cancel_run(default_context(), _caller(), run_id)
+    return _json(200 if ended else 202, run)
 
 
 @app.get("/v1/openapi.json", include_in_schema=False)

@@ -21,7 +21,16 @@ def test_get_or_create_returns_the_same_thread_for_the_same_purpose(alice: httpx
     assert again.json()["id"] == first.json()["id"]
     assert other.status_code == 201 and other.json()["id"] != first.json()["id"]
     body = first.json()
-    assert set(body) == {"id", "assistant", "purpose", "created_at", "last_activity_at", "expires_at"}
+    assert set(body) == {
+        "id",
+        "assistant",
+        "purpose",
+        "created_at",
+        "last_activity_at",
+        "expires_at",
+        "active_run_id",
+        "queued_run_ids",
+    }
     assert body["assistant"] == "data-analyst" and body["purpose"] == "q3-review"
     assert alice.get(f"/v1/threads/{body['id']}").json()["id"] == body["id"]
 

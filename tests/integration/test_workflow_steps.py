@@ -6,6 +6,7 @@ import json
 from collections.abc import Iterator
 from datetime import timedelta
 
+import boto3
 import pytest
 from threadrunner import clock
 from threadrunner.engines.base import UpstreamRun, UpstreamToolCall
@@ -13,6 +14,8 @@ from threadrunner.errors import UpstreamOutcomeUnknown, UpstreamRateLimited
 from threadrunner.models.records import RunRecord, Usage
 from threadrunner.models.workflow import FinishRunInput, PollSettings, RunProgress, RunToolInput, StepInput
 from threadrunner.settings import RunSettings, ToolSettings
+from threadrunner.stores.blobs import BlobStore
+from threadrunner.stores.messages import MessageStore
 from threadrunner.stores.runs import RunStore, ToolCallLedger
 from threadrunner.stores.threads import ThreadStore
 from threadrunner.workflow import steps
@@ -41,6 +44,12 @@ def ctx(engine: FakeEngine) -> Iterator[StepContext]:
             run_settings=RunSettings(),
             tool_settings=ToolSettings(),
             tool_functions={"get_table_schema": "arn:schema", "query_database": "arn:query"},
+            messages=MessageStore(
+                tables["messages"],
+                BlobStore(boto3.client("s3", region_name="us-east-1"), "test"),
+                inline_bytes=32_768,
+            ),
+            start_execution=lambda run_id: f"arn:aws:states:us-east-1:123456789012:execution:run:{run_id}",
         )
 
 

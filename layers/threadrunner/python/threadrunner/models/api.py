@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from threadrunner.models.records import RunError, RunRecord, ThreadRecord, Usage
+from threadrunner.models.records import MessageRecord, RunError, RunRecord, ThreadRecord, Usage
 
 
 class _Request(BaseModel):
@@ -20,10 +21,14 @@ class CreateThreadRequest(_Request):
     purpose: str = Field(
         default="default", min_length=1, max_length=100, pattern=r"^[\w .:/-]+$", examples=["weekly-report"]
     )
+    # Reuse the current thread only while its last activity is younger than this (default: per environment).
+    max_age_hours: int | None = Field(default=None, gt=0, le=24 * 365)
 
 
 class CreateRunRequest(_Request):
     message: str = Field(min_length=1, max_length=32_000)
+    # While another run is active: "reject" answers 409, "enqueue" queues this run to start after it.
+    if_busy: Literal["reject", "enqueue"] = "reject"
 
 
 class ThreadOut(BaseModel):
@@ -33,6 +38,8 @@ class ThreadOut(BaseModel):
     created_at: datetime
     last_activity_at: datetime
     expires_at: datetime
+    active_run_id: str | None = None
+    queued_run_ids: list[str] = Field(default_factory=list)
 
     @classmethod
     def of(cls, thread: ThreadRecord) -> ThreadOut:
@@ -43,7 +50,55 @@ class ThreadOut(BaseModel):
             created_at=thread.created_at,
             last_activity_at=thread.last_activity_at,
             expires_at=datetime.fromtimestamp(thread.expires_at, tz=thread.created_at.tzinfo),
+            active_run_id=thread.active_run_id,
+            queued_run_ids=thread.queue,
         )
+
+
+class ThreadPage(BaseModel):
+    """Newest first; pass ``next`` back as ``after`` for the following page (None: that was the last)."""
+
+    threads: list[ThreadOut]
+    next: str | None
+
+
+class MessageToolCallOut(BaseModel):
+    call_id: str
+    name: str
+    arguments: str
+    is_error: bool
+
+
+class MessageOut(BaseModel):
+    id: str
+    run_id: str
+    role: str
+    content: str | None
+    tool_call: MessageToolCallOut | None
+    created_at: datetime
+
+    @classmethod
+    def of(cls, message: MessageRecord) -> MessageOut:
+        call = message.tool_call
+        return cls(
+            id=message.message_id,
+            run_id=message.run_id,
+            role=message.role,
+            content=message.content,
+            tool_call=MessageToolCallOut(
+                call_id=call.call_id, name=call.name, arguments=call.arguments, is_error=call.is_error
+            )
+            if call
+            else None,
+            created_at=message.created_at,
+        )
+
+
+class MessagePage(BaseModel):
+    """Oldest first; pass ``next`` back as ``after`` for the following page (None: that was the last)."""
+
+    messages: list[MessageOut]
+    next: str | None
 
 
 class ToolCallOut(BaseModel):
@@ -70,9 +125,11 @@ class RunOut(BaseModel):
     started_at: datetime | None
     completed_at: datetime | None
     execution: ExecutionOut | None
+    queue_position: int | None = None  # queued behind the active run: 1 starts next
+    cancel_requested: bool = False
 
     @classmethod
-    def of(cls, run: RunRecord, region: str) -> RunOut:
+    def of(cls, run: RunRecord, region: str, *, queue_position: int | None = None) -> RunOut:
         execution = None
         if run.execution_arn:
             execution = ExecutionOut(
@@ -97,6 +154,8 @@ class RunOut(BaseModel):
             started_at=run.started_at,
             completed_at=run.completed_at,
             execution=execution,
+            queue_position=queue_position,
+            cancel_requested=run.cancel_requested,
         )
 
 

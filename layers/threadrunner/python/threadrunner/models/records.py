@@ -59,9 +59,13 @@ class ThreadRecord(Record):
     engine: str
     upstream_thread_id: str | None = None  # the conversation (responses) or thread (assistants) id
     active_run_id: str | None = None
+    # Runs waiting for the lock, first in line first (POST .../runs with if_busy=enqueue).
+    queue: list[str] = Field(default_factory=list)
     created_at: datetime
     last_activity_at: datetime
     expires_at: int  # epoch seconds: the DynamoDB TTL attribute
+    # Set by DELETE: the thread is hidden from reads while threadrunner.cleanup removes it.
+    deleting_at: datetime | None = None
 
     def is_fresh(self, now: datetime, max_age_hours: int) -> bool:
         age = (now - self.last_activity_at).total_seconds()
@@ -99,6 +103,8 @@ class RunRecord(Record):
     answer: str | None = None
     usage_by_response: dict[str, Usage] = Field(default_factory=dict)
     error: RunError | None = None
+    # POST /v1/runs/{id}/cancel on a started run: Check run cancels upstream and ends it cancelled.
+    cancel_requested: bool = False
 
     @property
     def usage(self) -> Usage:
@@ -129,3 +135,36 @@ class ToolCallRecord(Record):
     started_at: datetime | None = None
     finished_at: datetime | None = None
     duration_ms: int | None = None
+
+
+class MessageRole(StrEnum):
+    user = "user"
+    assistant = "assistant"
+    tool = "tool"
+
+
+class MessageRecord(Record):
+    """One entry of a thread's own message log (it survives the upstream forgetting the conversation)."""
+
+    thread_id: str
+    message_id: str  # ``<run id>.<nnnn>``: sorts by run creation, then by position within the run
+    user_id: str
+    run_id: str
+    role: MessageRole
+    created_at: datetime
+    content: str | None = None  # None when the body was offloaded to S3
+    content_key: str | None = None  # the S3 key of an offloaded body
+    tool_call: ToolCallSummary | None = None  # role tool: which call, its arguments, a short output
+
+
+class PendingCleanup(Record):
+    """What is left to clean of one thread, written before cleaning starts and removed when it is done,
+    so a cleanup that keeps failing is retried by the sweep and never forgotten."""
+
+    user_id: str
+    thread_id: str
+    engine: str
+    upstream_thread_id: str | None = None
+    requested_at: datetime
+    attempts: int = 0
+    last_error: str | None = None

@@ -2,20 +2,27 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from functools import cache
 from typing import Any
 
 from threadrunner import aws
+from threadrunner.executions import ExecutionStarter
 from threadrunner.settings import (
+    CleanupSettings,
     RunSettings,
     ToolSettings,
     WorkflowSettings,
+    cleanup_settings,
     run_settings,
     storage_settings,
     tool_settings,
     workflow_settings,
 )
+from threadrunner.stores.blobs import BlobStore
+from threadrunner.stores.cleanups import CleanupLedger
+from threadrunner.stores.messages import MessageStore
 from threadrunner.stores.runs import RunStore
 from threadrunner.stores.threads import ThreadStore
 
@@ -24,20 +31,36 @@ from threadrunner.stores.threads import ThreadStore
 class ApiContext:
     threads: ThreadStore
     runs: RunStore
-    stepfunctions: Any
+    messages: MessageStore
+    cleanups: CleanupLedger
+    start_execution: Callable[[str], str]  # run id -> execution ARN (executions.ExecutionStarter)
+    # Deletes are handed to the delete_threads Lambda (asynchronous invoke): the API never talks upstream.
+    lambda_client: Any
     run_settings: RunSettings
     tool_settings: ToolSettings
     workflow_settings: WorkflowSettings
+    cleanup_settings: CleanupSettings
 
 
 @cache
 def default_context() -> ApiContext:
     storage = storage_settings()
+    threads_table = aws.table(storage.threads_table)
     return ApiContext(
-        threads=ThreadStore(aws.table(storage.threads_table)),
+        threads=ThreadStore(threads_table),
         runs=RunStore(aws.table(storage.runs_table)),
-        stepfunctions=aws.client("stepfunctions"),
+        messages=MessageStore(
+            aws.table(storage.messages_table),
+            BlobStore(aws.client("s3"), storage.bucket),
+            inline_bytes=storage.message_inline_bytes,
+        ),
+        cleanups=CleanupLedger(threads_table),
+        start_execution=ExecutionStarter(
+            aws.client("stepfunctions"), workflow_settings().state_machine_arn, run_settings()
+        ),
+        lambda_client=aws.client("lambda"),
         run_settings=run_settings(),
         tool_settings=tool_settings(),
         workflow_settings=workflow_settings(),
+        cleanup_settings=cleanup_settings(),
     )

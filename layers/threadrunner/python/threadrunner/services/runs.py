@@ -1,4 +1,5 @@
-"""Runs: stored, then handed to the workflow as an execution named after the run."""
+"""Runs: stored with the user's message, then handed to the workflow as an execution named after the run,
+at once or, behind a busy thread, when their turn comes (threadrunner.turns)."""
 
 from __future__ import annotations
 
@@ -6,12 +7,12 @@ from datetime import timedelta
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from threadrunner import clock
+from threadrunner import clock, history, turns
 from threadrunner.assistants import load_assistant
 from threadrunner.errors import ServiceUnavailableError
 from threadrunner.models.api import CreateRunRequest, RunOut
 from threadrunner.models.records import RunError, RunRecord, RunStatus
-from threadrunner.models.workflow import ExecutionInput, PollSettings, RunProgress
+from threadrunner.observability import logger
 from threadrunner.services.context import ApiContext
 
 
@@ -31,40 +32,61 @@ def create_run(ctx: ApiContext, user_id: str, thread_id: str, request: CreateRun
         created_at=now,
         deadline_at=now + timedelta(seconds=settings.run_deadline_seconds),
     )
-    ctx.threads.acquire(thread, run.id)  # 409 while another run is active
-    ctx.runs.create(run)
+    if request.if_busy == "enqueue":
+        _record(ctx, run)  # before it joins the queue: whoever starts it reads it
+        position = turns.take_turn(ctx.threads, thread, run.id)
+    else:
+        ctx.threads.acquire(thread, run.id)  # 409 while another run is active
+        _record(ctx, run)
+        position = None
     ctx.threads.touch(user_id, thread.id, settings.thread_ttl_days)
-    execution = ExecutionInput(
-        run_id=run.id,
-        settings=PollSettings(
-            first_wait_seconds=settings.poll_first_seconds,
-            max_wait_seconds=settings.poll_max_seconds,
-            max_polls=settings.max_polls,
-        ),
-        run=RunProgress(status=RunStatus.queued),
-    )
+    if position is not None:
+        return RunOut.of(run, _region(ctx), queue_position=position)
     try:
-        started = ctx.stepfunctions.start_execution(
-            stateMachineArn=ctx.workflow_settings.state_machine_arn,
-            name=run.id,
-            input=execution.model_dump_json(),
-        )
+        execution_arn = ctx.start_execution(run.id)
     except (ClientError, BotoCoreError) as error:
-        # Nothing half-done: the run is recorded as failed and the thread is free again.
+        # Nothing half-done: the run is recorded as failed and the thread goes to the next in line.
         ctx.runs.update(
             run.id,
             status=RunStatus.failed,
             completed_at=clock.now(),
             error=RunError(code="workflow_unavailable", message="the run could not be started"),
         )
-        ctx.threads.release(user_id, thread.id, run.id, settings.thread_ttl_days)
+        try:
+            turns.end_turn(run, ctx.threads, ctx.runs, ctx.start_execution, settings.thread_ttl_days)
+        except (ClientError, BotoCoreError):
+            logger.exception("the next queued run could not be started", extra={"thread_id": thread.id})
         raise ServiceUnavailableError("the run could not be started; try again") from error
-    ctx.runs.update(run.id, execution_arn=started["executionArn"])
-    return RunOut.of(run.model_copy(update={"execution_arn": started["executionArn"]}), _region(ctx))
+    ctx.runs.update(run.id, execution_arn=execution_arn)
+    return RunOut.of(run.model_copy(update={"execution_arn": execution_arn}), _region(ctx))
 
 
 def get_run(ctx: ApiContext, user_id: str, run_id: str) -> RunOut:
-    return RunOut.of(ctx.runs.get_for_user(run_id, user_id), _region(ctx))
+    run = ctx.runs.get_for_user(run_id, user_id)
+    position = None
+    if run.status is RunStatus.queued:
+        thread = ctx.threads.find(user_id, run.thread_id)
+        position = turns.queue_position(thread, run.id) if thread else None
+    return RunOut.of(run, _region(ctx), queue_position=position)
+
+
+def cancel_run(ctx: ApiContext, user_id: str, run_id: str) -> tuple[RunOut, bool]:
+    """A queued run ends cancelled at once; a started one is flagged and Check run cancels it upstream.
+    Returns the run and whether it has ended (False: the cancel is under way)."""
+    run = ctx.runs.get_for_user(run_id, user_id)
+    if run.status.is_terminal:
+        return RunOut.of(run, _region(ctx)), True
+    if ctx.threads.dequeue(user_id, run.thread_id, run.id):
+        ctx.runs.finish(run.id, status=RunStatus.cancelled, completed_at=clock.now())
+        return RunOut.of(ctx.runs.get(run.id), _region(ctx)), True
+    ctx.runs.request_cancel(run.id)
+    current = ctx.runs.get(run.id)
+    return RunOut.of(current, _region(ctx)), current.status.is_terminal
+
+
+def _record(ctx: ApiContext, run: RunRecord) -> None:
+    ctx.runs.create(run)
+    ctx.messages.add(history.user_message(run))  # logged now, so it is never lost
 
 
 def _region(ctx: ApiContext) -> str:

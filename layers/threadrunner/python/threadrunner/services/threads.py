@@ -1,9 +1,20 @@
-"""Threads: one per (user, assistant, purpose) while it is fresh."""
+"""Threads: one per (user, assistant, purpose) while it is fresh; listed, read and deleted by their owner."""
 
 from __future__ import annotations
 
+import base64
+import binascii
+
+from botocore.exceptions import BotoCoreError, ClientError
+
+from threadrunner import clock
 from threadrunner.assistants import load_assistant
-from threadrunner.models.api import CreateThreadRequest, ThreadOut
+from threadrunner.cleanup import pending_for
+from threadrunner.errors import ConflictError, InvalidRequestError
+from threadrunner.models.api import CreateThreadRequest, MessageOut, MessagePage, ThreadOut, ThreadPage
+from threadrunner.models.cleanup import DeleteThreadsRequest
+from threadrunner.models.records import RunStatus, ThreadRecord
+from threadrunner.observability import logger
 from threadrunner.services.context import ApiContext
 
 
@@ -18,7 +29,7 @@ def get_or_create_thread(
         assistant=request.assistant,
         purpose=request.purpose,
         engine=ctx.run_settings.engine,
-        max_age_hours=ctx.run_settings.thread_max_age_hours,
+        max_age_hours=request.max_age_hours or ctx.run_settings.thread_max_age_hours,
         ttl_days=ctx.run_settings.thread_ttl_days,
     )
     return ThreadOut.of(thread), created
@@ -26,3 +37,84 @@ def get_or_create_thread(
 
 def get_thread(ctx: ApiContext, user_id: str, thread_id: str) -> ThreadOut:
     return ThreadOut.of(ctx.threads.get(user_id, thread_id))
+
+
+def list_threads(ctx: ApiContext, user_id: str, *, limit: int, after: str | None) -> ThreadPage:
+    threads, last = ctx.threads.list_live(user_id, limit=limit, after=_decode_cursor(after))
+    return ThreadPage(threads=[ThreadOut.of(t) for t in threads], next=_encode_cursor(last) if last else None)
+
+
+def list_messages(
+    ctx: ApiContext, user_id: str, thread_id: str, *, limit: int, after: str | None
+) -> MessagePage:
+    ctx.threads.get(user_id, thread_id)  # the caller's, and live
+    messages, more = ctx.messages.page(thread_id, limit=limit, after=after)
+    return MessagePage(
+        messages=[MessageOut.of(m) for m in messages],
+        next=messages[-1].message_id if more and messages else None,
+    )
+
+
+def delete_thread(ctx: ApiContext, user_id: str, thread_id: str, *, force: bool) -> bool:
+    """Hide the thread and hand its removal to the cleanup Lambda. False when there is nothing (left) to
+    delete, so a repeated DELETE is answered, never an error."""
+    thread = ctx.threads.find(user_id, thread_id)
+    if thread is None:
+        return ctx.cleanups.get(user_id, thread_id) is not None  # removal still under way
+    if thread.deleting_at is None and thread.active_run_id and not force:
+        raise ConflictError(
+            f"thread {thread_id} has an active run; cancel it or delete with ?force=true",
+            active_run_id=thread.active_run_id,
+        )
+    _prepare_deletion(ctx, thread)
+    _hand_over(ctx, DeleteThreadsRequest(user_id=user_id, thread_ids=[thread.id]))
+    return True
+
+
+def delete_user_data(ctx: ApiContext, user_id: str) -> None:
+    """Everything of the caller: every thread (expired ones too), its runs, messages, files, upstream data."""
+    for thread in ctx.threads.all_for_user(user_id):
+        _prepare_deletion(ctx, thread)
+    _hand_over(ctx, DeleteThreadsRequest(user_id=user_id))
+
+
+def _prepare_deletion(ctx: ApiContext, thread: ThreadRecord) -> None:
+    """Queued runs end cancelled, the active one is asked to stop, and the cleanup is recorded before the
+    thread is hidden: from here on it will be finished, by the cleanup Lambda or by the sweep."""
+    for run_id in list(thread.queue):
+        if ctx.threads.dequeue(thread.user_id, thread.id, run_id):
+            ctx.runs.finish(run_id, status=RunStatus.cancelled, completed_at=clock.now())
+    if thread.active_run_id:
+        ctx.runs.request_cancel(thread.active_run_id)
+    ctx.cleanups.record(pending_for(thread))
+    ctx.threads.mark_deleting(thread)
+
+
+def _hand_over(ctx: ApiContext, request: DeleteThreadsRequest) -> None:
+    function = ctx.cleanup_settings.delete_threads_function
+    if not function:
+        logger.warning("no delete_threads function configured: the sweep will clean up")
+        return
+    try:
+        ctx.lambda_client.invoke(
+            FunctionName=function, InvocationType="Event", Payload=request.model_dump_json().encode()
+        )
+    except (ClientError, BotoCoreError):
+        # The cleanup is recorded: the daily sweep finishes it. The caller's request did succeed.
+        logger.exception("could not hand the deletion over; the sweep will clean up")
+
+
+def _encode_cursor(thread_id: str) -> str:
+    return base64.urlsafe_b64encode(thread_id.encode()).decode().rstrip("=")
+
+
+def _decode_cursor(cursor: str | None) -> str | None:
+    if not cursor:
+        return None
+    try:
+        thread_id = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
+    except (binascii.Error, UnicodeDecodeError):
+        thread_id = ""
+    if not thread_id.startswith("thr_"):
+        raise InvalidRequestError("not a cursor this API returned", field="after")
+    return thread_id

@@ -123,10 +123,51 @@ class RunStore:
         )
 
     def list_for_thread(self, thread_id: str) -> list[RunRecord]:
-        response = self._table.query(
-            IndexName="by_thread", KeyConditionExpression=Key("thread_id").eq(thread_id)
-        )
-        return [from_item(RunRecord, item) for item in response["Items"]]
+        arguments: dict[str, Any] = {
+            "IndexName": "by_thread",
+            "KeyConditionExpression": Key("thread_id").eq(thread_id),
+        }
+        runs: list[RunRecord] = []
+        while True:
+            response = self._table.query(**arguments)
+            runs.extend(from_item(RunRecord, item) for item in response["Items"])
+            if "LastEvaluatedKey" not in response:
+                return runs
+            arguments["ExclusiveStartKey"] = response["LastEvaluatedKey"]
+
+    def request_cancel(self, run_id: str) -> bool:
+        """Flag a started run for Check run to cancel; False when it has already ended."""
+        terminal = [status.value for status in TERMINAL_STATUSES]
+        try:
+            self._table.update_item(
+                Key={"run_id": run_id, "sk": RUN_SK},
+                UpdateExpression="SET cancel_requested = :yes",
+                ConditionExpression="attribute_exists(run_id) AND NOT #status IN ("
+                + ", ".join(f":t{i}" for i in range(len(terminal)))
+                + ")",
+                ExpressionAttributeNames={"#status": "status"},
+                ExpressionAttributeValues={":yes": True} | {f":t{i}": s for i, s in enumerate(terminal)},
+            )
+        except ClientError as error:
+            if is_condition_failure(error):
+                return False
+            raise
+        return True
+
+    def delete(self, run_id: str) -> None:
+        """The run and its tool-call ledger (every item of its partition)."""
+        arguments: dict[str, Any] = {
+            "KeyConditionExpression": Key("run_id").eq(run_id),
+            "ProjectionExpression": "run_id, sk",
+        }
+        with self._table.batch_writer() as batch:
+            while True:
+                response = self._table.query(**arguments)
+                for item in response["Items"]:
+                    batch.delete_item(Key={"run_id": item["run_id"], "sk": item["sk"]})
+                if "LastEvaluatedKey" not in response:
+                    return
+                arguments["ExclusiveStartKey"] = response["LastEvaluatedKey"]
 
 
 class ToolCallLedger:

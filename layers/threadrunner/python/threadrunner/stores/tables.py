@@ -4,6 +4,8 @@ threads: partition ``user_id``, sort ``sk``. Items: ``thread#<id>`` (a thread) a
   (which thread is current for that key, so concurrent get-or-create calls agree). TTL on ``expires_at``.
 runs: partition ``run_id``, sort ``sk``. Items: ``run`` (the run) and ``call#<call_id>`` (the tool-call ledger).
   The sparse index ``by_thread`` lists a thread's runs in creation order.
+messages: partition ``thread_id``, sort ``message_id`` (``<run id>.<nnnn>``: run ids sort by creation, so the log
+  reads in order, each run's user message first). Bodies past a size limit live in S3 (stores/messages.py).
 """
 
 from __future__ import annotations
@@ -36,4 +38,5 @@ RUNS = TableSpec(
     sort_key="sk",
     indexes=(Index(name="by_thread", partition_key="thread_id", sort_key="created_at"),),
 )
-ALL_TABLES = (THREADS, RUNS)
+MESSAGES = TableSpec(logical_name="messages", partition_key="thread_id", sort_key="message_id")
+ALL_TABLES = (THREADS, RUNS, MESSAGES)

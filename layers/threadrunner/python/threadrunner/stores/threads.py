@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import Any
 
+from boto3.dynamodb.conditions import Attr, Key
 from botocore.exceptions import ClientError
 
 from threadrunner import clock
@@ -21,19 +22,84 @@ def slot_key(user_id: str, assistant: str, purpose: str) -> dict[str, str]:
     return {"user_id": user_id, "sk": f"slot#{assistant}#{purpose}"}
 
 
+# Conditional updates that lost a race re-read and try again, a few times.
+_ATTEMPTS = 5
+
+
 class ThreadStore:
     def __init__(self, table: Any) -> None:
         self._table = table
 
     def get(self, user_id: str, thread_id: str) -> ThreadRecord:
-        """The caller's thread; someone else's, or one past its expiry (TTL lags), is not found."""
-        item = self._table.get_item(Key=thread_key(user_id, thread_id), ConsistentRead=True).get("Item")
-        if item is None or item.get("kind") != "thread":
-            raise NotFoundError(f"thread {thread_id} not found")
-        thread = from_item(ThreadRecord, item)
-        if thread.expires_at <= clock.epoch(clock.now()):
+        """The caller's thread; someone else's, one past its expiry (TTL lags) or one being deleted is not
+        found."""
+        thread = self.find(user_id, thread_id)
+        if thread is None or not _is_live(thread, clock.epoch(clock.now())):
             raise NotFoundError(f"thread {thread_id} not found")
         return thread
+
+    def find(self, user_id: str, thread_id: str) -> ThreadRecord | None:
+        """The thread item as stored, expired or being deleted included (cleanup and DELETE need it)."""
+        item = self._table.get_item(Key=thread_key(user_id, thread_id), ConsistentRead=True).get("Item")
+        if item is None or item.get("kind") != "thread":
+            return None
+        return from_item(ThreadRecord, item)
+
+    def list_live(
+        self, user_id: str, *, limit: int, after: str | None = None
+    ) -> tuple[list[ThreadRecord], str | None]:
+        """Up to ``limit`` live threads, newest first (ids sort by creation time), and the id to continue
+        after, if more may follow. Expired and deleting threads are skipped, so a page may need more reads."""
+        now = clock.epoch(clock.now())
+        arguments: dict[str, Any] = {
+            "KeyConditionExpression": Key("user_id").eq(user_id) & Key("sk").begins_with("thread#"),
+            "ScanIndexForward": False,
+            "ConsistentRead": True,
+            "Limit": limit,
+        }
+        if after:
+            arguments["ExclusiveStartKey"] = thread_key(user_id, after)
+        threads: list[ThreadRecord] = []
+        while True:
+            response = self._table.query(**arguments)
+            for item in response["Items"]:
+                thread = from_item(ThreadRecord, item)
+                if _is_live(thread, now):
+                    threads.append(thread)
+                    if len(threads) == limit:
+                        return threads, thread.id
+            if "LastEvaluatedKey" not in response:
+                return threads, None
+            arguments["ExclusiveStartKey"] = response["LastEvaluatedKey"]
+
+    def all_for_user(self, user_id: str) -> list[ThreadRecord]:
+        """Every thread item of the user, expired and deleting ones included (for data deletion)."""
+        arguments: dict[str, Any] = {
+            "KeyConditionExpression": Key("user_id").eq(user_id) & Key("sk").begins_with("thread#"),
+            "ConsistentRead": True,
+        }
+        threads: list[ThreadRecord] = []
+        while True:
+            response = self._table.query(**arguments)
+            threads.extend(from_item(ThreadRecord, item) for item in response["Items"])
+            if "LastEvaluatedKey" not in response:
+                return threads
+            arguments["ExclusiveStartKey"] = response["LastEvaluatedKey"]
+
+    def expired(self, now: datetime) -> list[ThreadRecord]:
+        """Threads past ``expires_at`` that DynamoDB has not removed yet (TTL can lag by days).
+
+        A Scan: the sweep runs once a day and reads the table once."""
+        arguments: dict[str, Any] = {
+            "FilterExpression": Attr("kind").eq("thread") & Attr("expires_at").lte(clock.epoch(now))
+        }
+        threads: list[ThreadRecord] = []
+        while True:
+            response = self._table.scan(**arguments)
+            threads.extend(from_item(ThreadRecord, item) for item in response["Items"])
+            if "LastEvaluatedKey" not in response:
+                return threads
+            arguments["ExclusiveStartKey"] = response["LastEvaluatedKey"]
 
     def get_or_create(
         self, *, user_id: str, assistant: str, purpose: str, engine: str, max_age_hours: int, ttl_days: int
@@ -115,6 +181,42 @@ class ThreadStore:
             raise
         return True
 
+    def mark_deleting(self, thread: ThreadRecord) -> None:
+        """Hide the thread from reads and new runs; threadrunner.cleanup removes it afterwards."""
+        try:
+            self._table.update_item(
+                Key=thread_key(thread.user_id, thread.id),
+                UpdateExpression="SET deleting_at = if_not_exists(deleting_at, :now)",
+                ConditionExpression="attribute_exists(sk)",
+                ExpressionAttributeValues={":now": clock.now().isoformat()},
+            )
+        except ClientError as error:
+            if not is_condition_failure(error):  # already gone: nothing to hide
+                raise
+
+    def delete(self, thread: ThreadRecord) -> None:
+        """Remove the thread item, and its slot if the slot still points at it."""
+        self._table.delete_item(Key=thread_key(thread.user_id, thread.id))
+        try:
+            self._table.delete_item(
+                Key=slot_key(thread.user_id, thread.assistant, thread.purpose),
+                ConditionExpression="thread_id = :id",
+                ExpressionAttributeValues={":id": thread.id},
+            )
+        except ClientError as error:
+            if not is_condition_failure(error):  # the slot moved on to a newer thread, or is gone
+                raise
+
+    def delete_slots(self, user_id: str) -> None:
+        """The user's slots (the last of their items once their threads are gone)."""
+        response = self._table.query(
+            KeyConditionExpression=Key("user_id").eq(user_id) & Key("sk").begins_with("slot#"),
+            ProjectionExpression="user_id, sk",
+        )
+        with self._table.batch_writer() as batch:
+            for item in response["Items"]:
+                batch.delete_item(Key={"user_id": item["user_id"], "sk": item["sk"]})
+
     def acquire(self, thread: ThreadRecord, run_id: str) -> None:
         """Take the thread's run lock: the upstream allows one run per conversation at a time."""
         try:
@@ -132,23 +234,78 @@ class ThreadStore:
                 ) from error
             raise
 
-    def release(self, user_id: str, thread_id: str, run_id: str, ttl_days: int) -> None:
-        """Give the lock back (only if this run holds it) and count the run as activity."""
-        now = clock.now()
+    def enqueue(self, thread: ThreadRecord, run_id: str) -> int | None:
+        """Queue the run behind the active one; its position (1 = next), or None when the thread has no
+        active run any more (the caller takes the lock instead)."""
         try:
-            self._table.update_item(
-                Key=thread_key(user_id, thread_id),
-                UpdateExpression="REMOVE active_run_id SET last_activity_at = :now, expires_at = :exp",
-                ConditionExpression="attribute_exists(sk) AND active_run_id = :run",
-                ExpressionAttributeValues={
-                    ":run": run_id,
-                    ":now": now.isoformat(),
-                    ":exp": _expiry(now, ttl_days),
-                },
+            response = self._table.update_item(
+                Key=thread_key(thread.user_id, thread.id),
+                UpdateExpression="SET #q = list_append(if_not_exists(#q, :empty), :run)",
+                ConditionExpression="attribute_exists(active_run_id) AND attribute_not_exists(deleting_at)",
+                ExpressionAttributeNames={"#q": "queue"},
+                ExpressionAttributeValues={":empty": [], ":run": [run_id]},
+                ReturnValues="UPDATED_NEW",
             )
         except ClientError as error:
-            if not is_condition_failure(error):
-                raise
+            if is_condition_failure(error):
+                return None
+            raise
+        return len(response["Attributes"]["queue"])
+
+    def dequeue(self, user_id: str, thread_id: str, run_id: str) -> bool:
+        """Take a queued run out of the line; False when it is not queued (any more)."""
+        for _ in range(_ATTEMPTS):
+            thread = self.find(user_id, thread_id)
+            if thread is None or run_id not in thread.queue:
+                return False
+            index = thread.queue.index(run_id)
+            try:
+                self._table.update_item(
+                    Key=thread_key(user_id, thread_id),
+                    UpdateExpression=f"REMOVE #q[{index}]",
+                    ConditionExpression=f"#q[{index}] = :run",
+                    ExpressionAttributeNames={"#q": "queue"},
+                    ExpressionAttributeValues={":run": run_id},
+                )
+            except ClientError as error:
+                if not is_condition_failure(error):
+                    raise
+                continue  # the line moved: look again
+            return True
+        raise ConflictError(f"the queue of thread {thread_id} keeps changing; try again")
+
+    def release(self, user_id: str, thread_id: str, run_id: str, ttl_days: int) -> str | None:
+        """Give the lock back (only if this run holds it) and count the run as activity. With runs queued,
+        the lock goes straight to the first of them, whose id is returned: the caller starts it."""
+        for _ in range(_ATTEMPTS):
+            thread = self.find(user_id, thread_id)
+            if thread is None or thread.active_run_id != run_id:
+                return None  # released already (a retried Finish run), or the thread is gone
+            now = clock.now()
+            values: dict[str, Any] = {":run": run_id, ":now": now.isoformat(), ":exp": _expiry(now, ttl_days)}
+            next_run = thread.queue[0] if thread.queue else None
+            if next_run is not None:
+                update = "SET active_run_id = :next, last_activity_at = :now, expires_at = :exp REMOVE #q[0]"
+                condition = "active_run_id = :run AND #q[0] = :next"
+                values[":next"] = next_run
+            else:
+                update = "REMOVE active_run_id SET last_activity_at = :now, expires_at = :exp"
+                condition = "active_run_id = :run AND (attribute_not_exists(#q) OR size(#q) = :zero)"
+                values[":zero"] = 0
+            try:
+                self._table.update_item(
+                    Key=thread_key(user_id, thread_id),
+                    UpdateExpression=update,
+                    ConditionExpression=condition,
+                    ExpressionAttributeNames={"#q": "queue"},
+                    ExpressionAttributeValues=values,
+                )
+            except ClientError as error:
+                if not is_condition_failure(error):
+                    raise
+                continue  # a run was queued or dequeued meanwhile: look again
+            return next_run
+        raise ConflictError(f"the queue of thread {thread_id} keeps changing; try again")
 
     def touch(self, user_id: str, thread_id: str, ttl_days: int) -> None:
         """Refresh last activity and push the TTL forward (on every run)."""
@@ -159,6 +316,10 @@ class ThreadStore:
             ConditionExpression="attribute_exists(sk)",
             ExpressionAttributeValues={":now": now.isoformat(), ":exp": _expiry(now, ttl_days)},
         )
+
+
+def _is_live(thread: ThreadRecord, now_epoch: int) -> bool:
+    return thread.deleting_at is None and thread.expires_at > now_epoch
 
 
 def _expiry(now: datetime, ttl_days: int) -> int:

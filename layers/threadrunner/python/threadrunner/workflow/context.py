@@ -8,6 +8,7 @@ from functools import cache
 
 from threadrunner import aws
 from threadrunner.engines import Engine, engine_for
+from threadrunner.executions import ExecutionStarter
 from threadrunner.settings import (
     RunSettings,
     ToolSettings,
@@ -17,6 +18,8 @@ from threadrunner.settings import (
     upstream_settings,
     workflow_settings,
 )
+from threadrunner.stores.blobs import BlobStore
+from threadrunner.stores.messages import MessageStore
 from threadrunner.stores.runs import RunStore, ToolCallLedger
 from threadrunner.stores.threads import ThreadStore
 
@@ -30,6 +33,8 @@ class StepContext:
     run_settings: RunSettings
     tool_settings: ToolSettings
     tool_functions: Mapping[str, str]
+    messages: MessageStore
+    start_execution: Callable[[str], str]  # run id -> execution ARN: Finish run starts the next queued run
 
 
 @cache
@@ -44,4 +49,12 @@ def default_context() -> StepContext:
         run_settings=run_settings(),
         tool_settings=tool_settings(),
         tool_functions=workflow_settings().tool_functions,
+        messages=MessageStore(
+            aws.table(storage.messages_table),
+            BlobStore(aws.client("s3"), storage.bucket),
+            inline_bytes=storage.message_inline_bytes,
+        ),
+        start_execution=ExecutionStarter(
+            aws.client("stepfunctions"), workflow_settings().state_machine_arn, run_settings()
+        ),
     )

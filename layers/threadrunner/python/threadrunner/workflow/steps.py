@@ -7,7 +7,7 @@ import json
 from collections.abc import Callable
 from datetime import datetime
 
-from threadrunner import clock
+from threadrunner import clock, history, turns
 from threadrunner.assistants import load_assistant
 from threadrunner.engines.base import Engine, RunRequest, ToolOutput, UpstreamRun
 from threadrunner.errors import UpstreamError, UpstreamOutcomeUnknown
@@ -49,6 +49,9 @@ def start_run(step: StepInput, ctx: StepContext) -> RunProgress:
 
 def check_run(step: StepInput, ctx: StepContext) -> RunProgress:
     run = ctx.runs.get(step.run_id)
+    if run.cancel_requested:  # POST /v1/runs/{id}/cancel: stop upstream, end the run cancelled
+        ctx.engine(run.engine).cancel(run)
+        return RunProgress(status=RunStatus.cancelled, poll_count=step.run.poll_count)
     poll_count = step.run.poll_count + 1
     upstream = ctx.engine(run.engine).poll(run)
     response_id = run.current_response_id or ""
@@ -148,8 +151,12 @@ def finish_run(finish: FinishRunInput, ctx: StepContext) -> FinishRunOutput:
         fields["error"] = error
     if ctx.runs.finish(run.id, **fields):
         _summarize_tool_outputs(run, ctx)
-    ctx.threads.release(run.user_id, run.thread_id, run.id, ctx.run_settings.thread_ttl_days)
-    return FinishRunOutput(status=ctx.runs.get(run.id).status)
+    # The lock first, whatever else fails: the thread's next queued run gets it and is started.
+    turns.end_turn(run, ctx.threads, ctx.runs, ctx.start_execution, ctx.run_settings.thread_ttl_days)
+    ended = ctx.runs.get(run.id)
+    for message in history.run_outputs(ended):  # every ending logs its tool calls (and answer, if any)
+        ctx.messages.add(message)
+    return FinishRunOutput(status=ended.status)
 
 
 def _final_status(finish: FinishRunInput, run: RunRecord) -> tuple[RunStatus, RunError | None]:

@@ -1,0 +1,202 @@
+"""Removing a thread and everything that hangs off it, in one place for every way a thread goes away: the
+TTL stream (functions/clean_up_thread), the daily sweep (functions/sweep_threads) and deletes requested
+through the API (functions/delete_threads).
+
+What is left to clean is recorded first (stores/cleanups.py) and forgotten only once all is gone, so a
+failing step (typically the upstream refusing to delete the conversation) is retried, never lost. Every
+step is idempotent: running a cleanup again after a crash finishes the job.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from functools import cache
+from typing import Any
+
+from boto3.dynamodb.types import TypeDeserializer
+from pydantic import BaseModel
+
+from threadrunner import aws, clock
+from threadrunner.engines import Engine, engine_for
+from threadrunner.models.cleanup import DeleteThreadsRequest
+from threadrunner.models.records import PendingCleanup, RunRecord, ThreadRecord
+from threadrunner.observability import logger
+from threadrunner.settings import (
+    CleanupSettings,
+    cleanup_settings,
+    storage_settings,
+    upstream_settings,
+)
+from threadrunner.stores._dynamo import from_item
+from threadrunner.stores.blobs import BlobStore
+from threadrunner.stores.cleanups import CleanupLedger
+from threadrunner.stores.messages import MessageStore
+from threadrunner.stores.runs import RunStore
+from threadrunner.stores.threads import ThreadStore
+
+OUTPUTS_PREFIX = "outputs/"  # files a run generated: outputs/<run id>/... (Collect outputs)
+# Who DynamoDB Streams says deleted an item when TTL did it.
+TTL_PRINCIPAL = "dynamodb.amazonaws.com"
+_deserialize = TypeDeserializer().deserialize
+
+
+@dataclass(frozen=True)
+class CleanupContext:
+    threads: ThreadStore
+    runs: RunStore
+    messages: MessageStore
+    cleanups: CleanupLedger
+    blobs: BlobStore
+    engine: Callable[[str], Engine]
+    settings: CleanupSettings
+
+
+@cache
+def default_context() -> CleanupContext:
+    storage = storage_settings()
+    threads_table = aws.table(storage.threads_table)
+    blobs = BlobStore(aws.client("s3"), storage.bucket)
+    return CleanupContext(
+        threads=ThreadStore(threads_table),
+        runs=RunStore(aws.table(storage.runs_table)),
+        messages=MessageStore(
+            aws.table(storage.messages_table), blobs, inline_bytes=storage.message_inline_bytes
+        ),
+        cleanups=CleanupLedger(threads_table),
+        blobs=blobs,
+        engine=lambda name: engine_for(name, upstream_settings()),
+        settings=cleanup_settings(),
+    )
+
+
+def pending_for(thread: ThreadRecord) -> PendingCleanup:
+    return PendingCleanup(
+        user_id=thread.user_id,
+        thread_id=thread.id,
+        engine=thread.engine,
+        upstream_thread_id=thread.upstream_thread_id,
+        requested_at=clock.now(),
+    )
+
+
+def clean_up(pending: PendingCleanup, ctx: CleanupContext) -> None:
+    """Remove the thread upstream and here; on failure the record says what is left, and the error is raised
+    (the caller's retries, the dead-letter queue and the sweep take it from there)."""
+    pending = ctx.cleanups.record(pending)
+    try:
+        _remove_everything(pending, ctx)
+    except Exception as error:
+        ctx.cleanups.failed(pending.user_id, pending.thread_id, f"{type(error).__name__}: {error}")
+        raise
+    ctx.cleanups.done(pending.user_id, pending.thread_id)
+    logger.info("thread cleaned up", extra={"thread_id": pending.thread_id})
+
+
+class CleanupFailed(Exception):
+    """Some threads could not be cleaned; their records stay, and the invocation fails so it is retried."""
+
+
+def delete_threads(request: DeleteThreadsRequest, ctx: CleanupContext) -> int:
+    """Finish the deletions the API recorded (DELETE of a thread, or of all the user's data); returns how
+    many threads were cleaned."""
+    pending = ctx.cleanups.for_user(request.user_id)
+    if request.thread_ids is not None:
+        pending = [p for p in pending if p.thread_id in request.thread_ids]
+    failed = []
+    for cleanup in pending:
+        try:
+            clean_up(cleanup, ctx)
+        except Exception:
+            logger.exception("cleanup failed", extra={"thread_id": cleanup.thread_id})
+            failed.append(cleanup.thread_id)
+    if failed:
+        raise CleanupFailed(f"threads not cleaned yet: {', '.join(failed)}")
+    if request.thread_ids is None:
+        ctx.threads.delete_slots(request.user_id)
+    return len(pending)
+
+
+def thread_expired_by_ttl(record: Mapping[str, Any]) -> ThreadRecord | None:
+    """The thread a DynamoDB Streams record says TTL removed, or None for any other change. The event
+    source filter lets only these through already; checking again keeps a misconfigured filter harmless."""
+    identity = record.get("userIdentity") or {}
+    if record.get("eventName") != "REMOVE" or identity.get("principalId") != TTL_PRINCIPAL:
+        return None
+    old_image = (record.get("dynamodb") or {}).get("OldImage") or {}
+    item = {name: _deserialize(value) for name, value in old_image.items()}
+    if item.get("kind") != "thread":
+        return None
+    return from_item(ThreadRecord, item)
+
+
+def clean_up_expired(record: Mapping[str, Any], ctx: CleanupContext) -> bool:
+    """Clean up after a TTL removal; False when the record is not one."""
+    thread = thread_expired_by_ttl(record)
+    if thread is None:
+        return False
+    clean_up(pending_for(thread), ctx)
+    return True
+
+
+class SweepReport(BaseModel):
+    expired: int = 0
+    retried: int = 0
+    cleaned: int = 0
+    failed: int = 0
+    given_up: int = 0  # cleanups past max attempts, left for a person (their records stay)
+
+
+def sweep(ctx: CleanupContext) -> SweepReport:
+    """The backstop: threads past ``expires_at`` that TTL has not removed yet, and cleanups that failed."""
+    report = SweepReport()
+    todo: dict[str, PendingCleanup] = {}
+    for waiting in ctx.cleanups.pending():
+        if waiting.attempts >= ctx.settings.max_cleanup_attempts:
+            report.given_up += 1
+            logger.error(
+                "cleanup given up", extra={"thread_id": waiting.thread_id, "error": waiting.last_error}
+            )
+            continue
+        todo[waiting.thread_id] = waiting
+        report.retried += 1
+    for thread in ctx.threads.expired(clock.now()):
+        if thread.id not in todo and thread.active_run_id is None:
+            todo[thread.id] = pending_for(thread)
+            report.expired += 1
+    for pending in todo.values():
+        try:
+            clean_up(pending, ctx)
+        except Exception:
+            logger.exception("cleanup failed", extra={"thread_id": pending.thread_id})
+            report.failed += 1
+        else:
+            report.cleaned += 1
+    return report
+
+
+def _remove_everything(pending: PendingCleanup, ctx: CleanupContext) -> None:
+    thread = ctx.threads.find(pending.user_id, pending.thread_id)
+    upstream_thread_id = pending.upstream_thread_id or (thread.upstream_thread_id if thread else None)
+    runs = ctx.runs.list_for_thread(pending.thread_id)
+    unfinished = [run for run in runs if not run.status.is_terminal and run.response_ids]
+    if upstream_thread_id or unfinished:
+        engine = ctx.engine(pending.engine)
+        for run in unfinished:
+            engine.cancel(run)  # stop spending first; the conversation may be locked by a running response
+        if upstream_thread_id:
+            engine.delete_thread(upstream_thread_id)
+    delete_upstream_files(pending, runs, ctx)
+    for run in runs:
+        ctx.blobs.delete_prefix(f"{OUTPUTS_PREFIX}{run.id}/")
+        ctx.runs.delete(run.id)
+    ctx.messages.delete_thread(pending.thread_id)
+    if thread is not None:
+        ctx.threads.delete(thread)  # last: while it exists, the thread still says what it was
+
+
+def delete_upstream_files(pending: PendingCleanup, runs: list[RunRecord], ctx: CleanupContext) -> None:
+    """Hook for files the thread's runs uploaded to or generated on the upstream (issue 5 records them).
+
+    Nothing is recorded yet, so there is nothing to delete; once file records exist, delete them here, before
+    the runs that reference them are gone."""

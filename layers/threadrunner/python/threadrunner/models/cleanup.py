@@ -1,0 +1,13 @@
+"""Events of the cleanup Lambdas (threadrunner.cleanup)."""
+
+from __future__ import annotations
+
+from pydantic import BaseModel
+
+
+class DeleteThreadsRequest(BaseModel):
+    """What the API hands to functions/delete_threads (asynchronous invoke): the cleanups recorded for these
+    threads, or with ``thread_ids`` None every cleanup of the user and then the rest of their items."""
+
+    user_id: str
+    thread_ids: list[str] | None = None
