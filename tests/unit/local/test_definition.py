@@ -27,12 +27,16 @@ def test_every_task_of_the_real_workflow_points_at_an_existing_function() -> Non
 
     definition = json.loads(render_definition(ASL.read_text(), dispatch.function_arn))
 
-    names = [
-        state["Parameters"]["FunctionName"]
-        for state in _states(definition)
-        if state.get("Resource") == "arn:aws:states:::lambda:invoke"
+    tasks = [
+        state for state in _states(definition) if state.get("Resource") == "arn:aws:states:::lambda:invoke"
     ]
+    names = [task["Parameters"]["FunctionName"] for task in tasks if "FunctionName" in task["Parameters"]]
     assert names, "the workflow has no Lambda tasks"
+    # Run tool is the one task routed at run time: Check run hands it the tool's own Lambda
+    routed = [
+        task["Parameters"]["FunctionName.$"] for task in tasks if "FunctionName.$" in task["Parameters"]
+    ]
+    assert routed == ["$.function"]
     for name in names:
         assert name.startswith("arn:aws:lambda:us-east-1:123456789012:function:threadrunner-local-")
         assert (ROOT / "functions" / dispatch.folder_for(name) / "handler.py").is_file(), name
