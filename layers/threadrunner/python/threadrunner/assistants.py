@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 from functools import cache
 from pathlib import Path
+from typing import Literal
 
 import yaml
 from pydantic import BaseModel, Field, ValidationError
@@ -25,6 +26,7 @@ class AssistantConfig(BaseModel):
     description: str = ""
     instructions: str
     model: str | None = None  # None: the environment's model
+    engine: Literal["responses", "assistants"] | None = None  # None: the environment's engine
     tools: list[str] = Field(default_factory=list)
     database: DatabaseAccess | None = None
 

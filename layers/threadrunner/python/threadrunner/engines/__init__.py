@@ -14,17 +14,28 @@ from threadrunner.settings import UpstreamSettings
 if TYPE_CHECKING:
     from openai import OpenAI
 
+    from threadrunner.engines.assistant_registry import AssistantRegistry
 
-def engine_for(name: str, settings: UpstreamSettings) -> Engine:
-    """The engine a thread was created with."""
+ENGINES = ("responses", "assistants")
+
+
+def engine_for(name: str, settings: UpstreamSettings, assistants: AssistantRegistry | None = None) -> Engine:
+    """The engine a thread was created with. ``assistants`` syncs assistant definitions upstream; the
+    ``assistants`` engine needs it."""
+    if name not in ENGINES:
+        raise ValueError(f"unknown engine {name!r}")
     from threadrunner.secrets import openai_api_key
 
     client = _client(openai_api_key(settings), settings)
-    if name == "responses":
-        from threadrunner.engines.responses import ResponsesEngine
+    if name == "assistants":
+        from threadrunner.engines.assistants import AssistantsEngine
 
-        return ResponsesEngine(client)
-    raise ValueError(f"unknown engine {name!r}")
+        if assistants is None:
+            raise ValueError("the assistants engine needs an AssistantRegistry")
+        return AssistantsEngine(client, assistants)
+    from threadrunner.engines.responses import ResponsesEngine
+
+    return ResponsesEngine(client)
 
 
 @cache

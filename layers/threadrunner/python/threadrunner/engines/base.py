@@ -1,11 +1,13 @@
 """The Engine interface: what the workflow steps need from an upstream, and nothing more.
 
-Implementations: ``responses`` (default), later ``chat`` and ``assistants``. Engines do no bookkeeping:
+Implementations: ``responses`` (default) and ``assistants``, later ``chat``. Engines do no bookkeeping:
 the steps persist ids before and after every create call (at-most-once), engines only talk upstream.
 """
 
 from __future__ import annotations
 
+import hashlib
+import json
 from typing import Literal, Protocol
 
 from pydantic import BaseModel, Field
@@ -47,14 +49,30 @@ class UpstreamRun(BaseModel):
     poll_after_ms: int | None = None
 
 
+class AssistantDefinition(BaseModel):
+    """An assistant as code (``assistants/<name>.yaml`` with its model and tool specs resolved): what an
+    engine that keeps assistants upstream creates there, and updates when the content hash changes."""
+
+    name: str
+    description: str = ""
+    instructions: str
+    model: str
+    tools: list[ToolSpec]
+
+    @property
+    def content_hash(self) -> str:
+        return hashlib.sha256(json.dumps(self.model_dump(mode="json"), sort_keys=True).encode()).hexdigest()
+
+
 class RunRequest(BaseModel):
     """Everything an engine needs to start or continue a run."""
 
     upstream_thread_id: str
     model: str
-    instructions: str
+    instructions: str  # the assistant's, plus what this run needs (today's date)
     tools: list[ToolSpec]
     metadata: dict[str, str] = Field(default_factory=dict)
+    assistant: AssistantDefinition | None = None  # for engines that keep assistants upstream
 
 
 class Engine(Protocol):

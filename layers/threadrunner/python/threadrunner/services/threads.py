@@ -21,14 +21,12 @@ from threadrunner.services.context import ApiContext
 def get_or_create_thread(
     ctx: ApiContext, user_id: str, request: CreateThreadRequest
 ) -> tuple[ThreadOut, bool]:
-    load_assistant(
-        ctx.tool_settings.assistants_dir, request.assistant
-    )  # unknown assistant: 422 on `assistant`
+    assistant = load_assistant(ctx.tool_settings.assistants_dir, request.assistant)  # unknown: 422
     thread, created = ctx.threads.get_or_create(
         user_id=user_id,
         assistant=request.assistant,
         purpose=request.purpose,
-        engine=ctx.run_settings.engine,
+        engine=assistant.engine or ctx.run_settings.engine,  # the thread keeps it for life
         max_age_hours=request.max_age_hours or ctx.run_settings.thread_max_age_hours,
         ttl_days=ctx.run_settings.thread_ttl_days,
     )

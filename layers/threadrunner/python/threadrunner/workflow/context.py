@@ -8,6 +8,7 @@ from functools import cache
 
 from threadrunner import aws
 from threadrunner.engines import Engine, engine_for
+from threadrunner.engines.assistant_registry import AssistantRegistry
 from threadrunner.executions import ExecutionStarter
 from threadrunner.settings import (
     RunSettings,
@@ -18,6 +19,7 @@ from threadrunner.settings import (
     upstream_settings,
     workflow_settings,
 )
+from threadrunner.stores.assistants import UpstreamAssistantStore
 from threadrunner.stores.blobs import BlobStore
 from threadrunner.stores.messages import MessageStore
 from threadrunner.stores.runs import RunStore, ToolCallLedger
@@ -41,11 +43,13 @@ class StepContext:
 def default_context() -> StepContext:
     storage = storage_settings()
     runs_table = aws.table(storage.runs_table)
+    # Assistant definitions synced upstream (assistants engine), remembered for the container's life.
+    assistants = AssistantRegistry(UpstreamAssistantStore(runs_table), run_settings().environment)
     return StepContext(
         runs=RunStore(runs_table),
         ledger=ToolCallLedger(runs_table),
         threads=ThreadStore(aws.table(storage.threads_table)),
-        engine=lambda name: engine_for(name, upstream_settings()),
+        engine=lambda name: engine_for(name, upstream_settings(), assistants),
         run_settings=run_settings(),
         tool_settings=tool_settings(),
         tool_functions=workflow_settings().tool_functions,

@@ -9,7 +9,7 @@ from datetime import datetime
 
 from threadrunner import clock, history, turns
 from threadrunner.assistants import load_assistant
-from threadrunner.engines.base import Engine, RunRequest, ToolOutput, UpstreamRun
+from threadrunner.engines.base import AssistantDefinition, Engine, RunRequest, ToolOutput, UpstreamRun
 from threadrunner.errors import UpstreamError, UpstreamOutcomeUnknown
 from threadrunner.models.records import RunError, RunRecord, RunStatus, ToolCallRecord, ToolCallSummary
 from threadrunner.models.workflow import (
@@ -21,6 +21,7 @@ from threadrunner.models.workflow import (
     RunToolOutput,
     StepInput,
 )
+from threadrunner.observability import logger
 from threadrunner.tools.registry import ToolContext, ToolResult, call_tool, error_result, refusal, tool_specs
 from threadrunner.workflow.context import StepContext
 from threadrunner.workflow.polling import next_wait_seconds
@@ -151,12 +152,26 @@ def finish_run(finish: FinishRunInput, ctx: StepContext) -> FinishRunOutput:
         fields["error"] = error
     if ctx.runs.finish(run.id, **fields):
         _summarize_tool_outputs(run, ctx)
+    if finish.error is not None:
+        _stop_upstream(run, ctx)
     # The lock first, whatever else fails: the thread's next queued run gets it and is started.
     turns.end_turn(run, ctx.threads, ctx.runs, ctx.start_execution, ctx.run_settings.thread_ttl_days)
     ended = ctx.runs.get(run.id)
     for message in history.run_outputs(ended):  # every ending logs its tool calls (and answer, if any)
         ctx.messages.add(message)
     return FinishRunOutput(status=ended.status)
+
+
+def _stop_upstream(run: RunRecord, ctx: StepContext) -> None:
+    """A step crashed, so the upstream response may still be running, and the upstream keeps the
+    conversation locked until it ends: cancel it, or the next run would meet ``conversation_locked``.
+    Best effort: the thread's lock is released whatever happens here."""
+    if not run.response_ids:
+        return
+    try:
+        ctx.engine(run.engine).cancel(run)
+    except Exception:
+        logger.warning("could not cancel the upstream run after a failed step", exc_info=True)
 
 
 def _final_status(finish: FinishRunInput, run: RunRecord) -> tuple[RunStatus, RunError | None]:
@@ -202,12 +217,20 @@ def _run_request(run: RunRecord, upstream_thread_id: str, ctx: StepContext) -> R
     assistant = load_assistant(ctx.tool_settings.assistants_dir, run.assistant)
     # Models do not know today's date, and "last quarter" depends on it.
     instructions = f"{assistant.instructions.rstrip()}\n\nCurrent date: {clock.now().date().isoformat()}"
+    tools = tool_specs(assistant)
     return RunRequest(
         upstream_thread_id=upstream_thread_id,
         model=run.model,
         instructions=instructions,
-        tools=tool_specs(assistant),
+        tools=tools,
         metadata={"threadrunner_run_id": run.id, "threadrunner_thread_id": run.thread_id},
+        assistant=AssistantDefinition(
+            name=assistant.name,
+            description=assistant.description,
+            instructions=assistant.instructions,
+            model=run.model,
+            tools=tools,
+        ),
     )
 
 

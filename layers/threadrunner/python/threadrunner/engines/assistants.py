@@ -1,0 +1,206 @@
+"""The ``assistants`` engine: a thread is an upstream Assistants v2 thread, a run is one upstream run that
+pauses on ``requires_action`` for tool outputs. For self-hosted Assistants-compatible servers (OpenAI's
+hosted Assistants API shut down on 2026-08-26).
+
+The assistant itself is code (``assistants/<name>.yaml``), synced upstream by the AssistantRegistry.
+"""
+
+from __future__ import annotations
+
+import warnings
+from contextlib import suppress
+from typing import Any
+
+import openai
+from openai import OpenAI
+
+from threadrunner.engines.assistant_registry import AssistantRegistry
+from threadrunner.engines.base import (
+    AssistantDefinition,
+    RunRequest,
+    ToolOutput,
+    ToolSpec,
+    UpstreamRun,
+    UpstreamStatus,
+    UpstreamToolCall,
+)
+from threadrunner.engines.errors import upstream_errors
+from threadrunner.errors import UpstreamError
+from threadrunner.models.records import RunError, RunRecord, Usage
+
+# The SDK marks every Assistants method deprecated (OpenAI's hosted API is gone); this engine is for the
+# compatible servers that remain, so the warning tells us nothing. Only deprecations, only from this module.
+warnings.filterwarnings("ignore", category=DeprecationWarning, module=__name__)
+
+# Cancelling is still running for the workflow: it polls on until the run has stopped.
+_STATUS: dict[str, UpstreamStatus] = {"cancelling": "in_progress"}
+
+
+class AssistantsEngine:
+    name = "assistants"
+
+    def __init__(self, client: OpenAI, assistants: AssistantRegistry) -> None:
+        self._client = client
+        # Creates go out once (the SDK would retry them without an idempotency key); see ResponsesEngine.
+        self._create_client = client.with_options(max_retries=0)
+        self._assistants = assistants
+
+    def create_thread(self, metadata: dict[str, str]) -> str:
+        with upstream_errors(creating=True):
+            return self._create_client.beta.threads.create(metadata=metadata).id
+
+    def delete_thread(self, upstream_thread_id: str) -> None:
+        with upstream_errors(), suppress(openai.NotFoundError):
+            self._client.beta.threads.delete(upstream_thread_id)
+
+    def start(self, request: RunRequest, message: str) -> str:
+        definition = _definition(request)
+        assistant_id = self._assistants.upstream_id(definition, self)
+        with upstream_errors(creating=True):
+            try:
+                return self._create_run(request, assistant_id, message)
+            except openai.NotFoundError:
+                if self._assistant_exists(assistant_id):
+                    raise
+            # The upstream lost the assistant we recorded (deleted by hand, a new server): sync, try once more.
+            self._assistants.forget(definition, assistant_id)
+            return self._create_run(request, self._assistants.upstream_id(definition, self), message)
+
+    def poll(self, run: RunRecord) -> UpstreamRun:
+        thread_id, run_id = _ids(run)
+        with upstream_errors():
+            upstream = self._client.beta.threads.runs.retrieve(run_id, thread_id=thread_id)
+        calls = []
+        if upstream.status == "requires_action" and upstream.required_action is not None:
+            calls = [
+                UpstreamToolCall(call_id=call.id, name=call.function.name, arguments=call.function.arguments)
+                for call in upstream.required_action.submit_tool_outputs.tool_calls
+            ]
+        error = None
+        if upstream.last_error is not None:
+            error = RunError(code=upstream.last_error.code, message=upstream.last_error.message)
+        elif upstream.status == "incomplete" and upstream.incomplete_details is not None:
+            error = RunError(code="incomplete", message=f"incomplete: {upstream.incomplete_details.reason}")
+        usage = Usage()
+        if upstream.usage is not None:
+            usage = Usage(
+                prompt_tokens=upstream.usage.prompt_tokens,
+                completion_tokens=upstream.usage.completion_tokens,
+                total_tokens=upstream.usage.total_tokens,
+            )
+        answer = self._answer(thread_id, run_id) if upstream.status in ("completed", "incomplete") else None
+        return UpstreamRun(
+            status=_STATUS.get(upstream.status, upstream.status),  # type: ignore[arg-type]
+            tool_calls=calls,
+            answer=answer,
+            usage=usage,
+            error=error,
+        )
+
+    def submit_tool_outputs(self, request: RunRequest, run: RunRecord, outputs: list[ToolOutput]) -> str:
+        """The same upstream run goes on: its id is recorded again as the next round."""
+        thread_id, run_id = _ids(run)
+        with upstream_errors(creating=True):
+            return self._create_client.beta.threads.runs.submit_tool_outputs(
+                run_id,
+                thread_id=thread_id,
+                tool_outputs=[
+                    {"tool_call_id": output.call_id, "output": output.output} for output in outputs
+                ],
+            ).id
+
+    def cancel(self, run: RunRecord) -> None:
+        if not run.response_ids or run.upstream_thread_id is None:
+            return
+        thread_id, run_id = _ids(run)
+        # already finished, cancelling or gone: nothing left to stop
+        with upstream_errors(), suppress(openai.NotFoundError, openai.BadRequestError, openai.ConflictError):
+            self._client.beta.threads.runs.cancel(run_id, thread_id=thread_id)
+
+    # AssistantUpstream: what the registry needs to sync assistants/<name>.yaml.
+    def create_assistant(self, definition: AssistantDefinition) -> str:
+        # Errors are not "outcome unknown" here: a lost create leaves an unused assistant, not a second run.
+        with upstream_errors():
+            return self._create_client.beta.assistants.create(**_assistant_fields(definition)).id
+
+    def update_assistant(self, upstream_id: str, definition: AssistantDefinition) -> bool:
+        with upstream_errors():
+            try:
+                self._client.beta.assistants.update(upstream_id, **_assistant_fields(definition))
+            except openai.NotFoundError:
+                return False
+        return True
+
+    def delete_assistant(self, upstream_id: str) -> None:
+        with upstream_errors(), suppress(openai.NotFoundError):
+            self._client.beta.assistants.delete(upstream_id)
+
+    def _create_run(self, request: RunRequest, assistant_id: str, message: str) -> str:
+        # The user message goes in with the run (additional_messages): one call, so a refused run never
+        # leaves the message behind on the thread, and a retried start never adds it twice.
+        return self._create_client.beta.threads.runs.create(
+            request.upstream_thread_id,
+            assistant_id=assistant_id,
+            model=request.model,
+            instructions=request.instructions,
+            tools=[_function_tool(tool) for tool in request.tools],  # type: ignore[misc]
+            additional_messages=[{"role": "user", "content": message}],
+            metadata=request.metadata,
+        ).id
+
+    def _assistant_exists(self, assistant_id: str) -> bool:
+        with upstream_errors():
+            try:
+                self._client.beta.assistants.retrieve(assistant_id)
+            except openai.NotFoundError:
+                return False
+        return True
+
+    def _answer(self, thread_id: str, run_id: str) -> str | None:
+        """The run's newest assistant message."""
+        with upstream_errors():
+            messages = self._client.beta.threads.messages.list(
+                thread_id, run_id=run_id, order="desc", limit=20
+            )
+        for message in messages.data:
+            if message.role == "assistant":
+                return "".join(part.text.value for part in message.content if part.type == "text") or None
+        return None
+
+
+def _definition(request: RunRequest) -> AssistantDefinition:
+    if request.assistant is None:
+        raise UpstreamError("the assistants engine needs the run's assistant definition")
+    return request.assistant
+
+
+def _assistant_fields(definition: AssistantDefinition) -> dict[str, Any]:
+    return {
+        "model": definition.model,
+        "name": definition.name,
+        "description": definition.description or None,
+        "instructions": definition.instructions,
+        "tools": [_function_tool(tool) for tool in definition.tools],
+        "metadata": {
+            "threadrunner_assistant": definition.name,
+            "threadrunner_content_hash": definition.content_hash,
+        },
+    }
+
+
+def _function_tool(tool: ToolSpec) -> dict[str, Any]:
+    return {
+        "type": "function",
+        "function": {
+            "name": tool.name,
+            "description": tool.description,
+            "parameters": tool.parameters,
+            "strict": False,
+        },
+    }
+
+
+def _ids(run: RunRecord) -> tuple[str, str]:
+    if run.current_response_id is None or run.upstream_thread_id is None:
+        raise UpstreamError(f"run {run.id} has no upstream run yet")
+    return run.upstream_thread_id, run.current_response_id
