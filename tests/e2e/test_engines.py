@@ -118,10 +118,11 @@ def test_a_run_past_its_deadline_is_timed_out_and_cancelled_upstream(
     # /v1/responses/<id>/cancel or /v1/threads/<thread id>/runs/<id>/cancel
     parts = cancels[0].path.split("/")
     with OpenAI(base_url=upstream.base_url, api_key="sk-test-e2e", max_retries=0) as client:
-        if engine == "responses":
-            status = client.responses.retrieve(parts[3]).status
-        else:
-            status = client.beta.threads.runs.retrieve(parts[5], thread_id=parts[3]).status
+        status: str | None = (
+            client.responses.retrieve(parts[3]).status
+            if engine == "responses"
+            else client.beta.threads.runs.retrieve(parts[5], thread_id=parts[3]).status
+        )
     assert status == "cancelled"
 
 
