@@ -222,3 +222,15 @@ def test_deleting_a_thread_twice_is_fine(engine: AssistantsEngine, emulator: Emu
     engine.delete_thread(thread_id)
     engine.delete_thread(thread_id)
     assert [e.status for e in emulator.exchanges if e.method == "DELETE"] == [200, 404]
+
+
+def test_without_a_registry_the_engine_deletes_threads_but_starts_no_runs(
+    openai_client: OpenAI, emulator: EmulatorServer
+) -> None:
+    # Given the engine as thread cleanup builds it (no assistant registry)
+    engine = AssistantsEngine(openai_client)
+    thread_id = engine.create_thread({})
+    with pytest.raises(UpstreamError, match="cannot start runs"):
+        engine.start(_request(thread_id), "hi")
+    engine.delete_thread(thread_id)
+    assert [(e.method, e.status) for e in emulator.exchanges] == [("POST", 200), ("DELETE", 200)]

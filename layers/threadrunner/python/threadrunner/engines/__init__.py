@@ -20,8 +20,8 @@ ENGINES = ("responses", "assistants")
 
 
 def engine_for(name: str, settings: UpstreamSettings, assistants: AssistantRegistry | None = None) -> Engine:
-    """The engine a thread was created with. ``assistants`` syncs assistant definitions upstream; the
-    ``assistants`` engine needs it."""
+    """The engine a thread was created with. ``assistants`` syncs assistant definitions upstream: the
+    ``assistants`` engine needs it to start runs (not to poll, cancel or delete)."""
     if name not in ENGINES:
         raise ValueError(f"unknown engine {name!r}")
     from threadrunner.secrets import openai_api_key
@@ -30,8 +30,6 @@ def engine_for(name: str, settings: UpstreamSettings, assistants: AssistantRegis
     if name == "assistants":
         from threadrunner.engines.assistants import AssistantsEngine
 
-        if assistants is None:
-            raise ValueError("the assistants engine needs an AssistantRegistry")
         return AssistantsEngine(client, assistants)
     from threadrunner.engines.responses import ResponsesEngine
 

@@ -12,9 +12,19 @@ from typing import Protocol
 from threadrunner import clock
 from threadrunner.engines.base import AssistantDefinition
 from threadrunner.errors import UpstreamError
-from threadrunner.stores.assistants import UpstreamAssistant, UpstreamAssistantStore
+from threadrunner.stores.assistants import UpstreamAssistant
 
 MAX_ATTEMPTS = 3
+
+
+class AssistantRecords(Protocol):
+    """Where the synced ids live (stores.assistants.UpstreamAssistantStore); writes are conditional."""
+
+    def get(self, environment: str, name: str) -> UpstreamAssistant | None: ...
+
+    def record(self, assistant: UpstreamAssistant, *, replacing: UpstreamAssistant | None) -> bool: ...
+
+    def forget(self, assistant: UpstreamAssistant) -> bool: ...
 
 
 class AssistantUpstream(Protocol):
@@ -34,7 +44,7 @@ class AssistantUpstream(Protocol):
 class AssistantRegistry:
     """Built once per Lambda container; remembers what it synced, so a warm container asks nobody."""
 
-    def __init__(self, store: UpstreamAssistantStore, environment: str) -> None:
+    def __init__(self, store: AssistantRecords, environment: str) -> None:
         self._store = store
         self._environment = environment
         self._synced: dict[str, tuple[str, str]] = {}  # name -> (content hash, upstream id)

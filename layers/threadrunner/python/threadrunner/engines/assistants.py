@@ -39,7 +39,9 @@ _STATUS: dict[str, UpstreamStatus] = {"cancelling": "in_progress"}
 class AssistantsEngine:
     name = "assistants"
 
-    def __init__(self, client: OpenAI, assistants: AssistantRegistry) -> None:
+    def __init__(self, client: OpenAI, assistants: AssistantRegistry | None = None) -> None:
+        """Without ``assistants`` (e.g. for thread cleanup) the engine polls, cancels and deletes, but
+        cannot start runs."""
         self._client = client
         # Creates go out once (the SDK would retry them without an idempotency key); see ResponsesEngine.
         self._create_client = client.with_options(max_retries=0)
@@ -54,8 +56,10 @@ class AssistantsEngine:
             self._client.beta.threads.delete(upstream_thread_id)
 
     def start(self, request: RunRequest, message: str) -> str:
-        definition = _definition(request)
-        assistant_id = self._assistants.upstream_id(definition, self)
+        if self._assistants is None:
+            raise UpstreamError("this assistants engine has no assistant registry: it cannot start runs")
+        assistants, definition = self._assistants, _definition(request)
+        assistant_id = assistants.upstream_id(definition, self)
         with upstream_errors(creating=True):
             try:
                 return self._create_run(request, assistant_id, message)
@@ -63,8 +67,8 @@ class AssistantsEngine:
                 if self._assistant_exists(assistant_id):
                     raise
             # The upstream lost the assistant we recorded (deleted by hand, a new server): sync, try once more.
-            self._assistants.forget(definition, assistant_id)
-            return self._create_run(request, self._assistants.upstream_id(definition, self), message)
+            assistants.forget(definition, assistant_id)
+            return self._create_run(request, assistants.upstream_id(definition, self), message)
 
     def poll(self, run: RunRecord) -> UpstreamRun:
         thread_id, run_id = _ids(run)
