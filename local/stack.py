@@ -21,7 +21,7 @@ from aws_lambda_powertools.utilities import parameters
 from moto import mock_aws
 from pydantic import BaseModel, Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
-from threadrunner import aws
+from threadrunner import aws, cleanup
 from threadrunner.services import context as api_context
 from threadrunner.settings import reset_settings
 from threadrunner.workflow import context as step_context
@@ -249,6 +249,7 @@ def forget_cached_clients() -> None:
     parameters.clear_caches()
     api_context.default_context.cache_clear()
     step_context.default_context.cache_clear()
+    cleanup.default_context.cache_clear()
 
 
 TOOL_PREFIX = "tool_"  # functions/tool_<name> is the Lambda of tool <name>

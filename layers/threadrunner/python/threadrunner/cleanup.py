@@ -9,6 +9,7 @@ step is idempotent: running a cleanup again after a crash finishes the job.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from functools import cache
@@ -21,7 +22,6 @@ from threadrunner import aws, clock
 from threadrunner.engines import Engine, engine_for
 from threadrunner.models.cleanup import DeleteThreadsRequest
 from threadrunner.models.records import PendingCleanup, RunRecord, ThreadRecord
-from threadrunner.observability import logger
 from threadrunner.settings import (
     CleanupSettings,
     cleanup_settings,
@@ -34,6 +34,8 @@ from threadrunner.stores.cleanups import CleanupLedger
 from threadrunner.stores.messages import MessageStore
 from threadrunner.stores.runs import RunStore
 from threadrunner.stores.threads import ThreadStore
+
+logger = logging.getLogger(__name__)
 
 OUTPUTS_PREFIX = "outputs/"  # files a run generated: outputs/<run id>/... (Collect outputs)
 # Who DynamoDB Streams says deleted an item when TTL did it.
@@ -74,6 +76,8 @@ def pending_for(thread: ThreadRecord) -> PendingCleanup:
     return PendingCleanup(
         user_id=thread.user_id,
         thread_id=thread.id,
+        assistant=thread.assistant,
+        purpose=thread.purpose,
         engine=thread.engine,
         upstream_thread_id=thread.upstream_thread_id,
         requested_at=clock.now(),
@@ -191,8 +195,10 @@ def _remove_everything(pending: PendingCleanup, ctx: CleanupContext) -> None:
         ctx.blobs.delete_prefix(f"{OUTPUTS_PREFIX}{run.id}/")
         ctx.runs.delete(run.id)
     ctx.messages.delete_thread(pending.thread_id)
-    if thread is not None:
-        ctx.threads.delete(thread)  # last: while it exists, the thread still says what it was
+    # Last: while it exists, the thread item still says what it was.
+    ctx.threads.delete(
+        pending.user_id, pending.thread_id, assistant=pending.assistant, purpose=pending.purpose
+    )
 
 
 def delete_upstream_files(pending: PendingCleanup, runs: list[RunRecord], ctx: CleanupContext) -> None:

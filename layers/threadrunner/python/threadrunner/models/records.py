@@ -163,6 +163,8 @@ class PendingCleanup(Record):
 
     user_id: str
     thread_id: str
+    assistant: str
+    purpose: str
     engine: str
     upstream_thread_id: str | None = None
     requested_at: datetime

@@ -3,6 +3,7 @@ at once or, behind a busy thread, when their turn comes (threadrunner.turns)."""
 
 from __future__ import annotations
 
+import logging
 from datetime import timedelta
 
 from botocore.exceptions import BotoCoreError, ClientError
@@ -12,8 +13,9 @@ from threadrunner.assistants import load_assistant
 from threadrunner.errors import ServiceUnavailableError
 from threadrunner.models.api import CreateRunRequest, RunOut
 from threadrunner.models.records import RunError, RunRecord, RunStatus
-from threadrunner.observability import logger
 from threadrunner.services.context import ApiContext
+
+logger = logging.getLogger(__name__)
 
 
 def create_run(ctx: ApiContext, user_id: str, thread_id: str, request: CreateRunRequest) -> RunOut:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import logging
 
 from botocore.exceptions import BotoCoreError, ClientError
 
@@ -14,8 +15,9 @@ from threadrunner.errors import ConflictError, InvalidRequestError
 from threadrunner.models.api import CreateThreadRequest, MessageOut, MessagePage, ThreadOut, ThreadPage
 from threadrunner.models.cleanup import DeleteThreadsRequest
 from threadrunner.models.records import RunStatus, ThreadRecord
-from threadrunner.observability import logger
 from threadrunner.services.context import ApiContext
+
+logger = logging.getLogger(__name__)
 
 
 def get_or_create_thread(

@@ -194,14 +194,14 @@ class ThreadStore:
             if not is_condition_failure(error):  # already gone: nothing to hide
                 raise
 
-    def delete(self, thread: ThreadRecord) -> None:
-        """Remove the thread item, and its slot if the slot still points at it."""
-        self._table.delete_item(Key=thread_key(thread.user_id, thread.id))
+    def delete(self, user_id: str, thread_id: str, *, assistant: str, purpose: str) -> None:
+        """Remove the thread item (if TTL has not), and its slot if the slot still points at it."""
+        self._table.delete_item(Key=thread_key(user_id, thread_id))
         try:
             self._table.delete_item(
-                Key=slot_key(thread.user_id, thread.assistant, thread.purpose),
+                Key=slot_key(user_id, assistant, purpose),
                 ConditionExpression="thread_id = :id",
-                ExpressionAttributeValues={":id": thread.id},
+                ExpressionAttributeValues={":id": thread_id},
             )
         except ClientError as error:
             if not is_condition_failure(error):  # the slot moved on to a newer thread, or is gone

@@ -4,6 +4,7 @@ per create, writes what it learned, and returns the small RunProgress the next s
 from __future__ import annotations
 
 import json
+import logging
 from collections.abc import Callable
 from datetime import datetime
 
@@ -21,10 +22,11 @@ from threadrunner.models.workflow import (
     RunToolOutput,
     StepInput,
 )
-from threadrunner.observability import logger
 from threadrunner.tools.registry import ToolContext, ToolResult, call_tool, error_result, refusal, tool_specs
 from threadrunner.workflow.context import StepContext
 from threadrunner.workflow.polling import next_wait_seconds
+
+logger = logging.getLogger(__name__)
 
 SUMMARY_CHARS = 500
 # A tool Lambda that died (timeout, crash) is tried again once; then the model gets an error output.
