@@ -256,7 +256,7 @@ class RunStore:
     def _active_run(self, thread_id: str) -> StoredRun | None:
         for run in self._runs.values():
             if run.thread.id == thread_id:
-                self._advance(run)  # a run past its expiry no longer holds the thread
+                self._expire_if_due(run)  # a run past its expiry no longer holds the thread
                 if not run.final:
                     return run
         return None
