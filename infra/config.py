@@ -74,6 +74,8 @@ class EnvironmentConfig(_Strict):
     allowed_origins: list[Origin]
     jwt: JwtConfig | None = None  # None: the stack creates a Cognito user pool
     removal_policy: Literal["destroy", "retain"]
+    # When the sweep looks for expired threads TTL has not removed yet (an EventBridge schedule expression).
+    sweep_schedule: str = Field(default="rate(1 day)", pattern=r"^(rate|cron)\(.+\)$")
 
     @field_validator("log_retention_days")
     @classmethod

@@ -28,6 +28,7 @@ LAYER_SAMPLE_DATABASE = "/opt/data/sample.db"
 HANDLER = "handler.lambda_handler"
 OUTPUTS_PREFIX = "outputs/"
 UPLOADS_PREFIX = "uploads/"
+MESSAGES_PREFIX = "messages/"  # message bodies too large for DynamoDB (threadrunner.stores.messages)
 
 
 TOOL_PREFIX = "tool_"
@@ -45,6 +46,9 @@ class FunctionName(StrEnum):
     collect_outputs = "collect_outputs"
     cancel_run = "cancel_run"
     finish_run = "finish_run"
+    clean_up_thread = "clean_up_thread"
+    delete_threads = "delete_threads"
+    sweep_threads = "sweep_threads"
 
     @property
     def tool(self) -> str | None:
@@ -53,7 +57,7 @@ class FunctionName(StrEnum):
 
     @property
     def talks_to_model(self) -> bool:
-        return self in MODEL_STEPS
+        return self in MODEL_STEPS or self in CLEANUP_FUNCTIONS
 
     @property
     def pascal(self) -> str:
@@ -76,9 +80,17 @@ MODEL_STEPS = frozenset(
         FunctionName.submit_tool_outputs,
         FunctionName.collect_outputs,
         FunctionName.cancel_run,
+        # After a crashed step it cancels the upstream response, which would keep the conversation locked.
+        FunctionName.finish_run,
     }
 )
-WORKFLOW_STEPS = tuple(name for name in FunctionName if name is not FunctionName.api)
+# Thread cleanup (threadrunner.cleanup): they delete the upstream conversation, so they hold the key too.
+CLEANUP_FUNCTIONS = frozenset(
+    {FunctionName.clean_up_thread, FunctionName.delete_threads, FunctionName.sweep_threads}
+)
+WORKFLOW_STEPS = tuple(
+    name for name in FunctionName if name is not FunctionName.api and name not in CLEANUP_FUNCTIONS
+)
 TOOL_FUNCTIONS = tuple(name for name in FunctionName if name.tool is not None)
 
 

@@ -8,6 +8,7 @@ from constructs import Construct
 from infra.config import EnvironmentConfig
 from infra.constants import SERVICE_NAME, OutputName
 from infra.constructs.api import Api
+from infra.constructs.cleanup import Cleanup
 from infra.constructs.functions import FunctionFactory
 from infra.constructs.identity import Identity
 from infra.constructs.storage import Storage
@@ -32,6 +33,7 @@ class ThreadrunnerStack(Stack):
             self, "Functions", config=config, storage=storage, upstream_secret=upstream_secret
         )
         workflow = Workflow(self, "Workflow", config=config, storage=storage, functions=functions)
+        cleanup = Cleanup(self, "Cleanup", config=config, storage=storage, functions=functions)
         identity = Identity(self, "Identity", config=config)
         self.api = Api(
             self,
@@ -41,7 +43,9 @@ class ThreadrunnerStack(Stack):
             functions=functions,
             identity=identity,
             state_machine=workflow.state_machine,
+            delete_threads=cleanup.delete_threads,
         )
+        self.cleanup = cleanup
         self.storage = storage
         self.workflow = workflow
         self.upstream_secret = upstream_secret

@@ -11,13 +11,14 @@ from aws_cdk import aws_apigatewayv2 as apigwv2
 from aws_cdk import aws_apigatewayv2_authorizers as authorizers
 from aws_cdk import aws_apigatewayv2_integrations as integrations
 from aws_cdk import aws_iam as iam
+from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_logs as logs
 from aws_cdk import aws_stepfunctions as sfn
 from constructs import Construct
-from threadrunner.stores.tables import RUNS, THREADS
+from threadrunner.stores.tables import MESSAGES, RUNS, THREADS
 
 from infra.config import EnvironmentConfig
-from infra.constants import SERVICE_NAME, FunctionName, OutputName
+from infra.constants import MESSAGES_PREFIX, SERVICE_NAME, FunctionName, OutputName
 from infra.constructs.functions import FunctionFactory
 from infra.constructs.identity import Identity
 from infra.constructs.storage import Storage
@@ -76,13 +77,30 @@ class Api(Construct):
         functions: FunctionFactory,
         identity: Identity,
         state_machine: sfn.StateMachine,
+        delete_threads: lambda_.IFunction,
     ) -> None:
         super().__init__(scope, construct_id)
         self.function = functions.create(
-            FunctionName.api, environment={"THREADRUNNER_STATE_MACHINE_ARN": state_machine.state_machine_arn}
+            FunctionName.api,
+            environment={
+                "THREADRUNNER_STATE_MACHINE_ARN": state_machine.state_machine_arn,
+                # Deletes are handed over (asynchronous invoke): the API never talks to the upstream.
+                "THREADRUNNER_DELETE_THREADS_FUNCTION": delete_threads.function_arn,
+            },
         )
-        storage.grant_tables(self.function, read=(THREADS, RUNS), write=(THREADS, RUNS))
+        storage.grant_tables(self.function, read=(THREADS, RUNS, MESSAGES), write=(THREADS, RUNS, MESSAGES))
+        storage.grant_message_bodies(self.function, read=True, write=True)
+        self.function.add_to_role_policy(
+            iam.PolicyStatement(actions=["lambda:InvokeFunction"], resources=[delete_threads.function_arn])
+        )
         self._grant_executions(state_machine)
+        bucket = Stack.of(self).get_logical_id(storage.bucket.node.default_child)  # type: ignore[arg-type]
+        Validations.of(self.function.role).acknowledge(  # type: ignore[arg-type]
+            Acknowledgment(
+                id=f"AwsSolutions-IAM5[Resource::<{bucket}.Arn>/{MESSAGES_PREFIX}*]",
+                reason="The API stores and reads large message bodies under messages/<thread id>/.",
+            ),
+        )
 
         self.http_api = apigwv2.HttpApi(
             self,

@@ -70,6 +70,7 @@ class FunctionFactory(Construct):
             "THREADRUNNER_ENVIRONMENT": config.name,
             "THREADRUNNER_THREADS_TABLE": storage.threads_table.table_name,
             "THREADRUNNER_RUNS_TABLE": storage.runs_table.table_name,
+            "THREADRUNNER_MESSAGES_TABLE": storage.messages_table.table_name,
             "THREADRUNNER_BUCKET": storage.bucket.bucket_name,
             "THREADRUNNER_ASSISTANTS_DIR": LAYER_ASSISTANTS_DIR,
             "THREADRUNNER_SAMPLE_DATABASE_PATH": LAYER_SAMPLE_DATABASE,

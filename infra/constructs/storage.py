@@ -7,10 +7,10 @@ from aws_cdk import aws_dynamodb as dynamodb
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_s3 as s3
 from constructs import Construct
-from threadrunner.stores.tables import ALL_TABLES, RUNS, THREADS, TableSpec
+from threadrunner.stores.tables import ALL_TABLES, MESSAGES, RUNS, THREADS, TableSpec
 
 from infra.config import EnvironmentConfig
-from infra.constants import OUTPUTS_PREFIX, UPLOADS_PREFIX
+from infra.constants import MESSAGES_PREFIX, OUTPUTS_PREFIX, UPLOADS_PREFIX
 
 # Exact actions: what the stores call (TransactWriteItems is authorized per item as Put/Update/Delete/Check).
 TABLE_READ_ACTIONS = (
@@ -44,6 +44,10 @@ class Storage(Construct):
     def runs_table(self) -> dynamodb.Table:
         return self.tables[RUNS.logical_name]
 
+    @property
+    def messages_table(self) -> dynamodb.Table:
+        return self.tables[MESSAGES.logical_name]
+
     def grant_tables(
         self, grantee: iam.IGrantable, *, read: tuple[TableSpec, ...], write: tuple[TableSpec, ...]
     ) -> None:
@@ -65,6 +69,37 @@ class Storage(Construct):
         grantee.grant_principal.add_to_principal_policy(
             iam.PolicyStatement(
                 actions=["s3:PutObject"], resources=[self.bucket.arn_for_objects(f"{OUTPUTS_PREFIX}*")]
+            )
+        )
+
+    def grant_scan(self, grantee: iam.IGrantable, spec: TableSpec) -> None:
+        """A whole-table read: only the daily sweep needs one."""
+        grantee.grant_principal.add_to_principal_policy(
+            iam.PolicyStatement(actions=["dynamodb:Scan"], resources=self._arns((spec,), indexes=False))
+        )
+
+    def grant_message_bodies(self, grantee: iam.IGrantable, *, read: bool, write: bool) -> None:
+        """Message bodies too large for DynamoDB, under messages/ only."""
+        actions = (["s3:GetObject"] if read else []) + (["s3:PutObject"] if write else [])
+        grantee.grant_principal.add_to_principal_policy(
+            iam.PolicyStatement(
+                actions=actions, resources=[self.bucket.arn_for_objects(f"{MESSAGES_PREFIX}*")]
+            )
+        )
+
+    def grant_cleanup(self, grantee: iam.IGrantable) -> None:
+        """List and delete what a thread left in the bucket: message bodies and generated files."""
+        prefixes = [f"{MESSAGES_PREFIX}*", f"{OUTPUTS_PREFIX}*"]
+        grantee.grant_principal.add_to_principal_policy(
+            iam.PolicyStatement(
+                actions=["s3:ListBucket"],
+                resources=[self.bucket.bucket_arn],
+                conditions={"StringLike": {"s3:prefix": prefixes}},
+            )
+        )
+        grantee.grant_principal.add_to_principal_policy(
+            iam.PolicyStatement(
+                actions=["s3:DeleteObject"], resources=[self.bucket.arn_for_objects(p) for p in prefixes]
             )
         )
 

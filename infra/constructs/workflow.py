@@ -2,17 +2,18 @@
 
 from __future__ import annotations
 
-from aws_cdk import Acknowledgment, Stack, Validations
+from aws_cdk import Acknowledgment, ArnFormat, Stack, Validations
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_logs as logs
 from aws_cdk import aws_secretsmanager as secretsmanager
 from aws_cdk import aws_stepfunctions as sfn
 from constructs import Construct
-from threadrunner.stores.tables import RUNS, THREADS
+from threadrunner.stores.tables import MESSAGES, RUNS, THREADS
 
 from infra.config import EnvironmentConfig
 from infra.constants import (
+    MESSAGES_PREFIX,
     OUTPUTS_PREFIX,
     RUN_WORKFLOW_FILE,
     TOOL_FUNCTIONS,
@@ -46,13 +47,14 @@ class Workflow(Construct):
         routes = Stack.of(self).to_json_string(
             {str(name.tool): fn.function_arn for name, fn in tools.items()}
         )
+        self.name = state_machine_name(config.name)
         self.steps: dict[FunctionName, lambda_.Function] = dict(tools)
         for name in WORKFLOW_STEPS:
             if name not in tools:
                 routing = {"THREADRUNNER_TOOL_FUNCTIONS": routes} if name is FunctionName.check_run else None
                 self.steps[name] = functions.create(name, environment=routing)
         self._grant_data_access(storage)
-        self.name = state_machine_name(config.name)
+        self._let_finish_run_start_the_next_run()
         # Every state of every poll loop (about nine events each) in dev; errors only where runs are many.
         log_everything = config.name == "dev"
         self.log_group = logs.LogGroup(
@@ -119,12 +121,37 @@ class Workflow(Construct):
             else:
                 storage.grant_tables(function, read=BOTH_TABLES, write=BOTH_TABLES)
         storage.grant_put_outputs(self.steps[FunctionName.collect_outputs])
+        # Finish run writes the run's tool calls and answer to the thread's message log.
+        storage.grant_tables(self.steps[FunctionName.finish_run], read=(), write=(MESSAGES,))
+        storage.grant_message_bodies(self.steps[FunctionName.finish_run], read=False, write=True)
         bucket = Stack.of(self).get_logical_id(storage.bucket.node.default_child)  # type: ignore[arg-type]
         Validations.of(self.steps[FunctionName.collect_outputs].role).acknowledge(  # type: ignore[arg-type]
             Acknowledgment(
                 id=f"AwsSolutions-IAM5[Resource::<{bucket}.Arn>/{OUTPUTS_PREFIX}*]",
                 reason="Collect outputs writes generated files under outputs/<run id>/, named at run time.",
             ),
+        )
+        Validations.of(self.steps[FunctionName.finish_run].role).acknowledge(  # type: ignore[arg-type]
+            Acknowledgment(
+                id=f"AwsSolutions-IAM5[Resource::<{bucket}.Arn>/{MESSAGES_PREFIX}*]",
+                reason="Finish run stores large answers under messages/<thread id>/, named at run time.",
+            ),
+        )
+
+    def _let_finish_run_start_the_next_run(self) -> None:
+        """Finish run hands the thread to its next queued run and starts its execution. The state machine's
+        ARN is built from its name, not referenced: the definition already refers to Finish run (a cycle)."""
+        finish_run = self.steps[FunctionName.finish_run]
+        stack = Stack.of(self)
+        machine_arn = stack.format_arn(
+            service="states",
+            resource="stateMachine",
+            resource_name=self.name,
+            arn_format=ArnFormat.COLON_RESOURCE_NAME,
+        )
+        finish_run.add_environment("THREADRUNNER_STATE_MACHINE_ARN", machine_arn)
+        finish_run.add_to_role_policy(
+            iam.PolicyStatement(actions=["states:StartExecution"], resources=[machine_arn])
         )
 
     def _grant_invoke(self) -> None:

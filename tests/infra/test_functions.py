@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from infra.constants import FUNCTIONS_DIR, MODEL_STEPS, FunctionName
+from infra.constants import FUNCTIONS_DIR, FunctionName
 from tests.infra.synth import Synthesized, render, synthesize_with
 
 SHARED_VARIABLES = {
@@ -77,7 +77,7 @@ def test_shared_runtime_tracing_logging_and_layers(dev: Synthesized, name: Funct
 def test_memory_and_timeouts_fit_each_role(dev: Synthesized) -> None:
     for name in FunctionName:
         properties = dev.function(name)[1]["Properties"]
-        assert properties["MemorySize"] == (512 if name in MODEL_STEPS else 256)
+        assert properties["MemorySize"] == (512 if name.talks_to_model else 256)
         # HTTP API integrations stop at 30 s.
         assert properties["Timeout"] == (25 if name is FunctionName.api else 60)
 
@@ -92,18 +92,25 @@ def test_every_function_has_the_shared_settings(dev: Synthesized) -> None:
         assert found["POWERTOOLS_SERVICE_NAME"] == "threadrunner"
 
 
-def test_only_model_steps_know_where_the_key_is_and_only_api_starts_runs(dev: Synthesized) -> None:
+def test_only_model_callers_know_where_the_key_is_and_only_api_and_finish_run_start_runs(
+    dev: Synthesized,
+) -> None:
     secret_id, _ = dev.only("AWS::SecretsManager::Secret")
     machine_id, _ = dev.only("AWS::StepFunctions::StateMachine")
 
     for name in FunctionName:
         found = variables(dev, name)
-        if name in MODEL_STEPS:
+        if name.talks_to_model:
             assert found["THREADRUNNER_OPENAI_SECRET_NAME"] == {"Ref": secret_id}
         else:
             assert "THREADRUNNER_OPENAI_SECRET_NAME" not in found
         if name is FunctionName.api:
             assert found["THREADRUNNER_STATE_MACHINE_ARN"] == {"Ref": machine_id}
+        elif name is FunctionName.finish_run:
+            # built from the name, not a Ref: the definition already refers to Finish run
+            assert render(found["THREADRUNNER_STATE_MACHINE_ARN"]) == (
+                "arn:<AWS::Partition>:states:<AWS::Region>:<AWS::AccountId>:stateMachine:threadrunner-dev-run"
+            )
         else:
             assert "THREADRUNNER_STATE_MACHINE_ARN" not in found
         # OpenAI itself unless the environment names another upstream.
@@ -115,5 +122,5 @@ def test_an_environment_upstream_reaches_the_model_steps_only() -> None:
 
     for name in FunctionName:
         found = variables(synthesized, name)
-        expected = "https://llm.example.com/v1" if name in MODEL_STEPS else None
+        expected = "https://llm.example.com/v1" if name.talks_to_model else None
         assert found.get("THREADRUNNER_OPENAI_BASE_URL") == expected

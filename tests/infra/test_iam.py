@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from infra.constants import MODEL_STEPS, TOOL_FUNCTIONS, WORKFLOW_STEPS, FunctionName
+from infra.constants import CLEANUP_FUNCTIONS, MODEL_STEPS, TOOL_FUNCTIONS, WORKFLOW_STEPS, FunctionName
 from tests.infra.synth import Synthesized, actions, render, resources_of, synthesize_with
 
 
@@ -24,7 +24,7 @@ def logical_id(synthesized: Synthesized, construct: object) -> str:
     return synthesized.stack.resolve(construct.node.default_child.logical_id)  # type: ignore[attr-defined]
 
 
-@pytest.mark.parametrize("name", sorted(MODEL_STEPS))
+@pytest.mark.parametrize("name", sorted(MODEL_STEPS | CLEANUP_FUNCTIONS))
 def test_model_steps_can_read_the_upstream_secret_and_nothing_else_of_secrets_manager(
     dev: Synthesized, name: FunctionName
 ) -> None:
@@ -38,7 +38,7 @@ def test_model_steps_can_read_the_upstream_secret_and_nothing_else_of_secrets_ma
     ]
 
 
-@pytest.mark.parametrize("name", [*TOOL_FUNCTIONS, FunctionName.finish_run, FunctionName.api])
+@pytest.mark.parametrize("name", [*TOOL_FUNCTIONS, FunctionName.api])
 def test_functions_that_do_not_call_the_model_cannot_read_the_secret(
     dev: Synthesized, name: FunctionName
 ) -> None:
@@ -73,25 +73,56 @@ def test_tools_read_both_tables_and_write_only_the_runs_table(dev: Synthesized, 
 def test_the_other_steps_read_and_write_both_tables(dev: Synthesized, name: FunctionName) -> None:
     threads = logical_id(dev, dev.stack.storage.threads_table)
     runs = logical_id(dev, dev.stack.storage.runs_table)
+    messages = logical_id(dev, dev.stack.storage.messages_table)
 
     allowed = grants(dev, name)
 
-    assert allowed["dynamodb:UpdateItem"] == {f"<{threads}.Arn>", f"<{runs}.Arn>"}
+    # Finish run also writes the run's tool calls and answer to the thread's message log.
+    logs = {f"<{messages}.Arn>"} if name is FunctionName.finish_run else set()
+    assert allowed["dynamodb:UpdateItem"] == {f"<{threads}.Arn>", f"<{runs}.Arn>"} | logs
     assert allowed["dynamodb:GetItem"] >= {f"<{threads}.Arn>", f"<{runs}.Arn>"}
     assert "dynamodb:Scan" not in allowed
 
 
-def test_only_collect_outputs_writes_files_and_only_under_outputs(dev: Synthesized) -> None:
+def test_each_function_touches_only_the_bucket_prefixes_it_needs(dev: Synthesized) -> None:
     bucket = logical_id(dev, dev.stack.storage.bucket)
+    outputs, messages = f"<{bucket}.Arn>/outputs/*", f"<{bucket}.Arn>/messages/*"
+    cleanup = {"s3:ListBucket": {f"<{bucket}.Arn>"}, "s3:DeleteObject": {outputs, messages}}
+    expected = {
+        FunctionName.collect_outputs: {"s3:PutObject": {outputs}},
+        FunctionName.finish_run: {"s3:PutObject": {messages}},
+        FunctionName.api: {"s3:GetObject": {messages}, "s3:PutObject": {messages}},
+        **dict.fromkeys(CLEANUP_FUNCTIONS, cleanup),
+    }
 
     for name in FunctionName:
         s3_actions = {
             action: resources for action, resources in grants(dev, name).items() if action.startswith("s3:")
         }
-        if name is FunctionName.collect_outputs:
-            assert s3_actions == {"s3:PutObject": {f"<{bucket}.Arn>/outputs/*"}}
-        else:
-            assert s3_actions == {}
+        assert s3_actions == expected.get(name, {}), name
+
+
+def test_cleanup_functions_own_the_data_the_api_hands_them_only_deletes(dev: Synthesized) -> None:
+    tables = {
+        f"<{logical_id(dev, table)}.Arn>"
+        for table in (
+            dev.stack.storage.threads_table,
+            dev.stack.storage.runs_table,
+            dev.stack.storage.messages_table,
+        )
+    }
+    threads = f"<{logical_id(dev, dev.stack.storage.threads_table)}.Arn>"
+    delete_threads = dev.function(FunctionName.delete_threads)[0]
+
+    for name in CLEANUP_FUNCTIONS:
+        allowed = grants(dev, name)
+        assert allowed["dynamodb:DeleteItem"] == allowed["dynamodb:BatchWriteItem"] == tables
+        # only the sweep reads a whole table, and only the threads table
+        assert allowed.get("dynamodb:Scan") == ({threads} if name is FunctionName.sweep_threads else None)
+    assert grants(dev, FunctionName.api)["lambda:InvokeFunction"] == {f"<{delete_threads}.Arn>"}
+    assert {name for name in FunctionName if "lambda:InvokeFunction" in grants(dev, name)} == {
+        FunctionName.api
+    }
 
 
 def test_the_api_starts_stops_and_describes_only_its_own_state_machines_runs(dev: Synthesized) -> None:
@@ -116,9 +147,10 @@ def test_no_statement_grants_a_whole_service_or_any_action(dev: Synthesized) -> 
                 assert action != "*" and not action.endswith(":*"), action
             if "*" in resources_of(statement):
                 # Only services whose actions take no resource ARN.
-                assert all(action.split(":")[0] in {"xray", "logs"} for action in actions(statement)), (
-                    statement
-                )
+                assert all(
+                    action.split(":")[0] in {"xray", "logs"} or action == "dynamodb:ListStreams"
+                    for action in actions(statement)
+                ), statement
 
 
 def test_roles_carry_no_managed_policies(dev: Synthesized) -> None:

@@ -1,0 +1,83 @@
+"""Thread cleanup in the template: the TTL stream with its filter, retries and dead letters, the delete
+hand-over, the sweep's schedule, and the alarms."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from infra.constants import FunctionName
+from tests.infra.synth import Synthesized, render
+
+
+def _queue(synthesized: Synthesized) -> str:
+    queue_id, _ = synthesized.only("AWS::SQS::Queue")
+    return queue_id
+
+
+def test_ttl_removals_of_threads_and_nothing_else_reach_clean_up_thread(dev: Synthesized) -> None:
+    _, mapping = dev.only("AWS::Lambda::EventSourceMapping")
+    properties = mapping["Properties"]
+    threads = dev.stack.resolve(dev.stack.storage.threads_table.node.default_child.logical_id)  # type: ignore[union-attr]
+    clean_up = dev.function(FunctionName.clean_up_thread)[0]
+
+    assert render(properties["EventSourceArn"]) == f"<{threads}.StreamArn>"
+    assert render(properties["FunctionName"]) == f"<{clean_up}>"
+    (pattern,) = [json.loads(f["Pattern"]) for f in properties["FilterCriteria"]["Filters"]]
+    assert pattern == {
+        "eventName": ["REMOVE"],
+        "userIdentity": {"type": ["Service"], "principalId": ["dynamodb.amazonaws.com"]},
+        "dynamodb": {"OldImage": {"kind": {"S": ["thread"]}}},
+    }
+    # failed records are retried alone, then their batch's coordinates go to the dead-letter queue
+    assert properties["FunctionResponseTypes"] == ["ReportBatchItemFailures"]
+    assert properties["BisectBatchOnFunctionError"] is True
+    assert properties["MaximumRetryAttempts"] == 4
+    destination = properties["DestinationConfig"]["OnFailure"]["Destination"]
+    assert render(destination) == f"<{_queue(dev)}.Arn>"
+
+
+def test_requested_deletes_are_retried_then_dead_lettered_with_their_event(dev: Synthesized) -> None:
+    _, config = dev.only("AWS::Lambda::EventInvokeConfig")
+    properties = config["Properties"]
+
+    assert render(properties["FunctionName"]) == f"<{dev.function(FunctionName.delete_threads)[0]}>"
+    assert properties["MaximumRetryAttempts"] == 2
+    assert render(properties["DestinationConfig"]["OnFailure"]["Destination"]) == f"<{_queue(dev)}.Arn>"
+
+
+@pytest.mark.parametrize(("fixture", "expression"), [("dev", "rate(1 day)"), ("prod", "cron(15 3 * * ? *)")])
+def test_the_sweep_runs_on_the_environments_schedule(
+    fixture: str, expression: str, request: pytest.FixtureRequest
+) -> None:
+    synthesized: Synthesized = request.getfixturevalue(fixture)
+    _, rule = synthesized.only("AWS::Events::Rule")
+    sweep = synthesized.function(FunctionName.sweep_threads)[0]
+
+    assert rule["Properties"]["ScheduleExpression"] == expression
+    assert [render(target["Arn"]) for target in rule["Properties"]["Targets"]] == [f"<{sweep}.Arn>"]
+
+
+def test_dead_letters_and_given_up_cleanups_raise_alarms(dev: Synthesized) -> None:
+    alarms = {
+        alarm["Properties"]["MetricName"]: alarm["Properties"]
+        for alarm in dev.resources("AWS::CloudWatch::Alarm").values()
+    }
+    dead_letters = alarms["ApproximateNumberOfMessagesVisible"]
+    assert render(dead_letters["Dimensions"][0]["Value"]) == f"<{_queue(dev)}.QueueName>"
+    assert dead_letters["Threshold"] == 1
+    assert dead_letters["ComparisonOperator"] == "GreaterThanOrEqualToThreshold"
+    given_up = alarms["CleanupsGivenUp"]
+    assert given_up["Namespace"] == "Threadrunner" and given_up["Threshold"] == 1
+
+
+def test_the_dead_letter_queue_is_encrypted_and_keeps_messages_two_weeks(dev: Synthesized) -> None:
+    _, queue = dev.only("AWS::SQS::Queue")
+    assert queue["Properties"]["SqsManagedSseEnabled"] is True
+    assert queue["Properties"]["MessageRetentionPeriod"] == 14 * 24 * 3600
+    (policy,) = dev.resources("AWS::SQS::QueuePolicy").values()
+    (statement,) = policy["Properties"]["PolicyDocument"]["Statement"]
+    assert statement["Effect"] == "Deny" and statement["Condition"] == {
+        "Bool": {"aws:SecureTransport": "false"}
+    }
