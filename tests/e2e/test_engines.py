@@ -8,6 +8,7 @@ against the OpenAI OpenAPI description by the ``upstream`` fixture.
 from __future__ import annotations
 
 import sqlite3
+import time
 from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
@@ -113,17 +114,26 @@ def test_a_run_past_its_deadline_is_timed_out_and_cancelled_upstream(
     # Then the run times out, and the upstream run was cancelled
     assert run["status"] == "timed_out"
     assert run["error"]["code"] == "timed_out"
-    cancels = [e for e in upstream.exchanges if e.method == "POST" and e.path.endswith("/cancel")]
-    assert len(cancels) == 1
-    # /v1/responses/<id>/cancel or /v1/threads/<thread id>/runs/<id>/cancel
-    parts = cancels[0].path.split("/")
-    with OpenAI(base_url=upstream.base_url, api_key="sk-test-e2e", max_retries=0) as client:
-        status: str | None = (
-            client.responses.retrieve(parts[3]).status
-            if engine == "responses"
-            else client.beta.threads.runs.retrieve(parts[5], thread_id=parts[3]).status
-        )
-    assert status == "cancelled"
+    assert _cancelled_upstream(upstream, engine) == ["cancelled"]
+
+
+def test_a_users_cancel_stops_the_upstream_run(
+    alice: httpx.Client, upstream: EmulatorServer, engine: str, configure: Callable[..., None]
+) -> None:
+    # Given a run the model never finishes, under way upstream
+    configure(THREADRUNNER_POLL_FIRST_SECONDS="1", THREADRUNNER_POLL_MAX_SECONDS="1")
+    upstream.script(Plan.never_finishes())
+    thread = new_thread(alice, f"cancel-{engine}")
+    run_id = alice.post(f"/v1/threads/{thread['id']}/runs", json={"message": "forever"}).json()["id"]
+    deadline = time.monotonic() + 10
+    while not _turns(upstream, engine):
+        assert time.monotonic() < deadline, "the run never started upstream"
+        time.sleep(0.05)
+    # When the user cancels it
+    assert alice.post(f"/v1/runs/{run_id}/cancel").status_code in (200, 202)
+    # Then it ends cancelled, and so does the upstream run
+    assert wait_for_run(alice, run_id, timeout=30)["status"] == "cancelled"
+    assert _cancelled_upstream(upstream, engine) == ["cancelled"]
 
 
 def test_a_thread_keeps_the_engine_it_was_created_with(
@@ -140,6 +150,22 @@ def test_a_thread_keeps_the_engine_it_was_created_with(
     paths = [e.path for e in upstream.exchanges if e.method == "POST"]
     assert any(path.startswith("/v1/threads/") and path.endswith("/runs") for path in paths)
     assert "/v1/responses" not in paths
+
+
+def _cancelled_upstream(upstream: EmulatorServer, engine: str) -> list[str | None]:
+    """The status now of each upstream run or response we asked to cancel."""
+    statuses: list[str | None] = []
+    with OpenAI(base_url=upstream.base_url, api_key="sk-test-e2e", max_retries=0) as client:
+        for exchange in upstream.exchanges:
+            if exchange.method != "POST" or not exchange.path.endswith("/cancel"):
+                continue
+            # /v1/responses/<id>/cancel or /v1/threads/<thread id>/runs/<id>/cancel
+            parts = exchange.path.split("/")
+            if engine == "responses":
+                statuses.append(client.responses.retrieve(parts[3]).status)
+            else:
+                statuses.append(client.beta.threads.runs.retrieve(parts[5], thread_id=parts[3]).status)
+    return statuses
 
 
 def _expected_totals(tmp_path: Path) -> dict[str, tuple[float, int]]:
