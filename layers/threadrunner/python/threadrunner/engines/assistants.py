@@ -7,6 +7,7 @@ The assistant itself is code (``assistants/<name>.yaml``), synced upstream by th
 
 from __future__ import annotations
 
+import re
 import warnings
 from contextlib import suppress
 from typing import Any
@@ -30,7 +31,7 @@ from threadrunner.models.records import RunError, RunRecord, Usage
 
 # The SDK marks every Assistants method deprecated (OpenAI's hosted API is gone); this engine is for the
 # compatible servers that remain, so the warning tells us nothing. Only deprecations, only from this module.
-warnings.filterwarnings("ignore", category=DeprecationWarning, module=__name__)
+warnings.filterwarnings("ignore", category=DeprecationWarning, module=re.escape(__name__) + r"\Z")
 
 # Cancelling is still running for the workflow: it polls on until the run has stopped.
 _STATUS: dict[str, UpstreamStatus] = {"cancelling": "in_progress"}
