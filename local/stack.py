@@ -26,6 +26,7 @@ from threadrunner.services import context as api_context
 from threadrunner.settings import reset_settings
 from threadrunner.workflow import context as step_context
 
+from local.atomic_dynamodb import atomic_dynamodb
 from local.http_api import HttpApi
 from local.lambdas import Invocation, LambdaDispatch
 from local.resources import create_tables
@@ -120,6 +121,7 @@ class LocalStack:
             for name in _HIDDEN_ENVIRONMENT:
                 os.environ.pop(name, None)
             undo.enter_context(mock_aws(config=MOTO_CONFIG))
+            undo.enter_context(atomic_dynamodb())
             interpreter_log = logging.getLogger("moto.stepfunctions.parser.asl.component.eval_component")
             interpreter_log.addFilter(_drop_failure_events)
             undo.callback(interpreter_log.removeFilter, _drop_failure_events)

@@ -150,7 +150,10 @@ def test_an_execution_runs_to_the_end_through_the_in_process_handlers(
     # Then it succeeded, every step reached its handler in order, and each handler ran as its own function
     assert execution["status"] == "SUCCEEDED", execution
     seen = calls(calls_log, "run_happy")
-    assert [call["function"] for call in seen] == [
+    order = [call["function"] for call in seen]
+    # the two tool calls are parallel Map iterations: either may start first
+    order[2:4] = sorted(order[2:4])
+    assert order == [
         "start_run",
         "check_run",
         "tool_get_table_schema",

@@ -10,13 +10,14 @@ import boto3
 from moto import mock_aws
 from threadrunner import aws
 
+from local.atomic_dynamodb import atomic_dynamodb
 from local.resources import create_tables
 
 
 @contextmanager
 def moto_tables(prefix: str = "test") -> Iterator[dict[str, Any]]:
     """DynamoDB tables built from threadrunner.stores.tables, named ``<prefix>-<logical name>``."""
-    with mock_aws():
+    with mock_aws(), atomic_dynamodb():
         aws.reset_clients()
         client = boto3.client("dynamodb", region_name="us-east-1")
         names = create_tables(client, prefix)
