@@ -132,6 +132,11 @@ class LambdaDispatch:
                 self._running -= 1
                 self._in_flight.notify_all()
 
+    def wait_idle(self, timeout: float) -> bool:
+        """Wait until no handler runs; False if some were still running after ``timeout`` seconds."""
+        with self._in_flight:
+            return self._in_flight.wait_for(lambda: self._running == 0, timeout)
+
     def close(self, timeout: float) -> bool:
         """Refuse new invocations and wait for running ones; False if some were still running."""
         with self._in_flight:

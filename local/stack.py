@@ -217,12 +217,30 @@ class LocalStack:
     def _invoke_api(self, event: dict[str, Any]) -> Any:
         return self.lambdas.invoke(self.lambdas.function_name("api"), event)
 
-    def _stop_executions(self) -> None:
-        """Abort what still runs and let running handlers finish, so none outlives moto and reaches AWS."""
+    def abort_executions(self, cause: str = "aborted by the local stack") -> None:
+        """Abort every running execution and wait for the handlers they were in: nothing of them goes on
+        (tests call this between scenarios so that no leftover run talks to the next one's upstream)."""
         client = self.client("stepfunctions")
         running = client.list_executions(stateMachineArn=self.state_machine_arn, statusFilter="RUNNING")
         for execution in running["executions"]:
-            client.stop_execution(executionArn=execution["executionArn"], cause="local stack stopped")
+            self._stop_execution(client, execution["executionArn"], cause)
+        self.lambdas.wait_idle(timeout=10)
+
+    @staticmethod
+    def _stop_execution(client: Any, execution_arn: str, cause: str, attempts: int = 50) -> None:
+        # moto cannot stop an execution whose interpreter thread has not set itself up yet
+        # (AttributeError inside moto): that is a matter of milliseconds, so try again.
+        for _ in range(attempts - 1):
+            try:
+                client.stop_execution(executionArn=execution_arn, cause=cause)
+                return
+            except AttributeError:
+                time.sleep(0.02)
+        client.stop_execution(executionArn=execution_arn, cause=cause)
+
+    def _stop_executions(self) -> None:
+        """Abort what still runs and let running handlers finish, so none outlives moto and reaches AWS."""
+        self.abort_executions(cause="local stack stopped")
         self.lambdas.close(timeout=10)
 
     def _claim_process(self) -> None:

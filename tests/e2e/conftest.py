@@ -51,7 +51,9 @@ def local_stack(emulator_server: EmulatorServer) -> Iterator[LocalStack]:
 
 @pytest.fixture
 def upstream(emulator_server: EmulatorServer, local_stack: LocalStack) -> Iterator[EmulatorServer]:
-    """The emulator, fresh for this test; every exchange is checked against the OpenAPI description."""
+    """The emulator, fresh for this test; every exchange is checked against the OpenAPI description.
+    Runs an earlier test left running are aborted first: they would talk to this test's emulator."""
+    local_stack.abort_executions()
     emulator_server.reset()
     yield emulator_server
     for exchange in emulator_server.exchanges:
