@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
@@ -31,6 +32,13 @@ def _ask(client: httpx.Client, thread_id: str, message: str, **options: str) -> 
     response = client.post(f"/v1/threads/{thread_id}/runs", json={"message": message, **options})
     assert response.status_code == 202, response.text
     return dict(response.json())
+
+
+def _wait_until_in_progress(client: httpx.Client, run_id: str, timeout: float = 30) -> None:
+    deadline = time.monotonic() + timeout
+    while client.get(f"/v1/runs/{run_id}").json()["status"] != "in_progress":
+        assert time.monotonic() < deadline, f"run {run_id} did not start"
+        time.sleep(0.05)
 
 
 def test_a_thread_is_reused_within_its_max_age_and_replaced_after_it(
@@ -153,6 +161,7 @@ def test_delete_is_refused_while_a_run_is_active_unless_forced_and_is_idempotent
     thread = new_thread(alice, "delete-me")
     upstream.script(Plan.never_finishes())
     run = _ask(alice, thread["id"], "take your time")
+    _wait_until_in_progress(alice, run["id"])  # the conversation exists upstream
     refused = alice.delete(f"/v1/threads/{thread['id']}")
     assert refused.status_code == 409 and refused.json()["active_run_id"] == run["id"]
     # When forced, the run is cancelled and the thread goes
