@@ -7,7 +7,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from threadrunner.models.records import MessageRecord, RunError, RunRecord, ThreadRecord, Usage
+from threadrunner.models.records import MessageRecord, RunError, RunMetrics, RunRecord, ThreadRecord, Usage
 
 
 class _Request(BaseModel):
@@ -120,6 +120,7 @@ class RunOut(BaseModel):
     answer: str | None
     tool_calls: list[ToolCallOut]
     usage: Usage
+    metrics: RunMetrics | None = None  # once the run has ended: duration, tool calls, estimated cost, ...
     error: RunError | None
     created_at: datetime
     started_at: datetime | None
@@ -149,6 +150,7 @@ class RunOut(BaseModel):
                 ToolCallOut(name=c.name, arguments=c.arguments, output=c.output) for c in run.tool_calls
             ],
             usage=run.usage,
+            metrics=run.metrics,
             error=run.error,
             created_at=run.created_at,
             started_at=run.started_at,

@@ -4,14 +4,17 @@ from __future__ import annotations
 
 from typing import Any
 
-from boto3.dynamodb.conditions import Key
+from boto3.dynamodb.conditions import Attr, Key
 from botocore.exceptions import ClientError
 
 from threadrunner.errors import NotFoundError, UpstreamOutcomeUnknown
-from threadrunner.models.records import TERMINAL_STATUSES, RunRecord, ToolCallRecord, Usage
+from threadrunner.models.records import TERMINAL_STATUSES, RunMetrics, RunRecord, ToolCallRecord, Usage
 from threadrunner.stores._dynamo import from_item, is_condition_failure, to_item, to_value
+from threadrunner.stores.tables import ACTIVE_RUNS_INDEX
 
 RUN_SK = "run"
+# The sparse index of runs not yet ended (the operators' kill switch): set at create, removed at the end.
+ACTIVE = "active"
 
 
 class RunStore:
@@ -20,7 +23,8 @@ class RunStore:
 
     def create(self, run: RunRecord) -> None:
         self._table.put_item(
-            Item=to_item(run, run_id=run.id, sk=RUN_SK), ConditionExpression="attribute_not_exists(run_id)"
+            Item=to_item(run, run_id=run.id, sk=RUN_SK, active=ACTIVE),
+            ConditionExpression="attribute_not_exists(run_id)",
         )
 
     def get(self, run_id: str) -> RunRecord:
@@ -64,7 +68,7 @@ class RunStore:
         try:
             self._table.update_item(
                 Key={"run_id": run_id, "sk": RUN_SK},
-                UpdateExpression="SET " + ", ".join(f"#{k} = :{k}" for k in fields),
+                UpdateExpression="SET " + ", ".join(f"#{k} = :{k}" for k in fields) + f" REMOVE {ACTIVE}",
                 ConditionExpression="attribute_exists(run_id) AND NOT #status IN ("
                 + ", ".join(f":t{i}" for i in range(len(terminal)))
                 + ")",
@@ -76,6 +80,56 @@ class RunStore:
                 return False
             raise
         return True
+
+    def record_metrics(self, run_id: str, metrics: RunMetrics, *, also: list[dict[str, Any]]) -> bool:
+        """Store an ended run's metrics once, together with the ``also`` updates (the user's usage counters)
+        in one transaction; False when they were recorded before (a retried Finish run)."""
+        terminal = [status.value for status in TERMINAL_STATUSES]
+        run_update = {
+            "Update": {
+                "TableName": self._table.name,
+                "Key": {"run_id": run_id, "sk": RUN_SK},
+                "UpdateExpression": "SET #metrics = :metrics",
+                "ConditionExpression": "attribute_not_exists(#metrics) AND #status IN ("
+                + ", ".join(f":t{i}" for i in range(len(terminal)))
+                + ")",
+                "ExpressionAttributeNames": {"#metrics": "metrics", "#status": "status"},
+                "ExpressionAttributeValues": {":metrics": to_value(metrics)}
+                | {f":t{i}": status for i, status in enumerate(terminal)},
+            }
+        }
+        try:
+            self._table.meta.client.transact_write_items(
+                TransactItems=[run_update, *({"Update": update} for update in also)]
+            )
+        except ClientError as error:
+            if is_condition_failure(error):
+                return False
+            raise
+        return True
+
+    def list_active(
+        self, *, limit: int, after: dict[str, Any] | None = None, user_id: str | None = None
+    ) -> tuple[list[RunRecord], dict[str, Any] | None]:
+        """Runs not yet ended, oldest first, all users (or one); returns a page and the key to go on from."""
+        arguments: dict[str, Any] = {
+            "IndexName": ACTIVE_RUNS_INDEX,
+            "KeyConditionExpression": Key(ACTIVE).eq(ACTIVE),
+            "Limit": limit,
+        }
+        if user_id is not None:
+            arguments["FilterExpression"] = Attr("user_id").eq(user_id)
+        if after:
+            arguments["ExclusiveStartKey"] = after
+        runs: list[RunRecord] = []
+        while True:  # a filtered page may come back short: read on until it is full or the index ends
+            response = self._table.query(**arguments)
+            runs.extend(from_item(RunRecord, item) for item in response["Items"])
+            next_key = response.get("LastEvaluatedKey")
+            if next_key is None or len(runs) >= limit:  # never more: each query evaluates what is left
+                return runs, next_key
+            arguments["ExclusiveStartKey"] = next_key
+            arguments["Limit"] = limit - len(runs)
 
     # At-most-once upstream creates: claim the round, call, record the id.
     def claim_round(self, run_id: str, round_number: int) -> None:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import cache
 
 from threadrunner import aws
@@ -11,8 +11,10 @@ from threadrunner.engines import Engine, engine_for
 from threadrunner.engines.assistant_registry import AssistantRegistry
 from threadrunner.executions import ExecutionStarter
 from threadrunner.settings import (
+    CostSettings,
     RunSettings,
     ToolSettings,
+    cost_settings,
     run_settings,
     storage_settings,
     tool_settings,
@@ -24,6 +26,7 @@ from threadrunner.stores.blobs import BlobStore
 from threadrunner.stores.messages import MessageStore
 from threadrunner.stores.runs import RunStore, ToolCallLedger
 from threadrunner.stores.threads import ThreadStore
+from threadrunner.stores.usage import UsageStore
 
 
 @dataclass(frozen=True)
@@ -37,18 +40,23 @@ class StepContext:
     tool_functions: Mapping[str, str]
     messages: MessageStore
     start_execution: Callable[[str], str]  # run id -> execution ARN: Finish run starts the next queued run
+    # Finish run counts each ended run on its user's day (None: no per-user counters, e.g. in some tests).
+    usage: UsageStore | None = None
+    cost_settings: CostSettings = field(default_factory=CostSettings)
 
 
 @cache
 def default_context() -> StepContext:
     storage = storage_settings()
     runs_table = aws.table(storage.runs_table)
+    threads_table = aws.table(storage.threads_table)
+    costs = cost_settings()
     # Assistant definitions synced upstream (assistants engine), remembered for the container's life.
     assistants = AssistantRegistry(UpstreamAssistantStore(runs_table), run_settings().environment)
     return StepContext(
         runs=RunStore(runs_table),
         ledger=ToolCallLedger(runs_table),
-        threads=ThreadStore(aws.table(storage.threads_table)),
+        threads=ThreadStore(threads_table),
         engine=lambda name: engine_for(name, upstream_settings(), assistants),
         run_settings=run_settings(),
         tool_settings=tool_settings(),
@@ -61,4 +69,6 @@ def default_context() -> StepContext:
         start_execution=ExecutionStarter(
             aws.client("stepfunctions"), workflow_settings().state_machine_arn, run_settings()
         ),
+        usage=UsageStore(threads_table, retention_days=costs.usage_retention_days),
+        cost_settings=costs,
     )

@@ -8,7 +8,7 @@ import logging
 from collections.abc import Callable
 from datetime import datetime
 
-from threadrunner import clock, history, turns
+from threadrunner import accounting, clock, history, run_metrics, turns
 from threadrunner.assistants import load_assistant
 from threadrunner.engines.base import AssistantDefinition, Engine, RunRequest, ToolOutput, UpstreamRun
 from threadrunner.errors import UpstreamError, UpstreamOutcomeUnknown
@@ -44,9 +44,13 @@ def start_run(step: StepInput, ctx: StepContext) -> RunProgress:
     if not run.response_ids:
         request = _run_request(run, upstream_thread_id, ctx)
         _create_round(run, 0, lambda: engine.start(request, run.message), ctx)
+    started_at = run.started_at or clock.now()  # a re-executed Start run keeps the first start
     ctx.runs.update(
-        run.id, status=RunStatus.in_progress, started_at=clock.now(), upstream_thread_id=upstream_thread_id
+        run.id, status=RunStatus.in_progress, started_at=started_at, upstream_thread_id=upstream_thread_id
     )
+    if run.started_at is None:
+        queue_wait = (started_at - run.created_at).total_seconds()
+        run_metrics.run_started(run, environment=ctx.run_settings.environment, queue_wait_seconds=queue_wait)
     return RunProgress(status=RunStatus.in_progress, wait_seconds=step.settings.first_wait_seconds)
 
 
@@ -161,7 +165,21 @@ def finish_run(finish: FinishRunInput, ctx: StepContext) -> FinishRunOutput:
     ended = ctx.runs.get(run.id)
     for message in history.run_outputs(ended):  # every ending logs its tool calls (and answer, if any)
         ctx.messages.add(message)
+    _account_for(ended, ctx)
     return FinishRunOutput(status=ended.status)
+
+
+def _account_for(run: RunRecord, ctx: StepContext) -> None:
+    """Metrics and usage, once. A thread being deleted takes its user's usage with it: not counted."""
+    thread = ctx.threads.find(run.user_id, run.thread_id)
+    accounting.record_ending(
+        run.id,
+        ctx.runs,
+        ctx.usage,
+        ctx.cost_settings.price_table,
+        environment=ctx.run_settings.environment,
+        count_usage=thread is not None and thread.deleting_at is None,
+    )
 
 
 def _stop_upstream(run: RunRecord, ctx: StepContext) -> None:
