@@ -116,6 +116,7 @@ class RunOut(BaseModel):
     id: str
     thread_id: str
     assistant: str
+    model: str
     status: str
     answer: str | None
     tool_calls: list[ToolCallOut]
@@ -144,6 +145,7 @@ class RunOut(BaseModel):
             id=run.id,
             thread_id=run.thread_id,
             assistant=run.assistant,
+            model=run.model,
             status=run.status,
             answer=run.answer,
             tool_calls=[
