@@ -1,13 +1,14 @@
-"""What an ended run cost and did, recorded once: its metrics on the run, its usage on the user's day
-(one transaction, guarded by the run's ``metrics`` attribute), then the CloudWatch metrics. A retried
-Finish run finds the metrics recorded and counts nothing twice."""
+"""Ending a run with its accounting: the final status, the run's metrics and the user's usage counters in one
+transaction (conditional on the run not having ended), then the CloudWatch metrics. A retried Finish run finds
+the run ended and counts nothing twice; a reader never sees an ended run without its metrics."""
 
 from __future__ import annotations
 
 import logging
+from datetime import datetime
 
 from threadrunner import clock, run_metrics
-from threadrunner.models.records import RunMetrics, RunRecord
+from threadrunner.models.records import RunError, RunMetrics, RunRecord, RunStatus
 from threadrunner.pricing import PriceTable, estimate_cost
 from threadrunner.stores.runs import RunStore
 from threadrunner.stores.usage import UsageStore
@@ -16,6 +17,7 @@ logger = logging.getLogger(__name__)
 
 
 def measure(run: RunRecord, prices: PriceTable) -> RunMetrics:
+    """The metrics of an ended run (its status, completion time and error already set)."""
     ended = run.completed_at or clock.now()
     started = run.started_at
     return RunMetrics(
@@ -29,30 +31,39 @@ def measure(run: RunRecord, prices: PriceTable) -> RunMetrics:
     )
 
 
-def record_ending(
-    run_id: str,
+def end_run(
+    run: RunRecord,
     runs: RunStore,
     usage: UsageStore | None,
     prices: PriceTable,
     *,
     environment: str,
+    status: RunStatus,
+    completed_at: datetime,
+    error: RunError | None = None,
     count_usage: bool = True,
-) -> RunMetrics | None:
-    """Account for an ended run; None when it has not ended or was accounted for already.
+) -> bool:
+    """End ``run`` (as read just before) with its metrics; False when it had ended already.
 
-    ``count_usage`` False leaves the user's counters alone (their data is being deleted)."""
-    run = runs.get(run_id)
-    if not run.status.is_terminal or run.metrics is not None:
-        return None
-    metrics = measure(run, prices)
-    day = (run.completed_at or clock.now()).date()
-    counters = (
-        [usage.counter_update(run.user_id, day, run.usage, metrics.estimated_cost_usd)]
-        if usage is not None and count_usage
-        else []
+    ``count_usage`` False leaves the user's counters alone (their thread is being deleted)."""
+    ended = run.model_copy(
+        update={"status": status, "completed_at": completed_at, "error": error or run.error}
     )
-    if not runs.record_metrics(run.id, metrics, also=counters):
-        return None
+    metrics = measure(ended, prices)
+    counters = []
+    if usage is not None and count_usage:
+        day = completed_at.date()
+        counters.append(usage.counter_update(run.user_id, day, run.usage, metrics.estimated_cost_usd))
+    fields: dict[str, object] = {"status": status, "completed_at": completed_at, "metrics": metrics}
+    if error is not None:
+        fields["error"] = error
+    if not runs.finish(run.id, also=counters, **fields):
+        return False
+    _publish(ended, metrics, environment)
+    return True
+
+
+def _publish(run: RunRecord, metrics: RunMetrics, environment: str) -> None:
     run_metrics.run_ended(run, metrics, environment=environment)
     if metrics.estimated_cost_usd is None:
         logger.warning("no price for the run's model: its cost is unknown", extra={"model": run.model})
@@ -68,4 +79,3 @@ def record_ending(
             **metrics.model_dump(mode="json"),
         },
     )
-    return metrics

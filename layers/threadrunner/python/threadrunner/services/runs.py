@@ -51,13 +51,12 @@ def create_run(ctx: ApiContext, user_id: str, thread_id: str, request: CreateRun
         execution_arn = ctx.start_execution(run.id)
     except (ClientError, BotoCoreError) as error:
         # Nothing half-done: the run is recorded as failed and the thread goes to the next in line.
-        ctx.runs.finish(
-            run.id,
-            status=RunStatus.failed,
-            completed_at=clock.now(),
-            error=RunError(code="workflow_unavailable", message="the run could not be started"),
+        _end(
+            ctx,
+            run,
+            RunStatus.failed,
+            RunError(code="workflow_unavailable", message="the run could not be started"),
         )
-        _account_for(ctx, run.id)
         try:
             turns.end_turn(run, ctx.threads, ctx.runs, ctx.start_execution, settings.thread_ttl_days)
         except (ClientError, BotoCoreError):
@@ -87,18 +86,24 @@ def cancel(ctx: ApiContext, run: RunRecord) -> tuple[RunOut, bool]:
     if run.status.is_terminal:
         return RunOut.of(run, _region(ctx)), True
     if ctx.threads.dequeue(run.user_id, run.thread_id, run.id):
-        ctx.runs.finish(run.id, status=RunStatus.cancelled, completed_at=clock.now())
-        _account_for(ctx, run.id)
+        _end(ctx, run, RunStatus.cancelled)
         return RunOut.of(ctx.runs.get(run.id), _region(ctx)), True
     ctx.runs.request_cancel(run.id)
     current = ctx.runs.get(run.id)
     return RunOut.of(current, _region(ctx)), current.status.is_terminal
 
 
-def _account_for(ctx: ApiContext, run_id: str) -> None:
-    """A run that ended before it started: counted in the metrics (it used no tokens)."""
-    accounting.record_ending(
-        run_id, ctx.runs, ctx.usage, ctx.cost_settings.price_table, environment=ctx.run_settings.environment
+def _end(ctx: ApiContext, run: RunRecord, status: RunStatus, error: RunError | None = None) -> None:
+    """A run that ends before it started: counted in the metrics and on its user's day like any other."""
+    accounting.end_run(
+        run,
+        ctx.runs,
+        ctx.usage,
+        ctx.cost_settings.price_table,
+        environment=ctx.run_settings.environment,
+        status=status,
+        completed_at=clock.now(),
+        error=error,
     )
 
 

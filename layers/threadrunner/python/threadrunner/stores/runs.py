@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 from boto3.dynamodb.conditions import Attr, Key
 from botocore.exceptions import ClientError
 
 from threadrunner.errors import NotFoundError, UpstreamOutcomeUnknown
-from threadrunner.models.records import TERMINAL_STATUSES, RunMetrics, RunRecord, ToolCallRecord, Usage
+from threadrunner.models.records import TERMINAL_STATUSES, RunRecord, ToolCallRecord, Usage
 from threadrunner.stores._dynamo import from_item, is_condition_failure, to_item, to_value
 from threadrunner.stores.tables import ACTIVE_RUNS_INDEX
 
@@ -58,50 +59,35 @@ class RunStore:
             arguments["ExpressionAttributeValues"] = {f":{k}": to_value(v) for k, v in sets.items()}
         self._table.update_item(**arguments)
 
-    def finish(self, run_id: str, **fields: Any) -> bool:
-        """Set the final status once; False when the run had already ended (a re-executed Finish run)."""
+    def finish(self, run_id: str, *, also: Sequence[dict[str, Any]] = (), **fields: Any) -> bool:
+        """Set the final status once; False when the run had already ended (a re-executed Finish run).
+
+        ``also``: updates of other items (the user's usage counters) made in the same transaction, so they
+        happen exactly when the run ends, never twice."""
         terminal = [status.value for status in TERMINAL_STATUSES]
         names = {f"#{k}": k for k in fields} | {"#status": "status"}
         values = {f":{k}": to_value(v) for k, v in fields.items()} | {
             f":t{i}": status for i, status in enumerate(terminal)
         }
-        try:
-            self._table.update_item(
-                Key={"run_id": run_id, "sk": RUN_SK},
-                UpdateExpression="SET " + ", ".join(f"#{k} = :{k}" for k in fields) + f" REMOVE {ACTIVE}",
-                ConditionExpression="attribute_exists(run_id) AND NOT #status IN ("
-                + ", ".join(f":t{i}" for i in range(len(terminal)))
-                + ")",
-                ExpressionAttributeNames=names,
-                ExpressionAttributeValues=values,
-            )
-        except ClientError as error:
-            if is_condition_failure(error):
-                return False
-            raise
-        return True
-
-    def record_metrics(self, run_id: str, metrics: RunMetrics, *, also: list[dict[str, Any]]) -> bool:
-        """Store an ended run's metrics once, together with the ``also`` updates (the user's usage counters)
-        in one transaction; False when they were recorded before (a retried Finish run)."""
-        terminal = [status.value for status in TERMINAL_STATUSES]
-        run_update = {
-            "Update": {
-                "TableName": self._table.name,
-                "Key": {"run_id": run_id, "sk": RUN_SK},
-                "UpdateExpression": "SET #metrics = :metrics",
-                "ConditionExpression": "attribute_not_exists(#metrics) AND #status IN ("
-                + ", ".join(f":t{i}" for i in range(len(terminal)))
-                + ")",
-                "ExpressionAttributeNames": {"#metrics": "metrics", "#status": "status"},
-                "ExpressionAttributeValues": {":metrics": to_value(metrics)}
-                | {f":t{i}": status for i, status in enumerate(terminal)},
-            }
+        update = {
+            "Key": {"run_id": run_id, "sk": RUN_SK},
+            "UpdateExpression": "SET " + ", ".join(f"#{k} = :{k}" for k in fields) + f" REMOVE {ACTIVE}",
+            "ConditionExpression": "attribute_exists(run_id) AND NOT #status IN ("
+            + ", ".join(f":t{i}" for i in range(len(terminal)))
+            + ")",
+            "ExpressionAttributeNames": names,
+            "ExpressionAttributeValues": values,
         }
         try:
-            self._table.meta.client.transact_write_items(
-                TransactItems=[run_update, *({"Update": update} for update in also)]
-            )
+            if also:
+                self._table.meta.client.transact_write_items(
+                    TransactItems=[
+                        {"Update": {"TableName": self._table.name, **update}},
+                        *({"Update": other} for other in also),
+                    ]
+                )
+            else:
+                self._table.update_item(**update)
         except ClientError as error:
             if is_condition_failure(error):
                 return False

@@ -153,11 +153,9 @@ def cancel_run(step: StepInput, ctx: StepContext) -> RunProgress:
 def finish_run(finish: FinishRunInput, ctx: StepContext) -> FinishRunOutput:
     run = ctx.runs.get(finish.run_id)
     status, error = _final_status(finish, run)
-    fields: dict[str, object] = {"status": status, "completed_at": clock.now()}
-    if error is not None:
-        fields["error"] = error
-    if ctx.runs.finish(run.id, **fields):
-        _summarize_tool_outputs(run, ctx)
+    if not run.status.is_terminal:
+        _summarize_tool_outputs(run, ctx)  # before it ends: the run's metrics count the tool errors
+        _end(ctx.runs.get(run.id), status, error, ctx)
     if finish.error is not None:
         _stop_upstream(run, ctx)
     # The lock first, whatever else fails: the thread's next queued run gets it and is started.
@@ -165,19 +163,22 @@ def finish_run(finish: FinishRunInput, ctx: StepContext) -> FinishRunOutput:
     ended = ctx.runs.get(run.id)
     for message in history.run_outputs(ended):  # every ending logs its tool calls (and answer, if any)
         ctx.messages.add(message)
-    _account_for(ended, ctx)
     return FinishRunOutput(status=ended.status)
 
 
-def _account_for(run: RunRecord, ctx: StepContext) -> None:
-    """Metrics and usage, once. A thread being deleted takes its user's usage with it: not counted."""
+def _end(run: RunRecord, status: RunStatus, error: RunError | None, ctx: StepContext) -> None:
+    """Status, metrics and usage at once (threadrunner.accounting). A thread being deleted takes its user's
+    usage with it: not counted."""
     thread = ctx.threads.find(run.user_id, run.thread_id)
-    accounting.record_ending(
-        run.id,
+    accounting.end_run(
+        run,
         ctx.runs,
         ctx.usage,
         ctx.cost_settings.price_table,
         environment=ctx.run_settings.environment,
+        status=status,
+        completed_at=clock.now(),
+        error=error,
         count_usage=thread is not None and thread.deleting_at is None,
     )
 
