@@ -51,7 +51,7 @@ def create_run(ctx: ApiContext, user_id: str, thread_id: str, request: CreateRun
         execution_arn = ctx.start_execution(run.id)
     except (ClientError, BotoCoreError) as error:
         # Nothing half-done: the run is recorded as failed and the thread goes to the next in line.
-        _end(
+        end_before_start(
             ctx,
             run,
             RunStatus.failed,
@@ -86,16 +86,24 @@ def cancel(ctx: ApiContext, run: RunRecord) -> tuple[RunOut, bool]:
     if run.status.is_terminal:
         return RunOut.of(run, _region(ctx)), True
     if ctx.threads.dequeue(run.user_id, run.thread_id, run.id):
-        _end(ctx, run, RunStatus.cancelled)
+        end_before_start(ctx, run, RunStatus.cancelled)
         return RunOut.of(ctx.runs.get(run.id), _region(ctx)), True
     ctx.runs.request_cancel(run.id)
     current = ctx.runs.get(run.id)
     return RunOut.of(current, _region(ctx)), current.status.is_terminal
 
 
-def _end(ctx: ApiContext, run: RunRecord, status: RunStatus, error: RunError | None = None) -> None:
-    """A run that ends before it started: counted in the metrics and on its user's day like any other."""
-    accounting.end_run(
+def end_before_start(
+    ctx: ApiContext,
+    run: RunRecord,
+    status: RunStatus,
+    error: RunError | None = None,
+    *,
+    count_usage: bool = True,
+) -> bool:
+    """End a run that never started (it used no tokens): counted in the metrics and on its user's day like
+    any other, unless ``count_usage`` is False (its thread is being deleted). False: it had ended already."""
+    return accounting.end_run(
         run,
         ctx.runs,
         ctx.usage,
@@ -104,6 +112,7 @@ def _end(ctx: ApiContext, run: RunRecord, status: RunStatus, error: RunError | N
         status=status,
         completed_at=clock.now(),
         error=error,
+        count_usage=count_usage,
     )
 
 
