@@ -58,7 +58,14 @@ def create_run(ctx: ApiContext, user_id: str, thread_id: str, request: CreateRun
             RunError(code="workflow_unavailable", message="the run could not be started"),
         )
         try:
-            turns.end_turn(run, ctx.threads, ctx.runs, ctx.start_execution, settings.thread_ttl_days)
+            turns.end_turn(
+                run,
+                ctx.threads,
+                ctx.runs,
+                ctx.start_execution,
+                settings.thread_ttl_days,
+                end_cancelled=lambda successor: end_before_start(ctx, successor, RunStatus.cancelled),
+            )
         except (ClientError, BotoCoreError):
             logger.exception("the next queued run could not be started", extra={"thread_id": thread.id})
         raise ServiceUnavailableError("the run could not be started; try again") from error
