@@ -21,6 +21,7 @@ from threadrunner.settings import (
 )
 from threadrunner.stores.assistants import UpstreamAssistantStore
 from threadrunner.stores.blobs import BlobStore
+from threadrunner.stores.files import FileStore
 from threadrunner.stores.messages import MessageStore
 from threadrunner.stores.runs import RunStore, ToolCallLedger
 from threadrunner.stores.threads import ThreadStore
@@ -37,6 +38,8 @@ class StepContext:
     tool_functions: Mapping[str, str]
     messages: MessageStore
     start_execution: Callable[[str], str]  # run id -> execution ARN: Finish run starts the next queued run
+    files: FileStore | None = None  # the run's uploads (only runs with files need it)
+    blobs: BlobStore | None = None  # where Collect outputs copies generated files
 
 
 @cache
@@ -45,20 +48,22 @@ def default_context() -> StepContext:
     runs_table = aws.table(storage.runs_table)
     # Assistant definitions synced upstream (assistants engine), remembered for the container's life.
     assistants = AssistantRegistry(UpstreamAssistantStore(runs_table), run_settings().environment)
+    threads_table = aws.table(storage.threads_table)
+    blobs = BlobStore(aws.client("s3"), storage.bucket)
     return StepContext(
         runs=RunStore(runs_table),
         ledger=ToolCallLedger(runs_table),
-        threads=ThreadStore(aws.table(storage.threads_table)),
+        threads=ThreadStore(threads_table),
         engine=lambda name: engine_for(name, upstream_settings(), assistants),
         run_settings=run_settings(),
         tool_settings=tool_settings(),
         tool_functions=workflow_settings().tool_functions,
         messages=MessageStore(
-            aws.table(storage.messages_table),
-            BlobStore(aws.client("s3"), storage.bucket),
-            inline_bytes=storage.message_inline_bytes,
+            aws.table(storage.messages_table), blobs, inline_bytes=storage.message_inline_bytes
         ),
         start_execution=ExecutionStarter(
             aws.client("stepfunctions"), workflow_settings().state_machine_arn, run_settings()
         ),
+        files=FileStore(threads_table),
+        blobs=blobs,
     )
