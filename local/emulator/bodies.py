@@ -27,11 +27,21 @@ class FunctionTool(_Body):
     strict: bool | None = None
 
 
+class AutoContainer(_Body):
+    type: Literal["auto"]
+    file_ids: list[str] = Field(default_factory=list, max_length=50)
+
+
+class CodeInterpreterTool(_Body):
+    type: Literal["code_interpreter"]
+    container: str | AutoContainer  # an existing container's id, or one created for the response
+
+
 class CreateResponseBody(_Body):
     model: str
     input: list[dict[str, Any]] = Field(default_factory=list)
     instructions: str | None = None
-    tools: list[FunctionTool] = Field(default_factory=list)
+    tools: list[FunctionTool | CodeInterpreterTool] = Field(default_factory=list)
     tool_choice: str | dict[str, Any] = "auto"
     conversation: str | None = None
     previous_response_id: str | None = None
@@ -42,6 +52,14 @@ class CreateResponseBody(_Body):
     top_p: float | None = None
     max_output_tokens: int | None = None
     parallel_tool_calls: bool | None = None
+
+    @property
+    def function_tools(self) -> list[FunctionTool]:
+        return [tool for tool in self.tools if isinstance(tool, FunctionTool)]
+
+    @property
+    def code_interpreter(self) -> CodeInterpreterTool | None:
+        return next((tool for tool in self.tools if isinstance(tool, CodeInterpreterTool)), None)
 
     @model_validator(mode="before")
     @classmethod

@@ -49,6 +49,13 @@ class Plan:
         return IncompletePlan(reason=reason, text=text)
 
     @staticmethod
+    def analyse_csv(text: str = "Here is the chart and a summary of your data.") -> AnalyseCsvPlan:
+        """The code interpreter analyses the first CSV the turn was given (Responses: the container's files;
+        Assistants: the message's code_interpreter attachments) and writes a PNG bar chart and a summary
+        CSV (local.emulator.analysis); the answer cites both."""
+        return AnalyseCsvPlan(text=text)
+
+    @staticmethod
     def never_finishes() -> NeverFinishesPlan:
         """The response stays ``in_progress`` until cancelled (and keeps its conversation locked)."""
         return NeverFinishesPlan()
@@ -111,6 +118,11 @@ class FailPlan(Plan):
 class IncompletePlan(Plan):
     reason: str
     text: str = ""
+
+
+@dataclass(frozen=True, kw_only=True)
+class AnalyseCsvPlan(Plan):
+    text: str
 
 
 @dataclass(frozen=True, kw_only=True)
