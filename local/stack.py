@@ -30,6 +30,7 @@ from local.atomic_dynamodb import atomic_dynamodb
 from local.http_api import HttpApi
 from local.lambdas import Invocation, LambdaDispatch
 from local.resources import create_tables
+from local.s3_endpoint import S3Endpoint
 from local.trace import TraceStep, execution_trace
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
@@ -102,6 +103,13 @@ class LocalStack:
         self._http = HttpApi(
             self._invoke_api, account_id=ACCOUNT, port=port, local_routes={"/_local/sweep": self.sweep}
         )
+        # Presigned URLs (uploads, generated files) point here; it checks them as S3 does and uses moto.
+        self.s3_endpoint = S3Endpoint(
+            region=REGION,
+            credentials=_environment_credentials,
+            s3=lambda: self.client("s3"),
+            on_created=self._object_created,
+        )
         self._running: ExitStack | None = None
 
     @property
@@ -121,6 +129,9 @@ class LocalStack:
             for name in _HIDDEN_ENVIRONMENT:
                 os.environ.pop(name, None)
             undo.enter_context(mock_aws(config=MOTO_CONFIG))
+            # Inside the mock: it stops before moto does, so no late request can reach AWS.
+            undo.enter_context(self.s3_endpoint)
+            os.environ["THREADRUNNER_S3_ENDPOINT_URL"] = self.s3_endpoint.url
             undo.enter_context(atomic_dynamodb())
             interpreter_log = logging.getLogger("moto.stepfunctions.parser.asl.component.eval_component")
             interpreter_log.addFilter(_drop_failure_events)
@@ -214,6 +225,12 @@ class LocalStack:
         """What the daily schedule does in AWS: invoke sweep_threads once."""
         return self.lambdas.invoke(self.lambdas.function_name("sweep_threads"), {})
 
+    def _object_created(self, event: dict[str, Any]) -> None:
+        """The bucket notification CDK configures: ObjectCreated under uploads/ -> stage_file."""
+        keys = [record["s3"]["object"]["key"] for record in event["Records"]]
+        if all(key.startswith(UPLOADS_PREFIX) for key in keys):
+            self.lambdas.invoke(self.lambdas.function_name("stage_file"), event)
+
     def _invoke_api(self, event: dict[str, Any]) -> Any:
         return self.lambdas.invoke(self.lambdas.function_name("api"), event)
 
@@ -257,6 +274,11 @@ class LocalStack:
             LocalStack._active = None
 
 
+def _environment_credentials() -> tuple[str, str]:
+    """The fake credentials start() puts in the environment (what presigned URLs are signed with)."""
+    return os.environ["AWS_ACCESS_KEY_ID"], os.environ["AWS_SECRET_ACCESS_KEY"]
+
+
 def _drop_failure_events(record: logging.LogRecord) -> bool:
     """moto logs every task failure at ERROR, caught or not; the execution history (and trace) has them."""
     return not record.getMessage().startswith("Exception=FailureEventException")
@@ -273,6 +295,7 @@ def forget_cached_clients() -> None:
 
 
 TOOL_PREFIX = "tool_"  # functions/tool_<name> is the Lambda of tool <name>
+UPLOADS_PREFIX = "uploads/"  # the notification's prefix filter (infra/constructs/files.py)
 
 
 class Upstream(BaseModel):

@@ -82,6 +82,7 @@ _SCRIPTABLE_CALLS: dict[str, HttpCall] = {
     "submit_tool_outputs": "create",
     "get_run": "retrieve",
     "cancel_run": "cancel",
+    "create_file": "upload",
 }
 
 

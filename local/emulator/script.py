@@ -4,7 +4,7 @@ Each ``Plan`` is one model turn: one created response, or one Assistants run cre
 submission. ``EmulatorServer.script(...)`` queues them and the emulator takes the next one whenever a turn
 starts (the demo policy answers once the queue is empty). ``Plan.http_error(...)`` is not a model turn: it
 makes the next calls of one kind fail at the HTTP level, whatever turn is queued (``create`` is a call that
-starts a turn: creating a response or a run, or submitting tool outputs).
+starts a turn: creating a response or a run, or submitting tool outputs; ``upload`` is a Files API upload).
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ from collections import deque
 from dataclasses import dataclass, replace
 from typing import Any, Literal
 
-HttpCall = Literal["create", "retrieve", "cancel"]
+HttpCall = Literal["create", "retrieve", "cancel", "upload"]
 
 
 @dataclass(frozen=True, kw_only=True)
