@@ -9,6 +9,7 @@ from infra.config import EnvironmentConfig
 from infra.constants import SERVICE_NAME, OutputName
 from infra.constructs.api import Api
 from infra.constructs.cleanup import Cleanup
+from infra.constructs.files import Files
 from infra.constructs.functions import FunctionFactory
 from infra.constructs.identity import Identity
 from infra.constructs.storage import Storage
@@ -34,6 +35,7 @@ class ThreadrunnerStack(Stack):
         )
         workflow = Workflow(self, "Workflow", config=config, storage=storage, functions=functions)
         cleanup = Cleanup(self, "Cleanup", config=config, storage=storage, functions=functions)
+        self.files = Files(self, "Files", config=config, storage=storage, functions=functions)
         identity = Identity(self, "Identity", config=config)
         self.api = Api(
             self,

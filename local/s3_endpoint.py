@@ -4,8 +4,8 @@ and forwards it to moto:
 
 - ``POST /<bucket>`` (browser upload, multipart/form-data): the SigV4 signature over the policy, the
   policy's expiry, every condition (exact fields, ``starts-with``, ``content-length-range``), and no form
-  field the policy does not cover; then the object is stored and an ``ObjectCreated:Post`` event (the real
-  S3 notification shape) goes to ``on_created``, asynchronously as S3 notifications do.
+  field the policy does not cover; then the object is stored and an ``Object Created`` event (the shape S3
+  sends to EventBridge) goes to ``on_created``, asynchronously as S3 events are.
 - ``GET /<bucket>/<key>`` (presigned GET): the SigV4 query signature and ``X-Amz-Expires``.
 
 Errors answer in S3's XML error shape with S3's status codes.
@@ -50,6 +50,7 @@ class S3Endpoint:
         self,
         *,
         region: str,
+        account: str,
         credentials: Credentials,
         s3: Callable[[], Any],
         on_created: ObjectCreated,
@@ -57,6 +58,7 @@ class S3Endpoint:
         now: Callable[[], datetime] = lambda: datetime.now(UTC),
     ) -> None:
         self._region = region
+        self._account = account
         self._credentials = credentials
         self._s3 = s3
         self._on_created = on_created
@@ -150,6 +152,7 @@ class S3Endpoint:
             size=len(data),
             etag=str(stored.get("ETag", "")).strip('"'),
             region=self._region,
+            account=self._account,
             source_ip=request.remote_addr or "127.0.0.1",
             at=self._now(),
         )
@@ -250,41 +253,34 @@ class S3Endpoint:
 
 
 def object_created_event(
-    *, bucket: str, key: str, size: int, etag: str, region: str, source_ip: str, at: datetime
+    *, bucket: str, key: str, size: int, etag: str, region: str, account: str, source_ip: str, at: datetime
 ) -> dict[str, Any]:
-    """The S3 event notification S3 sends for a POST upload (event structure version 2.1)."""
+    """The ``Object Created`` event S3 sends to EventBridge for a POST upload, as a rule's target gets it."""
+    request_id = uuid.uuid4().hex[:16].upper()
     return {
-        "Records": [
-            {
-                "eventVersion": "2.1",
-                "eventSource": "aws:s3",
-                "awsRegion": region,
-                "eventTime": at.strftime("%Y-%m-%dT%H:%M:%S.") + f"{at.microsecond // 1000:03d}Z",
-                "eventName": "ObjectCreated:Post",
-                "userIdentity": {"principalId": "AWS:LOCAL"},
-                "requestParameters": {"sourceIPAddress": source_ip},
-                "responseElements": {
-                    "x-amz-request-id": uuid.uuid4().hex[:16].upper(),
-                    "x-amz-id-2": "local",
-                },
-                "s3": {
-                    "s3SchemaVersion": "1.0",
-                    "configurationId": "stage-uploads",
-                    "bucket": {
-                        "name": bucket,
-                        "ownerIdentity": {"principalId": "LOCAL"},
-                        "arn": f"arn:aws:s3:::{bucket}",
-                    },
-                    # Keys arrive URL-encoded, spaces as '+', as in real notifications.
-                    "object": {
-                        "key": quote(key, safe="/").replace("%20", "+"),
-                        "size": size,
-                        "eTag": etag,
-                        "sequencer": f"{int(at.timestamp() * 1e6):016X}",
-                    },
-                },
-            }
-        ]
+        "version": "0",
+        "id": str(uuid.uuid4()),
+        "detail-type": "Object Created",
+        "source": "aws.s3",
+        "account": account,
+        "time": at.strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "region": region,
+        "resources": [f"arn:aws:s3:::{bucket}"],
+        "detail": {
+            "version": "0",
+            "bucket": {"name": bucket},
+            # Keys arrive URL-encoded, spaces as '+', as in S3's events.
+            "object": {
+                "key": quote(key, safe="/").replace("%20", "+"),
+                "size": size,
+                "etag": etag,
+                "sequencer": f"{int(at.timestamp() * 1e6):016X}",
+            },
+            "request-id": request_id,
+            "requester": account,
+            "source-ip-address": source_ip,
+            "reason": "PostObject",
+        },
     }
 
 

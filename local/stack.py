@@ -106,6 +106,7 @@ class LocalStack:
         # Presigned URLs (uploads, generated files) point here; it checks them as S3 does and uses moto.
         self.s3_endpoint = S3Endpoint(
             region=REGION,
+            account=ACCOUNT,
             credentials=_environment_credentials,
             s3=lambda: self.client("s3"),
             on_created=self._object_created,
@@ -226,9 +227,9 @@ class LocalStack:
         return self.lambdas.invoke(self.lambdas.function_name("sweep_threads"), {})
 
     def _object_created(self, event: dict[str, Any]) -> None:
-        """The bucket notification CDK configures: ObjectCreated under uploads/ -> stage_file."""
-        keys = [record["s3"]["object"]["key"] for record in event["Records"]]
-        if all(key.startswith(UPLOADS_PREFIX) for key in keys):
+        """The EventBridge rule CDK configures: Object Created in the bucket under uploads/ -> stage_file."""
+        detail = event["detail"]
+        if detail["bucket"]["name"] == self.bucket and detail["object"]["key"].startswith(UPLOADS_PREFIX):
             self.lambdas.invoke(self.lambdas.function_name("stage_file"), event)
 
     def _invoke_api(self, event: dict[str, Any]) -> Any:
@@ -295,7 +296,7 @@ def forget_cached_clients() -> None:
 
 
 TOOL_PREFIX = "tool_"  # functions/tool_<name> is the Lambda of tool <name>
-UPLOADS_PREFIX = "uploads/"  # the notification's prefix filter (infra/constructs/files.py)
+UPLOADS_PREFIX = "uploads/"  # the EventBridge rule's key prefix (infra/constructs/files.py)
 
 
 class Upstream(BaseModel):

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any, Literal, TypeVar
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from local.emulator.errors import ApiError, invalid_request
 
@@ -52,6 +52,22 @@ class CreateResponseBody(_Body):
     top_p: float | None = None
     max_output_tokens: int | None = None
     parallel_tool_calls: bool | None = None
+
+    @field_validator("tools", mode="before")
+    @classmethod
+    def _each_tool_by_type(cls, tools: Any) -> Any:
+        """Each tool against its own type's model, so an error names ``tools[i].field``."""
+        if not isinstance(tools, list):
+            return tools
+        models: dict[Any, type[_Body]] = {"code_interpreter": CodeInterpreterTool}
+        return [
+            parse(
+                models.get(tool.get("type") if isinstance(tool, dict) else None, FunctionTool),
+                tool,
+                where=f"tools[{index}]",
+            )
+            for index, tool in enumerate(tools)
+        ]
 
     @property
     def function_tools(self) -> list[FunctionTool]:

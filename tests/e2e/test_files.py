@@ -184,6 +184,7 @@ def test_a_repeated_object_created_event_makes_one_upstream_file(
         size=len(SALES_CSV),
         etag="x",
         region=local_stack.region,
+        account=local_stack.account,
         source_ip="127.0.0.1",
         at=datetime.now(UTC),
     )

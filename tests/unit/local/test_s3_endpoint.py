@@ -48,6 +48,7 @@ class World:
         self.clock = datetime.now(UTC)
         self.endpoint = S3Endpoint(
             region=REGION,
+            account="123456789012",
             credentials=lambda: (ACCESS, SECRET),
             s3=lambda: self.s3,
             on_created=self.notify,
