@@ -22,6 +22,7 @@ from moto import mock_aws
 from pydantic import BaseModel, Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 from threadrunner import aws, cleanup
+from threadrunner.run_metrics import NAMESPACE
 from threadrunner.services import context as api_context
 from threadrunner.settings import reset_settings
 from threadrunner.workflow import context as step_context
@@ -185,7 +186,7 @@ class LocalStack:
             "AWS_REGION": REGION,
             "AWS_DEFAULT_REGION": REGION,
             "POWERTOOLS_SERVICE_NAME": "threadrunner",
-            "POWERTOOLS_METRICS_NAMESPACE": "Threadrunner",
+            "POWERTOOLS_METRICS_NAMESPACE": NAMESPACE,
             "POWERTOOLS_TRACE_DISABLED": "true",
             "THREADRUNNER_ENVIRONMENT": "local",
             "THREADRUNNER_BUCKET": self.bucket,

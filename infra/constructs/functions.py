@@ -58,6 +58,19 @@ def _file_settings(config: EnvironmentConfig) -> dict[str, str]:
     }
 
 
+def _cost_environment(config: EnvironmentConfig) -> dict[str, str]:
+    """Budgets and price overrides (threadrunner.settings.CostSettings), only those the environment sets."""
+    environment = {}
+    if config.prices:
+        prices = {model: price.model_dump() for model, price in config.prices.items()}
+        environment["THREADRUNNER_PRICES"] = json.dumps(prices, sort_keys=True, separators=(",", ":"))
+    if config.daily_token_budget is not None:
+        environment["THREADRUNNER_DAILY_TOKEN_BUDGET"] = str(config.daily_token_budget)
+    if config.daily_cost_budget_usd is not None:
+        environment["THREADRUNNER_DAILY_COST_BUDGET_USD"] = str(config.daily_cost_budget_usd)
+    return environment
+
+
 class FunctionFactory(Construct):
     """Builds each Lambda with the shared settings, its own role and log group, and both layers."""
 
@@ -99,6 +112,8 @@ class FunctionFactory(Construct):
             "THREADRUNNER_THREAD_MAX_AGE_HOURS": str(config.thread_max_age_hours),
             "THREADRUNNER_THREAD_TTL_DAYS": str(config.thread_ttl_days),
             **_file_settings(config),
+            "THREADRUNNER_ADMIN_GROUP": config.admin_group,
+            **_cost_environment(config),
         }
         # The secret's ARN, never its value: the model steps read the key at run time.
         self._model_environment = {"THREADRUNNER_OPENAI_SECRET_NAME": upstream_secret.secret.secret_arn}

@@ -38,6 +38,7 @@ from threadrunner.stores.files import FileStore
 from threadrunner.stores.messages import MessageStore
 from threadrunner.stores.runs import RunStore
 from threadrunner.stores.threads import ThreadStore
+from threadrunner.stores.usage import UsageStore
 
 logger = logging.getLogger(__name__)
 
@@ -56,6 +57,7 @@ class CleanupContext:
     engine: Callable[[str], Engine]
     settings: CleanupSettings
     files: FileStore | None = None  # uploads (file#<id> items); None where a test has none
+    usage: UsageStore | None = None  # a user's deletion takes their usage counters too
 
 
 @cache
@@ -74,6 +76,7 @@ def default_context() -> CleanupContext:
         engine=lambda name: engine_for(name, upstream_settings()),
         settings=cleanup_settings(),
         files=FileStore(threads_table),
+        usage=UsageStore(threads_table),
     )
 
 
@@ -125,6 +128,8 @@ def delete_threads(request: DeleteThreadsRequest, ctx: CleanupContext) -> int:
         raise CleanupFailed(f"threads not cleaned yet: {', '.join(failed)}")
     if request.thread_ids is None:
         ctx.threads.delete_slots(request.user_id)
+        if ctx.usage is not None:
+            ctx.usage.delete_all(request.user_id)
     return len(pending)
 
 

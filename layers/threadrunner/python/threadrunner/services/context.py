@@ -12,11 +12,13 @@ from threadrunner.executions import ExecutionStarter
 from threadrunner.files.urls import FileUrls
 from threadrunner.settings import (
     CleanupSettings,
+    CostSettings,
     FileSettings,
     RunSettings,
     ToolSettings,
     WorkflowSettings,
     cleanup_settings,
+    cost_settings,
     file_settings,
     run_settings,
     storage_settings,
@@ -29,6 +31,7 @@ from threadrunner.stores.files import FileStore
 from threadrunner.stores.messages import MessageStore
 from threadrunner.stores.runs import RunStore
 from threadrunner.stores.threads import ThreadStore
+from threadrunner.stores.usage import UsageStore
 
 
 @dataclass(frozen=True)
@@ -47,6 +50,8 @@ class ApiContext:
     files: FileStore
     file_urls: FileUrls  # presigned POST (uploads) and GET (generated files)
     file_settings: FileSettings
+    usage: UsageStore
+    cost_settings: CostSettings
 
 
 @cache
@@ -73,4 +78,6 @@ def default_context() -> ApiContext:
         files=FileStore(threads_table),
         file_urls=FileUrls(aws.presigning_s3(file_settings().s3_endpoint_url), storage.bucket),
         file_settings=file_settings(),
+        usage=UsageStore(threads_table, retention_days=cost_settings().usage_retention_days),
+        cost_settings=cost_settings(),
     )

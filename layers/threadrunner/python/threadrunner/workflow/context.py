@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import cache
 
 from threadrunner import aws
@@ -11,8 +11,10 @@ from threadrunner.engines import Engine, engine_for
 from threadrunner.engines.assistant_registry import AssistantRegistry
 from threadrunner.executions import ExecutionStarter
 from threadrunner.settings import (
+    CostSettings,
     RunSettings,
     ToolSettings,
+    cost_settings,
     run_settings,
     storage_settings,
     tool_settings,
@@ -25,6 +27,7 @@ from threadrunner.stores.files import FileStore
 from threadrunner.stores.messages import MessageStore
 from threadrunner.stores.runs import RunStore, ToolCallLedger
 from threadrunner.stores.threads import ThreadStore
+from threadrunner.stores.usage import UsageStore
 
 
 @dataclass(frozen=True)
@@ -40,15 +43,19 @@ class StepContext:
     start_execution: Callable[[str], str]  # run id -> execution ARN: Finish run starts the next queued run
     files: FileStore | None = None  # the run's uploads (only runs with files need it)
     blobs: BlobStore | None = None  # where Collect outputs copies generated files
+    # Finish run counts each ended run on its user's day (None: no per-user counters, e.g. in some tests).
+    usage: UsageStore | None = None
+    cost_settings: CostSettings = field(default_factory=CostSettings)
 
 
 @cache
 def default_context() -> StepContext:
     storage = storage_settings()
     runs_table = aws.table(storage.runs_table)
+    threads_table = aws.table(storage.threads_table)
+    costs = cost_settings()
     # Assistant definitions synced upstream (assistants engine), remembered for the container's life.
     assistants = AssistantRegistry(UpstreamAssistantStore(runs_table), run_settings().environment)
-    threads_table = aws.table(storage.threads_table)
     blobs = BlobStore(aws.client("s3"), storage.bucket)
     return StepContext(
         runs=RunStore(runs_table),
@@ -66,4 +73,6 @@ def default_context() -> StepContext:
         ),
         files=FileStore(threads_table),
         blobs=blobs,
+        usage=UsageStore(threads_table, retention_days=costs.usage_retention_days),
+        cost_settings=costs,
     )

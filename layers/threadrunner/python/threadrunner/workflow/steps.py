@@ -9,7 +9,7 @@ from collections.abc import Callable
 from datetime import datetime
 from typing import cast
 
-from threadrunner import clock, history, turns
+from threadrunner import accounting, clock, history, run_metrics, turns
 from threadrunner.assistants import load_assistant
 from threadrunner.engines.base import (
     AssistantDefinition,
@@ -54,9 +54,13 @@ def start_run(step: StepInput, ctx: StepContext) -> RunProgress:
     if not run.response_ids:
         request = _run_request(run, upstream_thread_id, ctx)
         _create_round(run, 0, lambda: engine.start(request, run.message), ctx)
+    started_at = run.started_at or clock.now()  # a re-executed Start run keeps the first start
     ctx.runs.update(
-        run.id, status=RunStatus.in_progress, started_at=clock.now(), upstream_thread_id=upstream_thread_id
+        run.id, status=RunStatus.in_progress, started_at=started_at, upstream_thread_id=upstream_thread_id
     )
+    if run.started_at is None:
+        queue_wait = (started_at - run.created_at).total_seconds()
+        run_metrics.run_started(run, environment=ctx.run_settings.environment, queue_wait_seconds=queue_wait)
     return RunProgress(status=RunStatus.in_progress, wait_seconds=step.settings.first_wait_seconds)
 
 
@@ -166,11 +170,9 @@ def cancel_run(step: StepInput, ctx: StepContext) -> RunProgress:
 def finish_run(finish: FinishRunInput, ctx: StepContext) -> FinishRunOutput:
     run = ctx.runs.get(finish.run_id)
     status, error = _final_status(finish, run)
-    fields: dict[str, object] = {"status": status, "completed_at": clock.now()}
-    if error is not None:
-        fields["error"] = error
-    if ctx.runs.finish(run.id, **fields):
-        _summarize_tool_outputs(run, ctx)
+    if not run.status.is_terminal:
+        _summarize_tool_outputs(run, ctx)  # before it ends: the run's metrics count the tool errors
+        _end(ctx.runs.get(run.id), status, error, ctx)
     if finish.error is not None:
         _stop_upstream(run, ctx)
     # The lock first, whatever else fails: the thread's next queued run gets it and is started.
@@ -179,6 +181,23 @@ def finish_run(finish: FinishRunInput, ctx: StepContext) -> FinishRunOutput:
     for message in history.run_outputs(ended):  # every ending logs its tool calls (and answer, if any)
         ctx.messages.add(message)
     return FinishRunOutput(status=ended.status)
+
+
+def _end(run: RunRecord, status: RunStatus, error: RunError | None, ctx: StepContext) -> None:
+    """Status, metrics and usage at once (threadrunner.accounting). A thread being deleted takes its user's
+    usage with it: not counted."""
+    thread = ctx.threads.find(run.user_id, run.thread_id)
+    accounting.end_run(
+        run,
+        ctx.runs,
+        ctx.usage,
+        ctx.cost_settings.price_table,
+        environment=ctx.run_settings.environment,
+        status=status,
+        completed_at=clock.now(),
+        error=error,
+        count_usage=thread is not None and thread.deleting_at is None,
+    )
 
 
 def _stop_upstream(run: RunRecord, ctx: StepContext) -> None:
