@@ -52,10 +52,15 @@ class ThreadrunnerStack(Stack):
             self,
             "Monitoring",
             config=config,
-            functions=[*workflow.steps.values(), self.api.function, *cleanup.functions.values()],
+            functions=[
+                *workflow.steps.values(),
+                self.api.function,
+                *cleanup.functions.values(),
+                self.files.stage_file,
+            ],
             state_machine=workflow.state_machine,
             dead_letters=cleanup.dead_letters,
-            other_alarms=[cleanup.dead_letters_alarm, cleanup.given_up_alarm],
+            other_alarms=[cleanup.dead_letters_alarm, cleanup.given_up_alarm, self.files.dead_letters_alarm],
         )
         self.cleanup = cleanup
         self.storage = storage
