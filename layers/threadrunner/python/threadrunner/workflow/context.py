@@ -23,6 +23,7 @@ from threadrunner.settings import (
 )
 from threadrunner.stores.assistants import UpstreamAssistantStore
 from threadrunner.stores.blobs import BlobStore
+from threadrunner.stores.files import FileStore
 from threadrunner.stores.messages import MessageStore
 from threadrunner.stores.runs import RunStore, ToolCallLedger
 from threadrunner.stores.threads import ThreadStore
@@ -40,6 +41,8 @@ class StepContext:
     tool_functions: Mapping[str, str]
     messages: MessageStore
     start_execution: Callable[[str], str]  # run id -> execution ARN: Finish run starts the next queued run
+    files: FileStore | None = None  # the run's uploads (only runs with files need it)
+    blobs: BlobStore | None = None  # where Collect outputs copies generated files
     # Finish run counts each ended run on its user's day (None: no per-user counters, e.g. in some tests).
     usage: UsageStore | None = None
     cost_settings: CostSettings = field(default_factory=CostSettings)
@@ -53,6 +56,7 @@ def default_context() -> StepContext:
     costs = cost_settings()
     # Assistant definitions synced upstream (assistants engine), remembered for the container's life.
     assistants = AssistantRegistry(UpstreamAssistantStore(runs_table), run_settings().environment)
+    blobs = BlobStore(aws.client("s3"), storage.bucket)
     return StepContext(
         runs=RunStore(runs_table),
         ledger=ToolCallLedger(runs_table),
@@ -62,13 +66,13 @@ def default_context() -> StepContext:
         tool_settings=tool_settings(),
         tool_functions=workflow_settings().tool_functions,
         messages=MessageStore(
-            aws.table(storage.messages_table),
-            BlobStore(aws.client("s3"), storage.bucket),
-            inline_bytes=storage.message_inline_bytes,
+            aws.table(storage.messages_table), blobs, inline_bytes=storage.message_inline_bytes
         ),
         start_execution=ExecutionStarter(
             aws.client("stepfunctions"), workflow_settings().state_machine_arn, run_settings()
         ),
+        files=FileStore(threads_table),
+        blobs=blobs,
         usage=UsageStore(threads_table, retention_days=costs.usage_retention_days),
         cost_settings=costs,
     )
