@@ -8,13 +8,14 @@ from datetime import timedelta
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from threadrunner import accounting, clock, history, turns
+from threadrunner import clock, history, turns
 from threadrunner.assistants import load_assistant
 from threadrunner.budgets import check_budgets
 from threadrunner.errors import ServiceUnavailableError
 from threadrunner.models.api import CreateRunRequest, OutputFileOut, RunOut
 from threadrunner.models.records import RunError, RunRecord, RunStatus
 from threadrunner.services.context import ApiContext
+from threadrunner.services.endings import end_before_start
 from threadrunner.services.files import files_for_run
 
 logger = logging.getLogger(__name__)
@@ -117,29 +118,6 @@ def cancel(ctx: ApiContext, run: RunRecord) -> tuple[RunOut, bool]:
     ctx.runs.request_cancel(run.id)
     current = ctx.runs.get(run.id)
     return RunOut.of(current, _region(ctx)), current.status.is_terminal
-
-
-def end_before_start(
-    ctx: ApiContext,
-    run: RunRecord,
-    status: RunStatus,
-    error: RunError | None = None,
-    *,
-    count_usage: bool = True,
-) -> bool:
-    """End a run that never started (it used no tokens): counted in the metrics and on its user's day like
-    any other, unless ``count_usage`` is False (its thread is being deleted). False: it had ended already."""
-    return accounting.end_run(
-        run,
-        ctx.runs,
-        ctx.usage,
-        ctx.cost_settings.price_table,
-        environment=ctx.run_settings.environment,
-        status=status,
-        completed_at=clock.now(),
-        error=error,
-        count_usage=count_usage,
-    )
 
 
 def _record(ctx: ApiContext, run: RunRecord) -> None:

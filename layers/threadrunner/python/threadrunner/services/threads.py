@@ -15,7 +15,7 @@ from threadrunner.models.api import CreateThreadRequest, MessageOut, MessagePage
 from threadrunner.models.cleanup import DeleteThreadsRequest
 from threadrunner.models.records import RunStatus, ThreadRecord
 from threadrunner.services.context import ApiContext
-from threadrunner.services.runs import end_before_start
+from threadrunner.services.endings import end_before_start
 
 logger = logging.getLogger(__name__)
 
