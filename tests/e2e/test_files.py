@@ -156,6 +156,8 @@ def test_someone_elses_file_is_not_found_everywhere(
     assert theirs.status_code == missing.status_code == 404
     assert theirs.text.replace(file["id"], missing_id) == missing.text  # nothing tells them apart
     assert file["id"] not in str(mallory.get("/v1/files").json())
+    alices_thread = alice.get(f"/v1/files/{file['id']}").json()["thread_id"]
+    assert _declare(mallory, alices_thread, SALES_CSV).status_code == 404  # nor can they upload to her thread
     thread = new_thread(mallory, "theirs")
     run = mallory.post(f"/v1/threads/{thread['id']}/runs", json={"message": "go", "file_ids": [file["id"]]})
     other = mallory.post(f"/v1/threads/{thread['id']}/runs", json={"message": "go", "file_ids": [missing_id]})
