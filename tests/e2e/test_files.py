@@ -156,6 +156,8 @@ def test_someone_elses_file_is_not_found_everywhere(
     assert theirs.status_code == missing.status_code == 404
     assert theirs.text.replace(file["id"], missing_id) == missing.text  # nothing tells them apart
     assert file["id"] not in str(mallory.get("/v1/files").json())
+    alices_thread = alice.get(f"/v1/files/{file['id']}").json()["thread_id"]
+    assert _declare(mallory, alices_thread, SALES_CSV).status_code == 404  # nor can they upload to her thread
     thread = new_thread(mallory, "theirs")
     run = mallory.post(f"/v1/threads/{thread['id']}/runs", json={"message": "go", "file_ids": [file["id"]]})
     other = mallory.post(f"/v1/threads/{thread['id']}/runs", json={"message": "go", "file_ids": [missing_id]})
@@ -260,3 +262,41 @@ def test_files_and_outputs_go_with_their_thread_and_a_deleted_file_goes_at_once(
         ids,
     )
     assert left == []
+
+
+def test_deleting_a_users_data_takes_their_files_upstream_and_in_s3(
+    client_for: Callable[[str], httpx.Client], upstream: EmulatorServer, local_stack: LocalStack
+) -> None:
+    gina = client_for("gina")
+    file = _staged_file(gina, new_thread(gina, "data")["id"])
+    assert gina.delete("/v1/users/me/data").status_code == 202
+    assert gina.get("/v1/files").json()["files"] == []
+    uploaded = _upstream_uploads(upstream)[0].response_json["id"]
+    assert any(e.method == "DELETE" and e.path == f"/v1/files/{uploaded}" for e in upstream.exchanges)
+    left = leftovers(
+        local_stack.client("dynamodb"),
+        local_stack.client("s3"),
+        local_stack.bucket,
+        local_stack.table_names,
+        "gina",
+        {file["id"]},
+    )
+    assert left == []
+
+
+def test_the_sweep_removes_a_file_whose_deletion_was_never_handed_over(
+    alice: httpx.Client, upstream: EmulatorServer, local_stack: LocalStack, configure: Callable[..., None]
+) -> None:
+    file = _staged_file(alice, new_thread(alice, "orphan")["id"])
+    configure(THREADRUNNER_DELETE_THREADS_FUNCTION="")  # the hand-over is lost: the file is only hidden
+    assert alice.delete(f"/v1/files/{file['id']}").status_code == 202
+    assert alice.get(f"/v1/files/{file['id']}").status_code == 404
+    assert not any(e.method == "DELETE" for e in upstream.exchanges)
+    report = local_stack.sweep()
+    assert report.error is None and report.payload["orphaned_files"] >= 1
+    uploaded = _upstream_uploads(upstream)[0].response_json["id"]
+    assert [e.path for e in upstream.exchanges if e.method == "DELETE"] == [f"/v1/files/{uploaded}"]
+    objects = local_stack.client("s3").list_objects_v2(
+        Bucket=local_stack.bucket, Prefix=f"uploads/alice/{file['id']}"
+    )
+    assert "Contents" not in objects

@@ -150,3 +150,27 @@ def test_assistants_engine_attaches_the_csv_for_the_code_interpreter_and_finds_i
     files = {("chart.png" if f.name.endswith(".png") else f.name): _download(engine, f) for f in polled.files}
     _check_outputs(files)
     assert all(file.container_id is None for file in polled.files)  # Files API files: deleted with the thread
+
+
+def test_responses_engine_gives_input_files_to_the_model_as_input_file_parts(
+    openai_client: OpenAI, emulator: EmulatorServer
+) -> None:
+    engine = ResponsesEngine(openai_client)
+    file_id = engine.upload_file("brief.pdf", io.BytesIO(b"%PDF-1.7 brief"), "application/pdf", 0)
+    conversation = engine.create_thread({})
+    brief = RunFile(
+        upstream_file_id=file_id,
+        filename="brief.pdf",
+        content_type="application/pdf",
+        purpose="input",
+        key="k",
+    )
+    emulator.script(Plan.message("Read it."))
+    engine.start(_request(conversation, [brief]), "Summarise the brief")
+    create = next(e for e in emulator.exchanges if e.method == "POST" and e.path == "/v1/responses")
+    (message,) = create.request_json["input"]
+    assert message["content"] == [
+        {"type": "input_text", "text": "Summarise the brief"},
+        {"type": "input_file", "file_id": file_id},
+    ]
+    assert create.request_json["tools"] == []  # no code interpreter without files for it

@@ -161,6 +161,7 @@ class SweepReport(BaseModel):
     cleaned: int = 0
     failed: int = 0
     given_up: int = 0  # cleanups past max attempts, left for a person (their records stay)
+    orphaned_files: int = 0  # files deleted on their own, or whose thread is gone, removed now
 
 
 def sweep(ctx: CleanupContext) -> SweepReport:
@@ -188,7 +189,31 @@ def sweep(ctx: CleanupContext) -> SweepReport:
             report.failed += 1
         else:
             report.cleaned += 1
+    report.orphaned_files = _remove_orphaned_files(set(todo), ctx)
     return report
+
+
+def _remove_orphaned_files(cleaned_threads: set[str], ctx: CleanupContext) -> int:
+    """Files a DELETE hid but whose removal failed, and files whose thread is gone (created while it was
+    being deleted): nothing else would ever remove them."""
+    if ctx.files is None:
+        return 0
+    removed = 0
+    for record in ctx.files.everyone():
+        if record.thread_id in cleaned_threads:
+            continue  # its thread's cleanup has it
+        orphaned = (
+            record.deleting_at is not None or ctx.threads.find(record.user_id, record.thread_id) is None
+        )
+        if not orphaned or ctx.cleanups.get(record.user_id, record.thread_id) is not None:
+            continue
+        try:
+            delete_files(record.user_id, [record.id], ctx)
+        except Exception:
+            logger.exception("orphaned file not removed", extra={"file_id": record.id})
+        else:
+            removed += 1
+    return removed
 
 
 def _remove_everything(pending: PendingCleanup, ctx: CleanupContext) -> None:

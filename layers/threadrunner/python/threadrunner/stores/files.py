@@ -6,7 +6,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from boto3.dynamodb.conditions import Key
+from boto3.dynamodb.conditions import Attr, Key
 from botocore.exceptions import ClientError
 
 from threadrunner.errors import NotFoundError
@@ -51,6 +51,17 @@ class FileStore:
         files: list[FileRecord] = []
         while True:
             response = self._table.query(**arguments)
+            files.extend(from_item(FileRecord, item) for item in response["Items"])
+            if "LastEvaluatedKey" not in response:
+                return files
+            arguments["ExclusiveStartKey"] = response["LastEvaluatedKey"]
+
+    def everyone(self) -> list[FileRecord]:
+        """Every file of every user (a Scan, for the daily sweep)."""
+        arguments: dict[str, Any] = {"FilterExpression": Attr("kind").eq("file")}
+        files: list[FileRecord] = []
+        while True:
+            response = self._table.scan(**arguments)
             files.extend(from_item(FileRecord, item) for item in response["Items"])
             if "LastEvaluatedKey" not in response:
                 return files
