@@ -28,11 +28,11 @@ def token(
     admin: Annotated[bool, typer.Option(help="An operator: the token is in the admin group.")] = False,
 ) -> None:
     """Print a JWT the local stack accepts for USER."""
-    from threadrunner.settings import cost_settings
+    from threadrunner.settings import operator_settings
 
     from local.auth import issue_token
 
-    typer.echo(issue_token(user, groups=[cost_settings().admin_group] if admin else None))
+    typer.echo(issue_token(user, groups=[operator_settings().admin_group] if admin else None))
 
 
 @app.command()

@@ -70,7 +70,7 @@ def _operator() -> str:
     """The kill switch: the route exists for every caller, but only operators may use it (403)."""
     caller = _caller()
     claims = app.current_event.request_context.authorizer.jwt_claim or {}
-    if not admin.is_admin(claims, default_context().cost_settings):
+    if not admin.is_admin(claims, default_context().operator_settings):
         raise Forbidden("this route is for operators only")
     return caller
 

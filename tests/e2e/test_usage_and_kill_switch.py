@@ -12,7 +12,7 @@ import httpx
 import pytest
 from threadrunner.models.records import Usage
 from threadrunner.pricing import default_prices, estimate_cost
-from threadrunner.settings import CostSettings
+from threadrunner.settings import OperatorSettings
 
 from local.auth import issue_token
 from local.emulator import EmulatorServer, Plan
@@ -38,7 +38,7 @@ def _ask(client: httpx.Client, purpose: str, message: str) -> dict[str, Any]:
 
 @pytest.fixture
 def operator(local_stack: LocalStack) -> httpx.Client:
-    token = issue_token(_user("operator"), groups=["staff", CostSettings().admin_group])
+    token = issue_token(_user("operator"), groups=["staff", OperatorSettings().admin_group])
     with httpx.Client(
         base_url=local_stack.api_url, headers={"Authorization": f"Bearer {token}"}, timeout=30
     ) as client:

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import pytest
 from threadrunner.services.admin import is_admin
-from threadrunner.settings import CostSettings
+from threadrunner.settings import OperatorSettings
 
 from local.auth import api_gateway_claims
 
-SETTINGS = CostSettings(admin_group="ops", admin_scope="threadrunner/admin")
+SETTINGS = OperatorSettings(admin_group="ops", admin_scope="threadrunner/admin")
 
 
 @pytest.mark.parametrize(

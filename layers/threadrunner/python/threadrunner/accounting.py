@@ -41,17 +41,17 @@ def end_run(
     status: RunStatus,
     completed_at: datetime,
     error: RunError | None = None,
-    count_usage: bool = True,
 ) -> bool:
     """End ``run`` (as read just before) with its metrics; False when it had ended already.
 
-    ``count_usage`` False leaves the user's counters alone (their thread is being deleted)."""
+    Its tokens count on its user's day whatever happens to the thread: deleting a thread mid-run does not
+    get around a budget. (A user's deletion removes the counters after the runs: services.threads, cleanup.)"""
     ended = run.model_copy(
         update={"status": status, "completed_at": completed_at, "error": error or run.error}
     )
     metrics = measure(ended, prices)
     counters = []
-    if usage is not None and count_usage:
+    if usage is not None:
         day = completed_at.date()
         counters.append(usage.counter_update(run.user_id, day, run.usage, metrics.estimated_cost_usd))
     fields: dict[str, object] = {"status": status, "completed_at": completed_at, "metrics": metrics}

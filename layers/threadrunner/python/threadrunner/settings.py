@@ -108,7 +108,7 @@ class ToolSettings(_Settings):
 
 
 class CostSettings(_Settings):
-    """Prices, per-user daily budgets and who may operate the kill switch (per environment, see cdk.json)."""
+    """Prices and per-user daily budgets (per environment, see cdk.json)."""
 
     # Added to / overriding threadrunner/prices.json (JSON in THREADRUNNER_PRICES), USD per 1M tokens.
     prices: dict[str, ModelPrice] = Field(default_factory=dict)
@@ -117,13 +117,18 @@ class CostSettings(_Settings):
     daily_cost_budget_usd: float | None = Field(default=None, gt=0)
     usage_retention_days: int = Field(default=400, gt=0)
     max_usage_days: int = Field(default=92, gt=0)  # the widest range GET /v1/usage answers
-    # Operators: a JWT whose cognito:groups holds this group, or whose scope holds this scope.
-    admin_group: str = "threadrunner-admins"
-    admin_scope: str = "threadrunner/admin"
 
     @property
     def price_table(self) -> dict[str, ModelPrice]:
         return {**default_prices(), **self.prices}
+
+
+class OperatorSettings(_Settings):
+    """Who may use the kill switch (/v1/admin/...): a JWT whose cognito:groups holds the group, or whose
+    scope holds the scope."""
+
+    admin_group: str = "threadrunner-admins"
+    admin_scope: str = "threadrunner/admin"
 
 
 @cache
@@ -166,6 +171,11 @@ def cost_settings() -> CostSettings:
     return CostSettings()
 
 
+@cache
+def operator_settings() -> OperatorSettings:
+    return OperatorSettings()
+
+
 def reset_settings() -> None:
     """Forget cached settings (local mode and tests change the environment)."""
     for cached in (
@@ -177,5 +187,6 @@ def reset_settings() -> None:
         cleanup_settings,
         file_settings,
         cost_settings,
+        operator_settings,
     ):
         cached.cache_clear()

@@ -15,12 +15,12 @@ from threadrunner.models.api import RunOut
 from threadrunner.models.records import RunStatus
 from threadrunner.services import runs
 from threadrunner.services.context import ApiContext
-from threadrunner.settings import CostSettings
+from threadrunner.settings import OperatorSettings
 
 _PAGE = 100
 
 
-def is_admin(claims: Mapping[str, Any], settings: CostSettings) -> bool:
+def is_admin(claims: Mapping[str, Any], settings: OperatorSettings) -> bool:
     """The token's ``cognito:groups`` holds the admin group, or its ``scope`` the admin scope. API Gateway
     hands claims over as text: an array as ``[a b]``, a scope as ``a b``."""
     groups = str(claims.get("cognito:groups", "")).strip("[]").replace(",", " ").split()

@@ -14,12 +14,14 @@ from threadrunner.settings import (
     CleanupSettings,
     CostSettings,
     FileSettings,
+    OperatorSettings,
     RunSettings,
     ToolSettings,
     WorkflowSettings,
     cleanup_settings,
     cost_settings,
     file_settings,
+    operator_settings,
     run_settings,
     storage_settings,
     tool_settings,
@@ -52,6 +54,7 @@ class ApiContext:
     file_settings: FileSettings
     usage: UsageStore
     cost_settings: CostSettings
+    operator_settings: OperatorSettings
 
 
 @cache
@@ -80,4 +83,5 @@ def default_context() -> ApiContext:
         file_settings=file_settings(),
         usage=UsageStore(threads_table, retention_days=cost_settings().usage_retention_days),
         cost_settings=cost_settings(),
+        operator_settings=operator_settings(),
     )

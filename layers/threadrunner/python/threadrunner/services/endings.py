@@ -13,11 +13,9 @@ def end_before_start(
     run: RunRecord,
     status: RunStatus,
     error: RunError | None = None,
-    *,
-    count_usage: bool = True,
 ) -> bool:
     """End a run that never started (it used no tokens): counted in the metrics and on its user's day like
-    any other, unless ``count_usage`` is False (its thread is being deleted). False: it had ended already."""
+    any other. False: it had ended already."""
     return accounting.end_run(
         run,
         ctx.runs,
@@ -27,5 +25,4 @@ def end_before_start(
         status=status,
         completed_at=clock.now(),
         error=error,
-        count_usage=count_usage,
     )

@@ -83,7 +83,7 @@ def _prepare_deletion(ctx: ApiContext, thread: ThreadRecord) -> None:
     thread is hidden: from here on it will be finished, by the cleanup Lambda or by the sweep."""
     for run_id in list(thread.queue):
         if ctx.threads.dequeue(thread.user_id, thread.id, run_id):
-            end_before_start(ctx, ctx.runs.get(run_id), RunStatus.cancelled, count_usage=False)
+            end_before_start(ctx, ctx.runs.get(run_id), RunStatus.cancelled)
     if thread.active_run_id:
         ctx.runs.request_cancel(thread.active_run_id)
     ctx.cleanups.record(pending_for(thread))

@@ -191,9 +191,7 @@ def finish_run(finish: FinishRunInput, ctx: StepContext) -> FinishRunOutput:
 
 
 def _end(run: RunRecord, status: RunStatus, error: RunError | None, ctx: StepContext) -> None:
-    """Status, metrics and usage at once (threadrunner.accounting). A thread being deleted takes its user's
-    usage with it: not counted."""
-    thread = ctx.threads.find(run.user_id, run.thread_id)
+    """Status, metrics and usage at once (threadrunner.accounting)."""
     accounting.end_run(
         run,
         ctx.runs,
@@ -203,7 +201,6 @@ def _end(run: RunRecord, status: RunStatus, error: RunError | None, ctx: StepCon
         status=status,
         completed_at=clock.now(),
         error=error,
-        count_usage=thread is not None and thread.deleting_at is None,
     )
 
 
