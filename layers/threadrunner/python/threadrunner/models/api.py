@@ -127,6 +127,9 @@ class RunOut(BaseModel):
     execution: ExecutionOut | None
     queue_position: int | None = None  # queued behind the active run: 1 starts next
     cancel_requested: bool = False
+    engine: str = ""  # the engine the run runs on; with fallback_from, the fallback that took over
+    fallback_from: str | None = None
+    fallback_reason: str | None = None
 
     @classmethod
     def of(cls, run: RunRecord, region: str, *, queue_position: int | None = None) -> RunOut:
@@ -156,6 +159,9 @@ class RunOut(BaseModel):
             execution=execution,
             queue_position=queue_position,
             cancel_requested=run.cancel_requested,
+            engine=run.engine,
+            fallback_from=run.fallback_from,
+            fallback_reason=run.fallback_reason,
         )
 
 

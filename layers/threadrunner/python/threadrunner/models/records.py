@@ -105,6 +105,9 @@ class RunRecord(Record):
     error: RunError | None = None
     # POST /v1/runs/{id}/cancel on a started run: Check run cancels upstream and ends it cancelled.
     cancel_requested: bool = False
+    # Set when Start run moved the run to the fallback engine (``engine`` is then the fallback's).
+    fallback_from: str | None = None
+    fallback_reason: str | None = None
 
     @property
     def usage(self) -> Usage:

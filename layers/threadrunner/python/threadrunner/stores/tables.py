@@ -4,7 +4,9 @@ threads: partition ``user_id``, sort ``sk``. Items: ``thread#<id>`` (a thread) a
   (which thread is current for that key, so concurrent get-or-create calls agree). TTL on ``expires_at``.
 runs: partition ``run_id``, sort ``sk``. Items: ``run`` (the run) and ``call#<call_id>`` (the tool-call ledger).
   The sparse index ``by_thread`` lists a thread's runs in creation order. Also ``assistant#<name>`` /
-  ``upstream#<environment>``: the upstream assistant an assistant definition is synced to (stores/assistants.py).
+  ``upstream#<environment>``: the upstream assistant an assistant definition is synced to (stores/assistants.py);
+  ``chat#<nnnn>`` items of a run's partition: the chat engine's completions (stores/chat_rounds.py); and
+  ``breaker#<environment>`` / ``engine#<engine>``: an engine's open circuit breaker (stores/breakers.py).
 messages: partition ``thread_id``, sort ``message_id`` (``<run id>.<nnnn>``: run ids sort by creation, so the log
   reads in order, each run's user message first). Bodies past a size limit live in S3 (stores/messages.py).
 """

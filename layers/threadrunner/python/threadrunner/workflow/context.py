@@ -3,16 +3,18 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import cache
 
 from threadrunner import aws
 from threadrunner.engines import Engine, engine_for
 from threadrunner.engines.assistant_registry import AssistantRegistry
 from threadrunner.executions import ExecutionStarter
+from threadrunner.fallback import Fallback
 from threadrunner.settings import (
     RunSettings,
     ToolSettings,
+    UpstreamSettings,
     run_settings,
     storage_settings,
     tool_settings,
@@ -21,6 +23,8 @@ from threadrunner.settings import (
 )
 from threadrunner.stores.assistants import UpstreamAssistantStore
 from threadrunner.stores.blobs import BlobStore
+from threadrunner.stores.breakers import CircuitBreakerStore
+from threadrunner.stores.chat_rounds import ChatRoundStore, ChatState
 from threadrunner.stores.messages import MessageStore
 from threadrunner.stores.runs import RunStore, ToolCallLedger
 from threadrunner.stores.threads import ThreadStore
@@ -37,6 +41,9 @@ class StepContext:
     tool_functions: Mapping[str, str]
     messages: MessageStore
     start_execution: Callable[[str], str]  # run id -> execution ARN: Finish run starts the next queued run
+    # Start run moves a run whose engine has an outage to the fallback engine (None: no fallback).
+    fallback: Fallback | None = None
+    upstream_settings: UpstreamSettings = field(default_factory=UpstreamSettings)  # per-engine models
 
 
 @cache
@@ -45,20 +52,25 @@ def default_context() -> StepContext:
     runs_table = aws.table(storage.runs_table)
     # Assistant definitions synced upstream (assistants engine), remembered for the container's life.
     assistants = AssistantRegistry(UpstreamAssistantStore(runs_table), run_settings().environment)
+    messages = MessageStore(
+        aws.table(storage.messages_table),
+        BlobStore(aws.client("s3"), storage.bucket),
+        inline_bytes=storage.message_inline_bytes,
+    )
+    # The chat engine replays the message log and keeps its completions with the run.
+    chat = ChatState(messages, ChatRoundStore(runs_table), run_settings().context_budget)
     return StepContext(
         runs=RunStore(runs_table),
         ledger=ToolCallLedger(runs_table),
         threads=ThreadStore(aws.table(storage.threads_table)),
-        engine=lambda name: engine_for(name, upstream_settings(), assistants),
+        engine=lambda name: engine_for(name, upstream_settings(), assistants, chat),
         run_settings=run_settings(),
         tool_settings=tool_settings(),
         tool_functions=workflow_settings().tool_functions,
-        messages=MessageStore(
-            aws.table(storage.messages_table),
-            BlobStore(aws.client("s3"), storage.bucket),
-            inline_bytes=storage.message_inline_bytes,
-        ),
+        messages=messages,
         start_execution=ExecutionStarter(
             aws.client("stepfunctions"), workflow_settings().state_machine_arn, run_settings()
         ),
+        fallback=Fallback(CircuitBreakerStore(runs_table), run_settings()),
+        upstream_settings=upstream_settings(),
     )
