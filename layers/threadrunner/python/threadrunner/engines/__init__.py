@@ -15,6 +15,7 @@ if TYPE_CHECKING:
     from openai import OpenAI
 
     from threadrunner.engines.assistant_registry import AssistantRegistry
+    from threadrunner.engines.retry import RetryPolicy
     from threadrunner.stores.chat_rounds import ChatState
 
 ENGINES = ("responses", "assistants", "chat")
@@ -33,9 +34,22 @@ def engine_for(
     start and poll runs. Neither is needed to cancel or delete (thread cleanup)."""
     if name not in ENGINES:
         raise ValueError(f"unknown engine {name!r}")
+    from threadrunner.engines.retry import RetryPolicy
     from threadrunner.secrets import api_key
 
-    client = _client(api_key(settings.secret_name_for(name)), settings.base_url_for(name), settings)
+    policy = RetryPolicy(
+        max_attempts=settings.retry_max_attempts,
+        base_seconds=settings.retry_base_seconds,
+        max_backoff_seconds=settings.retry_max_backoff_seconds,
+        max_retry_after_seconds=settings.retry_max_retry_after_seconds,
+        budget_seconds=settings.retry_budget_seconds,
+    )
+    client = _client(
+        api_key(settings.secret_name_for(name)),
+        settings.base_url_for(name),
+        settings.openai_timeout_seconds,
+        policy,
+    )
     if name == "assistants":
         from threadrunner.engines.assistants import AssistantsEngine
 
@@ -50,26 +64,19 @@ def engine_for(
 
 
 @cache
-def _client(api_key: str, base_url: str | None, settings: UpstreamSettings) -> OpenAI:
+def _client(api_key: str, base_url: str | None, timeout: float, policy: RetryPolicy) -> OpenAI:
     """One client per key and upstream (a rotated key gets a new one), reused across invocations. The SDK's
     own retries are off: engines/retry.py retries what is safe to retry, for every call."""
     import httpx2 as httpx
     import openai
 
-    from threadrunner.engines.retry import RetryingTransport, RetryPolicy
+    from threadrunner.engines.retry import RetryingTransport
 
-    policy = RetryPolicy(
-        max_attempts=settings.retry_max_attempts,
-        base_seconds=settings.retry_base_seconds,
-        max_backoff_seconds=settings.retry_max_backoff_seconds,
-        max_retry_after_seconds=settings.retry_max_retry_after_seconds,
-        budget_seconds=settings.retry_budget_seconds,
-    )
     transport = RetryingTransport(httpx.HTTPTransport(), policy)
     return openai.OpenAI(
         api_key=api_key,
         base_url=base_url,
-        timeout=settings.openai_timeout_seconds,
+        timeout=timeout,
         max_retries=0,
         http_client=openai.DefaultHttpxClient(transport=transport),
     )

@@ -61,4 +61,8 @@ def _code(error: openai.APIStatusError) -> str | None:
 
 
 def _message(error: openai.APIStatusError) -> str:
+    """The upstream's own words (``error.message`` of its body), not the SDK's "Error code: ..." wrapper."""
+    body = error.body
+    if isinstance(body, dict) and isinstance(body.get("message"), str):
+        return str(body["message"])[:300]
     return str(error.message)[:300]

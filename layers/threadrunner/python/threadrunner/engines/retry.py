@@ -61,7 +61,7 @@ class RetryingTransport(httpx.BaseTransport):
         while True:
             try:
                 response = self._inner.handle_request(request)
-            except (httpx.TimeoutException, httpx.NetworkError):
+            except (httpx.TimeoutException, httpx.NetworkError, httpx.RemoteProtocolError):
                 wait = self._policy.backoff(attempt, self._draw) if creates_nothing(request) else None
                 if not self._may_wait(wait, attempt, waited):
                     raise
