@@ -176,6 +176,9 @@ class EmulatorApp:
                 raise ApiError(404, f"Invalid URL ({request.method} {request.path})") from None
             call = _SCRIPTABLE_CALLS.get(endpoint)
             if call is not None and (failure := self._script.next_failure(call)) is not None:
+                if failure.delay_seconds:
+                    error = scripted_http_error(failure)
+                    return _SlowResponse.of(error.body(), failure.delay_seconds, status=error.status)
                 raise scripted_http_error(failure)
             handler: Callable[..., Response] = getattr(self, f"_{endpoint}")
             return handler(request, **arguments)
@@ -245,9 +248,7 @@ class EmulatorApp:
         completion = self._chat.create(_json_body(request))
         if not completion.delay_seconds:
             return _json(completion.body)
-        response = _SlowResponse(json.dumps(completion.body), mimetype="application/json")
-        response.delay_seconds = completion.delay_seconds
-        return response
+        return _SlowResponse.of(completion.body, completion.delay_seconds)
 
     # Files.
     def _create_file(self, request: Request) -> Response:
@@ -360,6 +361,12 @@ class _SlowResponse(Response):
     """An answer the model takes ``delay_seconds`` to give (sent after that, outside the lock)."""
 
     delay_seconds: float = 0.0
+
+    @classmethod
+    def of(cls, body: Any, delay_seconds: float, *, status: int = 200) -> _SlowResponse:
+        response = cls(json.dumps(body), status=status, mimetype="application/json")
+        response.delay_seconds = delay_seconds
+        return response
 
 
 def _json(body: Any, *, status: int = 200, headers: dict[str, str] | None = None) -> Response:

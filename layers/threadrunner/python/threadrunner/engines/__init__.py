@@ -5,6 +5,8 @@ Importing this package does not import ``openai`` (a second of cold start): only
 
 from __future__ import annotations
 
+import time
+from collections.abc import Callable
 from functools import cache
 from typing import TYPE_CHECKING
 
@@ -65,14 +67,24 @@ def engine_for(
 
 @cache
 def _client(api_key: str, base_url: str | None, timeout: float, policy: RetryPolicy) -> OpenAI:
-    """One client per key and upstream (a rotated key gets a new one), reused across invocations. The SDK's
-    own retries are off: engines/retry.py retries what is safe to retry, for every call."""
+    """One client per key and upstream (a rotated key gets a new one), reused across invocations."""
+    return new_client(api_key, base_url, timeout, policy)
+
+
+def new_client(
+    api_key: str,
+    base_url: str | None,
+    timeout: float,
+    policy: RetryPolicy,
+    sleep: Callable[[float], None] = time.sleep,
+) -> OpenAI:
+    """An SDK client whose calls are retried by engines/retry.py (the SDK's own retries are off)."""
     import httpx2 as httpx
     import openai
 
     from threadrunner.engines.retry import RetryingTransport
 
-    transport = RetryingTransport(httpx.HTTPTransport(), policy)
+    transport = RetryingTransport(httpx.HTTPTransport(), policy, sleep=sleep)
     return openai.OpenAI(
         api_key=api_key,
         base_url=base_url,
