@@ -47,7 +47,9 @@ class UpstreamSecret(Construct):
 
         # Engines with their own upstream may have their own key, in a secret an operator created.
         self.engine_secrets = [
-            secretsmanager.Secret.from_secret_name_v2(self, f"{engine.capitalize()}Secret", upstream.secret_name)
+            secretsmanager.Secret.from_secret_name_v2(
+                self, f"{engine.capitalize()}Secret", upstream.secret_name
+            )
             for engine, upstream in sorted(config.engine_upstreams.items())
             if upstream.secret_name is not None
         ]

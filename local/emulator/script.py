@@ -90,7 +90,6 @@ class Plan:
             status=status, code=code, on=on, times=times, message=message, retry_after_ms=retry_after_ms
         )
 
-
     @staticmethod
     def http_hang(seconds: float, *, on: HttpCall = "create", times: int = 1) -> HttpErrorPlan:
         """The next ``times`` calls of kind ``on`` hang for ``seconds`` (a client with a shorter timeout

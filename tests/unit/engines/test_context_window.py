@@ -16,7 +16,12 @@ def test_a_token_is_about_four_characters_of_the_message() -> None:
 def test_the_newest_earlier_messages_fill_what_the_required_ones_leave() -> None:
     # Given a budget with room for the required messages and two of the earlier ones
     required = [message("system", 100), message("user", 300)]
-    earlier = [message("user", 400), message("assistant", 400), message("user", 400), message("assistant", 400)]
+    earlier = [
+        message("user", 400),
+        message("assistant", 400),
+        message("user", 400),
+        message("assistant", 400),
+    ]
     budget = sum(approx_tokens(m) for m in [*required, *earlier[2:]])
     # Then the two newest earlier messages fit, oldest first
     assert fit(required, earlier, budget) == earlier[2:]
