@@ -44,7 +44,9 @@ def test_an_outage_moves_the_run_to_the_chat_fallback_and_the_run_says_so(
         ("user", "Still there?"),
     ]
     # When a third run starts during the cooling period
-    third = alice.post(f"/v1/threads/{thread['id']}/runs", json={"message": "And now?"}).json()
+    third = alice.post(
+        f"/v1/threads/{thread['id']}/runs", json={"message": "And now?", "if_busy": "enqueue"}
+    ).json()
     run = wait_for_run(alice, third["id"])
     # Then it went straight to the fallback: the Responses API was not asked again
     assert run["engine"] == "chat" and run["fallback_reason"].startswith(
