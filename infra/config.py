@@ -66,6 +66,14 @@ class EngineUpstreamConfig(_Strict):
     model: str | None = Field(default=None, min_length=1)  # the model that server runs
 
 
+class PriceConfig(_Strict):
+    """USD per 1M tokens (threadrunner.pricing.ModelPrice)."""
+
+    input: float = Field(ge=0)
+    cached_input: float = Field(ge=0)
+    output: float = Field(ge=0)
+
+
 class EnvironmentConfig(_Strict):
     name: str
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"]
@@ -95,6 +103,16 @@ class EnvironmentConfig(_Strict):
     removal_policy: Literal["destroy", "retain"]
     # When the sweep looks for expired threads TTL has not removed yet (an EventBridge schedule expression).
     sweep_schedule: str = Field(default="rate(1 day)", pattern=r"^(rate|cron)\(.+\)$")
+    # Cost: prices added to / overriding threadrunner/prices.json; per-user daily budgets (None: none).
+    prices: dict[str, PriceConfig] = Field(default_factory=dict)
+    daily_token_budget: int | None = Field(default=None, gt=0)
+    daily_cost_budget_usd: float | None = Field(default=None, gt=0)
+    # Operators (the kill switch): members of this group, e.g. the Cognito group the stack creates.
+    admin_group: str = Field(default="threadrunner-admins", pattern=r"^[\w+=,.@-]{1,128}$")
+    # Alarms (monitoring construct): estimated spend per UTC day, and the share of runs that fail or time out.
+    daily_cost_alarm_usd: float = Field(default=50, gt=0)
+    failure_rate_alarm_percent: float = Field(default=20, gt=0, le=100)
+    alarm_email: str | None = Field(default=None, pattern=r"^[^@\s]+@[^@\s]+$")
 
     @field_validator("log_retention_days")
     @classmethod

@@ -5,8 +5,10 @@ from __future__ import annotations
 from enum import StrEnum
 from pathlib import Path
 
+from threadrunner.run_metrics import NAMESPACE
+
 SERVICE_NAME = "threadrunner"
-METRICS_NAMESPACE = "Threadrunner"
+METRICS_NAMESPACE = NAMESPACE  # one namespace for every metric: the library defines it
 DEFAULT_ENVIRONMENT = "dev"
 
 # Context keys (cdk.json and `-c key=value`).

@@ -11,6 +11,7 @@ from infra.constructs.api import Api
 from infra.constructs.cleanup import Cleanup
 from infra.constructs.functions import FunctionFactory
 from infra.constructs.identity import Identity
+from infra.constructs.monitoring import Monitoring
 from infra.constructs.storage import Storage
 from infra.constructs.upstream_secret import UpstreamSecret
 from infra.constructs.workflow import Workflow
@@ -44,6 +45,15 @@ class ThreadrunnerStack(Stack):
             identity=identity,
             state_machine=workflow.state_machine,
             delete_threads=cleanup.delete_threads,
+        )
+        self.monitoring = Monitoring(
+            self,
+            "Monitoring",
+            config=config,
+            functions=[*workflow.steps.values(), self.api.function, *cleanup.functions.values()],
+            state_machine=workflow.state_machine,
+            dead_letters=cleanup.dead_letters,
+            other_alarms=[cleanup.dead_letters_alarm, cleanup.given_up_alarm],
         )
         self.cleanup = cleanup
         self.storage = storage

@@ -30,12 +30,30 @@ class TokenRejectedError(ValueError):
     """The token would not pass the JWT authorizer; the message says why."""
 
 
-def issue_token(user: str, *, expires_in: int = TOKEN_LIFETIME_SECONDS) -> str:
-    """A token for ``user`` (its ``sub``), signed with the local key."""
+def issue_token(
+    user: str,
+    *,
+    expires_in: int = TOKEN_LIFETIME_SECONDS,
+    groups: list[str] | None = None,
+    scope: str | None = None,
+) -> str:
+    """A token for ``user`` (its ``sub``), signed with the local key; ``groups`` become ``cognito:groups``
+    (an operator: the admin group) and ``scope`` the token's scopes, as Cognito issues them."""
     if not user.strip():
         raise ValueError("user must not be empty")
     now = int(time.time())
-    claims = {"iss": ISSUER, "aud": AUDIENCE, "sub": user, "iat": now, "nbf": now, "exp": now + expires_in}
+    claims: dict[str, Any] = {
+        "iss": ISSUER,
+        "aud": AUDIENCE,
+        "sub": user,
+        "iat": now,
+        "nbf": now,
+        "exp": now + expires_in,
+    }
+    if groups:
+        claims["cognito:groups"] = groups
+    if scope:
+        claims["scope"] = scope
     return jwt.encode(claims, local_private_key(), algorithm="RS256")
 
 

@@ -23,11 +23,16 @@ def local(port: Annotated[int, typer.Option(help="Port for the HTTP API on 127.0
 
 
 @app.command()
-def token(user: Annotated[str, typer.Option(help="The user id (the token's sub).")] = "demo-user") -> None:
+def token(
+    user: Annotated[str, typer.Option(help="The user id (the token's sub).")] = "demo-user",
+    admin: Annotated[bool, typer.Option(help="An operator: the token is in the admin group.")] = False,
+) -> None:
     """Print a JWT the local stack accepts for USER."""
+    from threadrunner.settings import cost_settings
+
     from local.auth import issue_token
 
-    typer.echo(issue_token(user))
+    typer.echo(issue_token(user, groups=[cost_settings().admin_group] if admin else None))
 
 
 @app.command()

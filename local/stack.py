@@ -21,7 +21,8 @@ from aws_lambda_powertools.utilities import parameters
 from moto import mock_aws
 from pydantic import BaseModel, Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
-from threadrunner import aws, cleanup, observability
+from threadrunner import aws, cleanup
+from threadrunner.run_metrics import NAMESPACE
 from threadrunner.services import context as api_context
 from threadrunner.settings import reset_settings
 from threadrunner.workflow import context as step_context
@@ -120,8 +121,6 @@ class LocalStack:
             undo.enter_context(mock.patch.dict(os.environ, self._environment()))
             for name in _HIDDEN_ENVIRONMENT:
                 os.environ.pop(name, None)
-            # The shared Metrics object read its namespace when first imported, maybe before this environment.
-            observability.metrics.namespace = os.environ["POWERTOOLS_METRICS_NAMESPACE"]
             undo.enter_context(mock_aws(config=MOTO_CONFIG))
             undo.enter_context(atomic_dynamodb())
             interpreter_log = logging.getLogger("moto.stepfunctions.parser.asl.component.eval_component")
@@ -175,7 +174,7 @@ class LocalStack:
             "AWS_REGION": REGION,
             "AWS_DEFAULT_REGION": REGION,
             "POWERTOOLS_SERVICE_NAME": "threadrunner",
-            "POWERTOOLS_METRICS_NAMESPACE": "Threadrunner",
+            "POWERTOOLS_METRICS_NAMESPACE": NAMESPACE,
             "POWERTOOLS_TRACE_DISABLED": "true",
             "THREADRUNNER_ENVIRONMENT": "local",
             "THREADRUNNER_BUCKET": self.bucket,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import date
 from typing import Annotated, Any
 
 from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response, content_types
@@ -10,6 +11,8 @@ from aws_lambda_powertools.event_handler.openapi.params import Body, Path, Query
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from pydantic import BaseModel
+from threadrunner import clock
+from threadrunner.budgets import BudgetExceededError
 from threadrunner.errors import (
     ConflictError,
     InvalidRequestError,
@@ -17,6 +20,7 @@ from threadrunner.errors import (
     ServiceUnavailableError,
     ThreadrunnerError,
 )
+from threadrunner.models.admin import ActiveRunPage, UserRunsCancelled
 from threadrunner.models.api import (
     CreateRunRequest,
     CreateThreadRequest,
@@ -26,18 +30,25 @@ from threadrunner.models.api import (
     ThreadOut,
     ThreadPage,
 )
+from threadrunner.models.usage import BudgetExceededOut, UsageOut
 from threadrunner.observability import logger, metrics, tracer
-from threadrunner.services import runs, threads
+from threadrunner.services import admin, runs, threads, usage
 from threadrunner.services.context import default_context
 
 app = APIGatewayHttpResolver(enable_validation=True)
 ThreadId = Annotated[str, Path(pattern=r"^thr_[0-9a-z]{26}$")]
 RunId = Annotated[str, Path(pattern=r"^run_[0-9a-z]{26}$")]
 PageSize = Annotated[int, Query(ge=1, le=100)]
+UserId = Annotated[str, Path(min_length=1, max_length=256)]
+Day = Annotated[date | None, Query()]
 
 
 class Unauthorized(ThreadrunnerError):
     code = "unauthorized"
+
+
+class Forbidden(ThreadrunnerError):
+    code = "forbidden"
 
 
 def _caller() -> str:
@@ -47,6 +58,15 @@ def _caller() -> str:
     if not subject:
         raise Unauthorized("the token has no subject")
     return str(subject)
+
+
+def _operator() -> str:
+    """The kill switch: the route exists for every caller, but only operators may use it (403)."""
+    caller = _caller()
+    claims = app.current_event.request_context.authorizer.jwt_claim or {}
+    if not admin.is_admin(claims, default_context().cost_settings):
+        raise Forbidden("this route is for operators only")
+    return caller
 
 
 def _json(status: int, body: BaseModel) -> Response:
@@ -116,6 +136,40 @@ def cancel_run(run_id: RunId) -> Response[RunOut]:
     return _json(200 if ended else 202, run)
 
 
+@app.get("/v1/usage")
+def get_usage(
+    from_: Annotated[date | None, Query(alias="from")] = None, to: Day = None
+) -> Response[UsageOut]:
+    return _json(200, usage.get_usage(default_context(), _caller(), from_, to))
+
+
+@app.get("/v1/admin/runs")
+def list_active_runs(
+    limit: PageSize = 50,
+    after: Annotated[str | None, Query(max_length=2000)] = None,
+    user_id: Annotated[str | None, Query(min_length=1, max_length=256)] = None,
+) -> Response[ActiveRunPage]:
+    _operator()
+    page = admin.list_active_runs(default_context(), limit=limit, after=after, user_id=user_id)
+    return _json(200, page)
+
+
+@app.post("/v1/admin/runs/<run_id>/cancel", responses={202: {"description": "cancel under way"}})
+def cancel_any_run(run_id: RunId) -> Response[RunOut]:
+    operator = _operator()
+    run, ended = admin.cancel_run(default_context(), run_id)
+    logger.warning("an operator cancelled a run", extra={"operator": operator, "run_id": run_id})
+    return _json(200 if ended else 202, run)
+
+
+@app.post("/v1/admin/users/<user_id>/runs/cancel")
+def cancel_user_runs(user_id: UserId) -> Response[UserRunsCancelled]:
+    operator = _operator()
+    cancelled = admin.cancel_user_runs(default_context(), user_id)
+    logger.warning("an operator cancelled a user's runs", extra={"operator": operator, "user_id": user_id})
+    return _json(200, cancelled)
+
+
 @app.get("/v1/openapi.json", include_in_schema=False)
 def openapi() -> Response[Any]:
     schema = app.get_openapi_json_schema(title="threadrunner", version="1.0.0")
@@ -150,6 +204,27 @@ def conflict(error: ConflictError) -> Response:
 @app.exception_handler(Unauthorized)
 def unauthorized(error: Unauthorized) -> Response:
     return _json(401, ErrorOut(code=error.code, message=str(error)))
+
+
+@app.exception_handler(Forbidden)
+def forbidden(error: Forbidden) -> Response:
+    return _json(403, ErrorOut(code=error.code, message=str(error)))
+
+
+@app.exception_handler(BudgetExceededError)
+def over_budget(error: BudgetExceededError) -> Response:
+    body = BudgetExceededOut(
+        code=error.code,
+        message=str(error),
+        budget=error.budget,
+        limit=error.limit,
+        used=error.used,
+        resets_at=error.resets_at,
+    )
+    response = _json(429, body)
+    wait = max(1, int((error.resets_at - clock.now()).total_seconds()))
+    response.headers["Retry-After"] = str(wait)
+    return response
 
 
 @app.exception_handler(ServiceUnavailableError)

@@ -43,6 +43,19 @@ _APPLICATION_LOG_LEVEL = {
 }
 
 
+def _cost_environment(config: EnvironmentConfig) -> dict[str, str]:
+    """Budgets and price overrides (threadrunner.settings.CostSettings), only those the environment sets."""
+    environment = {}
+    if config.prices:
+        prices = {model: price.model_dump() for model, price in config.prices.items()}
+        environment["THREADRUNNER_PRICES"] = json.dumps(prices, sort_keys=True, separators=(",", ":"))
+    if config.daily_token_budget is not None:
+        environment["THREADRUNNER_DAILY_TOKEN_BUDGET"] = str(config.daily_token_budget)
+    if config.daily_cost_budget_usd is not None:
+        environment["THREADRUNNER_DAILY_COST_BUDGET_USD"] = str(config.daily_cost_budget_usd)
+    return environment
+
+
 class FunctionFactory(Construct):
     """Builds each Lambda with the shared settings, its own role and log group, and both layers."""
 
@@ -85,6 +98,8 @@ class FunctionFactory(Construct):
             "THREADRUNNER_THREAD_TTL_DAYS": str(config.thread_ttl_days),
             "THREADRUNNER_FALLBACK_ENGINE": config.fallback_engine,
             "THREADRUNNER_BREAKER_COOLING_SECONDS": str(config.breaker_cooling_seconds),
+            "THREADRUNNER_ADMIN_GROUP": config.admin_group,
+            **_cost_environment(config),
         }
         if config.context_tokens:
             self._environment["THREADRUNNER_CONTEXT_TOKENS"] = json.dumps(config.context_tokens)

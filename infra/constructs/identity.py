@@ -30,6 +30,14 @@ class Identity(Construct):
             access_token_validity=Duration.hours(1),
             id_token_validity=Duration.hours(1),
         )
+        # Members of this group are operators: the kill switch routes (/v1/admin/...) are theirs.
+        cognito.CfnUserPoolGroup(
+            self,
+            "AdminGroup",
+            user_pool_id=self.user_pool.user_pool_id,
+            group_name=config.admin_group,
+            description="threadrunner operators: list active runs of all users and cancel them",
+        )
         self.issuer = self.user_pool.user_pool_provider_url
         self.audience = [client.user_pool_client_id]
         stack = Stack.of(self)

@@ -37,17 +37,18 @@ def test_threads_expire_through_ttl_on_expires_at(dev: Synthesized) -> None:
     assert threads["StreamSpecification"] == {"StreamViewType": "NEW_AND_OLD_IMAGES"}
 
 
-def test_runs_are_listed_per_thread_through_the_by_thread_index(dev: Synthesized) -> None:
+def test_runs_are_listed_per_thread_and_while_active_through_their_indexes(dev: Synthesized) -> None:
     runs = table(dev, RUNS)
 
-    (index,) = runs["GlobalSecondaryIndexes"]
-    (spec,) = RUNS.indexes
-    assert index["IndexName"] == "by_thread" == spec.name
-    assert index["KeySchema"] == [
-        {"AttributeName": spec.partition_key, "KeyType": "HASH"},
-        {"AttributeName": spec.sort_key, "KeyType": "RANGE"},
-    ]
-    assert index["Projection"] == {"ProjectionType": "ALL"}
+    indexes = runs["GlobalSecondaryIndexes"]
+    assert [index["IndexName"] for index in indexes] == [spec.name for spec in RUNS.indexes]
+    assert [spec.name for spec in RUNS.indexes] == ["by_thread", "active_runs"]
+    for index, spec in zip(indexes, RUNS.indexes, strict=True):
+        assert index["KeySchema"] == [
+            {"AttributeName": spec.partition_key, "KeyType": "HASH"},
+            {"AttributeName": spec.sort_key, "KeyType": "RANGE"},
+        ]
+        assert index["Projection"] == {"ProjectionType": "ALL"}
     assert "TimeToLiveSpecification" not in runs
 
 

@@ -261,7 +261,7 @@ def test_resources_match_what_the_functions_expect(stack: LocalStack) -> None:
 
     assert ttl == {"TimeToLiveStatus": "ENABLED", "AttributeName": "expires_at"}
     assert threads["StreamSpecification"]["StreamViewType"] == "NEW_AND_OLD_IMAGES"
-    assert [index["IndexName"] for index in runs["GlobalSecondaryIndexes"]] == ["by_thread"]
+    assert [index["IndexName"] for index in runs["GlobalSecondaryIndexes"]] == ["by_thread", "active_runs"]
     assert stack.client("s3").head_bucket(Bucket=stack.bucket)["ResponseMetadata"]["HTTPStatusCode"] == 200
     secret = stack.client("secretsmanager").get_secret_value(
         SecretId=os.environ["THREADRUNNER_OPENAI_SECRET_NAME"]

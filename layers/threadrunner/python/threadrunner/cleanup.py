@@ -34,6 +34,7 @@ from threadrunner.stores.cleanups import CleanupLedger
 from threadrunner.stores.messages import MessageStore
 from threadrunner.stores.runs import RunStore
 from threadrunner.stores.threads import ThreadStore
+from threadrunner.stores.usage import UsageStore
 
 logger = logging.getLogger(__name__)
 
@@ -52,6 +53,7 @@ class CleanupContext:
     blobs: BlobStore
     engine: Callable[[str], Engine]
     settings: CleanupSettings
+    usage: UsageStore | None = None  # a user's deletion takes their usage counters too
 
 
 @cache
@@ -69,6 +71,7 @@ def default_context() -> CleanupContext:
         blobs=blobs,
         engine=lambda name: engine_for(name, upstream_settings()),
         settings=cleanup_settings(),
+        usage=UsageStore(threads_table),
     )
 
 
@@ -118,6 +121,8 @@ def delete_threads(request: DeleteThreadsRequest, ctx: CleanupContext) -> int:
         raise CleanupFailed(f"threads not cleaned yet: {', '.join(failed)}")
     if request.thread_ids is None:
         ctx.threads.delete_slots(request.user_id)
+        if ctx.usage is not None:
+            ctx.usage.delete_all(request.user_id)
     return len(pending)
 
 

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from aws_lambda_powertools.metrics import MetricUnit
 from botocore.exceptions import ClientError
 
 from threadrunner import clock
@@ -26,7 +25,6 @@ from threadrunner.errors import (
     UpstreamRateLimited,
     UpstreamUnavailable,
 )
-from threadrunner.observability import metrics
 from threadrunner.settings import RunSettings
 from threadrunner.stores.breakers import BreakerState, CircuitBreakerStore
 
@@ -74,7 +72,6 @@ class Fallback:
             environment, engine, now, now + self._settings.breaker_cooling_seconds
         ):
             return Route(engine, trial=True)
-        self._count(engine, fallback, "circuit_open")
         return Route(
             fallback,
             fallback_from=engine,
@@ -97,15 +94,9 @@ class Fallback:
                 open_until=now + self._settings.breaker_cooling_seconds,
             )
         )
-        self._count(engine, fallback, "outage")
         return Route(fallback, fallback_from=engine, reason=reason)
 
     def succeeded(self, route: Route) -> None:
         """A run started on its engine: a trial that worked closes the circuit."""
         if route.trial:
             self._breakers.close(self._settings.environment, route.engine)
-
-    @staticmethod
-    def _count(engine: str, fallback: str, why: str) -> None:
-        metrics.add_metric(name="Fallbacks", unit=MetricUnit.Count, value=1)
-        metrics.add_metadata(key="fallback", value={"from": engine, "to": fallback, "why": why})

@@ -11,6 +11,8 @@ from pathlib import Path
 from pydantic import BaseModel, ConfigDict, Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from threadrunner.pricing import ModelPrice, default_prices
+
 
 class _Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="THREADRUNNER_", frozen=True, extra="ignore")
@@ -120,6 +122,25 @@ class ToolSettings(_Settings):
     sql_timeout_seconds: float = Field(default=5.0, gt=0)
 
 
+class CostSettings(_Settings):
+    """Prices, per-user daily budgets and who may operate the kill switch (per environment, see cdk.json)."""
+
+    # Added to / overriding threadrunner/prices.json (JSON in THREADRUNNER_PRICES), USD per 1M tokens.
+    prices: dict[str, ModelPrice] = Field(default_factory=dict)
+    # Per user per UTC day; None: no budget of that kind.
+    daily_token_budget: int | None = Field(default=None, gt=0)
+    daily_cost_budget_usd: float | None = Field(default=None, gt=0)
+    usage_retention_days: int = Field(default=400, gt=0)
+    max_usage_days: int = Field(default=92, gt=0)  # the widest range GET /v1/usage answers
+    # Operators: a JWT whose cognito:groups holds this group, or whose scope holds this scope.
+    admin_group: str = "threadrunner-admins"
+    admin_scope: str = "threadrunner/admin"
+
+    @property
+    def price_table(self) -> dict[str, ModelPrice]:
+        return {**default_prices(), **self.prices}
+
+
 @cache
 def storage_settings() -> StorageSettings:
     return StorageSettings()
@@ -150,6 +171,11 @@ def tool_settings() -> ToolSettings:
     return ToolSettings()
 
 
+@cache
+def cost_settings() -> CostSettings:
+    return CostSettings()
+
+
 def reset_settings() -> None:
     """Forget cached settings (local mode and tests change the environment)."""
     for cached in (
@@ -159,5 +185,6 @@ def reset_settings() -> None:
         upstream_settings,
         tool_settings,
         cleanup_settings,
+        cost_settings,
     ):
         cached.cache_clear()

@@ -113,9 +113,13 @@ class ChatEngine:
         choice = completion.choices[0]
         usage = Usage()
         if completion.usage is not None:
+            details = completion.usage.prompt_tokens_details
+            reasoning = completion.usage.completion_tokens_details
             usage = Usage(
                 prompt_tokens=completion.usage.prompt_tokens,
+                cached_tokens=(details.cached_tokens or 0) if details else 0,
                 completion_tokens=completion.usage.completion_tokens,
+                reasoning_tokens=(reasoning.reasoning_tokens or 0) if reasoning else 0,
                 total_tokens=completion.usage.total_tokens,
             )
         calls = [

@@ -61,7 +61,9 @@ class ResponsesEngine:
         if response.usage is not None:
             usage = Usage(
                 prompt_tokens=response.usage.input_tokens,
+                cached_tokens=response.usage.input_tokens_details.cached_tokens,
                 completion_tokens=response.usage.output_tokens,
+                reasoning_tokens=response.usage.output_tokens_details.reasoning_tokens,
                 total_tokens=response.usage.total_tokens,
             )
         return UpstreamRun(

@@ -7,7 +7,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from threadrunner.models.records import MessageRecord, RunError, RunRecord, ThreadRecord, Usage
+from threadrunner.models.records import MessageRecord, RunError, RunMetrics, RunRecord, ThreadRecord, Usage
 
 
 class _Request(BaseModel):
@@ -116,10 +116,12 @@ class RunOut(BaseModel):
     id: str
     thread_id: str
     assistant: str
+    model: str
     status: str
     answer: str | None
     tool_calls: list[ToolCallOut]
     usage: Usage
+    metrics: RunMetrics | None = None  # once the run has ended: duration, tool calls, estimated cost, ...
     error: RunError | None
     created_at: datetime
     started_at: datetime | None
@@ -146,12 +148,14 @@ class RunOut(BaseModel):
             id=run.id,
             thread_id=run.thread_id,
             assistant=run.assistant,
+            model=run.model,
             status=run.status,
             answer=run.answer,
             tool_calls=[
                 ToolCallOut(name=c.name, arguments=c.arguments, output=c.output) for c in run.tool_calls
             ],
             usage=run.usage,
+            metrics=run.metrics,
             error=run.error,
             created_at=run.created_at,
             started_at=run.started_at,

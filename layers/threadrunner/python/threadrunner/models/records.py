@@ -32,15 +32,18 @@ class Record(BaseModel):
 
 
 class Usage(BaseModel):
+    """Tokens as the upstream bills them: cached tokens are part of the prompt tokens (billed at the cached
+    rate), reasoning tokens part of the completion tokens."""
+
     prompt_tokens: int = 0
+    cached_tokens: int = 0
     completion_tokens: int = 0
+    reasoning_tokens: int = 0
     total_tokens: int = 0
 
     def __add__(self, other: Usage) -> Usage:
-        return Usage(
-            prompt_tokens=self.prompt_tokens + other.prompt_tokens,
-            completion_tokens=self.completion_tokens + other.completion_tokens,
-            total_tokens=self.total_tokens + other.total_tokens,
+        return Usage.model_validate(
+            {name: getattr(self, name) + getattr(other, name) for name in Usage.model_fields}
         )
 
 
@@ -80,6 +83,18 @@ class ToolCallSummary(BaseModel):
     is_error: bool = False
 
 
+class RunMetrics(BaseModel):
+    """What a run's ending measured, recorded once (the Finish run that records it first wins)."""
+
+    status: RunStatus
+    duration_seconds: float | None = None  # started -> ended; None when it never started
+    queue_wait_seconds: float | None = None  # created -> started
+    tool_calls: int = 0
+    tool_errors: int = 0
+    estimated_cost_usd: float | None = None  # None: the model has no price (threadrunner.pricing)
+    error: str | None = None  # the error code, when it did not complete
+
+
 class RunRecord(Record):
     id: str
     thread_id: str
@@ -108,6 +123,7 @@ class RunRecord(Record):
     # Set when Start run moved the run to the fallback engine (``engine`` is then the fallback's).
     fallback_from: str | None = None
     fallback_reason: str | None = None
+    metrics: RunMetrics | None = None  # set once the run has ended (threadrunner.accounting)
 
     @property
     def usage(self) -> Usage:

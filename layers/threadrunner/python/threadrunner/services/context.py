@@ -11,10 +11,12 @@ from threadrunner import aws
 from threadrunner.executions import ExecutionStarter
 from threadrunner.settings import (
     CleanupSettings,
+    CostSettings,
     RunSettings,
     ToolSettings,
     WorkflowSettings,
     cleanup_settings,
+    cost_settings,
     run_settings,
     storage_settings,
     tool_settings,
@@ -25,6 +27,7 @@ from threadrunner.stores.cleanups import CleanupLedger
 from threadrunner.stores.messages import MessageStore
 from threadrunner.stores.runs import RunStore
 from threadrunner.stores.threads import ThreadStore
+from threadrunner.stores.usage import UsageStore
 
 
 @dataclass(frozen=True)
@@ -40,6 +43,8 @@ class ApiContext:
     tool_settings: ToolSettings
     workflow_settings: WorkflowSettings
     cleanup_settings: CleanupSettings
+    usage: UsageStore
+    cost_settings: CostSettings
 
 
 @cache
@@ -63,4 +68,6 @@ def default_context() -> ApiContext:
         tool_settings=tool_settings(),
         workflow_settings=workflow_settings(),
         cleanup_settings=cleanup_settings(),
+        usage=UsageStore(threads_table, retention_days=cost_settings().usage_retention_days),
+        cost_settings=cost_settings(),
     )

@@ -8,8 +8,9 @@ from datetime import timedelta
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from threadrunner import clock, history, turns
+from threadrunner import accounting, clock, history, turns
 from threadrunner.assistants import load_assistant
+from threadrunner.budgets import check_budgets
 from threadrunner.errors import ServiceUnavailableError
 from threadrunner.models.api import CreateRunRequest, RunOut
 from threadrunner.models.records import RunError, RunRecord, RunStatus
@@ -23,6 +24,8 @@ def create_run(ctx: ApiContext, user_id: str, thread_id: str, request: CreateRun
     assistant = load_assistant(ctx.tool_settings.assistants_dir, thread.assistant)
     settings = ctx.run_settings
     now = clock.now()
+    # Queued runs too: a run enqueued within budget starts later even if the day's budget is used by then.
+    check_budgets(ctx.usage.day(user_id, now.date()), ctx.cost_settings, now)
     run = RunRecord(
         id=clock.new_id("run"),
         thread_id=thread.id,
@@ -48,11 +51,11 @@ def create_run(ctx: ApiContext, user_id: str, thread_id: str, request: CreateRun
         execution_arn = ctx.start_execution(run.id)
     except (ClientError, BotoCoreError) as error:
         # Nothing half-done: the run is recorded as failed and the thread goes to the next in line.
-        ctx.runs.update(
-            run.id,
-            status=RunStatus.failed,
-            completed_at=clock.now(),
-            error=RunError(code="workflow_unavailable", message="the run could not be started"),
+        _end(
+            ctx,
+            run,
+            RunStatus.failed,
+            RunError(code="workflow_unavailable", message="the run could not be started"),
         )
         try:
             turns.end_turn(run, ctx.threads, ctx.runs, ctx.start_execution, settings.thread_ttl_days)
@@ -75,15 +78,33 @@ def get_run(ctx: ApiContext, user_id: str, run_id: str) -> RunOut:
 def cancel_run(ctx: ApiContext, user_id: str, run_id: str) -> tuple[RunOut, bool]:
     """A queued run ends cancelled at once; a started one is flagged and Check run cancels it upstream.
     Returns the run and whether it has ended (False: the cancel is under way)."""
-    run = ctx.runs.get_for_user(run_id, user_id)
+    return cancel(ctx, ctx.runs.get_for_user(run_id, user_id))
+
+
+def cancel(ctx: ApiContext, run: RunRecord) -> tuple[RunOut, bool]:
+    """The one cancel path, for the run's user and for operators (services.admin)."""
     if run.status.is_terminal:
         return RunOut.of(run, _region(ctx)), True
-    if ctx.threads.dequeue(user_id, run.thread_id, run.id):
-        ctx.runs.finish(run.id, status=RunStatus.cancelled, completed_at=clock.now())
+    if ctx.threads.dequeue(run.user_id, run.thread_id, run.id):
+        _end(ctx, run, RunStatus.cancelled)
         return RunOut.of(ctx.runs.get(run.id), _region(ctx)), True
     ctx.runs.request_cancel(run.id)
     current = ctx.runs.get(run.id)
     return RunOut.of(current, _region(ctx)), current.status.is_terminal
+
+
+def _end(ctx: ApiContext, run: RunRecord, status: RunStatus, error: RunError | None = None) -> None:
+    """A run that ends before it started: counted in the metrics and on its user's day like any other."""
+    accounting.end_run(
+        run,
+        ctx.runs,
+        ctx.usage,
+        ctx.cost_settings.price_table,
+        environment=ctx.run_settings.environment,
+        status=status,
+        completed_at=clock.now(),
+        error=error,
+    )
 
 
 def _record(ctx: ApiContext, run: RunRecord) -> None:

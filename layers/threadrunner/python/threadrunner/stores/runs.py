@@ -2,16 +2,20 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
-from boto3.dynamodb.conditions import Key
+from boto3.dynamodb.conditions import Attr, Key
 from botocore.exceptions import ClientError
 
 from threadrunner.errors import NotFoundError, UpstreamOutcomeUnknown
 from threadrunner.models.records import TERMINAL_STATUSES, RunRecord, ToolCallRecord, Usage
 from threadrunner.stores._dynamo import from_item, is_condition_failure, to_item, to_value
+from threadrunner.stores.tables import ACTIVE_RUNS_INDEX
 
 RUN_SK = "run"
+# The sparse index of runs not yet ended (the operators' kill switch): set at create, removed at the end.
+ACTIVE = "active"
 
 
 class RunStore:
@@ -20,7 +24,8 @@ class RunStore:
 
     def create(self, run: RunRecord) -> None:
         self._table.put_item(
-            Item=to_item(run, run_id=run.id, sk=RUN_SK), ConditionExpression="attribute_not_exists(run_id)"
+            Item=to_item(run, run_id=run.id, sk=RUN_SK, active=ACTIVE),
+            ConditionExpression="attribute_not_exists(run_id)",
         )
 
     def get(self, run_id: str) -> RunRecord:
@@ -54,28 +59,63 @@ class RunStore:
             arguments["ExpressionAttributeValues"] = {f":{k}": to_value(v) for k, v in sets.items()}
         self._table.update_item(**arguments)
 
-    def finish(self, run_id: str, **fields: Any) -> bool:
-        """Set the final status once; False when the run had already ended (a re-executed Finish run)."""
+    def finish(self, run_id: str, *, also: Sequence[dict[str, Any]] = (), **fields: Any) -> bool:
+        """Set the final status once; False when the run had already ended (a re-executed Finish run).
+
+        ``also``: updates of other items (the user's usage counters) made in the same transaction, so they
+        happen exactly when the run ends, never twice."""
         terminal = [status.value for status in TERMINAL_STATUSES]
         names = {f"#{k}": k for k in fields} | {"#status": "status"}
         values = {f":{k}": to_value(v) for k, v in fields.items()} | {
             f":t{i}": status for i, status in enumerate(terminal)
         }
+        update = {
+            "Key": {"run_id": run_id, "sk": RUN_SK},
+            "UpdateExpression": "SET " + ", ".join(f"#{k} = :{k}" for k in fields) + f" REMOVE {ACTIVE}",
+            "ConditionExpression": "attribute_exists(run_id) AND NOT #status IN ("
+            + ", ".join(f":t{i}" for i in range(len(terminal)))
+            + ")",
+            "ExpressionAttributeNames": names,
+            "ExpressionAttributeValues": values,
+        }
         try:
-            self._table.update_item(
-                Key={"run_id": run_id, "sk": RUN_SK},
-                UpdateExpression="SET " + ", ".join(f"#{k} = :{k}" for k in fields),
-                ConditionExpression="attribute_exists(run_id) AND NOT #status IN ("
-                + ", ".join(f":t{i}" for i in range(len(terminal)))
-                + ")",
-                ExpressionAttributeNames=names,
-                ExpressionAttributeValues=values,
-            )
+            if also:
+                self._table.meta.client.transact_write_items(
+                    TransactItems=[
+                        {"Update": {"TableName": self._table.name, **update}},
+                        *({"Update": other} for other in also),
+                    ]
+                )
+            else:
+                self._table.update_item(**update)
         except ClientError as error:
             if is_condition_failure(error):
                 return False
             raise
         return True
+
+    def list_active(
+        self, *, limit: int, after: dict[str, Any] | None = None, user_id: str | None = None
+    ) -> tuple[list[RunRecord], dict[str, Any] | None]:
+        """Runs not yet ended, oldest first, all users (or one); returns a page and the key to go on from."""
+        arguments: dict[str, Any] = {
+            "IndexName": ACTIVE_RUNS_INDEX,
+            "KeyConditionExpression": Key(ACTIVE).eq(ACTIVE),
+            "Limit": limit,
+        }
+        if user_id is not None:
+            arguments["FilterExpression"] = Attr("user_id").eq(user_id)
+        if after:
+            arguments["ExclusiveStartKey"] = after
+        runs: list[RunRecord] = []
+        while True:  # a filtered page may come back short: read on until it is full or the index ends
+            response = self._table.query(**arguments)
+            runs.extend(from_item(RunRecord, item) for item in response["Items"])
+            next_key = response.get("LastEvaluatedKey")
+            if next_key is None or len(runs) >= limit:  # never more: each query evaluates what is left
+                return runs, next_key
+            arguments["ExclusiveStartKey"] = next_key
+            arguments["Limit"] = limit - len(runs)
 
     # At-most-once upstream creates: claim the round, call, record the id.
     def claim_round(self, run_id: str, round_number: int) -> None:

@@ -12,9 +12,11 @@ from threadrunner.engines.assistant_registry import AssistantRegistry
 from threadrunner.executions import ExecutionStarter
 from threadrunner.fallback import Fallback
 from threadrunner.settings import (
+    CostSettings,
     RunSettings,
     ToolSettings,
     UpstreamSettings,
+    cost_settings,
     run_settings,
     storage_settings,
     tool_settings,
@@ -28,6 +30,7 @@ from threadrunner.stores.chat_rounds import ChatRoundStore, ChatState
 from threadrunner.stores.messages import MessageStore
 from threadrunner.stores.runs import RunStore, ToolCallLedger
 from threadrunner.stores.threads import ThreadStore
+from threadrunner.stores.usage import UsageStore
 
 
 @dataclass(frozen=True)
@@ -44,12 +47,17 @@ class StepContext:
     # Start run moves a run whose engine has an outage to the fallback engine (None: no fallback).
     fallback: Fallback | None = None
     upstream_settings: UpstreamSettings = field(default_factory=UpstreamSettings)  # per-engine models
+    # Finish run counts each ended run on its user's day (None: no per-user counters, e.g. in some tests).
+    usage: UsageStore | None = None
+    cost_settings: CostSettings = field(default_factory=CostSettings)
 
 
 @cache
 def default_context() -> StepContext:
     storage = storage_settings()
     runs_table = aws.table(storage.runs_table)
+    threads_table = aws.table(storage.threads_table)
+    costs = cost_settings()
     # Assistant definitions synced upstream (assistants engine), remembered for the container's life.
     assistants = AssistantRegistry(UpstreamAssistantStore(runs_table), run_settings().environment)
     messages = MessageStore(
@@ -62,7 +70,7 @@ def default_context() -> StepContext:
     return StepContext(
         runs=RunStore(runs_table),
         ledger=ToolCallLedger(runs_table),
-        threads=ThreadStore(aws.table(storage.threads_table)),
+        threads=ThreadStore(threads_table),
         engine=lambda name: engine_for(name, upstream_settings(), assistants, chat),
         run_settings=run_settings(),
         tool_settings=tool_settings(),
@@ -73,4 +81,6 @@ def default_context() -> StepContext:
         ),
         fallback=Fallback(CircuitBreakerStore(runs_table), run_settings()),
         upstream_settings=upstream_settings(),
+        usage=UsageStore(threads_table, retention_days=costs.usage_retention_days),
+        cost_settings=costs,
     )

@@ -8,7 +8,7 @@ import logging
 from collections.abc import Callable
 from datetime import datetime
 
-from threadrunner import clock, fallback, history, turns
+from threadrunner import accounting, clock, fallback, history, run_metrics, turns
 from threadrunner.assistants import load_assistant
 from threadrunner.engines.base import AssistantDefinition, Engine, RunRequest, ToolOutput, UpstreamRun
 from threadrunner.errors import UpstreamError, UpstreamOutcomeUnknown, UpstreamsFailed
@@ -43,13 +43,17 @@ def start_run(step: StepInput, ctx: StepContext) -> RunProgress:
         upstream_thread_id = run.upstream_thread_id or _upstream_thread(run, ctx.engine(run.engine), ctx)
     else:
         run, upstream_thread_id = _start_with_fallback(run, ctx)
+    started_at = run.started_at or clock.now()  # a re-executed Start run keeps the first start
     ctx.runs.update(
         run.id,
         status=RunStatus.in_progress,
-        started_at=clock.now(),
+        started_at=started_at,
         upstream_thread_id=upstream_thread_id,
         model=_model(run, ctx),
     )
+    if run.started_at is None:
+        queue_wait = (started_at - run.created_at).total_seconds()
+        run_metrics.run_started(run, environment=ctx.run_settings.environment, queue_wait_seconds=queue_wait)
     return RunProgress(status=RunStatus.in_progress, wait_seconds=step.settings.first_wait_seconds)
 
 
@@ -92,6 +96,9 @@ def _switch(run: RunRecord, route: fallback.Route, ctx: StepContext) -> RunRecor
     }
     ctx.runs.update(run.id, **fields)
     logger.warning("run %s moves from %s to %s: %s", run.id, route.fallback_from, route.engine, route.reason)
+    run_metrics.count(
+        run_metrics.FALLBACKS, environment=ctx.run_settings.environment, assistant=run.assistant
+    )
     return run.model_copy(update=fields)
 
 
@@ -203,11 +210,9 @@ def cancel_run(step: StepInput, ctx: StepContext) -> RunProgress:
 def finish_run(finish: FinishRunInput, ctx: StepContext) -> FinishRunOutput:
     run = ctx.runs.get(finish.run_id)
     status, error = _final_status(finish, run)
-    fields: dict[str, object] = {"status": status, "completed_at": clock.now()}
-    if error is not None:
-        fields["error"] = error
-    if ctx.runs.finish(run.id, **fields):
-        _summarize_tool_outputs(run, ctx)
+    if not run.status.is_terminal:
+        _summarize_tool_outputs(run, ctx)  # before it ends: the run's metrics count the tool errors
+        _end(ctx.runs.get(run.id), status, error, ctx)
     if finish.error is not None:
         _stop_upstream(run, ctx)
     # The lock first, whatever else fails: the thread's next queued run gets it and is started.
@@ -216,6 +221,23 @@ def finish_run(finish: FinishRunInput, ctx: StepContext) -> FinishRunOutput:
     for message in history.run_outputs(ended):  # every ending logs its tool calls (and answer, if any)
         ctx.messages.add(message)
     return FinishRunOutput(status=ended.status)
+
+
+def _end(run: RunRecord, status: RunStatus, error: RunError | None, ctx: StepContext) -> None:
+    """Status, metrics and usage at once (threadrunner.accounting). A thread being deleted takes its user's
+    usage with it: not counted."""
+    thread = ctx.threads.find(run.user_id, run.thread_id)
+    accounting.end_run(
+        run,
+        ctx.runs,
+        ctx.usage,
+        ctx.cost_settings.price_table,
+        environment=ctx.run_settings.environment,
+        status=status,
+        completed_at=clock.now(),
+        error=error,
+        count_usage=thread is not None and thread.deleting_at is None,
+    )
 
 
 def _stop_upstream(run: RunRecord, ctx: StepContext) -> None:

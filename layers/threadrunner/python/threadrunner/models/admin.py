@@ -1,0 +1,48 @@
+"""The operators' kill switch: active runs across users, and what a cancel of a user's runs did."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from pydantic import BaseModel
+
+from threadrunner.models.records import RunRecord
+
+
+class ActiveRunOut(BaseModel):
+    id: str
+    user_id: str
+    thread_id: str
+    assistant: str
+    model: str
+    status: str
+    created_at: datetime
+    started_at: datetime | None
+    cancel_requested: bool
+
+    @classmethod
+    def of(cls, run: RunRecord) -> ActiveRunOut:
+        return cls(
+            id=run.id,
+            user_id=run.user_id,
+            thread_id=run.thread_id,
+            assistant=run.assistant,
+            model=run.model,
+            status=run.status,
+            created_at=run.created_at,
+            started_at=run.started_at,
+            cancel_requested=run.cancel_requested,
+        )
+
+
+class ActiveRunPage(BaseModel):
+    """Oldest first; pass ``next`` back as ``after`` for the following page (None: that was the last)."""
+
+    runs: list[ActiveRunOut]
+    next: str | None
+
+
+class UserRunsCancelled(BaseModel):
+    user_id: str
+    ended: list[str]  # cancelled at once (they were queued)
+    cancelling: list[str]  # flagged: Check run cancels them upstream and Finish run ends them
