@@ -7,6 +7,7 @@ from typing import Annotated, Any, Literal
 from aws_cdk import RemovalPolicy
 from aws_cdk import aws_logs as logs
 from pydantic import BaseModel, ConfigDict, Field, HttpUrl, ValidationError, field_validator, model_validator
+from threadrunner.files.types import KNOWN_TYPES
 
 # run.asl.json stops every execution at 7200 s: a run's own deadline must end it well before that.
 _MAX_RUN_DEADLINE_SECONDS = 6000
@@ -66,6 +67,46 @@ class EngineUpstreamConfig(_Strict):
     model: str | None = Field(default=None, min_length=1)  # the model that server runs
 
 
+class FilesConfig(_Strict):
+    """Uploads and generated files: limits (each a 4xx naming the field) and how long S3 keeps them."""
+
+    max_file_bytes: int = Field(default=20 * 1024 * 1024, gt=0, le=512 * 1024 * 1024)
+    allowed_types: list[str] = Field(
+        default=[
+            "text/csv",
+            "text/plain",
+            "text/markdown",
+            "application/json",
+            "application/pdf",
+            "image/png",
+            "image/jpeg",
+        ],
+        min_length=1,
+    )
+    max_files_per_run: int = Field(default=10, gt=0, le=50)
+    user_quota_bytes: int = Field(default=200 * 1024 * 1024, gt=0)
+    upload_url_seconds: int = Field(default=900, gt=0, le=7 * 24 * 3600)
+    download_url_seconds: int = Field(default=3600, gt=0, le=7 * 24 * 3600)
+    # Upstream copies expire by themselves (Files API expires_after: 1 hour to 30 days); 0: never.
+    upstream_file_days: int = Field(default=7, ge=0, le=30)
+    uploads_expire_days: int = Field(default=2, gt=0)
+    outputs_expire_days: int = Field(default=30, gt=0)
+
+    @field_validator("allowed_types")
+    @classmethod
+    def _checkable(cls, types: list[str]) -> list[str]:
+        unknown = sorted(set(types) - KNOWN_TYPES)
+        if unknown:
+            raise ValueError(f"staging cannot check {unknown}; known types: {sorted(KNOWN_TYPES)}")
+        return types
+
+    @model_validator(mode="after")
+    def _quota_holds_a_file(self) -> FilesConfig:
+        if self.user_quota_bytes < self.max_file_bytes:
+            raise ValueError("user_quota_bytes must hold at least one file of max_file_bytes")
+        return self
+
+
 class PriceConfig(_Strict):
     """USD per 1M tokens (threadrunner.pricing.ModelPrice)."""
 
@@ -103,6 +144,7 @@ class EnvironmentConfig(_Strict):
     removal_policy: Literal["destroy", "retain"]
     # When the sweep looks for expired threads TTL has not removed yet (an EventBridge schedule expression).
     sweep_schedule: str = Field(default="rate(1 day)", pattern=r"^(rate|cron)\(.+\)$")
+    files: FilesConfig = FilesConfig()
     # Cost: prices added to / overriding threadrunner/prices.json; per-user daily budgets (None: none).
     prices: dict[str, PriceConfig] = Field(default_factory=dict)
     daily_token_budget: int | None = Field(default=None, gt=0)

@@ -51,6 +51,7 @@ class FunctionName(StrEnum):
     clean_up_thread = "clean_up_thread"
     delete_threads = "delete_threads"
     sweep_threads = "sweep_threads"
+    stage_file = "stage_file"
 
     @property
     def tool(self) -> str | None:
@@ -59,7 +60,7 @@ class FunctionName(StrEnum):
 
     @property
     def talks_to_model(self) -> bool:
-        return self in MODEL_STEPS or self in CLEANUP_FUNCTIONS
+        return self in MODEL_STEPS or self in CLEANUP_FUNCTIONS or self in FILE_FUNCTIONS
 
     @property
     def pascal(self) -> str:
@@ -90,8 +91,12 @@ MODEL_STEPS = frozenset(
 CLEANUP_FUNCTIONS = frozenset(
     {FunctionName.clean_up_thread, FunctionName.delete_threads, FunctionName.sweep_threads}
 )
+# Staging uploads (threadrunner.files.staging): it creates the upstream file, so it holds the key too.
+FILE_FUNCTIONS = frozenset({FunctionName.stage_file})
 WORKFLOW_STEPS = tuple(
-    name for name in FunctionName if name is not FunctionName.api and name not in CLEANUP_FUNCTIONS
+    name
+    for name in FunctionName
+    if name is not FunctionName.api and name not in CLEANUP_FUNCTIONS and name not in FILE_FUNCTIONS
 )
 TOOL_FUNCTIONS = tuple(name for name in FunctionName if name.tool is not None)
 

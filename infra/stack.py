@@ -9,6 +9,7 @@ from infra.config import EnvironmentConfig
 from infra.constants import SERVICE_NAME, OutputName
 from infra.constructs.api import Api
 from infra.constructs.cleanup import Cleanup
+from infra.constructs.files import Files
 from infra.constructs.functions import FunctionFactory
 from infra.constructs.identity import Identity
 from infra.constructs.monitoring import Monitoring
@@ -35,6 +36,7 @@ class ThreadrunnerStack(Stack):
         )
         workflow = Workflow(self, "Workflow", config=config, storage=storage, functions=functions)
         cleanup = Cleanup(self, "Cleanup", config=config, storage=storage, functions=functions)
+        self.files = Files(self, "Files", config=config, storage=storage, functions=functions)
         identity = Identity(self, "Identity", config=config)
         self.api = Api(
             self,
@@ -50,10 +52,15 @@ class ThreadrunnerStack(Stack):
             self,
             "Monitoring",
             config=config,
-            functions=[*workflow.steps.values(), self.api.function, *cleanup.functions.values()],
+            functions=[
+                *workflow.steps.values(),
+                self.api.function,
+                *cleanup.functions.values(),
+                self.files.stage_file,
+            ],
             state_machine=workflow.state_machine,
             dead_letters=cleanup.dead_letters,
-            other_alarms=[cleanup.dead_letters_alarm, cleanup.given_up_alarm],
+            other_alarms=[cleanup.dead_letters_alarm, cleanup.given_up_alarm, self.files.dead_letters_alarm],
         )
         self.cleanup = cleanup
         self.storage = storage

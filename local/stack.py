@@ -31,6 +31,7 @@ from local.atomic_dynamodb import atomic_dynamodb
 from local.http_api import HttpApi
 from local.lambdas import Invocation, LambdaDispatch
 from local.resources import create_tables
+from local.s3_endpoint import S3Endpoint
 from local.trace import TraceStep, execution_trace
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
@@ -103,6 +104,14 @@ class LocalStack:
         self._http = HttpApi(
             self._invoke_api, account_id=ACCOUNT, port=port, local_routes={"/_local/sweep": self.sweep}
         )
+        # Presigned URLs (uploads, generated files) point here; it checks them as S3 does and uses moto.
+        self.s3_endpoint = S3Endpoint(
+            region=REGION,
+            account=ACCOUNT,
+            credentials=_environment_credentials,
+            s3=lambda: self.client("s3"),
+            on_created=self._object_created,
+        )
         self._running: ExitStack | None = None
 
     @property
@@ -122,6 +131,9 @@ class LocalStack:
             for name in _HIDDEN_ENVIRONMENT:
                 os.environ.pop(name, None)
             undo.enter_context(mock_aws(config=MOTO_CONFIG))
+            # Inside the mock: it stops before moto does, so no late request can reach AWS.
+            undo.enter_context(self.s3_endpoint)
+            os.environ["THREADRUNNER_S3_ENDPOINT_URL"] = self.s3_endpoint.url
             undo.enter_context(atomic_dynamodb())
             interpreter_log = logging.getLogger("moto.stepfunctions.parser.asl.component.eval_component")
             interpreter_log.addFilter(_drop_failure_events)
@@ -215,6 +227,12 @@ class LocalStack:
         """What the daily schedule does in AWS: invoke sweep_threads once."""
         return self.lambdas.invoke(self.lambdas.function_name("sweep_threads"), {})
 
+    def _object_created(self, event: dict[str, Any]) -> None:
+        """The EventBridge rule CDK configures: Object Created in the bucket under uploads/ -> stage_file."""
+        detail = event["detail"]
+        if detail["bucket"]["name"] == self.bucket and detail["object"]["key"].startswith(UPLOADS_PREFIX):
+            self.lambdas.invoke(self.lambdas.function_name("stage_file"), event)
+
     def _invoke_api(self, event: dict[str, Any]) -> Any:
         return self.lambdas.invoke(self.lambdas.function_name("api"), event)
 
@@ -258,6 +276,11 @@ class LocalStack:
             LocalStack._active = None
 
 
+def _environment_credentials() -> tuple[str, str]:
+    """The fake credentials start() puts in the environment (what presigned URLs are signed with)."""
+    return os.environ["AWS_ACCESS_KEY_ID"], os.environ["AWS_SECRET_ACCESS_KEY"]
+
+
 def _drop_failure_events(record: logging.LogRecord) -> bool:
     """moto logs every task failure at ERROR, caught or not; the execution history (and trace) has them."""
     return not record.getMessage().startswith("Exception=FailureEventException")
@@ -274,6 +297,7 @@ def forget_cached_clients() -> None:
 
 
 TOOL_PREFIX = "tool_"  # functions/tool_<name> is the Lambda of tool <name>
+UPLOADS_PREFIX = "uploads/"  # the EventBridge rule's key prefix (infra/constructs/files.py)
 
 
 class Upstream(BaseModel):

@@ -22,9 +22,14 @@ from threadrunner.errors import (
 )
 from threadrunner.models.admin import ActiveRunPage, UserRunsCancelled
 from threadrunner.models.api import (
+    FILE_ID_PATTERN,
+    CreatedFileOut,
+    CreateFileRequest,
     CreateRunRequest,
     CreateThreadRequest,
     ErrorOut,
+    FileList,
+    FileOut,
     MessagePage,
     RunOut,
     ThreadOut,
@@ -32,12 +37,13 @@ from threadrunner.models.api import (
 )
 from threadrunner.models.usage import BudgetExceededOut, UsageOut
 from threadrunner.observability import logger, metrics, tracer
-from threadrunner.services import admin, runs, threads, usage
+from threadrunner.services import admin, files, runs, threads, usage
 from threadrunner.services.context import default_context
 
 app = APIGatewayHttpResolver(enable_validation=True)
 ThreadId = Annotated[str, Path(pattern=r"^thr_[0-9a-z]{26}$")]
 RunId = Annotated[str, Path(pattern=r"^run_[0-9a-z]{26}$")]
+FileId = Annotated[str, Path(pattern=FILE_ID_PATTERN)]
 PageSize = Annotated[int, Query(ge=1, le=100)]
 UserId = Annotated[str, Path(min_length=1, max_length=256)]
 Day = Annotated[date | None, Query()]
@@ -134,6 +140,27 @@ def get_run(run_id: RunId) -> Response[RunOut]:
 def cancel_run(run_id: RunId) -> Response[RunOut]:
     run, ended = runs.cancel_run(default_context(), _caller(), run_id)
     return _json(200 if ended else 202, run)
+
+
+@app.post("/v1/files")
+def create_file(request: Annotated[CreateFileRequest, Body(embed=False)]) -> Response[CreatedFileOut]:
+    return _json(201, files.create_file(default_context(), _caller(), request))
+
+
+@app.get("/v1/files")
+def list_files() -> Response[FileList]:
+    return _json(200, files.list_files(default_context(), _caller()))
+
+
+@app.get("/v1/files/<file_id>")
+def get_file(file_id: FileId) -> Response[FileOut]:
+    return _json(200, files.get_file(default_context(), _caller(), file_id))
+
+
+@app.delete("/v1/files/<file_id>", responses={202: {"description": "deletion under way"}})
+def delete_file(file_id: FileId) -> Response[None]:
+    accepted = files.delete_file(default_context(), _caller(), file_id)
+    return Response(status_code=202 if accepted else 204)
 
 
 @app.get("/v1/usage")

@@ -18,7 +18,14 @@ from constructs import Construct
 from threadrunner.stores.tables import MESSAGES, RUNS, THREADS
 
 from infra.config import EnvironmentConfig
-from infra.constants import MESSAGES_PREFIX, SERVICE_NAME, FunctionName, OutputName
+from infra.constants import (
+    MESSAGES_PREFIX,
+    OUTPUTS_PREFIX,
+    SERVICE_NAME,
+    UPLOADS_PREFIX,
+    FunctionName,
+    OutputName,
+)
 from infra.constructs.functions import FunctionFactory
 from infra.constructs.identity import Identity
 from infra.constructs.storage import Storage
@@ -90,6 +97,7 @@ class Api(Construct):
         )
         storage.grant_tables(self.function, read=(THREADS, RUNS, MESSAGES), write=(THREADS, RUNS, MESSAGES))
         storage.grant_message_bodies(self.function, read=True, write=True)
+        storage.grant_presign(self.function)
         self.function.add_to_role_policy(
             iam.PolicyStatement(actions=["lambda:InvokeFunction"], resources=[delete_threads.function_arn])
         )
@@ -99,6 +107,14 @@ class Api(Construct):
             Acknowledgment(
                 id=f"AwsSolutions-IAM5[Resource::<{bucket}.Arn>/{MESSAGES_PREFIX}*]",
                 reason="The API stores and reads large message bodies under messages/<thread id>/.",
+            ),
+            Acknowledgment(
+                id=f"AwsSolutions-IAM5[Resource::<{bucket}.Arn>/{UPLOADS_PREFIX}*]",
+                reason="The API presigns uploads to uploads/<user>/<file id>, a new key per file.",
+            ),
+            Acknowledgment(
+                id=f"AwsSolutions-IAM5[Resource::<{bucket}.Arn>/{OUTPUTS_PREFIX}*]",
+                reason="The API presigns downloads of generated files under outputs/<thread>/<run>/.",
             ),
         )
 

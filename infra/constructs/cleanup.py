@@ -78,7 +78,7 @@ class Cleanup(Construct):
             max_event_age=Duration.hours(6),
             on_failure=destinations.SqsDestination(self.dead_letters),
         )
-        events.Rule(
+        self.sweep_schedule = events.Rule(
             self,
             "SweepSchedule",
             description="Clean threads past their expiry that DynamoDB TTL has not removed yet",
@@ -147,6 +147,6 @@ class Cleanup(Construct):
                     id=f"AwsSolutions-IAM5[Resource::<{bucket}.Arn>/{prefix}*]",
                     reason="A cleanup deletes the objects of one thread, named by its id and its runs' ids.",
                 )
-                for prefix in ("messages/", "outputs/")
+                for prefix in ("messages/", "outputs/", "uploads/")
             )
         )

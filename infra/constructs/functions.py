@@ -43,6 +43,21 @@ _APPLICATION_LOG_LEVEL = {
 }
 
 
+def _file_settings(config: EnvironmentConfig) -> dict[str, str]:
+    """threadrunner.settings.FileSettings, from the environment's ``files`` (the API checks the limits,
+    staging checks them again, Collect outputs and the API presign)."""
+    files = config.files
+    return {
+        "THREADRUNNER_MAX_FILE_BYTES": str(files.max_file_bytes),
+        "THREADRUNNER_ALLOWED_FILE_TYPES": json.dumps(files.allowed_types),
+        "THREADRUNNER_MAX_FILES_PER_RUN": str(files.max_files_per_run),
+        "THREADRUNNER_USER_QUOTA_BYTES": str(files.user_quota_bytes),
+        "THREADRUNNER_UPLOAD_URL_SECONDS": str(files.upload_url_seconds),
+        "THREADRUNNER_DOWNLOAD_URL_SECONDS": str(files.download_url_seconds),
+        "THREADRUNNER_UPSTREAM_FILE_SECONDS": str(files.upstream_file_days * 24 * 3600),
+    }
+
+
 def _cost_environment(config: EnvironmentConfig) -> dict[str, str]:
     """Budgets and price overrides (threadrunner.settings.CostSettings), only those the environment sets."""
     environment = {}
@@ -98,6 +113,7 @@ class FunctionFactory(Construct):
             "THREADRUNNER_THREAD_TTL_DAYS": str(config.thread_ttl_days),
             "THREADRUNNER_FALLBACK_ENGINE": config.fallback_engine,
             "THREADRUNNER_BREAKER_COOLING_SECONDS": str(config.breaker_cooling_seconds),
+            **_file_settings(config),
             "THREADRUNNER_ADMIN_GROUP": config.admin_group,
             **_cost_environment(config),
         }

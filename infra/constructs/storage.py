@@ -66,9 +66,43 @@ class Storage(Construct):
             )
 
     def grant_put_outputs(self, grantee: iam.IGrantable) -> None:
+        """Generated files stream in (upload_fileobj: multipart past 8 MB, aborted on failure)."""
         grantee.grant_principal.add_to_principal_policy(
             iam.PolicyStatement(
-                actions=["s3:PutObject"], resources=[self.bucket.arn_for_objects(f"{OUTPUTS_PREFIX}*")]
+                actions=["s3:PutObject", "s3:AbortMultipartUpload"],
+                resources=[self.bucket.arn_for_objects(f"{OUTPUTS_PREFIX}*")],
+            )
+        )
+
+    def grant_presign(self, grantee: iam.IGrantable) -> None:
+        """Presigned URLs act with their signer's rights: POST into uploads/, GET from outputs/."""
+        grantee.grant_principal.add_to_principal_policy(
+            iam.PolicyStatement(
+                actions=["s3:PutObject"], resources=[self.bucket.arn_for_objects(f"{UPLOADS_PREFIX}*")]
+            )
+        )
+        grantee.grant_principal.add_to_principal_policy(
+            iam.PolicyStatement(
+                actions=["s3:GetObject"], resources=[self.bucket.arn_for_objects(f"{OUTPUTS_PREFIX}*")]
+            )
+        )
+
+    def grant_stage_uploads(self, grantee: iam.IGrantable) -> None:
+        """Read uploads to check and stage them; delete the ones refused."""
+        grantee.grant_principal.add_to_principal_policy(
+            iam.PolicyStatement(
+                actions=["s3:GetObject", "s3:DeleteObject"],
+                resources=[self.bucket.arn_for_objects(f"{UPLOADS_PREFIX}*")],
+            )
+        )
+
+    def send_events_to_eventbridge(self) -> None:
+        """Object events go to EventBridge (a bucket property): a rule routes uploads to staging. A direct
+        bucket notification would need CDK's notification custom resource (a Lambda with a managed policy)."""
+        cfn_bucket: s3.CfnBucket = self.bucket.node.default_child  # type: ignore[assignment]
+        cfn_bucket.notification_configuration = s3.CfnBucket.NotificationConfigurationProperty(
+            event_bridge_configuration=s3.CfnBucket.EventBridgeConfigurationProperty(
+                event_bridge_enabled=True
             )
         )
 
@@ -88,7 +122,8 @@ class Storage(Construct):
         )
 
     def grant_cleanup(self, grantee: iam.IGrantable) -> None:
-        """List and delete what a thread left in the bucket: message bodies and generated files."""
+        """List and delete what a thread left in the bucket: message bodies and generated files (listed by
+        prefix), and uploads (deleted by key)."""
         prefixes = [f"{MESSAGES_PREFIX}*", f"{OUTPUTS_PREFIX}*"]
         grantee.grant_principal.add_to_principal_policy(
             iam.PolicyStatement(
@@ -99,7 +134,8 @@ class Storage(Construct):
         )
         grantee.grant_principal.add_to_principal_policy(
             iam.PolicyStatement(
-                actions=["s3:DeleteObject"], resources=[self.bucket.arn_for_objects(p) for p in prefixes]
+                actions=["s3:DeleteObject"],
+                resources=[self.bucket.arn_for_objects(p) for p in [*prefixes, f"{UPLOADS_PREFIX}*"]],
             )
         )
 
@@ -171,16 +207,24 @@ class Storage(Construct):
             server_access_logs_prefix="files-bucket/",
             lifecycle_rules=[
                 # Uploads are staged upstream within minutes; the copy in S3 is only a hand-over.
-                s3.LifecycleRule(id="expire-uploads", prefix=UPLOADS_PREFIX, expiration=Duration.days(2)),
-                s3.LifecycleRule(id="expire-outputs", prefix=OUTPUTS_PREFIX, expiration=Duration.days(30)),
+                s3.LifecycleRule(
+                    id="expire-uploads",
+                    prefix=UPLOADS_PREFIX,
+                    expiration=Duration.days(config.files.uploads_expire_days),
+                ),
+                s3.LifecycleRule(
+                    id="expire-outputs",
+                    prefix=OUTPUTS_PREFIX,
+                    expiration=Duration.days(config.files.outputs_expire_days),
+                ),
                 s3.LifecycleRule(
                     id="abort-incomplete-uploads", abort_incomplete_multipart_upload_after=Duration.days(1)
                 ),
             ],
-            # Browsers upload straight to S3 with presigned POST.
+            # Browsers upload straight to S3 with presigned POST, and fetch generated files with presigned GET.
             cors=[
                 s3.CorsRule(
-                    allowed_methods=[s3.HttpMethods.POST],
+                    allowed_methods=[s3.HttpMethods.POST, s3.HttpMethods.GET],
                     allowed_origins=list(config.allowed_origins),
                     allowed_headers=["*"],
                     max_age=3000,

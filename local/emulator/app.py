@@ -17,6 +17,7 @@ from werkzeug.wrappers import Request, Response
 
 from local.emulator.assistants import AssistantStore
 from local.emulator.chat import ChatCompletions
+from local.emulator.containers import ContainerStore
 from local.emulator.conversations import ConversationStore
 from local.emulator.errors import ApiError, invalid_request, scripted_http_error, unauthorized
 from local.emulator.exchange import Exchange
@@ -46,6 +47,11 @@ _ROUTES = Map(
         Rule("/v1/files/<file_id>", methods=["GET"], endpoint="get_file"),
         Rule("/v1/files/<file_id>", methods=["DELETE"], endpoint="delete_file"),
         Rule("/v1/files/<file_id>/content", methods=["GET"], endpoint="file_content"),
+        Rule(
+            "/v1/containers/<container_id>/files/<file_id>/content",
+            methods=["GET"],
+            endpoint="container_file_content",
+        ),
         # Assistants API v2.
         Rule("/v1/assistants", methods=["POST"], endpoint="create_assistant"),
         Rule("/v1/assistants", methods=["GET"], endpoint="list_assistants"),
@@ -79,6 +85,7 @@ _SCRIPTABLE_CALLS: dict[str, HttpCall] = {
     "submit_tool_outputs": "create",
     "get_run": "retrieve",
     "cancel_run": "cancel",
+    "create_file": "upload",
 }
 
 
@@ -93,13 +100,19 @@ class EmulatorApp:
         self._poll_after_ms = poll_after_ms
         self._script = Script()
         self._conversations = ConversationStore()
+        self._files = FileStore()
+        self._containers = ContainerStore()
         self._responses = ResponseStore(
-            self._conversations, self._script, polls=polls, today=today or (lambda: now().date())
+            self._conversations,
+            self._script,
+            polls=polls,
+            today=today or (lambda: now().date()),
+            files=self._files,
+            containers=self._containers,
         )
         self._chat = ChatCompletions(
             self._script, poll_after_ms=poll_after_ms, today=today or (lambda: now().date())
         )
-        self._files = FileStore()
         self._assistants = AssistantStore()
         self._threads = ThreadStore(file_exists=self._files.exists)
         self._runs = RunStore(
@@ -108,6 +121,7 @@ class EmulatorApp:
             self._script,
             polls=polls,
             today=today or (lambda: now().date()),
+            files=self._files,
         )
         self._exchanges: list[Exchange] = []
         self._internal_errors: list[str] = []
@@ -142,6 +156,7 @@ class EmulatorApp:
             self._conversations.clear()
             self._responses.clear()
             self._files.clear()
+            self._containers.clear()
             self._assistants.clear()
             self._threads.clear()
             self._runs.clear()
@@ -258,6 +273,7 @@ class EmulatorApp:
                 upload.filename if upload else None,
                 upload.read() if upload else None,
                 request.form.get("purpose"),
+                _form_object(request, "expires_after"),
             )
         )
 
@@ -279,6 +295,11 @@ class EmulatorApp:
 
     def _file_content(self, request: Request, file_id: str) -> Response:
         return Response(self._files.get(file_id).data, mimetype="application/octet-stream")
+
+    def _container_file_content(self, request: Request, container_id: str, file_id: str) -> Response:
+        return Response(
+            self._containers.file(container_id, file_id).data, mimetype="application/octet-stream"
+        )
 
     # Assistants API v2: assistants, threads, messages, runs and run steps.
     def _create_assistant(self, request: Request) -> Response:
@@ -345,6 +366,13 @@ def _json_body(request: Request, default: Any = None) -> Any:
         return json.loads(raw)
     except ValueError:
         raise invalid_request(_NOT_JSON) from None
+
+
+def _form_object(request: Request, name: str) -> dict[str, str] | None:
+    """A nested multipart field as the SDK sends it: ``name[key]=value`` parts."""
+    prefix = f"{name}["
+    found = {key[len(prefix) : -1]: value for key, value in request.form.items() if key.startswith(prefix)}
+    return found or None
 
 
 def _int_arg(request: Request, name: str, default: int) -> int:

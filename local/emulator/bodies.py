@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any, Literal, TypeVar
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from local.emulator.errors import ApiError, invalid_request
 
@@ -27,11 +27,21 @@ class FunctionTool(_Body):
     strict: bool | None = None
 
 
+class AutoContainer(_Body):
+    type: Literal["auto"]
+    file_ids: list[str] = Field(default_factory=list, max_length=50)
+
+
+class CodeInterpreterTool(_Body):
+    type: Literal["code_interpreter"]
+    container: str | AutoContainer  # an existing container's id, or one created for the response
+
+
 class CreateResponseBody(_Body):
     model: str
     input: list[dict[str, Any]] = Field(default_factory=list)
     instructions: str | None = None
-    tools: list[FunctionTool] = Field(default_factory=list)
+    tools: list[FunctionTool | CodeInterpreterTool] = Field(default_factory=list)
     tool_choice: str | dict[str, Any] = "auto"
     conversation: str | None = None
     previous_response_id: str | None = None
@@ -42,6 +52,30 @@ class CreateResponseBody(_Body):
     top_p: float | None = None
     max_output_tokens: int | None = None
     parallel_tool_calls: bool | None = None
+
+    @field_validator("tools", mode="before")
+    @classmethod
+    def _each_tool_by_type(cls, tools: Any) -> Any:
+        """Each tool against its own type's model, so an error names ``tools[i].field``."""
+        if not isinstance(tools, list):
+            return tools
+        models: dict[Any, type[_Body]] = {"code_interpreter": CodeInterpreterTool}
+        return [
+            parse(
+                models.get(tool.get("type") if isinstance(tool, dict) else None, FunctionTool),
+                tool,
+                where=f"tools[{index}]",
+            )
+            for index, tool in enumerate(tools)
+        ]
+
+    @property
+    def function_tools(self) -> list[FunctionTool]:
+        return [tool for tool in self.tools if isinstance(tool, FunctionTool)]
+
+    @property
+    def code_interpreter(self) -> CodeInterpreterTool | None:
+        return next((tool for tool in self.tools if isinstance(tool, CodeInterpreterTool)), None)
 
     @model_validator(mode="before")
     @classmethod

@@ -13,6 +13,10 @@ from local.emulator.items import new_id
 Purpose = Literal["assistants", "batch", "fine-tune", "vision", "user_data", "evals"]
 
 
+# ``expires_after.seconds`` bounds, as the real service checks them.
+_MIN_EXPIRY, _MAX_EXPIRY = 3600, 2_592_000
+
+
 @dataclass(frozen=True)
 class StoredFile:
     id: str
@@ -20,9 +24,10 @@ class StoredFile:
     purpose: str
     data: bytes
     created_at: int
+    expires_at: int | None = None
 
     def resource(self) -> dict[str, Any]:
-        return {
+        resource: dict[str, Any] = {
             "id": self.id,
             "object": "file",
             "bytes": len(self.data),
@@ -31,6 +36,9 @@ class StoredFile:
             "purpose": self.purpose,
             "status": "processed",
         }
+        if self.expires_at is not None:
+            resource["expires_at"] = self.expires_at
+        return resource
 
 
 class FileStore:
@@ -39,7 +47,13 @@ class FileStore:
     def __init__(self) -> None:
         self._files: dict[str, StoredFile] = {}
 
-    def create(self, filename: str | None, data: bytes | None, purpose: str | None) -> dict[str, Any]:
+    def create(
+        self,
+        filename: str | None,
+        data: bytes | None,
+        purpose: str | None,
+        expires_after: dict[str, str] | None = None,
+    ) -> dict[str, Any]:
         if data is None:
             raise invalid_request(
                 "Missing required parameter: 'file'.", param="file", code="missing_required_parameter"
@@ -52,9 +66,17 @@ class FileStore:
             raise invalid_request(
                 f"Invalid value for 'purpose': {purpose!r}.", param="purpose", code="invalid_value"
             )
-        stored = StoredFile(new_id("file", "-"), filename or "upload", purpose, data, epoch(now()))
+        created = epoch(now())
+        expires_at = created + _expiry_seconds(expires_after) if expires_after else None
+        stored = StoredFile(new_id("file", "-"), filename or "upload", purpose, data, created, expires_at)
         self._files[stored.id] = stored
         return stored.resource()
+
+    def add_generated(self, filename: str, data: bytes) -> StoredFile:
+        """A file a run's code interpreter wrote (Assistants: served by ``GET /v1/files/{id}/content``)."""
+        stored = StoredFile(new_id("file", "-"), filename, "assistants_output", data, epoch(now()))
+        self._files[stored.id] = stored
+        return stored
 
     def get(self, file_id: str) -> StoredFile:
         stored = self._files.get(file_id)
@@ -91,3 +113,23 @@ class FileStore:
 
     def clear(self) -> None:
         self._files.clear()
+
+
+def _expiry_seconds(expires_after: dict[str, str]) -> int:
+    if expires_after.get("anchor") != "created_at":
+        raise invalid_request(
+            "Invalid value for 'expires_after.anchor': expected 'created_at'.",
+            param="expires_after.anchor",
+            code="invalid_value",
+        )
+    try:
+        seconds = int(expires_after.get("seconds", ""))
+    except ValueError:
+        seconds = -1
+    if not _MIN_EXPIRY <= seconds <= _MAX_EXPIRY:
+        raise invalid_request(
+            f"Invalid value for 'expires_after.seconds': must be between {_MIN_EXPIRY} and {_MAX_EXPIRY}.",
+            param="expires_after.seconds",
+            code="invalid_value",
+        )
+    return seconds

@@ -19,11 +19,15 @@ from typing import Any
 from threadrunner.clock import epoch, now
 
 from local.emulator import policy
-from local.emulator.bodies import CreateResponseBody, parse, parse_item
+from local.emulator.analysis import CHART_NAME, SUMMARY_NAME, analyse_csv
+from local.emulator.bodies import AutoContainer, CodeInterpreterTool, CreateResponseBody, parse, parse_item
+from local.emulator.containers import Container, ContainerStore
 from local.emulator.conversations import ConversationStore
 from local.emulator.errors import ApiError, invalid_request, not_found
+from local.emulator.files import FileStore
 from local.emulator.items import assistant_message, function_call, new_id, stored_item, unanswered_calls
 from local.emulator.script import (
+    AnalyseCsvPlan,
     FailPlan,
     IncompletePlan,
     MessagePlan,
@@ -51,6 +55,7 @@ class StoredResponse:
     incomplete_details: dict[str, str] | None = None
     completed_at: int | None = None
     usage: dict[str, Any] | None = None
+    container: Container | None = None  # the code interpreter's, when the request has the tool
 
     @property
     def final(self) -> bool:
@@ -65,8 +70,17 @@ class ResponseStore:
     """Not thread-safe by itself: the server holds its lock around every request."""
 
     def __init__(
-        self, conversations: ConversationStore, script: Script, *, polls: int, today: Callable[[], date]
+        self,
+        conversations: ConversationStore,
+        script: Script,
+        *,
+        polls: int,
+        today: Callable[[], date],
+        files: FileStore | None = None,
+        containers: ContainerStore | None = None,
     ) -> None:
+        self._files = files or FileStore()
+        self._containers = containers or ContainerStore()
         self._conversations = conversations
         self._script = script
         self._polls = polls
@@ -85,7 +99,7 @@ class ResponseStore:
         plan = self._script.next_turn() or policy.plan_turn(
             seen,
             instructions=request.instructions,
-            tools={tool.name for tool in request.tools},
+            tools={tool.name for tool in request.function_tools},
             today=self._today(),
         )
         response = StoredResponse(
@@ -95,6 +109,7 @@ class ResponseStore:
             plan=plan,
             polls_left=self._polls if plan.polls is None else plan.polls,
             seen=seen,
+            container=self._container(request),
         )
         if request.conversation is not None:
             self._conversations.get(request.conversation).items.extend(new_items)
@@ -136,6 +151,23 @@ class ResponseStore:
             raise not_found(f"Response with id '{response_id}' not found.")
         return response
 
+    def _container(self, request: CreateResponseBody) -> Container | None:
+        """The code interpreter's container: a new one holding copies of the listed files, or an existing
+        one by id."""
+        tool = request.code_interpreter
+        if tool is None:
+            return None
+        where = f"tools[{request.tools.index(tool)}].container"
+        if isinstance(tool.container, str):
+            return self._containers.get(tool.container, param=where)
+        container = self._containers.create()
+        for index, file_id in enumerate(tool.container.file_ids):
+            if not self._files.exists(file_id):
+                raise invalid_request(f"File {file_id} not found.", param=f"{where}.file_ids[{index}]")
+            stored = self._files.get(file_id)
+            container.add(stored.filename, stored.data)
+        return container
+
     def _history(self, request: CreateResponseBody) -> list[dict[str, Any]]:
         """What the model sees before this request's input: the conversation, or the previous response."""
         if request.conversation is not None and request.previous_response_id is not None:
@@ -174,6 +206,9 @@ class ResponseStore:
         elif isinstance(plan, MessagePlan):
             response.output = [assistant_message(plan.text)]
             response.status = "completed"
+        elif isinstance(plan, AnalyseCsvPlan):
+            response.output = _analysis_output(response.container, plan.text)
+            response.status = "completed"
         elif isinstance(plan, IncompletePlan):
             response.output = [assistant_message(plan.text, status="incomplete")] if plan.text else []
             response.status = "incomplete"
@@ -185,6 +220,57 @@ class ResponseStore:
         if response.conversation_id is not None:
             with suppress(ApiError):  # the conversation may have been deleted while the model ran
                 self._conversations.get(response.conversation_id).items.extend(response.output)
+
+
+def _analysis_output(container: Container | None, text: str) -> list[dict[str, Any]]:
+    """A code interpreter call that analyses the container's first CSV, and an answer citing its files."""
+    if container is None:
+        return [assistant_message("I need the code interpreter tool to analyse files.")]
+    source = next((f for f in container.files.values() if f.filename.lower().endswith(".csv")), None)
+    if source is None:
+        return [assistant_message("There is no CSV file to analyse.")]
+    analysis = analyse_csv(source.data)
+    chart = container.add(CHART_NAME, analysis.chart)
+    summary = container.add(SUMMARY_NAME, analysis.summary)
+    call = {
+        "type": "code_interpreter_call",
+        "id": new_id("ci"),
+        "status": "completed",
+        "container_id": container.id,
+        "code": f"import pandas as pd\ndf = pd.read_csv('/mnt/data/{source.filename}')\n...",
+        "outputs": [{"type": "logs", "logs": analysis.logs}],
+    }
+    message = assistant_message(f"{text} Chart: {CHART_NAME}. Summary: {SUMMARY_NAME}.")
+    part = message["content"][0]
+    for cited in (chart, summary):
+        start = part["text"].index(cited.filename)
+        part["annotations"].append(
+            {
+                "type": "container_file_citation",
+                "container_id": container.id,
+                "file_id": cited.id,
+                "filename": cited.filename,
+                "start_index": start,
+                "end_index": start + len(cited.filename),
+            }
+        )
+    return [call, message]
+
+
+def _tool_resource(tool: Any) -> dict[str, Any]:
+    if isinstance(tool, CodeInterpreterTool):
+        container = tool.container
+        return {
+            "type": "code_interpreter",
+            "container": container.model_dump() if isinstance(container, AutoContainer) else container,
+        }
+    return {
+        "type": "function",
+        "name": tool.name,
+        "description": tool.description,
+        "parameters": tool.parameters,
+        "strict": True if tool.strict is None else tool.strict,
+    }
 
 
 def _usage(response: StoredResponse) -> dict[str, Any]:
@@ -231,16 +317,7 @@ def resource(response: StoredResponse) -> dict[str, Any]:
         "temperature": 1.0 if request.temperature is None else request.temperature,
         "text": {"format": {"type": "text"}},
         "tool_choice": request.tool_choice,
-        "tools": [
-            {
-                "type": "function",
-                "name": tool.name,
-                "description": tool.description,
-                "parameters": tool.parameters,
-                "strict": True if tool.strict is None else tool.strict,
-            }
-            for tool in request.tools
-        ],
+        "tools": [_tool_resource(tool) for tool in request.tools],
         "top_p": 1.0 if request.top_p is None else request.top_p,
         "truncation": "disabled",
     }

@@ -22,13 +22,16 @@ from threadrunner.clock import epoch, now
 from werkzeug.wrappers import Request
 
 from local.emulator import policy
+from local.emulator.analysis import CHART_NAME, SUMMARY_NAME, analyse_csv
 from local.emulator.assistants import AssistantStore
 from local.emulator.beta_bodies import CreateRunBody, SubmitToolOutputsBody
 from local.emulator.bodies import parse
 from local.emulator.errors import invalid_request, not_found
+from local.emulator.files import FileStore
 from local.emulator.items import new_id
 from local.emulator.pages import page
 from local.emulator.script import (
+    AnalyseCsvPlan,
     FailPlan,
     IncompletePlan,
     MessagePlan,
@@ -113,7 +116,9 @@ class RunStore:
         polls: int,
         today: Callable[[], date],
         clock: Callable[[], float] = time.time,
+        files: FileStore | None = None,
     ) -> None:
+        self._files = files or FileStore()
         self._threads = threads
         self._assistants = assistants
         self._script = script
@@ -326,6 +331,10 @@ class RunStore:
             self._answer(run, plan.text, usage, incomplete_reason=None)
             self._end(run, "completed")
             run.completed_at = epoch(now())
+        elif isinstance(plan, AnalyseCsvPlan):
+            self._answer(run, plan.text, usage, incomplete_reason=None, parts=self._analysis(run, plan.text))
+            self._end(run, "completed")
+            run.completed_at = epoch(now())
         elif isinstance(plan, IncompletePlan):
             run_reason, message_reason = _INCOMPLETE[plan.reason]
             if plan.text:
@@ -343,8 +352,46 @@ class RunStore:
         else:
             raise TypeError(f"unknown plan {plan!r}")
 
+    def _analysis(self, run: StoredRun, text: str) -> list[dict[str, Any]] | None:
+        """The code interpreter on the first CSV attached for it: the chart as ``image_file`` content, and
+        the answer's text linking the summary CSV with a ``file_path`` annotation."""
+        if not any(tool["type"] == "code_interpreter" for tool in run.tools):
+            return None
+        csv_file = None
+        for attachment in run.thread.latest_user_attachments():
+            stored = self._files.get(attachment["file_id"])
+            uses_code = any(tool["type"] == "code_interpreter" for tool in attachment["tools"])
+            if uses_code and stored.filename.lower().endswith(".csv"):
+                csv_file = stored
+                break
+        if csv_file is None:
+            return None
+        analysis = analyse_csv(csv_file.data)
+        chart = self._files.add_generated(CHART_NAME, analysis.chart)
+        summary = self._files.add_generated(SUMMARY_NAME, analysis.summary)
+        link = f"sandbox:/mnt/data/{SUMMARY_NAME}"
+        value = f"{text} Summary: [{SUMMARY_NAME}]({link})"
+        start = value.index(link)
+        annotation = {
+            "type": "file_path",
+            "text": link,
+            "start_index": start,
+            "end_index": start + len(link),
+            "file_path": {"file_id": summary.id},
+        }
+        return [
+            {"type": "image_file", "image_file": {"file_id": chart.id}},
+            {"type": "text", "text": {"value": value, "annotations": [annotation]}},
+        ]
+
     def _answer(
-        self, run: StoredRun, text: str, usage: dict[str, int], *, incomplete_reason: str | None
+        self,
+        run: StoredRun,
+        text: str,
+        usage: dict[str, int],
+        *,
+        incomplete_reason: str | None,
+        parts: list[dict[str, Any]] | None = None,
     ) -> None:
         message = self._threads.add_answer(
             run.thread,
@@ -352,6 +399,7 @@ class RunStore:
             run_id=run.id,
             assistant_id=run.assistant_id,
             incomplete_reason=incomplete_reason,
+            parts=parts,
         )
         details = {"type": "message_creation", "message_creation": {"message_id": message["id"]}}
         step = self._step("message_creation", details)

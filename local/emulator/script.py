@@ -4,7 +4,7 @@ Each ``Plan`` is one model turn: one created response, or one Assistants run cre
 submission. ``EmulatorServer.script(...)`` queues them and the emulator takes the next one whenever a turn
 starts (the demo policy answers once the queue is empty). ``Plan.http_error(...)`` is not a model turn: it
 makes the next calls of one kind fail at the HTTP level, whatever turn is queued (``create`` is a call that
-starts a turn: creating a response or a run, or submitting tool outputs).
+starts a turn: creating a response or a run, or submitting tool outputs; ``upload`` is a Files API upload).
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ from collections import deque
 from dataclasses import dataclass, replace
 from typing import Any, Literal
 
-HttpCall = Literal["create", "retrieve", "cancel"]
+HttpCall = Literal["create", "retrieve", "cancel", "upload"]
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -47,6 +47,13 @@ class Plan:
     ) -> IncompletePlan:
         """The response ends ``incomplete``; with ``text``, it carries that partial message."""
         return IncompletePlan(reason=reason, text=text)
+
+    @staticmethod
+    def analyse_csv(text: str = "Here is the chart and a summary of your data.") -> AnalyseCsvPlan:
+        """The code interpreter analyses the first CSV the turn was given (Responses: the container's files;
+        Assistants: the message's code_interpreter attachments) and writes a PNG bar chart and a summary
+        CSV (local.emulator.analysis); the answer cites both."""
+        return AnalyseCsvPlan(text=text)
 
     @staticmethod
     def never_finishes() -> NeverFinishesPlan:
@@ -121,6 +128,11 @@ class FailPlan(Plan):
 class IncompletePlan(Plan):
     reason: str
     text: str = ""
+
+
+@dataclass(frozen=True, kw_only=True)
+class AnalyseCsvPlan(Plan):
+    text: str
 
 
 @dataclass(frozen=True, kw_only=True)

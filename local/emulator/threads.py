@@ -33,6 +33,12 @@ class StoredThread:
             "metadata": self.metadata,
         }
 
+    def latest_user_attachments(self) -> list[dict[str, Any]]:
+        for message in reversed(self.messages):
+            if message["role"] == "user":
+                return list(message["attachments"])
+        return []
+
     def latest_user_text(self) -> str | None:
         """What the model answers: the newest user message."""
         for message in reversed(self.messages):
@@ -96,9 +102,12 @@ class ThreadStore:
         run_id: str,
         assistant_id: str,
         incomplete_reason: str | None,
+        parts: list[dict[str, Any]] | None = None,
     ) -> dict[str, Any]:
-        """The message a run writes: the model's answer (or what it got to say before it stopped)."""
-        message = _message(thread.id, "assistant", [_content_part({"type": "text", "text": text})])
+        """The message a run writes: the model's answer (or what it got to say before it stopped);
+        ``parts`` replaces the plain text with content parts as the message holds them."""
+        content = parts or [_content_part({"type": "text", "text": text})]
+        message = _message(thread.id, "assistant", content)
         message.update(run_id=run_id, assistant_id=assistant_id)
         if incomplete_reason is not None:
             message.update(

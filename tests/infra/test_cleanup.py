@@ -4,6 +4,7 @@ hand-over, the sweep's schedule, and the alarms."""
 from __future__ import annotations
 
 import json
+from typing import Any
 
 import pytest
 
@@ -11,9 +12,13 @@ from infra.constants import FunctionName
 from tests.infra.synth import Synthesized, render
 
 
+def _logical_id(synthesized: Synthesized, construct: Any) -> str:
+    return str(synthesized.stack.resolve(construct.node.default_child.logical_id))
+
+
 def _queue(synthesized: Synthesized) -> str:
-    queue_id, _ = synthesized.only("AWS::SQS::Queue")
-    return queue_id
+    """The cleanup dead-letter queue (file staging has its own)."""
+    return _logical_id(synthesized, synthesized.stack.cleanup.dead_letters)
 
 
 def test_ttl_removals_of_threads_and_nothing_else_reach_clean_up_thread(dev: Synthesized) -> None:
@@ -52,7 +57,9 @@ def test_the_sweep_runs_on_the_environments_schedule(
     fixture: str, expression: str, request: pytest.FixtureRequest
 ) -> None:
     synthesized: Synthesized = request.getfixturevalue(fixture)
-    _, rule = synthesized.only("AWS::Events::Rule")
+    rule = synthesized.template["Resources"][
+        _logical_id(synthesized, synthesized.stack.cleanup.sweep_schedule)
+    ]
     sweep = synthesized.function(FunctionName.sweep_threads)[0]
 
     assert rule["Properties"]["ScheduleExpression"] == expression
@@ -62,8 +69,9 @@ def test_the_sweep_runs_on_the_environments_schedule(
 def test_dead_letters_and_given_up_cleanups_raise_alarms(dev: Synthesized) -> None:
     alarms = {
         alarm["Properties"]["MetricName"]: alarm["Properties"]
-        for alarm in dev.resources("AWS::CloudWatch::Alarm").values()
-        if "MetricName" in alarm["Properties"]  # not the metric-math ones (tests/infra/test_monitoring.py)
+        for key, alarm in dev.resources("AWS::CloudWatch::Alarm").items()
+        # the cleanup's own, not the metric-math ones (tests/infra/test_monitoring.py)
+        if key.startswith("Cleanup") and "MetricName" in alarm["Properties"]
     }
     dead_letters = alarms["ApproximateNumberOfMessagesVisible"]
     assert render(dead_letters["Dimensions"][0]["Value"]) == f"<{_queue(dev)}.QueueName>"
@@ -74,10 +82,15 @@ def test_dead_letters_and_given_up_cleanups_raise_alarms(dev: Synthesized) -> No
 
 
 def test_the_dead_letter_queue_is_encrypted_and_keeps_messages_two_weeks(dev: Synthesized) -> None:
-    _, queue = dev.only("AWS::SQS::Queue")
+    queue_id = _queue(dev)
+    queue = dev.template["Resources"][queue_id]
     assert queue["Properties"]["SqsManagedSseEnabled"] is True
     assert queue["Properties"]["MessageRetentionPeriod"] == 14 * 24 * 3600
-    (policy,) = dev.resources("AWS::SQS::QueuePolicy").values()
+    (policy,) = [
+        policy
+        for policy in dev.resources("AWS::SQS::QueuePolicy").values()
+        if {"Ref": queue_id} in policy["Properties"]["Queues"]
+    ]
     (statement,) = policy["Properties"]["PolicyDocument"]["Statement"]
     assert statement["Effect"] == "Deny" and statement["Condition"] == {
         "Bool": {"aws:SecureTransport": "false"}

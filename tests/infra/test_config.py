@@ -64,6 +64,9 @@ def test_without_env_context_the_app_builds_dev() -> None:
         ),
         ({"engine_upstreams": {"bard": {}}}, "environments.dev.engine_upstreams.bard"),
         ({"context_tokens": {"gpt-5-mini": 0}}, "environments.dev.context_tokens.gpt-5-mini"),
+        ({"files": {"allowed_types": ["application/x-msdownload"]}}, "environments.dev.files.allowed_types"),
+        ({"files": {"max_file_bytes": 0}}, "environments.dev.files.max_file_bytes"),
+        ({"files": {"upstream_file_days": 31}}, "environments.dev.files.upstream_file_days"),
     ],
 )
 def test_a_bad_value_fails_naming_its_key(changes: dict[str, Any], named: str) -> None:

@@ -93,11 +93,14 @@ def test_the_other_steps_read_and_write_both_tables(dev: Synthesized, name: Func
 def test_each_function_touches_only_the_bucket_prefixes_it_needs(dev: Synthesized) -> None:
     bucket = logical_id(dev, dev.stack.storage.bucket)
     outputs, messages = f"<{bucket}.Arn>/outputs/*", f"<{bucket}.Arn>/messages/*"
-    cleanup = {"s3:ListBucket": {f"<{bucket}.Arn>"}, "s3:DeleteObject": {outputs, messages}}
+    uploads = f"<{bucket}.Arn>/uploads/*"
+    cleanup = {"s3:ListBucket": {f"<{bucket}.Arn>"}, "s3:DeleteObject": {outputs, messages, uploads}}
     expected = {
-        FunctionName.collect_outputs: {"s3:PutObject": {outputs}},
+        FunctionName.collect_outputs: {"s3:PutObject": {outputs}, "s3:AbortMultipartUpload": {outputs}},
         FunctionName.finish_run: {"s3:PutObject": {messages}},
-        FunctionName.api: {"s3:GetObject": {messages}, "s3:PutObject": {messages}},
+        # presigned POSTs into uploads/ and GETs of generated files act with the API's rights
+        FunctionName.api: {"s3:GetObject": {messages, outputs}, "s3:PutObject": {messages, uploads}},
+        FunctionName.stage_file: {"s3:GetObject": {uploads}, "s3:DeleteObject": {uploads}},
         **dict.fromkeys(CLEANUP_FUNCTIONS, cleanup),
     }
 

@@ -129,12 +129,14 @@ def test_uploads_and_outputs_expire_and_incomplete_uploads_are_aborted(dev: Synt
     assert rules["abort-incomplete-uploads"]["AbortIncompleteMultipartUpload"] == {"DaysAfterInitiation": 1}
 
 
-def test_the_bucket_logs_access_to_a_separate_bucket_and_accepts_browser_posts(dev: Synthesized) -> None:
+def test_the_bucket_logs_access_to_a_separate_bucket_and_serves_browser_posts_and_gets(
+    dev: Synthesized,
+) -> None:
     logical_id, bucket = files_bucket(dev)
 
     target = render(bucket["LoggingConfiguration"]["DestinationBucketName"])
     assert target.startswith("<") and target != f"<{logical_id}>"
     assert target.strip("<>") in dev.resources("AWS::S3::Bucket")
     (cors,) = bucket["CorsConfiguration"]["CorsRules"]
-    assert cors["AllowedMethods"] == ["POST"]
+    assert cors["AllowedMethods"] == ["POST", "GET"]  # presigned uploads and downloads
     assert cors["AllowedOrigins"] == dev.stack.node.try_get_context("environments")["dev"]["allowed_origins"]

@@ -98,7 +98,7 @@ def _thread_with_history(
     world.ledger.add(ToolCallRecord(run_id=run.id, call_id="call_1", round=0, name="t", arguments="{}"))
     for message in [history.user_message(run), *history.run_outputs(run)]:
         ctx.messages.add(message)
-    world.s3.put_object(Bucket=BUCKET, Key=f"outputs/{run.id}/chart.png", Body=b"png")
+    world.s3.put_object(Bucket=BUCKET, Key=f"outputs/{thread.id}/{run.id}/chart.png", Body=b"png")
     return ctx.threads.find(user_id, thread.id)  # type: ignore[return-value]
 
 

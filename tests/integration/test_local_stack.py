@@ -246,8 +246,8 @@ def test_the_real_workflow_definition_is_loaded_with_every_function_arn(stack: L
 
     collect(json.loads(definition))
     # every step is wired in; tools are routed at run time (FunctionName.$), by Check run
-    # (the API and the cleanup functions are not steps)
-    not_steps = {"api", "clean_up_thread", "delete_threads", "sweep_threads"}
+    # (the API, the cleanup functions and file staging are not steps)
+    not_steps = {"api", "clean_up_thread", "delete_threads", "sweep_threads", "stage_file"}
     step_folders = {path.parent.name for path in REAL_FUNCTIONS.glob("*/handler.py")} - not_steps
     tool_folders = {folder for folder in step_folders if folder.startswith("tool_")}
     assert arns == {stack.lambdas.function_arn(folder) for folder in step_folders - tool_folders}

@@ -6,6 +6,7 @@ from functools import cache
 from typing import Any
 
 import boto3
+from botocore.config import Config
 
 
 @cache
@@ -18,7 +19,16 @@ def table(name: str) -> Any:
     return boto3.resource("dynamodb").Table(name)
 
 
+@cache
+def presigning_s3(endpoint_url: str | None) -> Any:
+    """An S3 client for presigned URLs: SigV4 always, path-style for a local endpoint (no bucket subdomains
+    on 127.0.0.1). Presigning makes no request: this client never talks to S3 itself."""
+    config = Config(signature_version="s3v4", s3={"addressing_style": "path" if endpoint_url else "virtual"})
+    return boto3.client("s3", endpoint_url=endpoint_url, config=config)  # type: ignore[call-overload]
+
+
 def reset_clients() -> None:
     """Forget cached clients (local mode and tests start and stop moto)."""
     client.cache_clear()
     table.cache_clear()
+    presigning_s3.cache_clear()

@@ -13,15 +13,18 @@ import logging
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from functools import cache
-from typing import Any
+from typing import Any, cast
 
 from boto3.dynamodb.types import TypeDeserializer
 from pydantic import BaseModel
 
 from threadrunner import aws, clock
 from threadrunner.engines import Engine, engine_for
+from threadrunner.engines.base import FileEngine
+from threadrunner.files.outputs import outputs_prefix
+from threadrunner.files.staging import FILE_ENGINES
 from threadrunner.models.cleanup import DeleteThreadsRequest
-from threadrunner.models.records import PendingCleanup, RunRecord, ThreadRecord
+from threadrunner.models.records import FileRecord, PendingCleanup, RunRecord, ThreadRecord
 from threadrunner.settings import (
     CleanupSettings,
     cleanup_settings,
@@ -31,6 +34,7 @@ from threadrunner.settings import (
 from threadrunner.stores._dynamo import from_item
 from threadrunner.stores.blobs import BlobStore
 from threadrunner.stores.cleanups import CleanupLedger
+from threadrunner.stores.files import FileStore
 from threadrunner.stores.messages import MessageStore
 from threadrunner.stores.runs import RunStore
 from threadrunner.stores.threads import ThreadStore
@@ -38,7 +42,6 @@ from threadrunner.stores.usage import UsageStore
 
 logger = logging.getLogger(__name__)
 
-OUTPUTS_PREFIX = "outputs/"  # files a run generated: outputs/<run id>/... (Collect outputs)
 # Who DynamoDB Streams says deleted an item when TTL did it.
 TTL_PRINCIPAL = "dynamodb.amazonaws.com"
 _deserialize = TypeDeserializer().deserialize
@@ -53,6 +56,7 @@ class CleanupContext:
     blobs: BlobStore
     engine: Callable[[str], Engine]
     settings: CleanupSettings
+    files: FileStore | None = None  # uploads (file#<id> items); None where a test has none
     usage: UsageStore | None = None  # a user's deletion takes their usage counters too
 
 
@@ -71,6 +75,7 @@ def default_context() -> CleanupContext:
         blobs=blobs,
         engine=lambda name: engine_for(name, upstream_settings()),
         settings=cleanup_settings(),
+        files=FileStore(threads_table),
         usage=UsageStore(threads_table),
     )
 
@@ -107,6 +112,8 @@ class CleanupFailed(Exception):
 def delete_threads(request: DeleteThreadsRequest, ctx: CleanupContext) -> int:
     """Finish the deletions the API recorded (DELETE of a thread, or of all the user's data); returns how
     many threads were cleaned."""
+    if request.file_ids:
+        delete_files(request.user_id, request.file_ids, ctx)
     pending = ctx.cleanups.for_user(request.user_id)
     if request.thread_ids is not None:
         pending = [p for p in pending if p.thread_id in request.thread_ids]
@@ -154,6 +161,7 @@ class SweepReport(BaseModel):
     cleaned: int = 0
     failed: int = 0
     given_up: int = 0  # cleanups past max attempts, left for a person (their records stay)
+    orphaned_files: int = 0  # files deleted on their own, or whose thread is gone, removed now
 
 
 def sweep(ctx: CleanupContext) -> SweepReport:
@@ -181,7 +189,31 @@ def sweep(ctx: CleanupContext) -> SweepReport:
             report.failed += 1
         else:
             report.cleaned += 1
+    report.orphaned_files = _remove_orphaned_files(set(todo), ctx)
     return report
+
+
+def _remove_orphaned_files(cleaned_threads: set[str], ctx: CleanupContext) -> int:
+    """Files a DELETE hid but whose removal failed, and files whose thread is gone (created while it was
+    being deleted): nothing else would ever remove them."""
+    if ctx.files is None:
+        return 0
+    removed = 0
+    for record in ctx.files.everyone():
+        if record.thread_id in cleaned_threads:
+            continue  # its thread's cleanup has it
+        orphaned = (
+            record.deleting_at is not None or ctx.threads.find(record.user_id, record.thread_id) is None
+        )
+        if not orphaned or ctx.cleanups.get(record.user_id, record.thread_id) is not None:
+            continue
+        try:
+            delete_files(record.user_id, [record.id], ctx)
+        except Exception:
+            logger.exception("orphaned file not removed", extra={"file_id": record.id})
+        else:
+            removed += 1
+    return removed
 
 
 def _remove_everything(pending: PendingCleanup, ctx: CleanupContext) -> None:
@@ -196,8 +228,8 @@ def _remove_everything(pending: PendingCleanup, ctx: CleanupContext) -> None:
         if upstream_thread_id:
             engine.delete_thread(upstream_thread_id)
     delete_upstream_files(pending, runs, ctx)
+    ctx.blobs.delete_prefix(outputs_prefix(pending.thread_id))
     for run in runs:
-        ctx.blobs.delete_prefix(f"{OUTPUTS_PREFIX}{run.id}/")
         ctx.runs.delete(run.id)
     ctx.messages.delete_thread(pending.thread_id)
     # Last: while it exists, the thread item still says what it was.
@@ -207,7 +239,38 @@ def _remove_everything(pending: PendingCleanup, ctx: CleanupContext) -> None:
 
 
 def delete_upstream_files(pending: PendingCleanup, runs: list[RunRecord], ctx: CleanupContext) -> None:
-    """Hook for files the thread's runs uploaded to or generated on the upstream (issue 5 records them).
+    """The thread's uploads (upstream copy, S3 object, record) and the Files API copies of what its runs
+    generated; before the runs that reference them are gone, so a failed attempt can start again."""
+    uploads = ctx.files.for_thread(pending.user_id, pending.thread_id) if ctx.files else []
+    generated = [o.upstream_file_id for run in runs for o in run.output_files if o.upstream_file_id]
+    engine = (
+        _file_engine(pending.engine, ctx) if generated or any(f.upstream_file_id for f in uploads) else None
+    )
+    for upstream_file_id in generated:
+        if engine is not None:
+            engine.delete_file(upstream_file_id)
+    for record in uploads:
+        _delete_file(record, engine, ctx)
 
-    Nothing is recorded yet, so there is nothing to delete; once file records exist, delete them here, before
-    the runs that reference them are gone."""
+
+def delete_files(user_id: str, file_ids: list[str], ctx: CleanupContext) -> None:
+    """DELETE /v1/files/{id}: each file upstream, in S3 and its record; one already gone is fine."""
+    if ctx.files is None:
+        raise RuntimeError("this cleanup has no file store")
+    for file_id in file_ids:
+        record = ctx.files.find(user_id, file_id)
+        if record is not None:
+            engine = _file_engine(record.engine, ctx) if record.upstream_file_id else None
+            _delete_file(record, engine, ctx)
+
+
+def _delete_file(record: FileRecord, engine: FileEngine | None, ctx: CleanupContext) -> None:
+    if record.upstream_file_id and engine is not None:
+        engine.delete_file(record.upstream_file_id)
+    ctx.blobs.delete(record.key)
+    if ctx.files is not None:
+        ctx.files.delete(record.user_id, record.id)  # last: until then it says what is left
+
+
+def _file_engine(name: str, ctx: CleanupContext) -> FileEngine | None:
+    return cast(FileEngine, ctx.engine(name)) if name in FILE_ENGINES else None

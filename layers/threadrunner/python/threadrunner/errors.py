@@ -32,6 +32,12 @@ class InvalidRequestError(ThreadrunnerError):
         self.field = field
 
 
+class QuotaExceededError(InvalidRequestError):
+    """A limit of the caller's (storage quota): a 422 naming the field that would break it."""
+
+    code = "quota_exceeded"
+
+
 class ServiceUnavailableError(ThreadrunnerError):
     code = "service_unavailable"
 

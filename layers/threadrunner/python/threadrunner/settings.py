@@ -79,6 +79,31 @@ class EngineUpstream(BaseModel):
     model: str | None = None  # the model that server runs; None: the assistant's / environment's
 
 
+class FileSettings(_Settings):
+    """Uploads (presigned POST, staged upstream) and the files runs generate (per environment, see cdk.json)."""
+
+    # Local mode only: where presigned URLs point (the local S3 endpoint); None in AWS (real S3 URLs).
+    s3_endpoint_url: str | None = None
+    upload_url_seconds: int = Field(default=900, gt=0, le=7 * 24 * 3600)
+    download_url_seconds: int = Field(default=3600, gt=0, le=7 * 24 * 3600)
+    max_file_bytes: int = Field(default=20 * 1024 * 1024, gt=0)
+    allowed_file_types: list[str] = Field(
+        default_factory=lambda: [
+            "text/csv",
+            "text/plain",
+            "text/markdown",
+            "application/json",
+            "application/pdf",
+            "image/png",
+            "image/jpeg",
+        ]
+    )
+    max_files_per_run: int = Field(default=10, gt=0)
+    user_quota_bytes: int = Field(default=200 * 1024 * 1024, gt=0)
+    # Upstream copies expire by themselves (Files API ``expires_after``); 0: the upstream does not support it.
+    upstream_file_seconds: int = Field(default=7 * 24 * 3600, ge=0, le=30 * 24 * 3600)
+
+
 class UpstreamSettings(_Settings):
     """Where the model lives. The key itself is never here: it is read from Secrets Manager."""
 
@@ -172,6 +197,11 @@ def tool_settings() -> ToolSettings:
 
 
 @cache
+def file_settings() -> FileSettings:
+    return FileSettings()
+
+
+@cache
 def cost_settings() -> CostSettings:
     return CostSettings()
 
@@ -185,6 +215,7 @@ def reset_settings() -> None:
         upstream_settings,
         tool_settings,
         cleanup_settings,
+        file_settings,
         cost_settings,
     ):
         cached.cache_clear()

@@ -7,10 +7,12 @@ The assistant itself is code (``assistants/<name>.yaml``), synced upstream by th
 
 from __future__ import annotations
 
+import posixpath
 import re
 import warnings
-from contextlib import suppress
-from typing import Any
+from collections.abc import Iterator
+from contextlib import AbstractContextManager, suppress
+from typing import Any, BinaryIO
 
 import openai
 from openai import OpenAI
@@ -18,6 +20,7 @@ from openai import OpenAI
 from threadrunner.engines.assistant_registry import AssistantRegistry
 from threadrunner.engines.base import (
     AssistantDefinition,
+    GeneratedFile,
     RunRequest,
     ToolOutput,
     ToolSpec,
@@ -26,6 +29,7 @@ from threadrunner.engines.base import (
     UpstreamToolCall,
 )
 from threadrunner.engines.errors import upstream_errors
+from threadrunner.engines.files import UpstreamFiles
 from threadrunner.errors import UpstreamError
 from threadrunner.models.records import RunError, RunRecord, Usage
 
@@ -47,6 +51,7 @@ class AssistantsEngine:
         # Creates go out once (the SDK would retry them without an idempotency key); see ResponsesEngine.
         self._create_client = client.with_options(max_retries=0)
         self._assistants = assistants
+        self._files = UpstreamFiles(client, purpose="assistants")
 
     def create_thread(self, metadata: dict[str, str]) -> str:
         with upstream_errors(creating=True):
@@ -93,13 +98,17 @@ class AssistantsEngine:
                 completion_tokens=upstream.usage.completion_tokens,
                 total_tokens=upstream.usage.total_tokens,
             )
-        answer = self._answer(thread_id, run_id) if upstream.status in ("completed", "incomplete") else None
+        answer: str | None = None
+        files: list[GeneratedFile] = []
+        if upstream.status in ("completed", "incomplete"):
+            answer, files = self._answer(thread_id, run_id)
         return UpstreamRun(
             status=_STATUS.get(upstream.status, upstream.status),  # type: ignore[arg-type]
             tool_calls=calls,
             answer=answer,
             usage=usage,
             error=error,
+            files=files,
         )
 
     def submit_tool_outputs(self, request: RunRequest, run: RunRecord, outputs: list[ToolOutput]) -> str:
@@ -122,6 +131,15 @@ class AssistantsEngine:
         with upstream_errors(), suppress(openai.NotFoundError, openai.BadRequestError, openai.ConflictError):
             self._client.beta.threads.runs.cancel(run_id, thread_id=thread_id)
 
+    def upload_file(self, filename: str, stream: BinaryIO, content_type: str, expires_seconds: int) -> str:
+        return self._files.upload(filename, stream, content_type, expires_seconds)
+
+    def delete_file(self, upstream_file_id: str) -> None:
+        self._files.delete(upstream_file_id)
+
+    def download(self, file: GeneratedFile) -> AbstractContextManager[Iterator[bytes]]:
+        return self._files.download(file)
+
     # AssistantUpstream: what the registry needs to sync assistants/<name>.yaml.
     def create_assistant(self, definition: AssistantDefinition) -> str:
         # Errors are not "outcome unknown" here: a lost create leaves an unused assistant, not a second run.
@@ -143,13 +161,22 @@ class AssistantsEngine:
     def _create_run(self, request: RunRequest, assistant_id: str, message: str) -> str:
         # The user message goes in with the run (additional_messages): one call, so a refused run never
         # leaves the message behind on the thread, and a retried start never adds it twice.
+        tools: list[dict[str, Any]] = [_function_tool(tool) for tool in request.tools]
+        user_message: dict[str, Any] = {"role": "user", "content": message}
+        if request.files:
+            # v2 attachments: each file with the tool that reads it (v1's message file_ids are gone).
+            tools += [{"type": kind} for kind in sorted({_FILE_TOOL[file.purpose] for file in request.files})]
+            user_message["attachments"] = [
+                {"file_id": file.upstream_file_id, "tools": [{"type": _FILE_TOOL[file.purpose]}]}
+                for file in request.files
+            ]
         return self._create_client.beta.threads.runs.create(
             request.upstream_thread_id,
             assistant_id=assistant_id,
             model=request.model,
             instructions=request.instructions,
-            tools=[_function_tool(tool) for tool in request.tools],  # type: ignore[misc]
-            additional_messages=[{"role": "user", "content": message}],
+            tools=tools,  # type: ignore[arg-type]
+            additional_messages=[user_message],  # type: ignore[list-item]
             metadata=request.metadata,
         ).id
 
@@ -161,16 +188,35 @@ class AssistantsEngine:
                 return False
         return True
 
-    def _answer(self, thread_id: str, run_id: str) -> str | None:
-        """The run's newest assistant message."""
+    def _answer(self, thread_id: str, run_id: str) -> tuple[str | None, list[GeneratedFile]]:
+        """The run's newest assistant message, and the files the run's messages show or link
+        (``image_file`` content, ``file_path`` annotations)."""
         with upstream_errors():
             messages = self._client.beta.threads.messages.list(
                 thread_id, run_id=run_id, order="desc", limit=20
             )
+        answer = None
+        files: dict[str, GeneratedFile] = {}
         for message in messages.data:
-            if message.role == "assistant":
-                return "".join(part.text.value for part in message.content if part.type == "text") or None
-        return None
+            if message.role != "assistant":
+                continue
+            if answer is None:
+                answer = "".join(part.text.value for part in message.content if part.type == "text") or None
+            for part in message.content:
+                if part.type == "image_file":
+                    file_id = part.image_file.file_id
+                    files.setdefault(file_id, GeneratedFile(name=f"{file_id}.png", file_id=file_id))
+                elif part.type == "text":
+                    for annotation in part.text.annotations:
+                        if annotation.type == "file_path":
+                            file_id = annotation.file_path.file_id
+                            name = posixpath.basename(annotation.text) or file_id
+                            files.setdefault(file_id, GeneratedFile(name=name, file_id=file_id))
+        return answer, list(files.values())
+
+
+# Which tool of the run reads an attached file, by the file's purpose.
+_FILE_TOOL = {"code_interpreter": "code_interpreter", "input": "file_search"}
 
 
 def _definition(request: RunRequest) -> AssistantDefinition:

@@ -9,8 +9,10 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Iterator
+from contextlib import AbstractContextManager
 from datetime import datetime
-from typing import Literal, Protocol
+from typing import BinaryIO, Literal, Protocol
 
 from pydantic import BaseModel, Field
 
@@ -40,6 +42,24 @@ class ToolOutput(BaseModel):
     output: str
 
 
+class RunFile(BaseModel):
+    """A ready upload attached to the run's message."""
+
+    upstream_file_id: str | None  # None on engines that stage nothing upstream
+    filename: str
+    content_type: str
+    purpose: Literal["code_interpreter", "input"]
+    key: str  # the upload in S3
+
+
+class GeneratedFile(BaseModel):
+    """A file the model produced upstream: a container file (``container_id``) or a Files API file."""
+
+    name: str
+    file_id: str
+    container_id: str | None = None
+
+
 class UpstreamRun(BaseModel):
     """One poll's view of the upstream run."""
 
@@ -49,6 +69,7 @@ class UpstreamRun(BaseModel):
     usage: Usage = Field(default_factory=Usage)
     error: RunError | None = None
     poll_after_ms: int | None = None
+    files: list[GeneratedFile] = Field(default_factory=list)  # what the model generated (when completed)
 
 
 class AssistantDefinition(BaseModel):
@@ -75,6 +96,7 @@ class RunRequest(BaseModel):
     tools: list[ToolSpec]
     metadata: dict[str, str] = Field(default_factory=dict)
     assistant: AssistantDefinition | None = None  # for engines that keep assistants upstream
+    files: list[RunFile] = Field(default_factory=list)  # attached to the message
     # Which run this is: engines that replay our own message log (chat) read the thread's log before it.
     run_id: str = ""
     thread_id: str = ""
@@ -104,4 +126,20 @@ class Engine(Protocol):
 
     def cancel(self, run: RunRecord) -> None:
         """Cancel the current upstream run; one that has already ended is not an error."""
+        ...
+
+
+class FileEngine(Protocol):
+    """Engines that keep files upstream (responses, assistants): staging, generated files, cleanup."""
+
+    def upload_file(self, filename: str, stream: BinaryIO, content_type: str, expires_seconds: int) -> str:
+        """Create the upstream file with the purpose this engine needs; returns its id. Never retried."""
+        ...
+
+    def delete_file(self, upstream_file_id: str) -> None:
+        """A file that is already gone is not an error."""
+        ...
+
+    def download(self, file: GeneratedFile) -> AbstractContextManager[Iterator[bytes]]:
+        """The generated file's bytes, streamed in chunks."""
         ...

@@ -3,14 +3,23 @@ chained by function-call outputs on that conversation."""
 
 from __future__ import annotations
 
-from contextlib import suppress
-from typing import Any
+from collections.abc import Iterator
+from contextlib import AbstractContextManager, suppress
+from typing import Any, BinaryIO
 
 import openai
 from openai import OpenAI
 
-from threadrunner.engines.base import RunRequest, ToolOutput, ToolSpec, UpstreamRun, UpstreamToolCall
+from threadrunner.engines.base import (
+    GeneratedFile,
+    RunRequest,
+    ToolOutput,
+    ToolSpec,
+    UpstreamRun,
+    UpstreamToolCall,
+)
 from threadrunner.engines.errors import upstream_errors
+from threadrunner.engines.files import UpstreamFiles
 from threadrunner.errors import UpstreamError
 from threadrunner.models.records import RunError, RunRecord, Usage
 
@@ -23,6 +32,8 @@ class ResponsesEngine:
         # The SDK retries 408/409/429/5xx by default and sends no idempotency key: a retried create could
         # start the model twice. Creates go out once; the workflow decides what to retry.
         self._create_client = client.with_options(max_retries=0)
+        # user_data: files for input_file parts and for the code interpreter's container alike.
+        self._files = UpstreamFiles(client, purpose="user_data")
 
     def create_thread(self, metadata: dict[str, str]) -> str:
         with upstream_errors(creating=True):
@@ -33,7 +44,15 @@ class ResponsesEngine:
             self._client.conversations.delete(upstream_thread_id)
 
     def start(self, request: RunRequest, message: str) -> str:
-        return self._create(request, [{"role": "user", "content": message}])
+        inputs = [
+            {"type": "input_file", "file_id": file.upstream_file_id}
+            for file in request.files
+            if file.purpose == "input"
+        ]
+        content: str | list[dict[str, Any]] = message
+        if inputs:
+            content = [{"type": "input_text", "text": message}, *inputs]
+        return self._create(request, [{"role": "user", "content": content}])
 
     def submit_tool_outputs(self, request: RunRequest, run: RunRecord, outputs: list[ToolOutput]) -> str:
         items = [{"type": "function_call_output", "call_id": o.call_id, "output": o.output} for o in outputs]
@@ -73,6 +92,7 @@ class ResponsesEngine:
             usage=usage,
             error=error,
             poll_after_ms=int(poll_after) if poll_after and poll_after.isdigit() else None,
+            files=_generated_files(response.output),
         )
 
     def cancel(self, run: RunRecord) -> None:
@@ -82,13 +102,27 @@ class ResponsesEngine:
         with upstream_errors(), suppress(openai.NotFoundError, openai.BadRequestError, openai.ConflictError):
             self._client.responses.cancel(_current(run))
 
+    def upload_file(self, filename: str, stream: BinaryIO, content_type: str, expires_seconds: int) -> str:
+        return self._files.upload(filename, stream, content_type, expires_seconds)
+
+    def delete_file(self, upstream_file_id: str) -> None:
+        self._files.delete(upstream_file_id)
+
+    def download(self, file: GeneratedFile) -> AbstractContextManager[Iterator[bytes]]:
+        return self._files.download(file)
+
     def _create(self, request: RunRequest, items: list[dict[str, Any]]) -> str:
+        tools: list[dict[str, Any]] = [_function_tool(tool) for tool in request.tools]
+        code_files = [f.upstream_file_id for f in request.files if f.purpose == "code_interpreter"]
+        if code_files:
+            # A container the upstream creates (or reuses) with the files in it, for every round of the run.
+            tools.append({"type": "code_interpreter", "container": {"type": "auto", "file_ids": code_files}})
         with upstream_errors(creating=True):
             response = self._create_client.responses.create(
                 model=request.model,
                 instructions=request.instructions,
                 input=items,  # type: ignore[arg-type]
-                tools=[_function_tool(tool) for tool in request.tools],  # type: ignore[misc]
+                tools=tools,  # type: ignore[arg-type]
                 conversation=request.upstream_thread_id,
                 background=True,
                 store=True,
@@ -105,6 +139,26 @@ def _function_tool(tool: ToolSpec) -> dict[str, Any]:
         "parameters": tool.parameters,
         "strict": False,
     }
+
+
+def _generated_files(output: list[Any]) -> list[GeneratedFile]:
+    """Every container file the answer cites (``container_file_citation``), once each."""
+    found: dict[str, GeneratedFile] = {}
+    for item in output:
+        if item.type != "message":
+            continue
+        for part in item.content:
+            for annotation in getattr(part, "annotations", None) or []:
+                if annotation.type == "container_file_citation":
+                    found.setdefault(
+                        annotation.file_id,
+                        GeneratedFile(
+                            name=annotation.filename,
+                            file_id=annotation.file_id,
+                            container_id=annotation.container_id,
+                        ),
+                    )
+    return list(found.values())
 
 
 def _current(run: RunRecord) -> str:

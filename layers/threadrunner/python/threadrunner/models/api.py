@@ -7,7 +7,20 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from threadrunner.models.records import MessageRecord, RunError, RunMetrics, RunRecord, ThreadRecord, Usage
+from threadrunner.files.urls import PresignedPost
+from threadrunner.models.records import (
+    FilePurpose,
+    FileRecord,
+    FileStatus,
+    MessageRecord,
+    RunError,
+    RunMetrics,
+    RunRecord,
+    ThreadRecord,
+    Usage,
+)
+
+FILE_ID_PATTERN = r"^file_[0-9a-z]{26}$"
 
 
 class _Request(BaseModel):
@@ -29,6 +42,64 @@ class CreateRunRequest(_Request):
     message: str = Field(min_length=1, max_length=32_000)
     # While another run is active: "reject" answers 409, "enqueue" queues this run to start after it.
     if_busy: Literal["reject", "enqueue"] = "reject"
+    # The caller's ready files of this thread (POST /v1/files); how many per run is set per environment.
+    file_ids: list[str] = Field(default_factory=list, max_length=100)
+
+
+class CreateFileRequest(_Request):
+    thread_id: str = Field(pattern=r"^thr_[0-9a-z]{26}$")
+    filename: str = Field(min_length=1, max_length=255, pattern=r"^[^/\\\x00-\x1f]+$", examples=["sales.csv"])
+    content_type: str = Field(max_length=127, pattern=r"^[\w.+-]+/[\w.+-]+$", examples=["text/csv"])
+    size_bytes: int = Field(gt=0, examples=[2048])
+    purpose: FilePurpose = FilePurpose.code_interpreter
+
+
+class FileOut(BaseModel):
+    id: str
+    thread_id: str
+    filename: str
+    content_type: str
+    size_bytes: int
+    purpose: FilePurpose
+    status: FileStatus
+    reason: str | None = None  # why it failed
+    created_at: datetime
+    staged_at: datetime | None = None
+
+    @classmethod
+    def of(cls, record: FileRecord) -> FileOut:
+        return cls(
+            id=record.id,
+            thread_id=record.thread_id,
+            filename=record.filename,
+            content_type=record.content_type,
+            size_bytes=record.size_bytes,
+            purpose=record.purpose,
+            status=record.status,
+            reason=record.reason,
+            created_at=record.created_at,
+            staged_at=record.staged_at,
+        )
+
+
+class CreatedFileOut(FileOut):
+    """POST the file to ``upload.url`` as multipart/form-data: every one of ``upload.fields``, then ``file``."""
+
+    upload: PresignedPost
+
+
+class FileList(BaseModel):
+    files: list[FileOut]
+
+
+class OutputFileOut(BaseModel):
+    """A file the run generated; ``url`` is a presigned GET that works until ``expires_at``."""
+
+    name: str
+    size_bytes: int
+    content_type: str
+    url: str
+    expires_at: datetime
 
 
 class ThreadOut(BaseModel):
@@ -132,9 +203,18 @@ class RunOut(BaseModel):
     engine: str = ""  # the engine the run runs on; with fallback_from, the fallback that took over
     fallback_from: str | None = None
     fallback_reason: str | None = None
+    file_ids: list[str] = Field(default_factory=list)
+    files: list[OutputFileOut] = Field(default_factory=list)  # what the run generated
 
     @classmethod
-    def of(cls, run: RunRecord, region: str, *, queue_position: int | None = None) -> RunOut:
+    def of(
+        cls,
+        run: RunRecord,
+        region: str,
+        *,
+        queue_position: int | None = None,
+        files: list[OutputFileOut] | None = None,
+    ) -> RunOut:
         execution = None
         if run.execution_arn:
             execution = ExecutionOut(
@@ -166,6 +246,8 @@ class RunOut(BaseModel):
             engine=run.engine,
             fallback_from=run.fallback_from,
             fallback_reason=run.fallback_reason,
+            file_ids=run.file_ids,
+            files=files or [],
         )
 
 

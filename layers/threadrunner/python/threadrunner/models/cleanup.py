@@ -11,3 +11,5 @@ class DeleteThreadsRequest(BaseModel):
 
     user_id: str
     thread_ids: list[str] | None = None
+    # DELETE /v1/files/{id}: files to remove (upstream, S3, record) with no thread (pass thread_ids=[]).
+    file_ids: list[str] = []

@@ -83,6 +83,16 @@ class ToolCallSummary(BaseModel):
     is_error: bool = False
 
 
+class OutputFile(BaseModel):
+    """A file the model generated, copied to S3 by Collect outputs."""
+
+    name: str
+    key: str  # outputs/<thread id>/<run id>/<name>
+    size_bytes: int
+    content_type: str
+    upstream_file_id: str | None = None  # a Files API copy (assistants engine), deleted with the thread
+
+
 class RunMetrics(BaseModel):
     """What a run's ending measured, recorded once (the Finish run that records it first wins)."""
 
@@ -123,6 +133,8 @@ class RunRecord(Record):
     # Set when Start run moved the run to the fallback engine (``engine`` is then the fallback's).
     fallback_from: str | None = None
     fallback_reason: str | None = None
+    file_ids: list[str] = Field(default_factory=list)  # the caller's uploads attached to the message
+    output_files: list[OutputFile] = Field(default_factory=list)
     metrics: RunMetrics | None = None  # set once the run has ended (threadrunner.accounting)
 
     @property
@@ -189,3 +201,49 @@ class PendingCleanup(Record):
     requested_at: datetime
     attempts: int = 0
     last_error: str | None = None
+
+
+class FileStatus(StrEnum):
+    pending = "pending"  # the upload URL was handed out; staging has not finished
+    ready = "ready"
+    failed = "failed"
+
+
+class FilePurpose(StrEnum):
+    """What the model does with a file: run code on it, or read it as part of the message."""
+
+    code_interpreter = "code_interpreter"
+    input = "input"
+
+
+UPLOADS_PREFIX = "uploads/"
+
+
+class FileRecord(Record):
+    """One upload: ``file#<id>`` in the threads table (partition ``user_id``). It belongs to one thread and
+    goes with it."""
+
+    id: str
+    user_id: str
+    thread_id: str
+    engine: str  # the thread's: it decides how the file is staged upstream
+    filename: str
+    content_type: str
+    size_bytes: int  # as declared; the presigned POST refuses anything larger
+    purpose: FilePurpose
+    status: FileStatus = FileStatus.pending
+    reason: str | None = None  # why staging failed
+    created_at: datetime
+    # The staging attempt that uploads upstream claims the file until its Lambda's deadline.
+    staging_until: datetime | None = None
+    staged_at: datetime | None = None
+    upstream_file_id: str | None = None
+    deleting_at: datetime | None = None  # DELETE: hidden while threadrunner.cleanup removes it
+
+    @property
+    def key(self) -> str:
+        return upload_key(self.user_id, self.id)
+
+
+def upload_key(user_id: str, file_id: str) -> str:
+    return f"{UPLOADS_PREFIX}{user_id}/{file_id}"

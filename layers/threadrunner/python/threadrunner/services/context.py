@@ -9,14 +9,17 @@ from typing import Any
 
 from threadrunner import aws
 from threadrunner.executions import ExecutionStarter
+from threadrunner.files.urls import FileUrls
 from threadrunner.settings import (
     CleanupSettings,
     CostSettings,
+    FileSettings,
     RunSettings,
     ToolSettings,
     WorkflowSettings,
     cleanup_settings,
     cost_settings,
+    file_settings,
     run_settings,
     storage_settings,
     tool_settings,
@@ -24,6 +27,7 @@ from threadrunner.settings import (
 )
 from threadrunner.stores.blobs import BlobStore
 from threadrunner.stores.cleanups import CleanupLedger
+from threadrunner.stores.files import FileStore
 from threadrunner.stores.messages import MessageStore
 from threadrunner.stores.runs import RunStore
 from threadrunner.stores.threads import ThreadStore
@@ -43,6 +47,9 @@ class ApiContext:
     tool_settings: ToolSettings
     workflow_settings: WorkflowSettings
     cleanup_settings: CleanupSettings
+    files: FileStore
+    file_urls: FileUrls  # presigned POST (uploads) and GET (generated files)
+    file_settings: FileSettings
     usage: UsageStore
     cost_settings: CostSettings
 
@@ -68,6 +75,9 @@ def default_context() -> ApiContext:
         tool_settings=tool_settings(),
         workflow_settings=workflow_settings(),
         cleanup_settings=cleanup_settings(),
+        files=FileStore(threads_table),
+        file_urls=FileUrls(aws.presigning_s3(file_settings().s3_endpoint_url), storage.bucket),
+        file_settings=file_settings(),
         usage=UsageStore(threads_table, retention_days=cost_settings().usage_retention_days),
         cost_settings=cost_settings(),
     )

@@ -12,9 +12,10 @@ from threadrunner import accounting, clock, history, turns
 from threadrunner.assistants import load_assistant
 from threadrunner.budgets import check_budgets
 from threadrunner.errors import ServiceUnavailableError
-from threadrunner.models.api import CreateRunRequest, RunOut
+from threadrunner.models.api import CreateRunRequest, OutputFileOut, RunOut
 from threadrunner.models.records import RunError, RunRecord, RunStatus
 from threadrunner.services.context import ApiContext
+from threadrunner.services.files import files_for_run
 
 logger = logging.getLogger(__name__)
 
@@ -22,6 +23,7 @@ logger = logging.getLogger(__name__)
 def create_run(ctx: ApiContext, user_id: str, thread_id: str, request: CreateRunRequest) -> RunOut:
     thread = ctx.threads.get(user_id, thread_id)
     assistant = load_assistant(ctx.tool_settings.assistants_dir, thread.assistant)
+    file_ids = files_for_run(ctx, user_id, thread, request.file_ids)
     settings = ctx.run_settings
     now = clock.now()
     # Queued runs too: a run enqueued within budget starts later even if the day's budget is used by then.
@@ -34,6 +36,7 @@ def create_run(ctx: ApiContext, user_id: str, thread_id: str, request: CreateRun
         engine=thread.engine,
         model=assistant.model or settings.model,
         message=request.message,
+        file_ids=file_ids,
         created_at=now,
         deadline_at=now + timedelta(seconds=settings.run_deadline_seconds),
     )
@@ -72,7 +75,23 @@ def get_run(ctx: ApiContext, user_id: str, run_id: str) -> RunOut:
     if run.status is RunStatus.queued:
         thread = ctx.threads.find(user_id, run.thread_id)
         position = turns.queue_position(thread, run.id) if thread else None
-    return RunOut.of(run, _region(ctx), queue_position=position)
+    return RunOut.of(run, _region(ctx), queue_position=position, files=_output_files(ctx, run))
+
+
+def _output_files(ctx: ApiContext, run: RunRecord) -> list[OutputFileOut]:
+    """Presigned GETs for what the run generated, fresh on every read."""
+    seconds = ctx.file_settings.download_url_seconds
+    expires_at = clock.now() + timedelta(seconds=seconds)
+    return [
+        OutputFileOut(
+            name=output.name,
+            size_bytes=output.size_bytes,
+            content_type=output.content_type,
+            url=ctx.file_urls.download(output.key, seconds=seconds),
+            expires_at=expires_at,
+        )
+        for output in run.output_files
+    ]
 
 
 def cancel_run(ctx: ApiContext, user_id: str, run_id: str) -> tuple[RunOut, bool]:

@@ -67,7 +67,7 @@ def delete_thread(ctx: ApiContext, user_id: str, thread_id: str, *, force: bool)
             active_run_id=thread.active_run_id,
         )
     _prepare_deletion(ctx, thread)
-    _hand_over(ctx, DeleteThreadsRequest(user_id=user_id, thread_ids=[thread.id]))
+    hand_over_deletion(ctx, DeleteThreadsRequest(user_id=user_id, thread_ids=[thread.id]))
     return True
 
 
@@ -75,7 +75,7 @@ def delete_user_data(ctx: ApiContext, user_id: str) -> None:
     """Everything of the caller: every thread (expired ones too), its runs, messages, files, upstream data."""
     for thread in ctx.threads.all_for_user(user_id):
         _prepare_deletion(ctx, thread)
-    _hand_over(ctx, DeleteThreadsRequest(user_id=user_id))
+    hand_over_deletion(ctx, DeleteThreadsRequest(user_id=user_id))
 
 
 def _prepare_deletion(ctx: ApiContext, thread: ThreadRecord) -> None:
@@ -90,7 +90,7 @@ def _prepare_deletion(ctx: ApiContext, thread: ThreadRecord) -> None:
     ctx.threads.mark_deleting(thread)
 
 
-def _hand_over(ctx: ApiContext, request: DeleteThreadsRequest) -> None:
+def hand_over_deletion(ctx: ApiContext, request: DeleteThreadsRequest) -> None:
     function = ctx.cleanup_settings.delete_threads_function
     if not function:
         logger.warning("no delete_threads function configured: the sweep will clean up")

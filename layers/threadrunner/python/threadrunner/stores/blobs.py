@@ -1,9 +1,9 @@
-"""Objects in the files bucket, over an injected S3 client: message bodies too large for DynamoDB, and the
-prefixes a cleanup empties."""
+"""Objects in the files bucket, over an injected S3 client: message bodies too large for DynamoDB, uploads
+being staged, generated files, and the prefixes a cleanup empties."""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, BinaryIO
 
 
 class BlobStore:
@@ -19,6 +19,27 @@ class BlobStore:
     def get_text(self, key: str) -> str:
         body = self._s3.get_object(Bucket=self._bucket, Key=key)["Body"]
         return str(body.read().decode())
+
+    def size_and_head(self, key: str, head_bytes: int) -> tuple[int, bytes]:
+        """An object's real size and its first bytes (a ranged GET: the rest is never read)."""
+        response = self._s3.get_object(Bucket=self._bucket, Key=key, Range=f"bytes=0-{head_bytes - 1}")
+        head = response["Body"].read()
+        content_range = response.get("ContentRange")  # "bytes 0-n/<size>"
+        size = int(content_range.rsplit("/", 1)[1]) if content_range else int(response["ContentLength"])
+        return size, head
+
+    def open(self, key: str) -> BinaryIO:
+        """A streaming read of the whole object."""
+        body: BinaryIO = self._s3.get_object(Bucket=self._bucket, Key=key)["Body"]
+        return body
+
+    def upload(self, key: str, stream: BinaryIO, content_type: str) -> None:
+        """Stream to S3 in parts (upload_fileobj): large files are never held in memory whole."""
+        self._s3.upload_fileobj(stream, self._bucket, key, ExtraArgs={"ContentType": content_type})
+
+    def delete(self, key: str) -> None:
+        """Deleting an object that is not there is not an error (as in S3)."""
+        self._s3.delete_object(Bucket=self._bucket, Key=key)
 
     def delete_prefix(self, prefix: str) -> int:
         """Delete every object under ``prefix``; returns how many there were."""

@@ -27,6 +27,7 @@ from threadrunner.stores.assistants import UpstreamAssistantStore
 from threadrunner.stores.blobs import BlobStore
 from threadrunner.stores.breakers import CircuitBreakerStore
 from threadrunner.stores.chat_rounds import ChatRoundStore, ChatState
+from threadrunner.stores.files import FileStore
 from threadrunner.stores.messages import MessageStore
 from threadrunner.stores.runs import RunStore, ToolCallLedger
 from threadrunner.stores.threads import ThreadStore
@@ -47,6 +48,8 @@ class StepContext:
     # Start run moves a run whose engine has an outage to the fallback engine (None: no fallback).
     fallback: Fallback | None = None
     upstream_settings: UpstreamSettings = field(default_factory=UpstreamSettings)  # per-engine models
+    files: FileStore | None = None  # the run's uploads (only runs with files need it)
+    blobs: BlobStore | None = None  # where Collect outputs copies generated files
     # Finish run counts each ended run on its user's day (None: no per-user counters, e.g. in some tests).
     usage: UsageStore | None = None
     cost_settings: CostSettings = field(default_factory=CostSettings)
@@ -60,10 +63,9 @@ def default_context() -> StepContext:
     costs = cost_settings()
     # Assistant definitions synced upstream (assistants engine), remembered for the container's life.
     assistants = AssistantRegistry(UpstreamAssistantStore(runs_table), run_settings().environment)
+    blobs = BlobStore(aws.client("s3"), storage.bucket)
     messages = MessageStore(
-        aws.table(storage.messages_table),
-        BlobStore(aws.client("s3"), storage.bucket),
-        inline_bytes=storage.message_inline_bytes,
+        aws.table(storage.messages_table), blobs, inline_bytes=storage.message_inline_bytes
     )
     # The chat engine replays the message log and keeps its completions with the run.
     chat = ChatState(messages, ChatRoundStore(runs_table), run_settings().context_budget)
@@ -81,6 +83,8 @@ def default_context() -> StepContext:
         ),
         fallback=Fallback(CircuitBreakerStore(runs_table), run_settings()),
         upstream_settings=upstream_settings(),
+        files=FileStore(threads_table),
+        blobs=blobs,
         usage=UsageStore(threads_table, retention_days=costs.usage_retention_days),
         cost_settings=costs,
     )

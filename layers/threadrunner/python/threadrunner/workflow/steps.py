@@ -7,11 +7,21 @@ import json
 import logging
 from collections.abc import Callable
 from datetime import datetime
+from typing import cast
 
 from threadrunner import accounting, clock, fallback, history, run_metrics, turns
 from threadrunner.assistants import load_assistant
-from threadrunner.engines.base import AssistantDefinition, Engine, RunRequest, ToolOutput, UpstreamRun
+from threadrunner.engines.base import (
+    AssistantDefinition,
+    Engine,
+    FileEngine,
+    RunFile,
+    RunRequest,
+    ToolOutput,
+    UpstreamRun,
+)
 from threadrunner.errors import UpstreamError, UpstreamOutcomeUnknown, UpstreamsFailed
+from threadrunner.files.outputs import copy_outputs
 from threadrunner.models.records import RunError, RunRecord, RunStatus, ToolCallRecord, ToolCallSummary
 from threadrunner.models.workflow import (
     FinishRunInput,
@@ -188,10 +198,17 @@ def submit_tool_outputs(step: StepInput, ctx: StepContext) -> RunProgress:
 
 
 def collect_outputs(step: StepInput, ctx: StepContext) -> RunProgress:
-    """Persist the answer now: background responses are only kept upstream for a short while."""
+    """Persist the answer and copy the generated files to S3 now: background responses are only kept
+    upstream for a short while, and code interpreter containers expire when idle."""
     run = ctx.runs.get(step.run_id)
-    upstream = ctx.engine(run.engine).poll(run)
-    ctx.runs.update(run.id, answer=upstream.answer or "")
+    engine = ctx.engine(run.engine)
+    upstream = engine.poll(run)
+    outputs = []
+    if upstream.files:
+        if ctx.blobs is None:
+            raise RuntimeError("Collect outputs has no bucket to copy generated files to")
+        outputs = copy_outputs(run, upstream.files, cast(FileEngine, engine), ctx.blobs)
+    ctx.runs.update(run.id, answer=upstream.answer or "", output_files=outputs)
     return RunProgress(status=RunStatus.completed, poll_count=step.run.poll_count)
 
 
@@ -319,7 +336,29 @@ def _run_request(run: RunRecord, upstream_thread_id: str, ctx: StepContext) -> R
             model=_model(run, ctx),
             tools=tools,
         ),
+        files=_run_files(run, ctx),
     )
+
+
+def _run_files(run: RunRecord, ctx: StepContext) -> list[RunFile]:
+    """The run's uploads as the engine attaches them (the API let only ready files of the thread in)."""
+    if not run.file_ids:
+        return []
+    if ctx.files is None:
+        raise RuntimeError("this step has no file store, and the run has files")
+    files = []
+    for file_id in run.file_ids:
+        record = ctx.files.get(run.user_id, file_id)  # deleted since: the run fails, it cannot use it
+        files.append(
+            RunFile(
+                upstream_file_id=record.upstream_file_id,
+                filename=record.filename,
+                content_type=record.content_type,
+                purpose=record.purpose.value,
+                key=record.key,
+            )
+        )
+    return files
 
 
 def _create_round(run: RunRecord, round_number: int, create: Callable[[], str], ctx: StepContext) -> None:

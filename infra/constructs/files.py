@@ -1,0 +1,90 @@
+"""Files: uploads land in S3 (presigned POST), S3 sends Object Created to EventBridge, a rule hands those
+under uploads/ to stage_file, which checks them and creates the upstream file. Failed deliveries are
+retried by EventBridge and then dead-lettered, with an alarm."""
+
+from __future__ import annotations
+
+from aws_cdk import Acknowledgment, Duration, Stack, Validations
+from aws_cdk import aws_cloudwatch as cloudwatch
+from aws_cdk import aws_events as events
+from aws_cdk import aws_events_targets as targets
+from aws_cdk import aws_lambda as lambda_
+from aws_cdk import aws_sqs as sqs
+from constructs import Construct
+from threadrunner.stores.tables import THREADS
+
+from infra.config import EnvironmentConfig
+from infra.constants import UPLOADS_PREFIX, FunctionName
+from infra.constructs.functions import FunctionFactory
+from infra.constructs.storage import Storage
+
+
+class Files(Construct):
+    def __init__(
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        config: EnvironmentConfig,
+        storage: Storage,
+        functions: FunctionFactory,
+    ) -> None:
+        super().__init__(scope, construct_id)
+        self.stage_file: lambda_.Function = functions.create(FunctionName.stage_file)
+        # File records live in the threads table; uploads are read, and deleted when refused.
+        storage.grant_tables(self.stage_file, read=(THREADS,), write=(THREADS,))
+        storage.grant_stage_uploads(self.stage_file)
+        bucket = Stack.of(self).get_logical_id(storage.bucket.node.default_child)  # type: ignore[arg-type]
+        Validations.of(self.stage_file.role).acknowledge(  # type: ignore[arg-type]
+            Acknowledgment(
+                id=f"AwsSolutions-IAM5[Resource::<{bucket}.Arn>/{UPLOADS_PREFIX}*]",
+                reason="Staging reads the upload it was told about: uploads/<user>/<file id>, known at run time.",
+            )
+        )
+        self.dead_letters = sqs.Queue(
+            self,
+            "DeadLetters",
+            encryption=sqs.QueueEncryption.SQS_MANAGED,
+            enforce_ssl=True,
+            retention_period=Duration.days(14),
+        )
+        Validations.of(self.dead_letters).acknowledge(
+            Acknowledgment(
+                id="AwsSolutions-SQS3",
+                reason="This queue is itself the dead-letter destination of the upload rule.",
+            )
+        )
+        storage.send_events_to_eventbridge()
+        self.rule = events.Rule(
+            self,
+            "UploadCreated",
+            description="Uploads under uploads/ go to stage_file",
+            event_pattern=events.EventPattern(
+                source=["aws.s3"],
+                detail_type=["Object Created"],
+                detail={
+                    "bucket": {"name": [storage.bucket.bucket_name]},
+                    "object": {"key": [{"prefix": UPLOADS_PREFIX}]},
+                },
+            ),
+            targets=[
+                targets.LambdaFunction(
+                    self.stage_file,
+                    retry_attempts=2,
+                    max_event_age=Duration.hours(1),
+                    dead_letter_queue=self.dead_letters,
+                )
+            ],
+        )
+        self.dead_letters_alarm = cloudwatch.Alarm(
+            self,
+            "DeadLettersAlarm",
+            alarm_description="An upload could not be staged after retries; its file stays pending.",
+            metric=self.dead_letters.metric_approximate_number_of_messages_visible(
+                period=Duration.minutes(5), statistic="Maximum"
+            ),
+            threshold=1,
+            evaluation_periods=1,
+            comparison_operator=cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
+            treat_missing_data=cloudwatch.TreatMissingData.NOT_BREACHING,
+        )

@@ -1,0 +1,137 @@
+"""Staging an upload: S3 ObjectCreated on ``uploads/`` -> check it -> the upstream file -> ready (or failed,
+with a reason). Runs in functions/stage_file.
+
+S3 delivers events at least once, and Lambda retries failed ones: one upstream file per upload all the
+same. The attempt that uploads first claims the file (a conditional write) until its Lambda's deadline;
+others leave it alone. A claim past its deadline means that attempt died mid-upload, so the outcome is
+unknown: the file fails (upload again) rather than risk a second upstream copy.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+from functools import cache
+from typing import cast
+
+from threadrunner import aws, clock
+from threadrunner.engines.base import FileEngine
+from threadrunner.errors import UpstreamError, UpstreamRateLimited, UpstreamUnavailable
+from threadrunner.files.types import SNIFF_BYTES, mismatch
+from threadrunner.models.records import UPLOADS_PREFIX, FileRecord, FileStatus
+from threadrunner.settings import FileSettings, file_settings, storage_settings, upstream_settings
+from threadrunner.stores.blobs import BlobStore
+from threadrunner.stores.files import FileStore
+
+logger = logging.getLogger(__name__)
+
+# Engines that keep files upstream; others (chat) read the upload from S3 when a run needs it.
+FILE_ENGINES = ("responses", "assistants")
+
+
+@dataclass(frozen=True)
+class StagingContext:
+    files: FileStore
+    blobs: BlobStore
+    engine: Callable[[str], FileEngine | None]  # None: the engine keeps no files upstream
+    settings: FileSettings
+
+
+@cache
+def default_context() -> StagingContext:
+    from threadrunner.engines import engine_for
+
+    storage = storage_settings()
+    return StagingContext(
+        files=FileStore(aws.table(storage.threads_table)),
+        blobs=BlobStore(aws.client("s3"), storage.bucket),
+        engine=lambda name: (
+            cast(FileEngine, engine_for(name, upstream_settings())) if name in FILE_ENGINES else None
+        ),
+        settings=file_settings(),
+    )
+
+
+def parse_key(key: str) -> tuple[str, str] | None:
+    """``uploads/<user>/<file id>`` -> (user, file id); None for anything else."""
+    if not key.startswith(UPLOADS_PREFIX):
+        return None
+    user_id, _, file_id = key.removeprefix(UPLOADS_PREFIX).rpartition("/")
+    if not user_id or not file_id.startswith("file_"):
+        return None
+    return user_id, file_id
+
+
+def stage(key: str, deadline: datetime, ctx: StagingContext) -> FileStatus | None:
+    """Stage the upload at ``key``; returns the file's status afterwards (None: no such file any more).
+    Raises on a passing upstream trouble, so that the event is retried."""
+    parsed = parse_key(key)
+    if parsed is None:
+        logger.warning("not an upload key", extra={"key": key})
+        return None
+    user_id, file_id = parsed
+    record = ctx.files.find(user_id, file_id)
+    if record is None or record.deleting_at is not None:
+        ctx.blobs.delete(key)  # deleted before its upload arrived: keep nothing
+        return None
+    if record.status is not FileStatus.pending:
+        return record.status  # a repeated event: done already
+    reason = _check(record, ctx)
+    if reason is not None:
+        return _fail(record, reason, ctx, delete_upload=True)
+    engine = ctx.engine(record.engine)
+    if engine is None:
+        ctx.files.mark_ready(user_id, file_id, None, clock.now())
+        return FileStatus.ready
+    if not ctx.files.claim_staging(user_id, file_id, deadline):
+        return _claimed_elsewhere(user_id, file_id, ctx)
+    try:
+        body = ctx.blobs.open(key)
+        try:
+            upstream_file_id = engine.upload_file(
+                record.filename, body, record.content_type, ctx.settings.upstream_file_seconds
+            )
+        finally:
+            body.close()
+    except (UpstreamRateLimited, UpstreamUnavailable):
+        ctx.files.release_staging(user_id, file_id)  # nothing was created: the retried event stages it
+        raise
+    except UpstreamError as error:  # refused, or an outcome we cannot know (a timed-out create)
+        return _fail(record, f"the upstream did not take the file: {error}", ctx, delete_upload=False)
+    if not ctx.files.mark_ready(user_id, file_id, upstream_file_id, clock.now()):
+        engine.delete_file(upstream_file_id)  # the file was deleted meanwhile: leave nothing upstream
+        return None
+    logger.info("file staged", extra={"file_id": file_id, "engine": record.engine})
+    return FileStatus.ready
+
+
+def _check(record: FileRecord, ctx: StagingContext) -> str | None:
+    """Why the upload may not be staged: its real size and first bytes against what was declared."""
+    size, head = ctx.blobs.size_and_head(record.key, SNIFF_BYTES)
+    if size > record.size_bytes:
+        return f"the upload has {size} bytes, more than the {record.size_bytes} declared"
+    if size > ctx.settings.max_file_bytes:
+        return f"the upload has {size} bytes, more than the {ctx.settings.max_file_bytes} allowed"
+    if record.content_type not in ctx.settings.allowed_file_types:
+        return f"{record.content_type} files are not allowed"
+    return mismatch(record.content_type, head)
+
+
+def _claimed_elsewhere(user_id: str, file_id: str, ctx: StagingContext) -> FileStatus | None:
+    current = ctx.files.find(user_id, file_id)
+    if current is None:
+        return None
+    until = current.staging_until
+    if current.status is FileStatus.pending and until is not None and until < clock.now():
+        return _fail(current, "staging was interrupted; upload the file again", ctx, delete_upload=False)
+    return current.status  # another attempt is staging it now
+
+
+def _fail(record: FileRecord, reason: str, ctx: StagingContext, *, delete_upload: bool) -> FileStatus:
+    logger.info("file refused", extra={"file_id": record.id, "reason": reason})
+    ctx.files.mark_failed(record.user_id, record.id, reason)
+    if delete_upload:
+        ctx.blobs.delete(record.key)
+    return FileStatus.failed
