@@ -192,4 +192,4 @@ def test_model_steps_can_read_an_engines_own_secret_too() -> None:
         secret_reads = grants(synthesized, name).get("secretsmanager:GetSecretValue", set())
         reads_it = any("threadrunner/staging/vllm-??????" in resource for resource in secret_reads)
         # Then exactly the functions that talk to the model may read it
-        assert reads_it == (name in MODEL_STEPS | CLEANUP_FUNCTIONS), name
+        assert reads_it == name.talks_to_model, name
