@@ -31,6 +31,9 @@ def run_demo(question: str = QUESTION) -> int:
         overrides = {
             "THREADRUNNER_POLL_FIRST_SECONDS": pacing[0],
             "THREADRUNNER_POLL_MAX_SECONDS": pacing[1],
+            # The demo prints the run's usage and cost itself: no EMF documents or info logs in between.
+            "POWERTOOLS_METRICS_DISABLED": "true",
+            "POWERTOOLS_LOG_LEVEL": "WARNING",
             **upstream.overrides,
         }
         local = stack.enter_context(
@@ -86,9 +89,11 @@ def _show(console: Console, run: dict[str, Any]) -> None:
         calls.add_row(call["name"], _compact(call["arguments"]), _compact(call["output"] or "", 160))
     console.print(calls)
     usage = run["usage"]
+    cost = (run.get("metrics") or {}).get("estimated_cost_usd")
     console.print(
-        f"Usage: {usage['prompt_tokens']} prompt + {usage['completion_tokens']} completion"
-        f" = {usage['total_tokens']} tokens"
+        f"Usage: {usage['prompt_tokens']} prompt ({usage['cached_tokens']} cached)"
+        f" + {usage['completion_tokens']} completion = {usage['total_tokens']} tokens;"
+        f" estimated cost: {'unknown' if cost is None else f'USD {cost:.6f}'} ({run['model']})"
     )
     console.print(Panel(run.get("answer") or "(no answer)", title="Answer"))
 

@@ -124,7 +124,10 @@ def delete_my_data() -> Response[None]:
     return Response(status_code=202)
 
 
-@app.post("/v1/threads/<thread_id>/runs")
+@app.post(
+    "/v1/threads/<thread_id>/runs",
+    responses={429: {"description": "a daily budget of the caller is used up"}},
+)
 def create_run(
     thread_id: ThreadId, request: Annotated[CreateRunRequest, Body(embed=False)]
 ) -> Response[RunOut]:

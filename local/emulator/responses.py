@@ -55,6 +55,7 @@ class StoredResponse:
     incomplete_details: dict[str, str] | None = None
     completed_at: int | None = None
     usage: dict[str, Any] | None = None
+    history_items: int = 0  # how many of ``seen`` came from earlier turns (a prompt-cache hit, in _usage)
     container: Container | None = None  # the code interpreter's, when the request has the tool
 
     @property
@@ -109,6 +110,7 @@ class ResponseStore:
             plan=plan,
             polls_left=self._polls if plan.polls is None else plan.polls,
             seen=seen,
+            history_items=len(history),
             container=self._container(request),
         )
         if request.conversation is not None:
@@ -282,9 +284,18 @@ def _usage(response: StoredResponse) -> dict[str, Any]:
     )
     input_tokens = math.ceil(len(prompt) / 4)
     output_tokens = math.ceil(len(json.dumps(response.output)) / 4)
+    # A later turn finds its prefix (instructions, tools and the earlier items) in the prompt cache.
+    cached_tokens = 0
+    if response.history_items:
+        prefix = (
+            (response.request.instructions or "")
+            + json.dumps(response.seen[: response.history_items])
+            + json.dumps([tool.model_dump() for tool in response.request.tools])
+        )
+        cached_tokens = min(math.ceil(len(prefix) / 4), input_tokens)
     return {
         "input_tokens": input_tokens,
-        "input_tokens_details": {"cached_tokens": 0, "cache_write_tokens": 0},
+        "input_tokens_details": {"cached_tokens": cached_tokens, "cache_write_tokens": 0},
         "output_tokens": output_tokens,
         "output_tokens_details": {"reasoning_tokens": 0},
         "total_tokens": input_tokens + output_tokens,

@@ -88,3 +88,6 @@ def test_requests_without_a_valid_token_are_refused(local_stack, upstream) -> No
 def test_openapi_document_is_served(alice: httpx.Client) -> None:
     document = alice.get("/v1/openapi.json").json()
     assert "/v1/threads" in document["paths"] and "/v1/runs/{run_id}" in document["paths"]
+    assert {"/v1/usage", "/v1/admin/runs", "/v1/admin/users/{user_id}/runs/cancel"} <= set(document["paths"])
+    create_run = document["paths"]["/v1/threads/{thread_id}/runs"]["post"]["responses"]
+    assert "429" in create_run and "RunOut" in str(create_run)

@@ -289,3 +289,39 @@ def test_a_run_of_a_thread_being_deleted_is_not_counted_on_its_users_day(
 
     assert ctx.runs.get(run.id).metrics is not None
     assert ctx.usage.day("alice", clock.now().date()).runs == 0  # type: ignore[union-attr]
+
+
+def test_a_queued_run_cancelled_while_it_waited_is_accounted_for_when_its_turn_comes(
+    ctx: StepContext, engine: FakeEngine, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # Given an active run and, behind it, a queued run whose user cancelled it
+    active = _new_run(ctx)
+    thread = ctx.threads.get("alice", active.thread_id)
+    now = clock.now()
+    waiting = active.model_copy(update={"id": clock.new_id("run"), "created_at": now})
+    ctx.runs.create(waiting)
+    assert ctx.threads.enqueue(thread, waiting.id) == 1
+    ctx.runs.request_cancel(waiting.id)
+    steps.start_run(_step(active, "queued"), ctx)
+    engine.polls = [UpstreamRun(status="completed", answer="ok", usage=FIRST)]
+    steps.check_run(_step(active), ctx)
+    capsys.readouterr()
+
+    # When the active run finishes and hands the thread on
+    _finish(ctx, active, "completed")
+
+    # Then the queued run ends cancelled, with its metrics, and is published as such
+    ended = ctx.runs.get(waiting.id)
+    assert ended.status == "cancelled" and ended.metrics is not None and ended.metrics.status == "cancelled"
+    assert ended.metrics.duration_seconds is None  # it never started
+    published = emf_documents(capsys.readouterr().out)
+    assert (
+        sum(
+            d.get("RunsCancelled", [0])[0]
+            for d in published
+            if d["_aws"]["CloudWatchMetrics"][0]["Dimensions"] == [["environment"]]
+        )
+        == 1
+    )
+    day = ctx.usage.day("alice", clock.now().date())  # type: ignore[union-attr]
+    assert (day.runs, day.total_tokens) == (2, FIRST.total_tokens)

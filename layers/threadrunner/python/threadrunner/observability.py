@@ -5,6 +5,9 @@ from __future__ import annotations
 
 from aws_lambda_powertools import Logger, Metrics, Tracer
 
+from threadrunner.run_metrics import NAMESPACE
+
 logger = Logger()
 tracer = Tracer()
-metrics = Metrics()
+# The namespace from the library, not only the environment: whoever imports this first, metrics can flush.
+metrics = Metrics(namespace=NAMESPACE)

@@ -12,6 +12,7 @@ from threadrunner.stores.runs import RunStore
 from threadrunner.stores.threads import ThreadStore
 
 StartExecution = Callable[[str], str]  # run id -> execution ARN
+EndCancelled = Callable[[RunRecord], object]  # ends a queued run cancelled (with its accounting)
 _ATTEMPTS = 5
 
 
@@ -34,7 +35,12 @@ def queue_position(thread: ThreadRecord, run_id: str) -> int | None:
 
 
 def end_turn(
-    run: RunRecord, threads: ThreadStore, runs: RunStore, start_execution: StartExecution, ttl_days: int
+    run: RunRecord,
+    threads: ThreadStore,
+    runs: RunStore,
+    start_execution: StartExecution,
+    ttl_days: int,
+    end_cancelled: EndCancelled | None = None,
 ) -> str | None:
     """Release the lock ``run`` holds; the first queued run gets it and is started (its id is returned).
 
@@ -51,7 +57,10 @@ def end_turn(
         if successor.status is not RunStatus.queued or successor.execution_arn:
             return None  # already started: not ours to start
         if successor.cancel_requested or thread.deleting_at is not None:
-            runs.finish(successor.id, status=RunStatus.cancelled, completed_at=clock.now())
+            if end_cancelled is None:
+                runs.finish(successor.id, status=RunStatus.cancelled, completed_at=clock.now())
+            else:
+                end_cancelled(successor)
             threads.release(successor.user_id, successor.thread_id, successor.id, ttl_days)
             ended = successor
             continue

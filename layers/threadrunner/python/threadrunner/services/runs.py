@@ -8,13 +8,14 @@ from datetime import timedelta
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from threadrunner import accounting, clock, history, turns
+from threadrunner import clock, history, turns
 from threadrunner.assistants import load_assistant
 from threadrunner.budgets import check_budgets
 from threadrunner.errors import ServiceUnavailableError
 from threadrunner.models.api import CreateRunRequest, OutputFileOut, RunOut
 from threadrunner.models.records import RunError, RunRecord, RunStatus
 from threadrunner.services.context import ApiContext
+from threadrunner.services.endings import end_before_start
 from threadrunner.services.files import files_for_run
 
 logger = logging.getLogger(__name__)
@@ -54,14 +55,21 @@ def create_run(ctx: ApiContext, user_id: str, thread_id: str, request: CreateRun
         execution_arn = ctx.start_execution(run.id)
     except (ClientError, BotoCoreError) as error:
         # Nothing half-done: the run is recorded as failed and the thread goes to the next in line.
-        _end(
+        end_before_start(
             ctx,
             run,
             RunStatus.failed,
             RunError(code="workflow_unavailable", message="the run could not be started"),
         )
         try:
-            turns.end_turn(run, ctx.threads, ctx.runs, ctx.start_execution, settings.thread_ttl_days)
+            turns.end_turn(
+                run,
+                ctx.threads,
+                ctx.runs,
+                ctx.start_execution,
+                settings.thread_ttl_days,
+                end_cancelled=lambda successor: end_before_start(ctx, successor, RunStatus.cancelled),
+            )
         except (ClientError, BotoCoreError):
             logger.exception("the next queued run could not be started", extra={"thread_id": thread.id})
         raise ServiceUnavailableError("the run could not be started; try again") from error
@@ -105,25 +113,11 @@ def cancel(ctx: ApiContext, run: RunRecord) -> tuple[RunOut, bool]:
     if run.status.is_terminal:
         return RunOut.of(run, _region(ctx)), True
     if ctx.threads.dequeue(run.user_id, run.thread_id, run.id):
-        _end(ctx, run, RunStatus.cancelled)
+        end_before_start(ctx, run, RunStatus.cancelled)
         return RunOut.of(ctx.runs.get(run.id), _region(ctx)), True
     ctx.runs.request_cancel(run.id)
     current = ctx.runs.get(run.id)
     return RunOut.of(current, _region(ctx)), current.status.is_terminal
-
-
-def _end(ctx: ApiContext, run: RunRecord, status: RunStatus, error: RunError | None = None) -> None:
-    """A run that ends before it started: counted in the metrics and on its user's day like any other."""
-    accounting.end_run(
-        run,
-        ctx.runs,
-        ctx.usage,
-        ctx.cost_settings.price_table,
-        environment=ctx.run_settings.environment,
-        status=status,
-        completed_at=clock.now(),
-        error=error,
-    )
 
 
 def _record(ctx: ApiContext, run: RunRecord) -> None:

@@ -8,7 +8,6 @@ import logging
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from threadrunner import clock
 from threadrunner.assistants import load_assistant
 from threadrunner.cleanup import pending_for
 from threadrunner.errors import ConflictError, InvalidRequestError
@@ -16,6 +15,7 @@ from threadrunner.models.api import CreateThreadRequest, MessageOut, MessagePage
 from threadrunner.models.cleanup import DeleteThreadsRequest
 from threadrunner.models.records import RunStatus, ThreadRecord
 from threadrunner.services.context import ApiContext
+from threadrunner.services.endings import end_before_start
 
 logger = logging.getLogger(__name__)
 
@@ -83,7 +83,7 @@ def _prepare_deletion(ctx: ApiContext, thread: ThreadRecord) -> None:
     thread is hidden: from here on it will be finished, by the cleanup Lambda or by the sweep."""
     for run_id in list(thread.queue):
         if ctx.threads.dequeue(thread.user_id, thread.id, run_id):
-            ctx.runs.finish(run_id, status=RunStatus.cancelled, completed_at=clock.now())
+            end_before_start(ctx, ctx.runs.get(run_id), RunStatus.cancelled, count_usage=False)
     if thread.active_run_id:
         ctx.runs.request_cancel(thread.active_run_id)
     ctx.cleanups.record(pending_for(thread))

@@ -25,7 +25,9 @@ def step_handler(
     @metrics.log_metrics
     @event_parser(model=model)
     def lambda_handler(event: InputT, context: LambdaContext) -> dict[str, Any]:
-        logger.append_keys(run_id=getattr(event, "run_id", None), step=step.__name__)
+        run_id = getattr(event, "run_id", None)
+        logger.set_correlation_id(run_id)  # every log line of a run, whatever the step, shares its id
+        logger.append_keys(run_id=run_id, step=step.__name__)
         return step(event, default_context()).model_dump(mode="json")
 
     return lambda_handler

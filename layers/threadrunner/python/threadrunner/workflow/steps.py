@@ -233,7 +233,14 @@ def finish_run(finish: FinishRunInput, ctx: StepContext) -> FinishRunOutput:
     if finish.error is not None:
         _stop_upstream(run, ctx)
     # The lock first, whatever else fails: the thread's next queued run gets it and is started.
-    turns.end_turn(run, ctx.threads, ctx.runs, ctx.start_execution, ctx.run_settings.thread_ttl_days)
+    turns.end_turn(
+        run,
+        ctx.threads,
+        ctx.runs,
+        ctx.start_execution,
+        ctx.run_settings.thread_ttl_days,
+        end_cancelled=lambda successor: _end(successor, RunStatus.cancelled, None, ctx),
+    )
     ended = ctx.runs.get(run.id)
     for message in history.run_outputs(ended):  # every ending logs its tool calls (and answer, if any)
         ctx.messages.add(message)

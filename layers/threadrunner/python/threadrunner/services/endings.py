@@ -1,0 +1,31 @@
+"""Ending a run that never started (cancelled in the queue, or its execution could not start), with its
+accounting: the one way the API's services end runs (threadrunner.accounting)."""
+
+from __future__ import annotations
+
+from threadrunner import accounting, clock
+from threadrunner.models.records import RunError, RunRecord, RunStatus
+from threadrunner.services.context import ApiContext
+
+
+def end_before_start(
+    ctx: ApiContext,
+    run: RunRecord,
+    status: RunStatus,
+    error: RunError | None = None,
+    *,
+    count_usage: bool = True,
+) -> bool:
+    """End a run that never started (it used no tokens): counted in the metrics and on its user's day like
+    any other, unless ``count_usage`` is False (its thread is being deleted). False: it had ended already."""
+    return accounting.end_run(
+        run,
+        ctx.runs,
+        ctx.usage,
+        ctx.cost_settings.price_table,
+        environment=ctx.run_settings.environment,
+        status=status,
+        completed_at=clock.now(),
+        error=error,
+        count_usage=count_usage,
+    )
