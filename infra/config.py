@@ -55,6 +55,18 @@ class JwtConfig(_Strict):
     audience: list[str] = Field(min_length=1)
 
 
+EngineName = Literal["responses", "chat", "assistants"]
+
+
+class EngineUpstreamConfig(_Strict):
+    """An engine's own upstream, where it differs from the environment's (e.g. chat on a vLLM server)."""
+
+    base_url: HttpUrl | None = None  # None: the environment's openai_base_url
+    # A Secrets Manager secret an operator created with that upstream's key; None: the environment's secret.
+    secret_name: str | None = Field(default=None, min_length=1)
+    model: str | None = Field(default=None, min_length=1)  # the model that server runs
+
+
 class FilesConfig(_Strict):
     """Uploads and generated files: limits (each a 4xx naming the field) and how long S3 keeps them."""
 
@@ -115,8 +127,15 @@ class EnvironmentConfig(_Strict):
     thread_max_age_hours: int = Field(gt=0)
     thread_ttl_days: int = Field(gt=0)
     model: str = Field(min_length=1)
-    engine: Literal["responses", "chat", "assistants"]
+    engine: EngineName
     openai_base_url: HttpUrl | None = None  # None: OpenAI itself
+    engine_upstreams: dict[EngineName, EngineUpstreamConfig] = Field(default_factory=dict)
+    # Where a run goes when its engine has an outage ("off": it fails), and for how long a failing engine is
+    # skipped before one run tries it again.
+    fallback_engine: EngineName | Literal["off"] = "off"
+    breaker_cooling_seconds: int = Field(default=300, ge=0, le=86_400)
+    # The chat engine's context budget per model, in tokens (others: the library's default).
+    context_tokens: dict[str, Annotated[int, Field(gt=0)]] = Field(default_factory=dict)
     # A Secrets Manager secret holding the SQL tools' SQLAlchemy URL; None: the bundled SQLite sample.
     # Only the tool Lambdas may read it.
     database_secret_name: str | None = None
@@ -150,6 +169,8 @@ class EnvironmentConfig(_Strict):
             raise ValueError("poll_max_seconds must be at least poll_first_seconds")
         if self.thread_max_age_hours > self.thread_ttl_days * 24:
             raise ValueError("thread_max_age_hours must not outlive thread_ttl_days")
+        if self.fallback_engine == self.engine:
+            raise ValueError("fallback_engine must differ from engine (or be off)")
         return self
 
     @property

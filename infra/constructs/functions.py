@@ -111,14 +111,26 @@ class FunctionFactory(Construct):
             "THREADRUNNER_MAX_POLLS": str(config.max_polls),
             "THREADRUNNER_THREAD_MAX_AGE_HOURS": str(config.thread_max_age_hours),
             "THREADRUNNER_THREAD_TTL_DAYS": str(config.thread_ttl_days),
+            "THREADRUNNER_FALLBACK_ENGINE": config.fallback_engine,
+            "THREADRUNNER_BREAKER_COOLING_SECONDS": str(config.breaker_cooling_seconds),
             **_file_settings(config),
             "THREADRUNNER_ADMIN_GROUP": config.admin_group,
             **_cost_environment(config),
         }
+        if config.context_tokens:
+            self._environment["THREADRUNNER_CONTEXT_TOKENS"] = json.dumps(config.context_tokens)
         # The secret's ARN, never its value: the model steps read the key at run time.
         self._model_environment = {"THREADRUNNER_OPENAI_SECRET_NAME": upstream_secret.secret.secret_arn}
         if config.openai_base_url is not None:
             self._model_environment["THREADRUNNER_OPENAI_BASE_URL"] = str(config.openai_base_url)
+        if config.engine_upstreams:
+            # Secret names only; their values are read at run time like the environment's key.
+            self._model_environment["THREADRUNNER_ENGINE_UPSTREAMS"] = json.dumps(
+                {
+                    engine: upstream.model_dump(mode="json", exclude_none=True)
+                    for engine, upstream in config.engine_upstreams.items()
+                }
+            )
 
     def create(self, name: FunctionName, *, environment: Mapping[str, str] | None = None) -> lambda_.Function:
         """The Lambda for ``functions/<name>/handler.py``; model steps also get the upstream secret."""

@@ -45,8 +45,20 @@ class UpstreamSecret(Construct):
             ),
         )
 
+        # Engines with their own upstream may have their own key, in a secret an operator created.
+        self.engine_secrets = [
+            secretsmanager.Secret.from_secret_name_v2(
+                self, f"{engine.capitalize()}Secret", upstream.secret_name
+            )
+            for engine, upstream in sorted(config.engine_upstreams.items())
+            if upstream.secret_name is not None
+        ]
+
     def grant_read(self, grantee: iam.IGrantable) -> None:
-        """GetSecretValue on this secret only (the default key needs no KMS grant)."""
+        """GetSecretValue on the upstream secrets only (the default key needs no KMS grant)."""
+        arns = [self.secret.secret_arn]
+        # A secret known by name only: its ARN ends in a random six-character suffix.
+        arns += [f"{secret.secret_arn}-??????" for secret in self.engine_secrets]
         grantee.grant_principal.add_to_principal_policy(
-            iam.PolicyStatement(actions=["secretsmanager:GetSecretValue"], resources=[self.secret.secret_arn])
+            iam.PolicyStatement(actions=["secretsmanager:GetSecretValue"], resources=arns)
         )

@@ -1,6 +1,6 @@
-"""An OpenAI-compatible upstream on loopback: Responses, Conversations, Files and Assistants v2 (assistants,
-threads, messages, runs, run steps) in the real wire format, answered by a deterministic demo model or by a
-per-test script.
+"""An OpenAI-compatible upstream on loopback: Responses, Conversations, Chat Completions, Files and
+Assistants v2 (assistants, threads, messages, runs, run steps) in the real wire format, answered by a
+deterministic demo model or by a per-test script.
 
     emulator = EmulatorServer(port=0).start()
     client = OpenAI(base_url=emulator.base_url, api_key="anything")

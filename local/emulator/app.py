@@ -16,6 +16,7 @@ from werkzeug.routing import Map, Rule
 from werkzeug.wrappers import Request, Response
 
 from local.emulator.assistants import AssistantStore
+from local.emulator.chat import ChatCompletions
 from local.emulator.containers import ContainerStore
 from local.emulator.conversations import ConversationStore
 from local.emulator.errors import ApiError, invalid_request, scripted_http_error, unauthorized
@@ -40,6 +41,7 @@ _ROUTES = Map(
         Rule("/v1/responses/<response_id>", methods=["GET"], endpoint="get_response"),
         Rule("/v1/responses/<response_id>", methods=["DELETE"], endpoint="delete_response"),
         Rule("/v1/responses/<response_id>/cancel", methods=["POST"], endpoint="cancel_response"),
+        Rule("/v1/chat/completions", methods=["POST"], endpoint="create_chat_completion"),
         Rule("/v1/files", methods=["POST"], endpoint="create_file"),
         Rule("/v1/files", methods=["GET"], endpoint="list_files"),
         Rule("/v1/files/<file_id>", methods=["GET"], endpoint="get_file"),
@@ -76,6 +78,7 @@ _ROUTES = Map(
 # Which routes a scripted ``Plan.http_error(on=...)`` applies to: ``create`` is any call that starts a turn.
 _SCRIPTABLE_CALLS: dict[str, HttpCall] = {
     "create_response": "create",
+    "create_chat_completion": "create",
     "get_response": "retrieve",
     "cancel_response": "cancel",
     "create_run": "create",
@@ -107,6 +110,9 @@ class EmulatorApp:
             files=self._files,
             containers=self._containers,
         )
+        self._chat = ChatCompletions(
+            self._script, poll_after_ms=poll_after_ms, today=today or (lambda: now().date())
+        )
         self._assistants = AssistantStore()
         self._threads = ThreadStore(file_exists=self._files.exists)
         self._runs = RunStore(
@@ -119,6 +125,10 @@ class EmulatorApp:
         )
         self._exchanges: list[Exchange] = []
         self._internal_errors: list[str] = []
+        # A slow chat completion waits outside the lock; reset() wakes it, and its exchange then belongs to
+        # no test (the generation moved on).
+        self._wake = threading.Event()
+        self._generation = 0
 
     # The test-facing side.
     def script(self, *plans: Plan | HttpErrorPlan) -> None:
@@ -152,6 +162,9 @@ class EmulatorApp:
             self._runs.clear()
             self._exchanges.clear()
             self._internal_errors.clear()
+            self._generation += 1
+            self._wake.set()
+            self._wake = threading.Event()
 
     # The HTTP side.
     def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
@@ -160,7 +173,12 @@ class EmulatorApp:
         with self._lock:
             response = self._answer(request)
             response.headers.setdefault("x-request-id", new_id("req"))
-            self._exchanges.append(_exchange(request, response))
+            generation, wake = self._generation, self._wake
+        if isinstance(response, _SlowResponse):
+            wake.wait(response.delay_seconds)  # the model "thinking": other requests go on meanwhile
+        with self._lock:
+            if generation == self._generation:
+                self._exchanges.append(_exchange(request, response))
         return response(environ, start_response)
 
     def _answer(self, request: Request) -> Response:
@@ -173,6 +191,9 @@ class EmulatorApp:
                 raise ApiError(404, f"Invalid URL ({request.method} {request.path})") from None
             call = _SCRIPTABLE_CALLS.get(endpoint)
             if call is not None and (failure := self._script.next_failure(call)) is not None:
+                if failure.delay_seconds:
+                    error = scripted_http_error(failure)
+                    return _SlowResponse.of(error.body(), failure.delay_seconds, status=error.status)
                 raise scripted_http_error(failure)
             handler: Callable[..., Response] = getattr(self, f"_{endpoint}")
             return handler(request, **arguments)
@@ -236,6 +257,13 @@ class EmulatorApp:
         # The real service tells pollers how long to wait while a response runs.
         headers = {} if response.final else {"openai-poll-after-ms": str(self._poll_after_ms)}
         return _json(resource(response), headers=headers)
+
+    # Chat Completions: answered in the call, after the plan's delay.
+    def _create_chat_completion(self, request: Request) -> Response:
+        completion = self._chat.create(_json_body(request))
+        if not completion.delay_seconds:
+            return _json(completion.body)
+        return _SlowResponse.of(completion.body, completion.delay_seconds)
 
     # Files.
     def _create_file(self, request: Request) -> Response:
@@ -355,6 +383,18 @@ def _int_arg(request: Request, name: str, default: int) -> int:
         return int(value)
     except ValueError:
         raise invalid_request(f"Invalid value for '{name}': expected an integer.", param=name) from None
+
+
+class _SlowResponse(Response):
+    """An answer the model takes ``delay_seconds`` to give (sent after that, outside the lock)."""
+
+    delay_seconds: float = 0.0
+
+    @classmethod
+    def of(cls, body: Any, delay_seconds: float, *, status: int = 200) -> _SlowResponse:
+        response = cls(json.dumps(body), status=status, mimetype="application/json")
+        response.delay_seconds = delay_seconds
+        return response
 
 
 def _json(body: Any, *, status: int = 200, headers: dict[str, str] | None = None) -> Response:

@@ -54,6 +54,7 @@ _DEFAULTS: dict[tuple[int, str | None], tuple[str, str]] = {
     ),
     (500, None): ("server_error", "The server had an error while processing your request. Sorry about that!"),
     (503, None): ("server_error", "The engine is currently overloaded, please try again later."),
+    (504, None): ("server_error", "Gateway timeout: the upstream did not answer in time."),
 }
 
 

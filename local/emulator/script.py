@@ -97,6 +97,16 @@ class Plan:
             status=status, code=code, on=on, times=times, message=message, retry_after_ms=retry_after_ms
         )
 
+    @staticmethod
+    def http_hang(seconds: float, *, on: HttpCall = "create", times: int = 1) -> HttpErrorPlan:
+        """The next ``times`` calls of kind ``on`` hang for ``seconds`` (a client with a shorter timeout
+        gives up), then answer 504 as a gateway in front of a stuck server would."""
+        if seconds <= 0 or times < 1:
+            raise ValueError("seconds must be > 0 and times >= 1")
+        return HttpErrorPlan(
+            status=504, code=None, on=on, times=times, message=None, retry_after_ms=0, delay_seconds=seconds
+        )
+
 
 @dataclass(frozen=True, kw_only=True)
 class ToolCallsPlan(Plan):
@@ -140,6 +150,7 @@ class HttpErrorPlan:
     times: int
     message: str | None
     retry_after_ms: int
+    delay_seconds: float = 0.0  # the answer comes this late (a hung upstream, then its proxy gives up)
 
 
 class Script:

@@ -23,11 +23,12 @@ from local.emulator.policy import last_full_quarter, sales_by_region_sql
 from tests.e2e.conftest import new_thread, wait_for_run
 
 QUESTION = "What were total sales by region last quarter?"
-ENGINES = ["responses", "assistants"]
+ENGINES = ["responses", "assistants", "chat"]
 # What starts a model turn, and where the upstream runs live, per engine.
 TURN_STARTS = {
     "responses": lambda path: path == "/v1/responses",
     "assistants": lambda path: path.endswith("/runs") or path.endswith("/submit_tool_outputs"),
+    "chat": lambda path: path == "/v1/chat/completions",
 }
 
 
@@ -93,6 +94,13 @@ def test_two_tool_rounds_complete_with_the_figures_from_the_database(
 def test_a_failed_upstream_run_ends_failed_with_its_reason(
     alice: httpx.Client, upstream: EmulatorServer, engine: str
 ) -> None:
+    if engine == "chat":  # a completion has no failed state: the upstream refuses the call (400)
+        upstream.script(Plan.fail(code="invalid_prompt", message="the model crashed"))
+        run = _ask(alice, engine, "failing", "hello")
+        assert run["status"] == "failed"
+        assert run["error"]["code"] == "UpstreamRejected"
+        assert run["error"]["message"] == "the upstream refused the request (400): the model crashed"
+        return
     upstream.script(Plan.fail(code="server_error", message="the model crashed"))
     run = _ask(alice, engine, "failing", "hello")
     assert run["status"] == "failed"
@@ -111,10 +119,11 @@ def test_a_run_past_its_deadline_is_timed_out_and_cancelled_upstream(
     upstream.script(Plan.never_finishes())
     # When a user asks
     run = _ask(alice, engine, "slow", "take your time", timeout=30)
-    # Then the run times out, and the upstream run was cancelled
+    # Then the run times out, and the upstream run was cancelled (a chat completion holds nothing upstream:
+    # the engine stopped waiting for it at the deadline)
     assert run["status"] == "timed_out"
     assert run["error"]["code"] == "timed_out"
-    assert _cancelled_upstream(upstream, engine) == ["cancelled"]
+    assert _cancelled_upstream(upstream, engine) == ([] if engine == "chat" else ["cancelled"])
 
 
 def test_a_users_cancel_stops_the_upstream_run(
@@ -122,6 +131,8 @@ def test_a_users_cancel_stops_the_upstream_run(
 ) -> None:
     # Given a run the model never finishes, under way upstream
     configure(THREADRUNNER_POLL_FIRST_SECONDS="1", THREADRUNNER_POLL_MAX_SECONDS="1")
+    if engine == "chat":
+        return _a_users_cancel_discards_the_chat_answer(alice, upstream)
     upstream.script(Plan.never_finishes())
     thread = new_thread(alice, f"cancel-{engine}")
     run_id = alice.post(f"/v1/threads/{thread['id']}/runs", json={"message": "forever"}).json()["id"]
@@ -134,6 +145,19 @@ def test_a_users_cancel_stops_the_upstream_run(
     # Then it ends cancelled, and so does the upstream run
     assert wait_for_run(alice, run_id, timeout=30)["status"] == "cancelled"
     assert _cancelled_upstream(upstream, engine) == ["cancelled"]
+
+
+def _a_users_cancel_discards_the_chat_answer(alice: httpx.Client, upstream: EmulatorServer) -> None:
+    # Given a completion the model takes two seconds to answer (Start run waits for it)
+    upstream.script(Plan.slow(4, Plan.message("too late")))
+    thread = new_thread(alice, "cancel-chat")
+    run_id = alice.post(f"/v1/threads/{thread['id']}/runs", json={"message": "slowly"}).json()["id"]
+    # When the user cancels while the model is still answering
+    assert alice.post(f"/v1/runs/{run_id}/cancel").status_code in (200, 202)
+    # Then the run ends cancelled and its answer is dropped: nothing upstream was left to cancel
+    run = wait_for_run(alice, run_id, timeout=30)
+    assert run["status"] == "cancelled" and run["answer"] is None
+    assert _cancelled_upstream(upstream, "chat") == []
 
 
 def test_a_thread_keeps_the_engine_it_was_created_with(

@@ -57,6 +57,13 @@ def test_without_env_context_the_app_builds_dev() -> None:
         ({"jwt": {"issuer": "https://id.example.com"}}, "environments.dev.jwt.audience"),
         ({"removal_policy": "snapshot"}, "environments.dev.removal_policy"),
         ({"poll_interval": 3}, "environments.dev.poll_interval"),
+        ({"fallback_engine": "bard"}, "environments.dev.fallback_engine"),
+        (
+            {"engine_upstreams": {"chat": {"base_url": "not a url"}}},
+            "environments.dev.engine_upstreams.chat.base_url",
+        ),
+        ({"engine_upstreams": {"bard": {}}}, "environments.dev.engine_upstreams.bard"),
+        ({"context_tokens": {"gpt-5-mini": 0}}, "environments.dev.context_tokens.gpt-5-mini"),
         ({"files": {"allowed_types": ["application/x-msdownload"]}}, "environments.dev.files.allowed_types"),
         ({"files": {"max_file_bytes": 0}}, "environments.dev.files.max_file_bytes"),
         ({"files": {"upstream_file_days": 31}}, "environments.dev.files.upstream_file_days"),
@@ -72,6 +79,13 @@ def test_a_missing_setting_is_named() -> None:
 
     with pytest.raises(ConfigError, match=r"environments\.dev\.model: Field required"):
         load_environment({"dev": settings}, "dev")
+
+
+def test_the_fallback_engine_is_another_engine() -> None:
+    with pytest.raises(ConfigError, match="fallback_engine must differ from engine"):
+        load_dev_with(engine="chat", fallback_engine="chat")
+    config = load_environment({"dev": {**VALID, "engine": "chat", "fallback_engine": "off"}}, "dev")
+    assert (config.engine, config.fallback_engine) == ("chat", "off")
 
 
 def test_polling_must_back_off_upwards_and_threads_must_expire_after_their_max_age() -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ast
+import json
 from pathlib import Path
 
 import pytest
@@ -28,6 +29,8 @@ SHARED_VARIABLES = {
     "THREADRUNNER_MAX_POLLS",
     "THREADRUNNER_THREAD_MAX_AGE_HOURS",
     "THREADRUNNER_THREAD_TTL_DAYS",
+    "THREADRUNNER_FALLBACK_ENGINE",
+    "THREADRUNNER_BREAKER_COOLING_SECONDS",
 }
 
 
@@ -124,3 +127,23 @@ def test_an_environment_upstream_reaches_the_model_steps_only() -> None:
         found = variables(synthesized, name)
         expected = "https://llm.example.com/v1" if name.talks_to_model else None
         assert found.get("THREADRUNNER_OPENAI_BASE_URL") == expected
+
+
+def test_an_engines_own_upstream_reaches_the_model_steps_with_its_secret_name_only() -> None:
+    # Given chat on its own server, with its own key secret and model, as the fallback
+    chat = {
+        "base_url": "https://vllm.example.com/v1",
+        "secret_name": "threadrunner/staging/vllm",
+        "model": "llama",
+    }
+    synthesized = synthesize_with(
+        "staging", engine_upstreams={"chat": chat}, fallback_engine="chat", context_tokens={"llama": 8000}
+    )
+    for name in FunctionName:
+        found = variables(synthesized, name)
+        # Then the model steps learn where it is (the secret's name, never its value)
+        upstreams = json.loads(str(found["THREADRUNNER_ENGINE_UPSTREAMS"])) if name.talks_to_model else None
+        assert upstreams == ({"chat": chat} if name.talks_to_model else None), name
+        assert "THREADRUNNER_ENGINE_UPSTREAMS" in found or not name.talks_to_model
+        assert found["THREADRUNNER_FALLBACK_ENGINE"] == "chat"
+        assert json.loads(str(found["THREADRUNNER_CONTEXT_TOKENS"])) == {"llama": 8000}

@@ -182,3 +182,14 @@ def test_only_the_tool_lambdas_can_read_the_database_secret() -> None:
         assert reads_database == (name in TOOL_FUNCTIONS), name
         environment = synthesized.function(name)[1]["Properties"]["Environment"]["Variables"]
         assert ("THREADRUNNER_DATABASE_SECRET_NAME" in environment) == (name in TOOL_FUNCTIONS)
+
+
+def test_model_steps_can_read_an_engines_own_secret_too() -> None:
+    # Given chat on its own upstream with its own key secret
+    chat = {"base_url": "https://vllm.example.com/v1", "secret_name": "threadrunner/staging/vllm"}
+    synthesized = synthesize_with("staging", engine_upstreams={"chat": chat})
+    for name in FunctionName:
+        secret_reads = grants(synthesized, name).get("secretsmanager:GetSecretValue", set())
+        reads_it = any("threadrunner/staging/vllm-??????" in resource for resource in secret_reads)
+        # Then exactly the functions that talk to the model may read it
+        assert reads_it == name.talks_to_model, name

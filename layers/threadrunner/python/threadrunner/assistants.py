@@ -26,7 +26,7 @@ class AssistantConfig(BaseModel):
     description: str = ""
     instructions: str
     model: str | None = None  # None: the environment's model
-    engine: Literal["responses", "assistants"] | None = None  # None: the environment's engine
+    engine: Literal["responses", "assistants", "chat"] | None = None  # None: the environment's engine
     tools: list[str] = Field(default_factory=list)
     database: DatabaseAccess | None = None
 

@@ -71,3 +71,27 @@ class UpstreamOutcomeUnknown(UpstreamError):
     """A create call may or may not have reached the upstream; creating again could run the model twice."""
 
     code = "upstream_outcome_unknown"
+
+
+class UpstreamRejected(UpstreamError):
+    """400: the upstream refused this request as invalid; sending it again gives the same answer."""
+
+    code = "upstream_rejected"
+
+
+class UpstreamUnauthorized(UpstreamError):
+    """401/403: the key is wrong, revoked or lacks access; a person has to act."""
+
+    code = "upstream_unauthorized"
+
+
+class UpstreamNotFound(UpstreamError):
+    """404/410: the upstream has no such thing, or the endpoint itself is gone (an outage for fallback)."""
+
+    code = "upstream_not_found"
+
+
+class UpstreamsFailed(UpstreamError):
+    """The primary engine failed with an outage and the fallback engine failed too: both reasons."""
+
+    code = "upstreams_failed"

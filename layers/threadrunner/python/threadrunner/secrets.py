@@ -15,7 +15,12 @@ _CACHE_SECONDS = 300
 
 
 def openai_api_key(settings: UpstreamSettings) -> str:
-    value = parameters.get_secret(settings.openai_secret_name, max_age=_CACHE_SECONDS)
+    return api_key(settings.openai_secret_name)
+
+
+def api_key(secret_name: str) -> str:
+    """The key in ``secret_name`` (each engine may have its own upstream and key)."""
+    value = parameters.get_secret(secret_name, max_age=_CACHE_SECONDS)
     if isinstance(value, bytes):
         value = value.decode()
     value = str(value).strip()
@@ -23,5 +28,5 @@ def openai_api_key(settings: UpstreamSettings) -> str:
     if value.startswith("{"):
         value = str(json.loads(value).get("api_key", ""))
     if not value:
-        raise ValueError(f"the secret {settings.openai_secret_name} holds no API key")
+        raise ValueError(f"the secret {secret_name} holds no API key")
     return value

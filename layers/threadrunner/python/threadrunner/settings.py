@@ -8,7 +8,7 @@ from __future__ import annotations
 from functools import cache
 from pathlib import Path
 
-from pydantic import Field, SecretStr
+from pydantic import BaseModel, ConfigDict, Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from threadrunner.pricing import ModelPrice, default_prices
@@ -41,6 +41,17 @@ class RunSettings(_Settings):
     thread_max_age_hours: int = Field(default=24, gt=0)
     thread_ttl_days: int = Field(default=30, gt=0)
     max_message_chars: int = Field(default=32_000, gt=0)
+    # Graceful degradation: the engine a run moves to when its engine has an outage ("off": the run fails).
+    fallback_engine: str = "off"
+    # How long a failing engine is skipped (its circuit open) before one run tries it again.
+    breaker_cooling_seconds: int = Field(default=300, ge=0)
+    # The chat engine replays our message log trimmed to this many tokens (about four characters each), per
+    # model (JSON in THREADRUNNER_CONTEXT_TOKENS), else the default.
+    context_tokens: dict[str, int] = Field(default_factory=dict)
+    default_context_tokens: int = Field(default=100_000, gt=0)
+
+    def context_budget(self, model: str) -> int:
+        return self.context_tokens.get(model, self.default_context_tokens)
 
 
 class WorkflowSettings(_Settings):
@@ -56,6 +67,16 @@ class CleanupSettings(_Settings):
     delete_threads_function: str = ""
     # After this many failed attempts the sweep stops retrying a cleanup; its record stays for a person.
     max_cleanup_attempts: int = Field(default=5, gt=0)
+
+
+class EngineUpstream(BaseModel):
+    """One engine's own upstream, where it differs from the shared one (e.g. chat on a vLLM server)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    base_url: str | None = None
+    secret_name: str | None = None
+    model: str | None = None  # the model that server runs; None: the assistant's / environment's
 
 
 class FileSettings(_Settings):
@@ -90,7 +111,26 @@ class UpstreamSettings(_Settings):
     openai_base_url: str | None = None
     # Below the step Lambdas' 60 s timeout, so a slow upstream fails the step, not the Lambda.
     openai_timeout_seconds: float = Field(default=25.0, gt=0)
-    openai_poll_retries: int = Field(default=2, ge=0)
+    # engine name -> its own base URL, key secret and model (JSON in THREADRUNNER_ENGINE_UPSTREAMS).
+    engine_upstreams: dict[str, EngineUpstream] = Field(default_factory=dict)
+    # Retries of one upstream call (engines/retry.py): 429s honouring Retry-After, 5xx, lost reads.
+    retry_max_attempts: int = Field(default=4, ge=1, le=10)
+    retry_base_seconds: float = Field(default=0.5, ge=0)
+    retry_max_backoff_seconds: float = Field(default=8.0, ge=0)
+    retry_max_retry_after_seconds: float = Field(default=20.0, ge=0)
+    retry_budget_seconds: float = Field(default=30.0, ge=0)
+
+    def base_url_for(self, engine: str) -> str | None:
+        upstream = self.engine_upstreams.get(engine)
+        return upstream.base_url if upstream and upstream.base_url else self.openai_base_url
+
+    def secret_name_for(self, engine: str) -> str:
+        upstream = self.engine_upstreams.get(engine)
+        return upstream.secret_name if upstream and upstream.secret_name else self.openai_secret_name
+
+    def model_for(self, engine: str) -> str | None:
+        upstream = self.engine_upstreams.get(engine)
+        return upstream.model if upstream else None
 
 
 class ToolSettings(_Settings):

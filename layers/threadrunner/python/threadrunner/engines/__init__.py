@@ -5,6 +5,8 @@ Importing this package does not import ``openai`` (a second of cold start): only
 
 from __future__ import annotations
 
+import time
+from collections.abc import Callable
 from functools import cache
 from typing import TYPE_CHECKING
 
@@ -15,35 +17,78 @@ if TYPE_CHECKING:
     from openai import OpenAI
 
     from threadrunner.engines.assistant_registry import AssistantRegistry
+    from threadrunner.engines.retry import RetryPolicy
+    from threadrunner.stores.chat_rounds import ChatState
 
-ENGINES = ("responses", "assistants")
+ENGINES = ("responses", "assistants", "chat")
 
 
-def engine_for(name: str, settings: UpstreamSettings, assistants: AssistantRegistry | None = None) -> Engine:
-    """The engine a thread was created with. ``assistants`` syncs assistant definitions upstream: the
-    ``assistants`` engine needs it to start runs (not to poll, cancel or delete)."""
+def engine_for(
+    name: str,
+    settings: UpstreamSettings,
+    assistants: AssistantRegistry | None = None,
+    chat: ChatState | None = None,
+) -> Engine:
+    """The engine called ``name``, on its own upstream (``settings.engine_upstreams``, else the shared one).
+
+    ``assistants`` syncs assistant definitions upstream: the ``assistants`` engine needs it to start runs.
+    ``chat`` is where the ``chat`` engine reads the message log and keeps its completions: it needs it to
+    start and poll runs. Neither is needed to cancel or delete (thread cleanup)."""
     if name not in ENGINES:
         raise ValueError(f"unknown engine {name!r}")
-    from threadrunner.secrets import openai_api_key
+    from threadrunner.engines.retry import RetryPolicy
+    from threadrunner.secrets import api_key
 
-    client = _client(openai_api_key(settings), settings)
+    policy = RetryPolicy(
+        max_attempts=settings.retry_max_attempts,
+        base_seconds=settings.retry_base_seconds,
+        max_backoff_seconds=settings.retry_max_backoff_seconds,
+        max_retry_after_seconds=settings.retry_max_retry_after_seconds,
+        budget_seconds=settings.retry_budget_seconds,
+    )
+    client = _client(
+        api_key(settings.secret_name_for(name)),
+        settings.base_url_for(name),
+        settings.openai_timeout_seconds,
+        policy,
+    )
     if name == "assistants":
         from threadrunner.engines.assistants import AssistantsEngine
 
         return AssistantsEngine(client, assistants)
+    if name == "chat":
+        from threadrunner.engines.chat import ChatEngine
+
+        return ChatEngine(client, chat)
     from threadrunner.engines.responses import ResponsesEngine
 
     return ResponsesEngine(client)
 
 
 @cache
-def _client(api_key: str, settings: UpstreamSettings) -> OpenAI:
-    """One client per key (a rotated key gets a new one), reused across invocations."""
-    from openai import OpenAI
+def _client(api_key: str, base_url: str | None, timeout: float, policy: RetryPolicy) -> OpenAI:
+    """One client per key and upstream (a rotated key gets a new one), reused across invocations."""
+    return new_client(api_key, base_url, timeout, policy)
 
-    return OpenAI(
+
+def new_client(
+    api_key: str,
+    base_url: str | None,
+    timeout: float,
+    policy: RetryPolicy,
+    sleep: Callable[[float], None] = time.sleep,
+) -> OpenAI:
+    """An SDK client whose calls are retried by engines/retry.py (the SDK's own retries are off)."""
+    import httpx2 as httpx
+    import openai
+
+    from threadrunner.engines.retry import RetryingTransport
+
+    transport = RetryingTransport(httpx.HTTPTransport(), policy, sleep=sleep)
+    return openai.OpenAI(
         api_key=api_key,
-        base_url=settings.openai_base_url,
-        timeout=settings.openai_timeout_seconds,
-        max_retries=settings.openai_poll_retries,
+        base_url=base_url,
+        timeout=timeout,
+        max_retries=0,
+        http_client=openai.DefaultHttpxClient(transport=transport),
     )

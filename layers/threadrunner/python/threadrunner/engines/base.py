@@ -1,7 +1,8 @@
 """The Engine interface: what the workflow steps need from an upstream, and nothing more.
 
-Implementations: ``responses`` (default) and ``assistants``, later ``chat``. Engines do no bookkeeping:
-the steps persist ids before and after every create call (at-most-once), engines only talk upstream.
+Implementations: ``responses`` (default), ``assistants`` and ``chat``. Engines do no run bookkeeping: the
+steps persist ids before and after every create call (at-most-once), engines talk upstream (``chat``, which
+has no upstream state, also keeps each completion, so that polling it reports what the call returned).
 """
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ import hashlib
 import json
 from collections.abc import Iterator
 from contextlib import AbstractContextManager
+from datetime import datetime
 from typing import BinaryIO, Literal, Protocol
 
 from pydantic import BaseModel, Field
@@ -95,6 +97,10 @@ class RunRequest(BaseModel):
     metadata: dict[str, str] = Field(default_factory=dict)
     assistant: AssistantDefinition | None = None  # for engines that keep assistants upstream
     files: list[RunFile] = Field(default_factory=list)  # attached to the message
+    # Which run this is: engines that replay our own message log (chat) read the thread's log before it.
+    run_id: str = ""
+    thread_id: str = ""
+    deadline_at: datetime | None = None  # a synchronous engine stops waiting for the model then
 
 
 class Engine(Protocol):

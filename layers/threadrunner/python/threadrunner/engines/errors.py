@@ -9,19 +9,32 @@ import openai
 
 from threadrunner.errors import (
     UpstreamError,
+    UpstreamNotFound,
     UpstreamOutcomeUnknown,
     UpstreamQuotaExceeded,
     UpstreamRateLimited,
+    UpstreamRejected,
+    UpstreamUnauthorized,
     UpstreamUnavailable,
 )
+
+# Refusals that retrying will not change, each with its own workflow error name.
+_REFUSALS: dict[int, type[UpstreamError]] = {
+    400: UpstreamRejected,
+    401: UpstreamUnauthorized,
+    403: UpstreamUnauthorized,
+    404: UpstreamNotFound,
+    410: UpstreamNotFound,
+}
 
 
 @contextmanager
 def upstream_errors(*, creating: bool = False) -> Iterator[None]:
     """SDK exceptions become our error names (the workflow retries some of them by name).
 
-    A create that timed out or lost its connection may have reached the upstream: that is
-    UpstreamOutcomeUnknown, never retried. An HTTP error answer means nothing was created.
+    Rate limits and 5xx arrive here after engines/retry.py retried them. A create that timed out or lost
+    its connection may have reached the upstream: that is UpstreamOutcomeUnknown, never retried. An HTTP
+    error answer means nothing was created.
     """
     try:
         yield
@@ -38,7 +51,7 @@ def upstream_errors(*, creating: bool = False) -> Iterator[None]:
     except openai.InternalServerError as error:
         raise UpstreamUnavailable(f"the upstream answered {error.status_code}") from error
     except openai.APIStatusError as error:
-        raise UpstreamError(
+        raise _REFUSALS.get(error.status_code, UpstreamError)(
             f"the upstream refused the request ({error.status_code}): {_message(error)}"
         ) from error
 
@@ -48,4 +61,8 @@ def _code(error: openai.APIStatusError) -> str | None:
 
 
 def _message(error: openai.APIStatusError) -> str:
+    """The upstream's own words (``error.message`` of its body), not the SDK's "Error code: ..." wrapper."""
+    body = error.body
+    if isinstance(body, dict) and isinstance(body.get("message"), str):
+        return str(body["message"])[:300]
     return str(error.message)[:300]

@@ -200,6 +200,9 @@ class RunOut(BaseModel):
     execution: ExecutionOut | None
     queue_position: int | None = None  # queued behind the active run: 1 starts next
     cancel_requested: bool = False
+    engine: str = ""  # the engine the run runs on; with fallback_from, the fallback that took over
+    fallback_from: str | None = None
+    fallback_reason: str | None = None
     file_ids: list[str] = Field(default_factory=list)
     files: list[OutputFileOut] = Field(default_factory=list)  # what the run generated
 
@@ -240,6 +243,9 @@ class RunOut(BaseModel):
             execution=execution,
             queue_position=queue_position,
             cancel_requested=run.cancel_requested,
+            engine=run.engine,
+            fallback_from=run.fallback_from,
+            fallback_reason=run.fallback_reason,
             file_ids=run.file_ids,
             files=files or [],
         )

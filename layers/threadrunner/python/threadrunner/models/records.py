@@ -130,6 +130,9 @@ class RunRecord(Record):
     error: RunError | None = None
     # POST /v1/runs/{id}/cancel on a started run: Check run cancels upstream and ends it cancelled.
     cancel_requested: bool = False
+    # Set when Start run moved the run to the fallback engine (``engine`` is then the fallback's).
+    fallback_from: str | None = None
+    fallback_reason: str | None = None
     file_ids: list[str] = Field(default_factory=list)  # the caller's uploads attached to the message
     output_files: list[OutputFile] = Field(default_factory=list)
     metrics: RunMetrics | None = None  # set once the run has ended (threadrunner.accounting)

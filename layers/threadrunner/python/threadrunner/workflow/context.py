@@ -10,10 +10,12 @@ from threadrunner import aws
 from threadrunner.engines import Engine, engine_for
 from threadrunner.engines.assistant_registry import AssistantRegistry
 from threadrunner.executions import ExecutionStarter
+from threadrunner.fallback import Fallback
 from threadrunner.settings import (
     CostSettings,
     RunSettings,
     ToolSettings,
+    UpstreamSettings,
     cost_settings,
     run_settings,
     storage_settings,
@@ -23,6 +25,8 @@ from threadrunner.settings import (
 )
 from threadrunner.stores.assistants import UpstreamAssistantStore
 from threadrunner.stores.blobs import BlobStore
+from threadrunner.stores.breakers import CircuitBreakerStore
+from threadrunner.stores.chat_rounds import ChatRoundStore, ChatState
 from threadrunner.stores.files import FileStore
 from threadrunner.stores.messages import MessageStore
 from threadrunner.stores.runs import RunStore, ToolCallLedger
@@ -41,6 +45,9 @@ class StepContext:
     tool_functions: Mapping[str, str]
     messages: MessageStore
     start_execution: Callable[[str], str]  # run id -> execution ARN: Finish run starts the next queued run
+    # Start run moves a run whose engine has an outage to the fallback engine (None: no fallback).
+    fallback: Fallback | None = None
+    upstream_settings: UpstreamSettings = field(default_factory=UpstreamSettings)  # per-engine models
     files: FileStore | None = None  # the run's uploads (only runs with files need it)
     blobs: BlobStore | None = None  # where Collect outputs copies generated files
     # Finish run counts each ended run on its user's day (None: no per-user counters, e.g. in some tests).
@@ -57,20 +64,25 @@ def default_context() -> StepContext:
     # Assistant definitions synced upstream (assistants engine), remembered for the container's life.
     assistants = AssistantRegistry(UpstreamAssistantStore(runs_table), run_settings().environment)
     blobs = BlobStore(aws.client("s3"), storage.bucket)
+    messages = MessageStore(
+        aws.table(storage.messages_table), blobs, inline_bytes=storage.message_inline_bytes
+    )
+    # The chat engine replays the message log and keeps its completions with the run.
+    chat = ChatState(messages, ChatRoundStore(runs_table), run_settings().context_budget)
     return StepContext(
         runs=RunStore(runs_table),
         ledger=ToolCallLedger(runs_table),
         threads=ThreadStore(threads_table),
-        engine=lambda name: engine_for(name, upstream_settings(), assistants),
+        engine=lambda name: engine_for(name, upstream_settings(), assistants, chat),
         run_settings=run_settings(),
         tool_settings=tool_settings(),
         tool_functions=workflow_settings().tool_functions,
-        messages=MessageStore(
-            aws.table(storage.messages_table), blobs, inline_bytes=storage.message_inline_bytes
-        ),
+        messages=messages,
         start_execution=ExecutionStarter(
             aws.client("stepfunctions"), workflow_settings().state_machine_arn, run_settings()
         ),
+        fallback=Fallback(CircuitBreakerStore(runs_table), run_settings()),
+        upstream_settings=upstream_settings(),
         files=FileStore(threads_table),
         blobs=blobs,
         usage=UsageStore(threads_table, retention_days=costs.usage_retention_days),

@@ -9,7 +9,7 @@ from collections.abc import Callable
 from datetime import datetime
 from typing import cast
 
-from threadrunner import accounting, clock, history, run_metrics, turns
+from threadrunner import accounting, clock, fallback, history, run_metrics, turns
 from threadrunner.assistants import load_assistant
 from threadrunner.engines.base import (
     AssistantDefinition,
@@ -20,7 +20,7 @@ from threadrunner.engines.base import (
     ToolOutput,
     UpstreamRun,
 )
-from threadrunner.errors import UpstreamError, UpstreamOutcomeUnknown
+from threadrunner.errors import UpstreamError, UpstreamOutcomeUnknown, UpstreamsFailed
 from threadrunner.files.outputs import copy_outputs
 from threadrunner.models.records import RunError, RunRecord, RunStatus, ToolCallRecord, ToolCallSummary
 from threadrunner.models.workflow import (
@@ -49,19 +49,76 @@ class ToolOutputsMissing(Exception):
 
 def start_run(step: StepInput, ctx: StepContext) -> RunProgress:
     run = ctx.runs.get(step.run_id)
-    engine = ctx.engine(run.engine)
-    upstream_thread_id = _upstream_thread(run, engine, ctx)
-    if not run.response_ids:
-        request = _run_request(run, upstream_thread_id, ctx)
-        _create_round(run, 0, lambda: engine.start(request, run.message), ctx)
+    if run.response_ids:  # a retried step whose create went out already: nothing to start again
+        upstream_thread_id = run.upstream_thread_id or _upstream_thread(run, ctx.engine(run.engine), ctx)
+    else:
+        run, upstream_thread_id = _start_with_fallback(run, ctx)
     started_at = run.started_at or clock.now()  # a re-executed Start run keeps the first start
     ctx.runs.update(
-        run.id, status=RunStatus.in_progress, started_at=started_at, upstream_thread_id=upstream_thread_id
+        run.id,
+        status=RunStatus.in_progress,
+        started_at=started_at,
+        upstream_thread_id=upstream_thread_id,
+        model=_model(run, ctx),
     )
     if run.started_at is None:
         queue_wait = (started_at - run.created_at).total_seconds()
         run_metrics.run_started(run, environment=ctx.run_settings.environment, queue_wait_seconds=queue_wait)
     return RunProgress(status=RunStatus.in_progress, wait_seconds=step.settings.first_wait_seconds)
+
+
+def _start_with_fallback(run: RunRecord, ctx: StepContext) -> tuple[RunRecord, str]:
+    """Start on the run's engine or, when it has an outage (now, or its circuit is open), on the fallback
+    engine (threadrunner/fallback.py). Returns the run as started and its upstream thread id."""
+    if ctx.fallback is None:
+        return run, _start_on(run, ctx)
+    route = ctx.fallback.route(run.engine)
+    if route.engine != run.engine:  # circuit open: straight to the fallback
+        return _on_fallback(_switch(run, route, ctx), route, ctx)
+    try:
+        upstream_thread_id = _start_on(run, ctx)
+    except Exception as error:
+        switched = ctx.fallback.failed(run.engine, error) if fallback.is_outage(error) else None
+        if switched is None:
+            raise
+        if ctx.runs.get(run.id).pending_round == 0:
+            ctx.runs.release_round(run.id, 0)  # the primary's lost create: the fallback makes round 0
+        return _on_fallback(_switch(run, switched, ctx), switched, ctx)
+    ctx.fallback.succeeded(route)
+    return run, upstream_thread_id
+
+
+def _on_fallback(run: RunRecord, route: fallback.Route, ctx: StepContext) -> tuple[RunRecord, str]:
+    try:
+        return run, _start_on(run, ctx)
+    except UpstreamError as error:
+        # Both failed: the run ends with both reasons (its user message stays in the thread's log).
+        raise UpstreamsFailed(
+            f"{route.fallback_from}: {route.reason}; fallback {route.engine}: {type(error).__name__}: {error}"
+        ) from error
+
+
+def _switch(run: RunRecord, route: fallback.Route, ctx: StepContext) -> RunRecord:
+    fields = {
+        "engine": route.engine,
+        "fallback_from": route.fallback_from,
+        "fallback_reason": route.reason,
+    }
+    ctx.runs.update(run.id, **fields)
+    logger.warning("run %s moves from %s to %s: %s", run.id, route.fallback_from, route.engine, route.reason)
+    run_metrics.count(
+        run_metrics.FALLBACKS, environment=ctx.run_settings.environment, assistant=run.assistant
+    )
+    return run.model_copy(update=fields)
+
+
+def _start_on(run: RunRecord, ctx: StepContext) -> str:
+    """Round 0 on the run's engine; returns the upstream thread id."""
+    engine = ctx.engine(run.engine)
+    upstream_thread_id = _upstream_thread(run, engine, ctx)
+    request = _run_request(run, upstream_thread_id, ctx)
+    _create_round(run, 0, lambda: engine.start(request, run.message), ctx)
+    return upstream_thread_id
 
 
 def check_run(step: StepInput, ctx: StepContext) -> RunProgress:
@@ -243,6 +300,8 @@ def _cause_message(cause: str | None) -> str:
 
 def _upstream_thread(run: RunRecord, engine: Engine, ctx: StepContext) -> str:
     thread = ctx.threads.get(run.user_id, run.thread_id)
+    if thread.engine != engine.name:  # a fallback engine: the thread keeps its own engine's upstream thread
+        return engine.create_thread({"threadrunner_thread_id": thread.id})
     if thread.upstream_thread_id:
         return thread.upstream_thread_id
     created = engine.create_thread({"threadrunner_thread_id": thread.id})
@@ -255,6 +314,11 @@ def _upstream_thread(run: RunRecord, engine: Engine, ctx: StepContext) -> str:
     return winner
 
 
+def _model(run: RunRecord, ctx: StepContext) -> str:
+    """An engine with its own upstream may name the model that server runs; else the run's."""
+    return ctx.upstream_settings.model_for(run.engine) or run.model
+
+
 def _run_request(run: RunRecord, upstream_thread_id: str, ctx: StepContext) -> RunRequest:
     assistant = load_assistant(ctx.tool_settings.assistants_dir, run.assistant)
     # Models do not know today's date, and "last quarter" depends on it.
@@ -262,15 +326,18 @@ def _run_request(run: RunRecord, upstream_thread_id: str, ctx: StepContext) -> R
     tools = tool_specs(assistant)
     return RunRequest(
         upstream_thread_id=upstream_thread_id,
-        model=run.model,
+        model=_model(run, ctx),
         instructions=instructions,
         tools=tools,
         metadata={"threadrunner_run_id": run.id, "threadrunner_thread_id": run.thread_id},
+        run_id=run.id,
+        thread_id=run.thread_id,
+        deadline_at=run.deadline_at,
         assistant=AssistantDefinition(
             name=assistant.name,
             description=assistant.description,
             instructions=assistant.instructions,
-            model=run.model,
+            model=_model(run, ctx),
             tools=tools,
         ),
         files=_run_files(run, ctx),

@@ -1,0 +1,211 @@
+"""The ``chat`` engine: Chat Completions with the assistant's tools against any OpenAI-compatible server
+(OpenAI, vLLM, Ollama, LiteLLM, ...). It is also the usual fallback engine (threadrunner/fallback.py).
+
+The upstream keeps nothing, so the thread is our own message log: each completion sends the instructions,
+the thread's earlier user messages and answers (trimmed to the model's context budget from the newest end),
+and this run's user message and tool rounds. Start run and Submit tool outputs make the completion call
+synchronously and store what came back (stores/chat_rounds.py); Check run only reports it, so the same
+workflow drives this engine. Cancel is local: there is nothing running upstream to stop.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import openai
+from openai import OpenAI
+
+from threadrunner import clock
+from threadrunner.engines import context_window
+from threadrunner.engines.base import RunRequest, ToolOutput, ToolSpec, UpstreamRun, UpstreamToolCall
+from threadrunner.engines.errors import upstream_errors
+from threadrunner.errors import UpstreamError
+from threadrunner.models.records import MessageRecord, MessageRole, RunError, RunRecord, Usage
+from threadrunner.stores.chat_rounds import ChatRound, ChatState
+
+_PAGE = 100
+# finish_reason -> how the round ended: cut short by the token limit or the content filter is incomplete.
+_INCOMPLETE = {"length": "max_output_tokens", "content_filter": "content_filter"}
+
+
+class ChatEngine:
+    name = "chat"
+
+    def __init__(self, client: OpenAI, state: ChatState | None = None) -> None:
+        """Without ``state`` (thread cleanup) the engine cancels and deletes, which need nothing."""
+        self._client = client
+        self._state = state
+
+    def create_thread(self, metadata: dict[str, str]) -> str:
+        return clock.new_id("chat")  # nothing upstream: the thread is our message log
+
+    def delete_thread(self, upstream_thread_id: str) -> None:
+        return None
+
+    def start(self, request: RunRequest, message: str) -> str:
+        return self._complete(request, message, 0, [])
+
+    def submit_tool_outputs(self, request: RunRequest, run: RunRecord, outputs: list[ToolOutput]) -> str:
+        return self._complete(request, run.message, run.round + 1, outputs)
+
+    def poll(self, run: RunRecord) -> UpstreamRun:
+        stored = self._needs_state().rounds.get(run.id, run.round)
+        if stored is None:
+            raise UpstreamError(f"run {run.id} has no chat completion for round {run.round}")
+        error = None
+        if stored.status == "incomplete":
+            reason = _INCOMPLETE.get(stored.finish_reason or "", stored.finish_reason)
+            error = RunError(code="incomplete", message=f"incomplete: {reason}")
+        return UpstreamRun(
+            status=stored.status,  # type: ignore[arg-type]
+            tool_calls=stored.tool_calls,
+            answer=stored.content,
+            usage=stored.usage,
+            error=error,
+        )
+
+    def cancel(self, run: RunRecord) -> None:
+        return None  # each completion ended with its call; Check run ends the run cancelled
+
+    def _complete(
+        self, request: RunRequest, message: str, round_number: int, outputs: list[ToolOutput]
+    ) -> str:
+        state = self._needs_state()
+        earlier_rounds = [r for r in state.rounds.list(request.run_id) if r.round < round_number]
+        required = [
+            {"role": "system", "content": request.instructions},
+            {"role": "user", "content": message},
+            *_replay(earlier_rounds),
+            *_tool_messages(outputs),
+        ]
+        history = context_window.fit(
+            required, self._earlier_messages(request), state.context_budget(request.model)
+        )
+        chat_round = self._call(request, [required[0], *history, *required[1:]], round_number)
+        state.rounds.put(chat_round.model_copy(update={"tool_outputs": outputs}))
+        return chat_round.completion_id
+
+    def _call(self, request: RunRequest, messages: list[dict[str, Any]], round_number: int) -> ChatRound:
+        waiting = ChatRound(
+            run_id=request.run_id,
+            round=round_number,
+            completion_id=f"chat-pending-{round_number}",
+            status="in_progress",
+        )
+        timeout = self._timeout(request)
+        if timeout is not None and timeout <= 0:
+            return waiting  # past the run's deadline already: Check run times the run out
+        arguments: dict[str, Any] = {"model": request.model, "messages": messages}
+        if request.tools:
+            arguments |= {"tools": [_function_tool(tool) for tool in request.tools], "tool_choice": "auto"}
+        # No UpstreamOutcomeUnknown here: a completion leaves nothing upstream, so a lost call costs tokens,
+        # never a second answer (only what we store counts).
+        with upstream_errors():
+            try:
+                client = self._client if timeout is None else self._client.with_options(timeout=timeout)
+                completion = client.chat.completions.create(**arguments)
+            except openai.APITimeoutError:
+                if not _past(request):
+                    raise
+                return waiting  # the model was still working when the run's deadline came
+        if not completion.choices:
+            raise UpstreamError("the upstream answered a chat completion without choices")
+        choice = completion.choices[0]
+        usage = Usage()
+        if completion.usage is not None:
+            details = completion.usage.prompt_tokens_details
+            reasoning = completion.usage.completion_tokens_details
+            usage = Usage(
+                prompt_tokens=completion.usage.prompt_tokens,
+                cached_tokens=(details.cached_tokens or 0) if details else 0,
+                completion_tokens=completion.usage.completion_tokens,
+                reasoning_tokens=(reasoning.reasoning_tokens or 0) if reasoning else 0,
+                total_tokens=completion.usage.total_tokens,
+            )
+        calls = [
+            UpstreamToolCall(call_id=call.id, name=call.function.name, arguments=call.function.arguments)
+            for call in choice.message.tool_calls or []
+            if call.type == "function"
+        ]
+        return ChatRound(
+            run_id=request.run_id,
+            round=round_number,
+            completion_id=completion.id,
+            status="incomplete" if choice.finish_reason in _INCOMPLETE else "completed",
+            finish_reason=choice.finish_reason,
+            content=choice.message.content,
+            tool_calls=calls,
+            usage=usage,
+        )
+
+    def _timeout(self, request: RunRequest) -> float | None:
+        """Never wait for the model past the run's deadline (the client's own timeout applies too)."""
+        if request.deadline_at is None:
+            return None
+        left = (request.deadline_at - clock.now()).total_seconds()
+        client_timeout = self._client.timeout
+        if isinstance(client_timeout, int | float):
+            return min(left, float(client_timeout))
+        return left
+
+    def _earlier_messages(self, request: RunRequest) -> list[dict[str, Any]]:
+        """The user messages and answers of the thread's runs before this one, oldest first (their tool
+        calls are left out: what they found is in the answers)."""
+        messages: list[dict[str, Any]] = []
+        after: str | None = None
+        state = self._needs_state()
+        while True:
+            page, more = state.messages.page(request.thread_id, limit=_PAGE, after=after)
+            for entry in page:
+                if entry.run_id >= request.run_id:
+                    return messages
+                if (chat := _as_chat(entry)) is not None:
+                    messages.append(chat)
+            if not more or not page:
+                return messages
+            after = page[-1].message_id
+
+    def _needs_state(self) -> ChatState:
+        if self._state is None:
+            raise UpstreamError("this chat engine has no message log or completion store: it cannot run")
+        return self._state
+
+
+def _as_chat(entry: MessageRecord) -> dict[str, Any] | None:
+    if entry.role in (MessageRole.user, MessageRole.assistant) and entry.content:
+        return {"role": str(entry.role), "content": entry.content}
+    return None
+
+
+def _replay(rounds: list[ChatRound]) -> list[dict[str, Any]]:
+    """This run so far: each round's tool outputs (answering the round before), then what the model said."""
+    messages: list[dict[str, Any]] = []
+    for chat_round in rounds:
+        messages.extend(_tool_messages(chat_round.tool_outputs))
+        message: dict[str, Any] = {"role": "assistant", "content": chat_round.content}
+        if chat_round.tool_calls:
+            message["tool_calls"] = [
+                {
+                    "id": call.call_id,
+                    "type": "function",
+                    "function": {"name": call.name, "arguments": call.arguments},
+                }
+                for call in chat_round.tool_calls
+            ]
+        messages.append(message)
+    return messages
+
+
+def _tool_messages(outputs: list[ToolOutput]) -> list[dict[str, Any]]:
+    return [{"role": "tool", "tool_call_id": output.call_id, "content": output.output} for output in outputs]
+
+
+def _function_tool(tool: ToolSpec) -> dict[str, Any]:
+    return {
+        "type": "function",
+        "function": {"name": tool.name, "description": tool.description, "parameters": tool.parameters},
+    }
+
+
+def _past(request: RunRequest) -> bool:
+    return request.deadline_at is not None and clock.now() >= request.deadline_at

@@ -1,0 +1,388 @@
+"""Graceful degradation: Start run against a real ``responses`` primary and a real ``chat`` fallback (two
+emulators, real HTTP, the production retry transport) over moto DynamoDB.
+
+Covers each outage signal, what is not an outage, the circuit breaker (open, straight to the fallback,
+one trial after the cooling period, a failed trial) and a failing fallback. Every exchange with either
+emulator is checked against the OpenAI OpenAPI description.
+"""
+
+from __future__ import annotations
+
+import json
+import socket
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import boto3
+import pytest
+from threadrunner import clock, history
+from threadrunner.engines import new_client
+from threadrunner.engines.chat import ChatEngine
+from threadrunner.engines.responses import ResponsesEngine
+from threadrunner.engines.retry import RetryPolicy
+from threadrunner.errors import (
+    UpstreamQuotaExceeded,
+    UpstreamRejected,
+    UpstreamsFailed,
+    UpstreamUnauthorized,
+    UpstreamUnavailable,
+)
+from threadrunner.fallback import Fallback, Route
+from threadrunner.models.records import RunRecord
+from threadrunner.models.workflow import FinishRunInput, PollSettings, RunProgress, StepError, StepInput
+from threadrunner.settings import RunSettings, ToolSettings
+from threadrunner.stores.blobs import BlobStore
+from threadrunner.stores.breakers import CircuitBreakerStore
+from threadrunner.stores.chat_rounds import ChatRoundStore, ChatState
+from threadrunner.stores.messages import MessageStore
+from threadrunner.stores.runs import RunStore, ToolCallLedger
+from threadrunner.stores.threads import ThreadStore
+from threadrunner.workflow import steps
+from threadrunner.workflow.context import StepContext
+
+from local.emulator import EmulatorServer, Plan
+from tests.support.aws import moto_tables
+from tests.support.openai_contract import validate_exchange
+
+POLL = PollSettings(first_wait_seconds=0, max_wait_seconds=0, max_polls=20)
+# Fast retries: the waits are recorded, never slept.
+RETRIES = RetryPolicy(
+    max_attempts=4, base_seconds=0.01, max_backoff_seconds=0.04, max_retry_after_seconds=1.0, budget_seconds=5
+)
+
+
+@pytest.fixture(scope="module")
+def servers() -> Iterator[tuple[EmulatorServer, EmulatorServer]]:
+    with EmulatorServer(port=0) as primary, EmulatorServer(port=0) as fallback:
+        yield primary, fallback
+
+
+@dataclass
+class World:
+    ctx: StepContext
+    primary: EmulatorServer
+    fallback: EmulatorServer
+    breakers: CircuitBreakerStore
+    waits: list[float] = field(default_factory=list)  # the primary's retry waits
+
+    def new_run(self, message: str = "hello") -> RunRecord:
+        """A run on a thread of its own (so runs need not wait for each other's turn)."""
+        thread, _ = self.ctx.threads.get_or_create(
+            user_id="alice",
+            assistant="data-analyst",
+            purpose=clock.new_id("p"),
+            engine="responses",
+            max_age_hours=24,
+            ttl_days=30,
+        )
+        now = clock.now()
+        run = RunRecord(
+            id=clock.new_id("run"),
+            thread_id=thread.id,
+            user_id="alice",
+            assistant="data-analyst",
+            engine="responses",
+            model="gpt-4.1-mini",
+            message=message,
+            created_at=now,
+            deadline_at=now + timedelta(minutes=5),
+        )
+        self.ctx.threads.acquire(thread, run.id)
+        self.ctx.runs.create(run)
+        self.ctx.messages.add(history.user_message(run))  # as the API does
+        return run
+
+    def start(self, run: RunRecord) -> RunRecord:
+        steps.start_run(StepInput(run_id=run.id, settings=POLL, run=RunProgress(status="queued")), self.ctx)
+        return self.ctx.runs.get(run.id)
+
+    def answer(self, run: RunRecord) -> str | None:
+        """Check run, then Collect outputs: the answer of a run that needs no tools."""
+        step = StepInput(run_id=run.id, settings=POLL, run=RunProgress(status="in_progress"))
+        assert steps.check_run(step, self.ctx).status == "completed"
+        steps.collect_outputs(step, self.ctx)
+        return self.ctx.runs.get(run.id).answer
+
+    def creates(self, server: EmulatorServer) -> list[str]:
+        """The model turns a server was asked for (answered or refused)."""
+        paths = ("/v1/responses", "/v1/chat/completions")
+        return [e.path for e in server.exchanges if e.method == "POST" and e.path in paths]
+
+
+@pytest.fixture
+def make_world(servers: tuple[EmulatorServer, EmulatorServer]) -> Iterator[Callable[..., World]]:
+    primary, fallback = servers
+    primary.reset()
+    fallback.reset()
+    with moto_tables() as tables:
+        runs_table = tables["runs"]
+
+        def make(*, primary_url: str | None = None, timeout: float = 5.0, **settings: Any) -> World:
+            run_settings = RunSettings(**{"fallback_engine": "chat", **settings})
+            messages = MessageStore(
+                tables["messages"],
+                BlobStore(boto3.client("s3", region_name="us-east-1"), "test"),
+                inline_bytes=32_768,
+            )
+            waits: list[float] = []
+            engines = {
+                "responses": ResponsesEngine(
+                    new_client(
+                        "sk-test", primary_url or primary.base_url, timeout, RETRIES, sleep=waits.append
+                    )
+                ),
+                "chat": ChatEngine(
+                    new_client("sk-test", fallback.base_url, 5.0, RETRIES, sleep=lambda _: None),
+                    ChatState(messages, ChatRoundStore(runs_table), run_settings.context_budget),
+                ),
+            }
+            breakers = CircuitBreakerStore(runs_table)
+            ctx = StepContext(
+                runs=RunStore(runs_table),
+                ledger=ToolCallLedger(runs_table),
+                threads=ThreadStore(tables["threads"]),
+                engine=engines.__getitem__,
+                run_settings=run_settings,
+                tool_settings=ToolSettings(),
+                tool_functions={},
+                messages=messages,
+                start_execution=lambda run_id: (
+                    f"arn:aws:states:us-east-1:123456789012:execution:run:{run_id}"
+                ),
+                fallback=Fallback(breakers, run_settings),
+            )
+            return World(ctx=ctx, primary=primary, fallback=fallback, breakers=breakers, waits=waits)
+
+        yield make
+    for server in servers:
+        for exchange in server.exchanges:
+            validate_exchange(exchange)
+
+
+def closed_port_url() -> str:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    return f"http://127.0.0.1:{port}/v1"  # nothing listens there any more
+
+
+OUTAGES: dict[str, tuple[Callable[[World], None], str]] = {
+    "5xx after the retries": (
+        lambda w: w.primary.script(Plan.http_error(500, None, times=RETRIES.max_attempts)),
+        "UpstreamUnavailable: the upstream answered 500",
+    ),
+    "429 after the retries": (
+        lambda w: w.primary.script(
+            Plan.http_error(429, "rate_limit_exceeded", times=RETRIES.max_attempts, retry_after_ms=30)
+        ),
+        "UpstreamRateLimited",
+    ),
+    "404 (the endpoint is gone)": (
+        lambda w: w.primary.script(Plan.http_error(404, None)),
+        "UpstreamNotFound: the upstream refused the request (404)",
+    ),
+    "410 (the endpoint is gone)": (
+        lambda w: w.primary.script(Plan.http_error(410, None)),
+        "UpstreamNotFound: the upstream refused the request (410)",
+    ),
+}
+
+
+@pytest.mark.parametrize("outage", list(OUTAGES))
+def test_an_outage_moves_the_run_to_the_fallback(make_world: Callable[..., World], outage: str) -> None:
+    # Given a primary with an outage and a healthy chat fallback
+    world = make_world()
+    cause, reason = OUTAGES[outage]
+    cause(world)
+    world.fallback.script(Plan.message("Answered by the fallback."))
+    # When the run starts
+    run = world.start(world.new_run())
+    # Then it runs on the fallback, says so, and answers from there
+    assert (run.engine, run.fallback_from) == ("chat", "responses")
+    assert run.fallback_reason is not None and run.fallback_reason.startswith(reason), run.fallback_reason
+    assert world.answer(run) == "Answered by the fallback."
+    assert world.creates(world.fallback) == ["/v1/chat/completions"]
+    # and the primary's circuit is open
+    assert world.breakers.get("dev", "responses") is not None
+
+
+def test_a_rate_limit_is_retried_waiting_what_retry_after_asks(make_world: Callable[..., World]) -> None:
+    world = make_world()
+    world.primary.script(
+        Plan.http_error(429, "rate_limit_exceeded", times=RETRIES.max_attempts, retry_after_ms=30)
+    )
+    world.fallback.script(Plan.message("ok"))
+    world.start(world.new_run())
+    # Every attempt of the primary's create was refused, each wait the 30 ms the upstream asked for
+    assert world.creates(world.primary) == ["/v1/responses"] * RETRIES.max_attempts
+    assert world.waits == [0.03] * (RETRIES.max_attempts - 1)
+
+
+def test_a_connection_error_moves_the_run_to_the_fallback(make_world: Callable[..., World]) -> None:
+    world = make_world(primary_url=closed_port_url())
+    world.fallback.script(Plan.message("Answered by the fallback."))
+    run = world.start(world.new_run())
+    assert (run.engine, run.fallback_from) == ("chat", "responses")
+    assert "APIConnectionError" in (run.fallback_reason or "")
+    assert world.answer(run) == "Answered by the fallback."
+
+
+def test_a_timeout_moves_the_run_to_the_fallback(make_world: Callable[..., World]) -> None:
+    # Given a primary whose create hangs longer than the client waits
+    world = make_world(timeout=0.5)
+    world.primary.script(Plan.http_hang(3.0))
+    world.fallback.script(Plan.message("Answered by the fallback."))
+    # When the run starts
+    run = world.start(world.new_run())
+    # Then the create was not repeated on the primary (it may have reached it), and the fallback answered
+    assert (run.engine, run.fallback_from) == ("chat", "responses")
+    assert "APITimeoutError" in (run.fallback_reason or "")
+    assert len(run.response_ids) == 1 and run.response_ids[0].startswith("chatcmpl-")
+    assert run.pending_round is None
+    assert world.answer(run) == "Answered by the fallback."
+
+
+@pytest.mark.parametrize(
+    ("status", "code", "error"),
+    [
+        (400, "invalid_value", UpstreamRejected),
+        (401, "invalid_api_key", UpstreamUnauthorized),
+        (403, None, UpstreamUnauthorized),
+        (429, "insufficient_quota", UpstreamQuotaExceeded),
+    ],
+)
+def test_refusals_are_not_outages(
+    make_world: Callable[..., World], status: int, code: str | None, error: type[Exception]
+) -> None:
+    # Given a primary that refuses the request (not an outage: another upstream would not help)
+    world = make_world()
+    world.primary.script(Plan.http_error(status, code, times=RETRIES.max_attempts))
+    run = world.new_run()
+    # Then Start run fails with the refusal's own name, after one attempt, and nothing moved
+    with pytest.raises(error):
+        world.start(run)
+    assert world.creates(world.primary) == ["/v1/responses"] and world.waits == []
+    assert world.ctx.runs.get(run.id).engine == "responses"
+    assert world.creates(world.fallback) == []
+    assert world.breakers.get("dev", "responses") is None
+
+
+def test_with_fallback_off_an_outage_fails_the_run(make_world: Callable[..., World]) -> None:
+    world = make_world(fallback_engine="off")
+    world.primary.script(Plan.http_error(503, None, times=RETRIES.max_attempts))
+    with pytest.raises(UpstreamUnavailable):
+        world.start(world.new_run())
+    assert world.creates(world.fallback) == []
+    assert world.breakers.get("dev", "responses") is None
+
+
+def test_an_open_circuit_sends_later_runs_straight_to_the_fallback(make_world: Callable[..., World]) -> None:
+    # Given a primary that just had an outage
+    world = make_world()
+    world.primary.script(Plan.http_error(500, None, times=RETRIES.max_attempts))
+    world.start(world.new_run("first"))
+    asked = len(world.creates(world.primary))
+    # When the next run starts within the cooling period
+    second = world.start(world.new_run("second"))
+    # Then the primary is not asked at all, and the run says why it is on the fallback
+    assert len(world.creates(world.primary)) == asked
+    assert (second.engine, second.fallback_from) == ("chat", "responses")
+    assert (second.fallback_reason or "").startswith("responses is skipped after an outage (circuit open): ")
+    assert "UpstreamUnavailable" in (second.fallback_reason or "")
+    assert world.answer(second)
+
+
+def after_cooling(monkeypatch: pytest.MonkeyPatch, world: World) -> None:
+    """The clock moves past the cooling period."""
+    later = clock.now() + timedelta(seconds=world.ctx.run_settings.breaker_cooling_seconds + 1)
+    monkeypatch.setattr(clock, "now", lambda: later)
+
+
+def test_after_the_cooling_period_one_run_tries_the_primary_again(
+    make_world: Callable[..., World], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Given an open circuit whose cooling period is over
+    world = make_world(breaker_cooling_seconds=60)
+    world.primary.script(Plan.http_error(500, None, times=RETRIES.max_attempts))
+    world.start(world.new_run("outage"))
+    after_cooling(monkeypatch, world)
+    fallback = world.ctx.fallback
+    assert fallback is not None
+    # When runs ask where to start, one gets the trial and the ones meanwhile still go to the fallback
+    trial, meanwhile = fallback.route("responses"), fallback.route("responses")
+    assert (trial.engine, trial.trial) == ("responses", True)
+    assert (meanwhile.engine, meanwhile.fallback_from) == ("chat", "responses")
+    # When a trial run starts (a trial whose run never reported back expires after the cooling period; the
+    # clock moves past it here) and the primary works
+    later = clock_after(world, 1)
+    monkeypatch.setattr(clock, "now", lambda: later)
+    run = world.start(world.new_run("trial"))
+    # Then the run stays on the primary and the circuit is closed for everyone
+    assert (run.engine, run.fallback_from) == ("responses", None)
+    assert world.breakers.get("dev", "responses") is None
+    assert fallback.route("responses") == Route("responses")
+
+
+def clock_after(world: World, seconds: int) -> datetime:
+    """``seconds`` after the breaker's cooling period and trial are both over."""
+    state = world.breakers.get("dev", "responses")
+    assert state is not None
+    return datetime.fromtimestamp(max(state.open_until, state.trial_until or 0) + seconds, tz=UTC)
+
+
+def test_a_failed_trial_opens_the_circuit_again(
+    make_world: Callable[..., World], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    world = make_world(breaker_cooling_seconds=60)
+    world.primary.script(Plan.http_error(500, None, times=RETRIES.max_attempts))
+    world.start(world.new_run("outage"))
+    first = world.breakers.get("dev", "responses")
+    after_cooling(monkeypatch, world)
+    # When the trial run meets the outage again
+    world.primary.script(Plan.http_error(500, None, times=RETRIES.max_attempts))
+    run = world.start(world.new_run("trial"))
+    # Then it is answered by the fallback, and a new cooling period starts
+    assert (run.engine, run.fallback_from) == ("chat", "responses")
+    again = world.breakers.get("dev", "responses")
+    assert first is not None and again is not None and again.open_until > first.open_until
+    assert again.trial_until is None
+
+
+def test_when_the_fallback_fails_too_the_run_fails_with_both_errors(make_world: Callable[..., World]) -> None:
+    # Given a primary with an outage and a fallback that refuses the prompt
+    world = make_world()
+    world.primary.script(Plan.http_error(502, None, times=RETRIES.max_attempts))
+    world.fallback.script(Plan.fail("invalid_prompt", "the fallback refused"))
+    run = world.new_run("are you there?")
+    # When the run starts, both fail
+    with pytest.raises(UpstreamsFailed) as failed:
+        world.start(run)
+    # and Finish run records the failure
+    ended = finish(world, run, failed.value)
+    # Then the run failed with both reasons
+    assert ended.status == "failed" and ended.error is not None
+    assert ended.error.code == "UpstreamsFailed"
+    assert "responses: UpstreamUnavailable: the upstream answered 502" in ended.error.message
+    assert (
+        "fallback chat: UpstreamRejected: the upstream refused the request (400): the fallback refused"
+        in (ended.error.message)
+    )
+    # and the user's message is still in the thread's log
+    logged, _ = world.ctx.messages.page(run.thread_id, limit=10)
+    assert [(m.role, m.content) for m in logged] == [("user", "are you there?")]
+
+
+def finish(world: World, run: RunRecord, error: Exception) -> RunRecord:
+    """Finish run, as the workflow's Catch reaches it after a step failed with ``error``."""
+    cause = json.dumps({"errorType": type(error).__name__, "errorMessage": str(error)})
+    steps.finish_run(
+        FinishRunInput(
+            run_id=run.id,
+            run=RunProgress(status="queued"),
+            error=StepError(Error=type(error).__name__, Cause=cause),
+        ),
+        world.ctx,
+    )
+    return world.ctx.runs.get(run.id)
