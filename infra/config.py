@@ -107,6 +107,29 @@ class FilesConfig(_Strict):
         return self
 
 
+class ThrottleConfig(_Strict):
+    """API Gateway throttling (token bucket, across all callers): a client past it gets 429 before any Lambda."""
+
+    rate_limit: float = Field(gt=0, le=10_000)  # requests per second, sustained
+    burst_limit: int = Field(gt=0, le=5_000)
+
+
+class ApiThrottlingConfig(_Strict):
+    """The stage's default and stricter limits on the routes that start work (a run, an upload)."""
+
+    default: ThrottleConfig = ThrottleConfig(rate_limit=50, burst_limit=100)
+    create_run: ThrottleConfig = ThrottleConfig(rate_limit=10, burst_limit=20)
+    create_file: ThrottleConfig = ThrottleConfig(rate_limit=10, burst_limit=20)
+
+    @model_validator(mode="after")
+    def _routes_no_looser_than_default(self) -> ApiThrottlingConfig:
+        for name in ("create_run", "create_file"):
+            route: ThrottleConfig = getattr(self, name)
+            if route.rate_limit > self.default.rate_limit or route.burst_limit > self.default.burst_limit:
+                raise ValueError(f"{name} must be no looser than default")
+        return self
+
+
 class PriceConfig(_Strict):
     """USD per 1M tokens (threadrunner.pricing.ModelPrice)."""
 
@@ -149,6 +172,11 @@ class EnvironmentConfig(_Strict):
     prices: dict[str, PriceConfig] = Field(default_factory=dict)
     daily_token_budget: int | None = Field(default=None, gt=0)
     daily_cost_budget_usd: float | None = Field(default=None, gt=0)
+    # Per-user limit on new runs (a 429 with Retry-After past it; None: none), and API Gateway's own throttling.
+    runs_per_minute: int | None = Field(default=None, gt=0)
+    api_throttling: ApiThrottlingConfig = ApiThrottlingConfig()
+    # How long a repeat with the same Idempotency-Key gets the first answer back.
+    idempotency_expires_hours: int = Field(default=24, gt=0, le=24 * 7)
     # Operators (the kill switch): members of this group, e.g. the Cognito group the stack creates.
     admin_group: str = Field(default="threadrunner-admins", pattern=r"^[\w+=,.@-]{1,128}$")
     # Alarms (monitoring construct): estimated spend per UTC day, and the share of runs that fail or time out.

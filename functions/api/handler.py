@@ -2,21 +2,23 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import date
 from typing import Annotated, Any
 
 from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response, content_types
 from aws_lambda_powertools.event_handler.openapi.exceptions import RequestValidationError
-from aws_lambda_powertools.event_handler.openapi.params import Body, Path, Query
+from aws_lambda_powertools.event_handler.openapi.params import Body, Header, Path, Query
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from pydantic import BaseModel
-from threadrunner import clock
+from threadrunner import clock, idempotency
 from threadrunner.budgets import BudgetExceededError
 from threadrunner.errors import (
     ConflictError,
     InvalidRequestError,
     NotFoundError,
+    RateLimitExceededError,
     ServiceUnavailableError,
     ThreadrunnerError,
 )
@@ -47,6 +49,16 @@ FileId = Annotated[str, Path(pattern=FILE_ID_PATTERN)]
 PageSize = Annotated[int, Query(ge=1, le=100)]
 UserId = Annotated[str, Path(min_length=1, max_length=256)]
 Day = Annotated[date | None, Query()]
+IdempotencyKey = Annotated[
+    str | None,
+    Header(
+        alias=idempotency.HEADER,
+        max_length=idempotency.KEY_MAX_LENGTH,
+        pattern=idempotency.KEY_PATTERN,
+        description="a key of the client's (a UUID, say): a repeat with the same key and body gets the first "
+        "answer back and creates nothing new",
+    ),
+]
 
 
 class Unauthorized(ThreadrunnerError):
@@ -84,10 +96,35 @@ def _json(status: int, body: BaseModel) -> Response:
     )
 
 
+def _once(key: str | None, request: BaseModel, create: Callable[[str], tuple[int, BaseModel]]) -> Response:
+    """``create(caller)`` once per Idempotency-Key: a repeat gets the first answer (its status and body)."""
+    caller = _caller()
+    if key is None:
+        return _json(*create(caller))
+    answer = default_context().idempotency.run(
+        user_id=caller,
+        key=key,
+        operation=f"{app.current_event.http_method} {app.current_event.path}",
+        body=request.model_dump(mode="json"),
+        create=lambda: create(caller),
+    )
+    response = Response(
+        status_code=answer.status, content_type=content_types.APPLICATION_JSON, body=answer.body
+    )
+    if answer.replayed:
+        response.headers["Idempotent-Replayed"] = "true"
+    return response
+
+
 @app.post("/v1/threads", responses={200: {"description": "the caller's current thread"}})
-def create_thread(request: Annotated[CreateThreadRequest, Body(embed=False)]) -> Response[ThreadOut]:
-    thread, created = threads.get_or_create_thread(default_context(), _caller(), request)
-    return _json(201 if created else 200, thread)
+def create_thread(
+    request: Annotated[CreateThreadRequest, Body(embed=False)], idempotency_key: IdempotencyKey = None
+) -> Response[ThreadOut]:
+    def create(caller: str) -> tuple[int, BaseModel]:
+        thread, created = threads.get_or_create_thread(default_context(), caller, request)
+        return 201 if created else 200, thread
+
+    return _once(idempotency_key, request, create)
 
 
 @app.get("/v1/threads")
@@ -129,9 +166,15 @@ def delete_my_data() -> Response[None]:
     responses={429: {"description": "a daily budget of the caller is used up"}},
 )
 def create_run(
-    thread_id: ThreadId, request: Annotated[CreateRunRequest, Body(embed=False)]
+    thread_id: ThreadId,
+    request: Annotated[CreateRunRequest, Body(embed=False)],
+    idempotency_key: IdempotencyKey = None,
 ) -> Response[RunOut]:
-    return _json(202, runs.create_run(default_context(), _caller(), thread_id, request))
+    return _once(
+        idempotency_key,
+        request,
+        lambda caller: (202, runs.create_run(default_context(), caller, thread_id, request)),
+    )
 
 
 @app.get("/v1/runs/<run_id>")
@@ -146,8 +189,12 @@ def cancel_run(run_id: RunId) -> Response[RunOut]:
 
 
 @app.post("/v1/files")
-def create_file(request: Annotated[CreateFileRequest, Body(embed=False)]) -> Response[CreatedFileOut]:
-    return _json(201, files.create_file(default_context(), _caller(), request))
+def create_file(
+    request: Annotated[CreateFileRequest, Body(embed=False)], idempotency_key: IdempotencyKey = None
+) -> Response[CreatedFileOut]:
+    return _once(
+        idempotency_key, request, lambda caller: (201, files.create_file(default_context(), caller, request))
+    )
 
 
 @app.get("/v1/files")
@@ -210,8 +257,11 @@ def openapi() -> Response[Any]:
 def invalid_request(error: RequestValidationError) -> Response:
     problems = error.errors()
     first = problems[0] if problems else {}
-    location = [str(part) for part in first.get("loc", ()) if part not in ("body", "path", "query")]
+    where = first.get("loc", ())
+    location = [str(part) for part in where if part not in ("body", "path", "query", "header")]
     field = ".".join(location) or None
+    if field and where and where[0] == "header":  # as a person writes it: Idempotency-Key
+        field = "-".join(word.capitalize() for word in field.split("-"))
     message = f"{field}: {first.get('msg', 'invalid')}" if field else str(first.get("msg", "invalid request"))
     return _json(422, ErrorOut(code="invalid_request", message=message, field=field))
 
@@ -257,6 +307,13 @@ def over_budget(error: BudgetExceededError) -> Response:
     return response
 
 
+@app.exception_handler(RateLimitExceededError)
+def rate_limited(error: RateLimitExceededError) -> Response:
+    response = _json(429, ErrorOut(code=error.code, message=str(error)))
+    response.headers["Retry-After"] = str(error.retry_after_seconds)
+    return response
+
+
 @app.exception_handler(ServiceUnavailableError)
 def unavailable(error: ServiceUnavailableError) -> Response:
     return _json(503, ErrorOut(code=error.code, message=str(error)))
@@ -277,4 +334,5 @@ def internal(error: Exception) -> Response:
 @tracer.capture_lambda_handler(capture_response=False)
 @metrics.log_metrics
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    default_context().idempotency.register_lambda_context(context)
     return app.resolve(event, context)

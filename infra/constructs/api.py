@@ -15,9 +15,9 @@ from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_logs as logs
 from aws_cdk import aws_stepfunctions as sfn
 from constructs import Construct
-from threadrunner.stores.tables import MESSAGES, RUNS, THREADS
+from threadrunner.stores.tables import IDEMPOTENCY, MESSAGES, RUNS, THREADS
 
-from infra.config import EnvironmentConfig
+from infra.config import EnvironmentConfig, ThrottleConfig
 from infra.constants import (
     MESSAGES_PREFIX,
     OUTPUTS_PREFIX,
@@ -33,8 +33,10 @@ from infra.constructs.storage import Storage
 # Named methods, not ANY: an ANY route would also catch the browser's CORS preflight (OPTIONS, sent without a
 # token) and the JWT authorizer would refuse it. With named methods API Gateway answers preflights itself.
 METHODS = ("GET", "POST", "PUT", "PATCH", "DELETE")
-# Per stage, across all routes; a client past it gets 429 before any Lambda runs.
-THROTTLE = apigwv2.ThrottleSettings(rate_limit=50, burst_limit=100)
+# The routes that start work get their own, stricter throttling (cdk.json ``api_throttling``): their own route
+# keys, more specific than the proxy, so API Gateway applies route settings to them alone.
+CREATE_RUN_ROUTE = ("POST", "/v1/threads/{thread_id}/runs")
+CREATE_FILE_ROUTE = ("POST", "/v1/files")
 # One JSON object per request (HTTP API context variables), so Logs Insights can query the fields.
 ACCESS_LOG_FORMAT = apigateway.AccessLogFormat.custom(
     json.dumps(
@@ -93,9 +95,18 @@ class Api(Construct):
                 "THREADRUNNER_STATE_MACHINE_ARN": state_machine.state_machine_arn,
                 # Deletes are handed over (asynchronous invoke): the API never talks to the upstream.
                 "THREADRUNNER_DELETE_THREADS_FUNCTION": delete_threads.function_arn,
+                # Only the API keeps Idempotency-Key records.
+                "THREADRUNNER_IDEMPOTENCY_TABLE": storage.idempotency_table.table_name,
+                "THREADRUNNER_IDEMPOTENCY_EXPIRES_SECONDS": str(config.idempotency_expires_hours * 3600),
+                **(
+                    {"THREADRUNNER_RUNS_PER_MINUTE": str(config.runs_per_minute)}
+                    if config.runs_per_minute is not None
+                    else {}
+                ),
             },
         )
-        storage.grant_tables(self.function, read=(THREADS, RUNS, MESSAGES), write=(THREADS, RUNS, MESSAGES))
+        tables = (THREADS, RUNS, MESSAGES, IDEMPOTENCY)
+        storage.grant_tables(self.function, read=tables, write=tables)
         storage.grant_message_bodies(self.function, read=True, write=True)
         storage.grant_presign(self.function)
         self.function.add_to_role_policy(
@@ -132,17 +143,26 @@ class Api(Construct):
             if config.allowed_origins
             else None,
         )
-        self.http_api.add_routes(
+        integration = integrations.HttpLambdaIntegration("ApiIntegration", self.function)
+        authorizer = authorizers.HttpJwtAuthorizer(
+            "JwtAuthorizer",
+            identity.issuer,
+            jwt_audience=identity.audience,
+            identity_source=["$request.header.Authorization"],
+        )
+        routes = self.http_api.add_routes(
             path="/v1/{proxy+}",
             methods=[apigwv2.HttpMethod(method) for method in METHODS],
-            integration=integrations.HttpLambdaIntegration("ApiIntegration", self.function),
-            authorizer=authorizers.HttpJwtAuthorizer(
-                "JwtAuthorizer",
-                identity.issuer,
-                jwt_audience=identity.audience,
-                identity_source=["$request.header.Authorization"],
-            ),
+            integration=integration,
+            authorizer=authorizer,
         )
+        for method, path in (CREATE_RUN_ROUTE, CREATE_FILE_ROUTE):
+            routes += self.http_api.add_routes(
+                path=path,
+                methods=[apigwv2.HttpMethod(method)],
+                integration=integration,
+                authorizer=authorizer,
+            )
         self.access_logs = logs.LogGroup(
             self, "AccessLogs", retention=config.retention, removal_policy=config.cdk_removal_policy
         )
@@ -150,10 +170,31 @@ class Api(Construct):
             "DefaultStage",
             stage_name="$default",
             auto_deploy=True,
-            throttle=THROTTLE,
+            throttle=_throttle(config.api_throttling.default),
             access_log_settings=JsonAccessLogs(self.access_logs),
         )
+        self._throttle_routes(config, routes)
         CfnOutput(Stack.of(self), OutputName.api_url.value, value=self.http_api.api_endpoint)
+
+    def _throttle_routes(self, config: EnvironmentConfig, routes: list[apigwv2.HttpRoute]) -> None:
+        """Route settings (the L2 stage has only the default): stricter limits where a request starts work."""
+        limits = {
+            CREATE_RUN_ROUTE: config.api_throttling.create_run,
+            CREATE_FILE_ROUTE: config.api_throttling.create_file,
+        }
+        cfn_stage: apigwv2.CfnStage = self.stage.node.default_child  # type: ignore[assignment]
+        cfn_stage.add_property_override(
+            "RouteSettings",
+            {
+                f"{method} {path}": {
+                    "ThrottlingRateLimit": limit.rate_limit,
+                    "ThrottlingBurstLimit": limit.burst_limit,
+                }
+                for (method, path), limit in limits.items()
+            },
+        )
+        for route in routes:  # route settings name routes that must exist first
+            self.stage.node.add_dependency(route)
 
     def _grant_executions(self, state_machine: sfn.StateMachine) -> None:
         """Start runs on this state machine; stop and describe only its executions."""
@@ -182,3 +223,7 @@ class Api(Construct):
                 "state machine's executions.",
             ),
         )
+
+
+def _throttle(limit: ThrottleConfig) -> apigwv2.ThrottleSettings:
+    return apigwv2.ThrottleSettings(rate_limit=limit.rate_limit, burst_limit=limit.burst_limit)

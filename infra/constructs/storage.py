@@ -7,7 +7,7 @@ from aws_cdk import aws_dynamodb as dynamodb
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_s3 as s3
 from constructs import Construct
-from threadrunner.stores.tables import ALL_TABLES, MESSAGES, RUNS, THREADS, TableSpec
+from threadrunner.stores.tables import ALL_TABLES, IDEMPOTENCY, MESSAGES, RUNS, THREADS, TableSpec
 
 from infra.config import EnvironmentConfig
 from infra.constants import MESSAGES_PREFIX, OUTPUTS_PREFIX, UPLOADS_PREFIX
@@ -47,6 +47,10 @@ class Storage(Construct):
     @property
     def messages_table(self) -> dynamodb.Table:
         return self.tables[MESSAGES.logical_name]
+
+    @property
+    def idempotency_table(self) -> dynamodb.Table:
+        return self.tables[IDEMPOTENCY.logical_name]
 
     def grant_tables(
         self, grantee: iam.IGrantable, *, read: tuple[TableSpec, ...], write: tuple[TableSpec, ...]
@@ -154,7 +158,7 @@ class Storage(Construct):
             self,
             f"{spec.logical_name.title()}Table",
             partition_key=dynamodb.Attribute(name=spec.partition_key, type=string),
-            sort_key=dynamodb.Attribute(name=spec.sort_key, type=string),
+            sort_key=dynamodb.Attribute(name=spec.sort_key, type=string) if spec.sort_key else None,
             billing_mode=dynamodb.BillingMode.PAY_PER_REQUEST,
             point_in_time_recovery_specification=dynamodb.PointInTimeRecoverySpecification(
                 point_in_time_recovery_enabled=True

@@ -11,8 +11,13 @@ def test_every_route_requires_a_jwt(dev: Synthesized) -> None:
     authorizer_id, _ = dev.only("AWS::ApiGatewayV2::Authorizer")
 
     # Named methods: an ANY route would send the browser's tokenless CORS preflight to the authorizer.
+    # The routes that start work have their own keys (their own throttling), to the same Lambda.
     assert sorted(route["Properties"]["RouteKey"] for route in routes.values()) == [
-        f"{method} /v1/{{proxy+}}" for method in ("DELETE", "GET", "PATCH", "POST", "PUT")
+        *(f"{method} /v1/{{proxy+}}" for method in ("DELETE", "GET", "PATCH")),
+        "POST /v1/files",
+        "POST /v1/threads/{thread_id}/runs",
+        "POST /v1/{proxy+}",
+        "PUT /v1/{proxy+}",
     ]
     for route in routes.values():
         assert route["Properties"]["AuthorizationType"] == "JWT"
@@ -74,6 +79,58 @@ def test_the_default_stage_is_throttled_and_logs_every_request(dev: Synthesized)
     assert properties["DefaultRouteSettings"]["ThrottlingBurstLimit"] > 0
     assert render(properties["AccessLogSettings"]["DestinationArn"]).endswith(".Arn>")
     assert "$context.requestId" in properties["AccessLogSettings"]["Format"]
+
+
+def test_starting_a_run_or_an_upload_is_throttled_more_strictly_than_the_rest(dev: Synthesized) -> None:
+    stage_id, stage = dev.only("AWS::ApiGatewayV2::Stage")
+    routes = dev.resources("AWS::ApiGatewayV2::Route")
+    integration_id, _ = dev.only("AWS::ApiGatewayV2::Integration")
+
+    default = stage["Properties"]["DefaultRouteSettings"]
+    per_route = stage["Properties"]["RouteSettings"]
+    # Both routes get cdk.json's limits, stricter than the stage's default
+    assert set(per_route) == {"POST /v1/threads/{thread_id}/runs", "POST /v1/files"}
+    for settings in per_route.values():
+        assert 0 < settings["ThrottlingRateLimit"] < default["ThrottlingRateLimit"]
+        assert 0 < settings["ThrottlingBurstLimit"] < default["ThrottlingBurstLimit"]
+    # each exists as a route of its own (route settings only apply to a route key that exists), deployed first
+    keys = {route["Properties"]["RouteKey"]: route_id for route_id, route in routes.items()}
+    for route_key in per_route:
+        assert routes[keys[route_key]]["Properties"]["Target"] == {
+            "Fn::Join": ["", ["integrations/", {"Ref": integration_id}]]
+        }
+        assert keys[route_key] in dev.template["Resources"][stage_id]["DependsOn"]
+
+
+def test_throttling_follows_the_environment() -> None:
+    synthesized = synthesize_with(
+        "staging",
+        api_throttling={
+            "default": {"rate_limit": 40, "burst_limit": 80},
+            "create_run": {"rate_limit": 2, "burst_limit": 4},
+            "create_file": {"rate_limit": 3, "burst_limit": 6},
+        },
+    )
+
+    _, stage = synthesized.only("AWS::ApiGatewayV2::Stage")
+    assert stage["Properties"]["DefaultRouteSettings"] == {
+        "ThrottlingBurstLimit": 80,
+        "ThrottlingRateLimit": 40,
+    }
+    assert stage["Properties"]["RouteSettings"] == {
+        "POST /v1/threads/{thread_id}/runs": {"ThrottlingRateLimit": 2, "ThrottlingBurstLimit": 4},
+        "POST /v1/files": {"ThrottlingRateLimit": 3, "ThrottlingBurstLimit": 6},
+    }
+
+
+def test_the_api_gets_its_per_user_limits_and_the_idempotency_table(dev: Synthesized) -> None:
+    _, function = dev.function(FunctionName.api)
+    table = dev.stack.resolve(dev.stack.storage.idempotency_table.table_name)
+
+    environment = function["Properties"]["Environment"]["Variables"]
+    assert environment["THREADRUNNER_RUNS_PER_MINUTE"] == "30"
+    assert environment["THREADRUNNER_IDEMPOTENCY_EXPIRES_SECONDS"] == str(24 * 3600)
+    assert environment["THREADRUNNER_IDEMPOTENCY_TABLE"] == table
 
 
 def test_outputs_give_operators_what_they_need(dev: Synthesized) -> None:

@@ -90,6 +90,22 @@ def test_the_other_steps_read_and_write_both_tables(dev: Synthesized, name: Func
     assert "dynamodb:Scan" not in allowed
 
 
+def test_only_the_api_reads_and_writes_the_idempotency_table(dev: Synthesized) -> None:
+    idempotency = f"<{logical_id(dev, dev.stack.storage.idempotency_table)}.Arn>"
+
+    for name in FunctionName:
+        reaches = {action for action, arns in grants(dev, name).items() if idempotency in arns}
+        if name is FunctionName.api:
+            assert {
+                "dynamodb:GetItem",
+                "dynamodb:PutItem",
+                "dynamodb:UpdateItem",
+                "dynamodb:DeleteItem",
+            } <= reaches
+        else:
+            assert reaches == set(), name
+
+
 def test_each_function_touches_only_the_bucket_prefixes_it_needs(dev: Synthesized) -> None:
     bucket = logical_id(dev, dev.stack.storage.bucket)
     outputs, messages = f"<{bucket}.Arn>/outputs/*", f"<{bucket}.Arn>/messages/*"

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from aws_cdk.assertions import Match
-from threadrunner.stores.tables import ALL_TABLES, RUNS, THREADS, TableSpec
+from threadrunner.stores.tables import ALL_TABLES, IDEMPOTENCY, RUNS, THREADS, TableSpec
 
 from tests.infra.synth import Synthesized, render
 
@@ -50,6 +50,16 @@ def test_runs_are_listed_per_thread_and_while_active_through_their_indexes(dev: 
         ]
         assert index["Projection"] == {"ProjectionType": "ALL"}
     assert "TimeToLiveSpecification" not in runs
+
+
+def test_idempotency_records_expire_through_ttl_and_are_keyed_as_powertools_keys_them(
+    dev: Synthesized,
+) -> None:
+    idempotency = table(dev, IDEMPOTENCY)
+
+    assert idempotency["KeySchema"] == [{"AttributeName": "id", "KeyType": "HASH"}]
+    assert idempotency["TimeToLiveSpecification"] == {"AttributeName": "expiration", "Enabled": True}
+    assert "StreamSpecification" not in idempotency
 
 
 def test_every_table_is_on_demand_recoverable_and_encrypted(dev: Synthesized) -> None:

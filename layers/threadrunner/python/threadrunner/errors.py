@@ -38,6 +38,16 @@ class QuotaExceededError(InvalidRequestError):
     code = "quota_exceeded"
 
 
+class RateLimitExceededError(ThreadrunnerError):
+    """The caller is over a per-user rate limit (runs per minute): a 429 saying when to try again."""
+
+    code = "rate_limit_exceeded"
+
+    def __init__(self, message: str, retry_after_seconds: int) -> None:
+        super().__init__(message)
+        self.retry_after_seconds = retry_after_seconds
+
+
 class ServiceUnavailableError(ThreadrunnerError):
     code = "service_unavailable"
 

@@ -22,6 +22,7 @@ class StorageSettings(_Settings):
     threads_table: str = "threadrunner-threads"
     runs_table: str = "threadrunner-runs"
     messages_table: str = "threadrunner-messages"
+    idempotency_table: str = "threadrunner-idempotency"
     bucket: str = "threadrunner-files"
     # Message bodies above this size go to S3 (a DynamoDB item stops at 400 KB; most messages are small).
     message_inline_bytes: int = Field(default=32 * 1024, gt=0)
@@ -163,6 +164,15 @@ class CostSettings(_Settings):
         return {**default_prices(), **self.prices}
 
 
+class ApiSettings(_Settings):
+    """What the API enforces per caller (per environment, see cdk.json)."""
+
+    # Runs a user may create per minute (queued ones too); None: no limit of ours (API Gateway still throttles).
+    runs_per_minute: int | None = Field(default=None, gt=0)
+    # How long a repeat with the same Idempotency-Key gets the first answer back.
+    idempotency_expires_seconds: int = Field(default=24 * 3600, gt=0, le=7 * 24 * 3600)
+
+
 class OperatorSettings(_Settings):
     """Who may use the kill switch (/v1/admin/...): a JWT whose cognito:groups holds the group, or whose
     scope holds the scope."""
@@ -216,6 +226,11 @@ def operator_settings() -> OperatorSettings:
     return OperatorSettings()
 
 
+@cache
+def api_settings() -> ApiSettings:
+    return ApiSettings()
+
+
 def reset_settings() -> None:
     """Forget cached settings (local mode and tests change the environment)."""
     for cached in (
@@ -228,5 +243,6 @@ def reset_settings() -> None:
         file_settings,
         cost_settings,
         operator_settings,
+        api_settings,
     ):
         cached.cache_clear()

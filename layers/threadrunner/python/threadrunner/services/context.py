@@ -10,7 +10,9 @@ from typing import Any
 from threadrunner import aws
 from threadrunner.executions import ExecutionStarter
 from threadrunner.files.urls import FileUrls
+from threadrunner.idempotency import IdempotentRequests
 from threadrunner.settings import (
+    ApiSettings,
     CleanupSettings,
     CostSettings,
     FileSettings,
@@ -18,6 +20,7 @@ from threadrunner.settings import (
     RunSettings,
     ToolSettings,
     WorkflowSettings,
+    api_settings,
     cleanup_settings,
     cost_settings,
     file_settings,
@@ -31,6 +34,7 @@ from threadrunner.stores.blobs import BlobStore
 from threadrunner.stores.cleanups import CleanupLedger
 from threadrunner.stores.files import FileStore
 from threadrunner.stores.messages import MessageStore
+from threadrunner.stores.rate_limits import RateLimitStore
 from threadrunner.stores.runs import RunStore
 from threadrunner.stores.threads import ThreadStore
 from threadrunner.stores.usage import UsageStore
@@ -55,6 +59,9 @@ class ApiContext:
     usage: UsageStore
     cost_settings: CostSettings
     operator_settings: OperatorSettings
+    api_settings: ApiSettings
+    idempotency: IdempotentRequests  # Idempotency-Key on the creating POSTs
+    rate_limits: RateLimitStore
 
 
 @cache
@@ -84,4 +91,11 @@ def default_context() -> ApiContext:
         usage=UsageStore(threads_table, retention_days=cost_settings().usage_retention_days),
         cost_settings=cost_settings(),
         operator_settings=operator_settings(),
+        api_settings=api_settings(),
+        idempotency=IdempotentRequests(
+            aws.client("dynamodb"),
+            storage.idempotency_table,
+            expires_after_seconds=api_settings().idempotency_expires_seconds,
+        ),
+        rate_limits=RateLimitStore(threads_table),
     )

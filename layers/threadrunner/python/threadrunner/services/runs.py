@@ -29,6 +29,10 @@ def create_run(ctx: ApiContext, user_id: str, thread_id: str, request: CreateRun
     now = clock.now()
     # Queued runs too: a run enqueued within budget starts later even if the day's budget is used by then.
     check_budgets(ctx.usage.day(user_id, now.date()), ctx.cost_settings, now)
+    per_minute = ctx.api_settings.runs_per_minute
+    if per_minute is not None:
+        # Last of the checks: a refused request (404, 422, 409 on a file) takes nothing from the limit.
+        ctx.rate_limits.take(user_id, "runs", per_minute)
     run = RunRecord(
         id=clock.new_id("run"),
         thread_id=thread.id,

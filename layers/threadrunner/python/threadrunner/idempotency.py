@@ -1,0 +1,112 @@
+"""Idempotency-Key on the POSTs that create something (threads, runs, files), with Powertools idempotency.
+
+A client that retries a create (a timeout, a dropped connection) sends the same ``Idempotency-Key``: the first
+request runs, its answer (status and body) is stored in the idempotency table, and every repeat within
+``idempotency_expires_seconds`` gets that answer back without running anything again. Keys are scoped to the
+caller (the token's ``sub`` is part of what is hashed), so two users' keys never collide. The same key with
+another route or body is a 422 naming the header; a repeat while the first is still running is a 409.
+An error answer is not stored (Powertools deletes the record when the call raises): a retry runs again.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from aws_lambda_powertools.utilities.idempotency import (
+    DynamoDBPersistenceLayer,
+    IdempotencyConfig,
+    idempotent_function,
+)
+from aws_lambda_powertools.utilities.idempotency.exceptions import (
+    IdempotencyAlreadyInProgressError,
+    IdempotencyPersistenceLayerError,
+    IdempotencyValidationError,
+)
+from aws_lambda_powertools.utilities.idempotency.persistence.datarecord import DataRecord
+from pydantic import BaseModel, ConfigDict
+
+from threadrunner.errors import ConflictError, InvalidRequestError, ServiceUnavailableError
+
+HEADER = "Idempotency-Key"
+# Printable ASCII without spaces: UUIDs, ULIDs and the like. Longer keys are refused, not truncated.
+KEY_PATTERN = r"^[\x21-\x7e]{1,255}$"
+KEY_MAX_LENGTH = 255
+# One prefix for every route: the key is the caller's, whatever route it is first used on.
+_KEY_PREFIX = "api"
+
+
+class StoredAnswer(BaseModel):
+    """What the first request answered; ``replayed`` is set on the copies handed to repeats."""
+
+    model_config = ConfigDict(frozen=True)
+
+    status: int
+    body: dict[str, Any]
+    replayed: bool = False
+
+
+class IdempotentRequests:
+    """Runs a create at most once per (caller, key); injected with the table name and a DynamoDB client."""
+
+    def __init__(self, dynamodb_client: Any, table_name: str, *, expires_after_seconds: int) -> None:
+        self._config = IdempotencyConfig(
+            # What identifies the request: the caller and their key. What must match on a repeat: the
+            # operation (method and path) and the parsed body.
+            event_key_jmespath="[user_id, key]",
+            payload_validation_jmespath="[operation, body]",
+            raise_on_no_idempotency_key=True,
+            expires_after_seconds=expires_after_seconds,
+            hash_function="sha256",
+            response_hook=_mark_replayed,
+        )
+        persistence = DynamoDBPersistenceLayer(table_name=table_name, boto3_client=dynamodb_client)
+        self._once = idempotent_function(
+            _run,
+            data_keyword_argument="request",
+            persistence_store=persistence,
+            config=self._config,
+            key_prefix=_KEY_PREFIX,
+        )
+
+    def register_lambda_context(self, context: Any) -> None:
+        """A request in progress is taken as abandoned once its Lambda would have timed out, so a repeat after
+        a crash runs again instead of answering 409 until the record expires."""
+        self._config.register_lambda_context(context)
+
+    def run(
+        self,
+        *,
+        user_id: str,
+        key: str,
+        operation: str,
+        body: dict[str, Any],
+        create: Callable[[], tuple[int, BaseModel]],
+    ) -> StoredAnswer:
+        request = {"user_id": user_id, "key": key, "operation": operation, "body": body}
+        try:
+            stored = self._once(request=request, create=create)
+        except IdempotencyValidationError:
+            raise InvalidRequestError(
+                f"{HEADER}: this key was already used for another request; use a new key for a new request",
+                field=HEADER,
+            ) from None
+        except IdempotencyAlreadyInProgressError:
+            raise ConflictError(
+                f"{HEADER}: a request with this key is still in progress; retry once it has answered",
+                field=HEADER,
+            ) from None
+        except IdempotencyPersistenceLayerError as error:
+            raise ServiceUnavailableError("the request could not be made idempotent; try again") from error
+        return StoredAnswer.model_validate(stored)
+
+
+def _run(*, request: dict[str, Any], create: Callable[[], tuple[int, BaseModel]]) -> dict[str, Any]:
+    del request  # hashed by Powertools, not needed to create
+    status, body = create()
+    return StoredAnswer(status=status, body=body.model_dump(mode="json")).model_dump(mode="json")
+
+
+def _mark_replayed(response: Any, idempotent_data: DataRecord) -> Any:
+    del idempotent_data
+    return {**response, "replayed": True}
