@@ -1,0 +1,63 @@
+"""Per-user limits over HTTP: runs per minute (429 with Retry-After), and input limits as 4xx naming the field."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import UTC, datetime
+
+import httpx
+import pytest
+from threadrunner import clock
+from threadrunner.stores import rate_limits
+
+from local.emulator import EmulatorServer, Plan
+from tests.e2e.conftest import new_thread, wait_for_run
+
+
+class FrozenMinute:
+    """The rate limiter's clock, 50 s into a minute: the test never straddles two windows."""
+
+    moment = datetime(2026, 11, 30, 9, 30, 50, tzinfo=UTC)
+
+    def now(self) -> datetime:
+        return self.moment
+
+    epoch = staticmethod(clock.epoch)
+
+
+def test_past_the_runs_per_minute_limit_a_run_is_a_429_with_retry_after_and_creates_nothing(
+    client_for: Callable[[str], httpx.Client],
+    upstream: EmulatorServer,
+    configure: Callable[..., None],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # Given a limit of two runs per minute per user
+    configure(THREADRUNNER_RUNS_PER_MINUTE="2")
+    monkeypatch.setattr(rate_limits, "clock", FrozenMinute())
+    upstream.script(Plan.never_finishes())
+    alice, bob = client_for("alice-limited"), client_for("bob-limited")
+    thread = new_thread(alice, "rate-limited")
+    runs = f"/v1/threads/{thread['id']}/runs"
+    # When alice posts three runs within the minute (the second and third queued behind the first)
+    first = alice.post(runs, json={"message": "one"})
+    second = alice.post(runs, json={"message": "two", "if_busy": "enqueue"})
+    third = alice.post(runs, json={"message": "three", "if_busy": "enqueue"})
+    # Then the first two are accepted and the third is refused until the next minute
+    assert (first.status_code, second.status_code) == (202, 202), (first.text, second.text)
+    assert third.status_code == 429, third.text
+    assert third.headers["Retry-After"] == "10"
+    assert third.headers["content-type"] == "application/json"
+    assert third.json()["code"] == "rate_limit_exceeded"
+    assert "2 runs per minute" in third.json()["message"]
+    # and nothing of the refused run exists: no message, not in the queue
+    messages = alice.get(f"/v1/threads/{thread['id']}/messages").json()["messages"]
+    assert [m["content"] for m in messages if m["role"] == "user"] == ["one", "two"]
+    assert alice.get(f"/v1/threads/{thread['id']}").json()["queued_run_ids"] == [second.json()["id"]]
+    # while another user is not limited by alice's runs
+    assert (
+        bob.post(f"/v1/threads/{new_thread(bob, 'other')['id']}/runs", json={"message": "hi"}).status_code
+        == 202
+    )
+    for run in (first, second):
+        alice.post(f"/v1/runs/{run.json()['id']}/cancel")
+    assert wait_for_run(alice, first.json()["id"])["status"] == "cancelled"
