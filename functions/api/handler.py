@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from datetime import date
 from typing import Annotated, Any
@@ -11,7 +12,7 @@ from aws_lambda_powertools.event_handler.openapi.exceptions import RequestValida
 from aws_lambda_powertools.event_handler.openapi.params import Body, Header, Path, Query
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
-from pydantic import BaseModel
+from pydantic import BaseModel, BeforeValidator
 from threadrunner import clock, idempotency
 from threadrunner.budgets import BudgetExceededError
 from threadrunner.errors import (
@@ -48,7 +49,16 @@ RunId = Annotated[str, Path(pattern=r"^run_[0-9a-z]{26}$")]
 FileId = Annotated[str, Path(pattern=FILE_ID_PATTERN)]
 PageSize = Annotated[int, Query(ge=1, le=100)]
 UserId = Annotated[str, Path(min_length=1, max_length=256)]
-Day = Annotated[date | None, Query()]
+
+
+def _calendar_day(value: Any) -> Any:
+    """YYYY-MM-DD only: pydantic would also read ``0.0`` as 1970-01-01 (a Unix time)."""
+    if isinstance(value, str) and not re.fullmatch(r"\d{4}-\d{2}-\d{2}", value):
+        raise ValueError("a day is YYYY-MM-DD")
+    return value
+
+
+CalendarDay = Annotated[date, BeforeValidator(_calendar_day)]
 IdempotencyKey = Annotated[
     str | None,
     Header(
@@ -59,6 +69,46 @@ IdempotencyKey = Annotated[
         "answer back and creates nothing new",
     ),
 ]
+
+
+# What each route may answer, for the OpenAPI document (schemathesis holds the API to it: tests/e2e/test_fuzz.py).
+# Errors share one body (ErrorOut); 429 bodies add fields to it (BudgetExceededOut).
+_ERRORS: dict[int, str] = {
+    401: "the token has no subject (API Gateway refuses a missing or invalid token itself, with a 401)",
+    403: "this route is for operators only",
+    404: "no such resource of the caller's (another user's is not found either)",
+    409: "a conflict: the thread has an active run, a file is not ready, or a request with this "
+    "Idempotency-Key is still in progress",
+    422: "bad input: the body names the field (or the Idempotency-Key header)",
+    429: "over a limit of the caller's: runs per minute or a daily budget; Retry-After says when to retry",
+    503: "a service behind the API is unavailable; try again",
+}
+_RETRY_AFTER = {"Retry-After": {"description": "seconds to wait", "schema": {"type": "integer"}}}
+_REPLAYED = {
+    "Idempotent-Replayed": {
+        "description": "true: the first answer to this Idempotency-Key, repeated",
+        "schema": {"type": "string", "enum": ["true"]},
+    }
+}
+
+
+def _answers(success: dict[int, str], *errors: int, empty: tuple[int, ...] = (), replay: bool = False) -> Any:
+    """``responses=`` for a route: its successes (bodies from its return type, or ``empty``), its errors."""
+    answers: dict[int, Any] = {}
+    for status, description in success.items():
+        answers[status] = {"description": description}
+        if status in empty:
+            answers[status]["content"] = {}
+        elif replay:
+            answers[status]["headers"] = _REPLAYED
+    for status in sorted({401, 422, *errors}):
+        answers[status] = {
+            "description": _ERRORS[status],
+            "content": {"application/json": {"model": ErrorOut}},
+        }
+        if status == 429:
+            answers[status]["headers"] = _RETRY_AFTER
+    return answers
 
 
 class Unauthorized(ThreadrunnerError):
@@ -116,7 +166,10 @@ def _once(key: str | None, request: BaseModel, create: Callable[[str], tuple[int
     return response
 
 
-@app.post("/v1/threads", responses={200: {"description": "the caller's current thread"}})
+@app.post(
+    "/v1/threads",
+    responses=_answers({201: "a new thread", 200: "the caller's current thread"}, 409, 503, replay=True),
+)
 def create_thread(
     request: Annotated[CreateThreadRequest, Body(embed=False)], idempotency_key: IdempotencyKey = None
 ) -> Response[ThreadOut]:
@@ -127,25 +180,28 @@ def create_thread(
     return _once(idempotency_key, request, create)
 
 
-@app.get("/v1/threads")
+@app.get("/v1/threads", responses=_answers({200: "the caller's live threads"}))
 def list_threads(
     limit: PageSize = 20, after: Annotated[str | None, Query(max_length=200)] = None
 ) -> Response[ThreadPage]:
     return _json(200, threads.list_threads(default_context(), _caller(), limit=limit, after=after))
 
 
-@app.get("/v1/threads/<thread_id>")
+@app.get("/v1/threads/<thread_id>", responses=_answers({200: "the thread"}, 404))
 def get_thread(thread_id: ThreadId) -> Response[ThreadOut]:
     return _json(200, threads.get_thread(default_context(), _caller(), thread_id))
 
 
-@app.delete("/v1/threads/<thread_id>", responses={202: {"description": "deletion under way"}})
+@app.delete(
+    "/v1/threads/<thread_id>",
+    responses=_answers({202: "deletion under way", 204: "nothing to delete"}, 409, empty=(202, 204)),
+)
 def delete_thread(thread_id: ThreadId, force: Annotated[bool, Query()] = False) -> Response[None]:
     accepted = threads.delete_thread(default_context(), _caller(), thread_id, force=force)
     return Response(status_code=202 if accepted else 204)
 
 
-@app.get("/v1/threads/<thread_id>/messages")
+@app.get("/v1/threads/<thread_id>/messages", responses=_answers({200: "the thread's log"}, 404))
 def list_messages(
     thread_id: ThreadId,
     limit: PageSize = 20,
@@ -155,7 +211,7 @@ def list_messages(
     return _json(200, page)
 
 
-@app.delete("/v1/users/me/data", responses={202: {"description": "deletion under way"}})
+@app.delete("/v1/users/me/data", responses=_answers({202: "deletion under way"}, empty=(202,)))
 def delete_my_data() -> Response[None]:
     threads.delete_user_data(default_context(), _caller())
     return Response(status_code=202)
@@ -163,7 +219,7 @@ def delete_my_data() -> Response[None]:
 
 @app.post(
     "/v1/threads/<thread_id>/runs",
-    responses={429: {"description": "a daily budget of the caller is used up"}},
+    responses=_answers({202: "the run, queued or started"}, 404, 409, 429, 503, replay=True),
 )
 def create_run(
     thread_id: ThreadId,
@@ -177,18 +233,23 @@ def create_run(
     )
 
 
-@app.get("/v1/runs/<run_id>")
+@app.get("/v1/runs/<run_id>", responses=_answers({200: "the run"}, 404))
 def get_run(run_id: RunId) -> Response[RunOut]:
     return _json(200, runs.get_run(default_context(), _caller(), run_id))
 
 
-@app.post("/v1/runs/<run_id>/cancel", responses={202: {"description": "cancel under way"}})
+@app.post(
+    "/v1/runs/<run_id>/cancel", responses=_answers({200: "the run, ended", 202: "cancel under way"}, 404)
+)
 def cancel_run(run_id: RunId) -> Response[RunOut]:
     run, ended = runs.cancel_run(default_context(), _caller(), run_id)
     return _json(200 if ended else 202, run)
 
 
-@app.post("/v1/files")
+@app.post(
+    "/v1/files",
+    responses=_answers({201: "the file, pending, and where to upload it"}, 404, 409, 503, replay=True),
+)
 def create_file(
     request: Annotated[CreateFileRequest, Body(embed=False)], idempotency_key: IdempotencyKey = None
 ) -> Response[CreatedFileOut]:
@@ -197,30 +258,34 @@ def create_file(
     )
 
 
-@app.get("/v1/files")
+@app.get("/v1/files", responses=_answers({200: "the caller's files"}))
 def list_files() -> Response[FileList]:
     return _json(200, files.list_files(default_context(), _caller()))
 
 
-@app.get("/v1/files/<file_id>")
+@app.get("/v1/files/<file_id>", responses=_answers({200: "the file"}, 404))
 def get_file(file_id: FileId) -> Response[FileOut]:
     return _json(200, files.get_file(default_context(), _caller(), file_id))
 
 
-@app.delete("/v1/files/<file_id>", responses={202: {"description": "deletion under way"}})
+@app.delete(
+    "/v1/files/<file_id>",
+    responses=_answers({202: "deletion under way", 204: "nothing to delete"}, empty=(202, 204)),
+)
 def delete_file(file_id: FileId) -> Response[None]:
     accepted = files.delete_file(default_context(), _caller(), file_id)
     return Response(status_code=202 if accepted else 204)
 
 
-@app.get("/v1/usage")
+@app.get("/v1/usage", responses=_answers({200: "the caller's usage by day"}))
 def get_usage(
-    from_: Annotated[date | None, Query(alias="from")] = None, to: Day = None
+    from_: Annotated[CalendarDay | None, Query(alias="from")] = None,
+    to: Annotated[CalendarDay | None, Query()] = None,
 ) -> Response[UsageOut]:
     return _json(200, usage.get_usage(default_context(), _caller(), from_, to))
 
 
-@app.get("/v1/admin/runs")
+@app.get("/v1/admin/runs", responses=_answers({200: "active runs, every user's"}, 403))
 def list_active_runs(
     limit: PageSize = 50,
     after: Annotated[str | None, Query(max_length=2000)] = None,
@@ -231,7 +296,10 @@ def list_active_runs(
     return _json(200, page)
 
 
-@app.post("/v1/admin/runs/<run_id>/cancel", responses={202: {"description": "cancel under way"}})
+@app.post(
+    "/v1/admin/runs/<run_id>/cancel",
+    responses=_answers({200: "the run, ended", 202: "cancel under way"}, 403, 404),
+)
 def cancel_any_run(run_id: RunId) -> Response[RunOut]:
     operator = _operator()
     run, ended = admin.cancel_run(default_context(), run_id)
@@ -239,7 +307,7 @@ def cancel_any_run(run_id: RunId) -> Response[RunOut]:
     return _json(200 if ended else 202, run)
 
 
-@app.post("/v1/admin/users/<user_id>/runs/cancel")
+@app.post("/v1/admin/users/<user_id>/runs/cancel", responses=_answers({200: "what was cancelled"}, 403))
 def cancel_user_runs(user_id: UserId) -> Response[UserRunsCancelled]:
     operator = _operator()
     cancelled = admin.cancel_user_runs(default_context(), user_id)
@@ -264,6 +332,14 @@ def invalid_request(error: RequestValidationError) -> Response:
         field = "-".join(word.capitalize() for word in field.split("-"))
     message = f"{field}: {first.get('msg', 'invalid')}" if field else str(first.get("msg", "invalid request"))
     return _json(422, ErrorOut(code="invalid_request", message=message, field=field))
+
+
+@app.exception_handler(UnicodeDecodeError)
+def undecodable_body(error: UnicodeDecodeError) -> Response:
+    if not app.current_event.is_base64_encoded:
+        return internal(error)  # not the request's body: a bug of ours
+    # API Gateway hands a body that is not UTF-8 over as base64; JSON must be UTF-8 (RFC 8259).
+    return _json(422, ErrorOut(code="invalid_request", message="body: not UTF-8 JSON", field="body"))
 
 
 @app.exception_handler(InvalidRequestError)

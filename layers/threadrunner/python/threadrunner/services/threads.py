@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import base64
-import binascii
 import logging
 
 from botocore.exceptions import BotoCoreError, ClientError
@@ -113,7 +112,7 @@ def _decode_cursor(cursor: str | None) -> str | None:
         return None
     try:
         thread_id = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
-    except (binascii.Error, UnicodeDecodeError):
+    except ValueError:  # not base64 (binascii.Error), not ASCII, not UTF-8 (UnicodeDecodeError)
         thread_id = ""
     if not thread_id.startswith("thr_"):
         raise InvalidRequestError("not a cursor this API returned", field="after")
