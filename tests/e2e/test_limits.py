@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import UTC, datetime
+from typing import Any
 
 import httpx
 import pytest
@@ -61,3 +62,48 @@ def test_past_the_runs_per_minute_limit_a_run_is_a_429_with_retry_after_and_crea
     for run in (first, second):
         alice.post(f"/v1/runs/{run.json()['id']}/cancel")
     assert wait_for_run(alice, first.json()["id"])["status"] == "cancelled"
+
+
+def _max_message_length(client: httpx.Client) -> int:
+    """The message limit as the API documents it (raised elsewhere for large messages; never lowered here)."""
+    document = client.get("/v1/openapi.json").json()
+    return int(document["components"]["schemas"]["CreateRunRequest"]["properties"]["message"]["maxLength"])
+
+
+def test_every_input_limit_is_a_422_naming_the_field_and_creates_nothing(
+    alice: httpx.Client, configure: Callable[..., None]
+) -> None:
+    # Given this environment's limits (two files per run, 1 KB per file)
+    configure(THREADRUNNER_MAX_FILES_PER_RUN="2", THREADRUNNER_MAX_FILE_BYTES="1024")
+    thread = new_thread(alice, "limits")
+    runs = f"/v1/threads/{thread['id']}/runs"
+    file = {"thread_id": thread["id"], "filename": "a.csv", "content_type": "text/csv", "size_bytes": 10}
+    too_many_files = [f"file_{n:026d}" for n in range(3)]
+    cases: list[tuple[str, str, dict[str, Any], str]] = [
+        ("POST", "/v1/threads", {"assistant": "a" * 64}, "assistant"),
+        ("POST", "/v1/threads", {"assistant": "data-analyst", "purpose": "p" * 101}, "purpose"),
+        ("POST", "/v1/threads", {"assistant": "data-analyst", "max_age_hours": 0}, "max_age_hours"),
+        ("POST", "/v1/threads", {"assistant": "data-analyst", "metadata": {"a": "b"}}, "metadata"),
+        ("POST", runs, {"message": ""}, "message"),
+        ("POST", runs, {"message": "x" * (_max_message_length(alice) + 1)}, "message"),
+        ("POST", runs, {"message": "hi", "if_busy": "later"}, "if_busy"),
+        ("POST", runs, {"message": "hi", "file_ids": too_many_files}, "file_ids"),
+        ("POST", runs, {"message": "hi", "metadata": {}}, "metadata"),
+        ("POST", "/v1/files", {**file, "size_bytes": 1025}, "size_bytes"),
+        ("POST", "/v1/files", {**file, "size_bytes": 0}, "size_bytes"),
+        ("POST", "/v1/files", {**file, "content_type": "application/x-sh"}, "content_type"),
+        ("POST", "/v1/files", {**file, "filename": "../etc/passwd"}, "filename"),
+        ("GET", "/v1/threads?limit=101", {}, "limit"),
+        ("GET", f"/v1/threads/{thread['id']}/messages?after=bogus", {}, "after"),
+    ]
+    # When each limit is crossed
+    for method, path, body, field in cases:
+        response = alice.request(method, path, json=body if method == "POST" else None)
+        # Then the answer is a 422 whose body names the field
+        assert response.status_code == 422, (path, body, response.text)
+        assert response.json()["field"] == field, (path, response.json())
+        assert field in response.json()["message"]
+    # and nothing was created: no run, no message, no file on the thread
+    assert alice.get(f"/v1/threads/{thread['id']}").json()["active_run_id"] is None
+    assert alice.get(f"/v1/threads/{thread['id']}/messages").json()["messages"] == []
+    assert [f for f in alice.get("/v1/files").json()["files"] if f["thread_id"] == thread["id"]] == []
