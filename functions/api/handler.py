@@ -33,6 +33,7 @@ from threadrunner.models.api import (
     ErrorOut,
     FileList,
     FileOut,
+    GatewayErrorOut,
     MessagePage,
     RunOut,
     ThreadOut,
@@ -72,7 +73,7 @@ IdempotencyKey = Annotated[
 
 
 # What each route may answer, for the OpenAPI document (schemathesis holds the API to it: tests/e2e/test_fuzz.py).
-# Errors share one body (ErrorOut); 429 bodies add fields to it (BudgetExceededOut).
+# Errors share one body (ErrorOut); 401 and 429 may also come from API Gateway, with only a message.
 _ERRORS: dict[int, str] = {
     401: "the token has no subject (API Gateway refuses a missing or invalid token itself, with a 401)",
     403: "this route is for operators only",
@@ -102,10 +103,8 @@ def _answers(success: dict[int, str], *errors: int, empty: tuple[int, ...] = (),
         elif replay:
             answers[status]["headers"] = _REPLAYED
     for status in sorted({401, 422, *errors}):
-        answers[status] = {
-            "description": _ERRORS[status],
-            "content": {"application/json": {"model": ErrorOut}},
-        }
+        model = GatewayErrorOut if status in (401, 429) else ErrorOut
+        answers[status] = {"description": _ERRORS[status], "content": {"application/json": {"model": model}}}
         if status == 429:
             answers[status]["headers"] = _RETRY_AFTER
     return answers

@@ -201,3 +201,18 @@ def test_a_refused_request_is_not_remembered_and_its_retry_runs(
     assert "Idempotent-Replayed" not in retried.headers
     run = wait_for_run(alice, retried.json()["id"])
     assert run["status"] == "completed" and run["answer"] == "the second answer"
+
+
+def test_the_document_offers_the_header_on_the_three_creating_posts_only(alice: httpx.Client) -> None:
+    document = alice.get("/v1/openapi.json").json()
+
+    offered = sorted(
+        f"{method.upper()} {path}"
+        for path, item in document["paths"].items()
+        for method, operation in item.items()
+        if any(
+            p["in"] == "header" and p["name"].lower() == HEADER.lower()
+            for p in operation.get("parameters", [])
+        )
+    )
+    assert offered == ["POST /v1/files", "POST /v1/threads", "POST /v1/threads/{thread_id}/runs"]

@@ -258,3 +258,10 @@ class ErrorOut(BaseModel):
     message: str
     field: str | None = None
     active_run_id: str | None = None
+
+
+class GatewayErrorOut(BaseModel):
+    """What every 401 and 429 body has: API Gateway answers these itself too (a refused token, its throttling)
+    with only ``{"message": ...}``; ours are ErrorOut (or BudgetExceededOut), which add ``code`` and more."""
+
+    message: str
