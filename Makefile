@@ -56,4 +56,4 @@ deploy: $(STAMP) node_modules/.installed
 	$(CDK) deploy -c env=$(ENV)
 
 clean:
-	rm -rf $(VENV) node_modules cdk.out .build .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) node_modules cdk.out .build .pytest_cache .mypy_cache .ruff_cache .hypothesis

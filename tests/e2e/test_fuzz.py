@@ -36,7 +36,9 @@ CHECKS = [
     negative_data_rejection,
 ]
 # Per operation and mode: 17 operations x 2 modes x 20 examples take about half a minute on the local stack.
-BOUNDED = settings(max_examples=20, deadline=None, derandomize=True, suppress_health_check=list(HealthCheck))
+BOUNDED = settings(
+    max_examples=20, deadline=None, derandomize=True, database=None, suppress_health_check=list(HealthCheck)
+)
 
 
 def test_the_api_answers_every_generated_request_as_documented(local_stack: LocalStack) -> None:
