@@ -194,10 +194,15 @@ class _AccessLogHandler(WSGIRequestHandler):
 
 
 def _bearer_token(request: Request) -> str:
-    scheme, _, token = request.headers.get("authorization", "").partition(" ")
-    if scheme.lower() != "bearer" or not token.strip():
-        raise TokenRejectedError("no bearer token in the Authorization header")
-    return token.strip()
+    """The token, alone or prefixed with ``Bearer `` (the authorizer takes both); anything else in the header
+    is handed over as it is and fails verification, as it does in API Gateway."""
+    value = request.headers.get("authorization", "").strip()
+    scheme, _, token = value.partition(" ")
+    if scheme.lower() == "bearer":
+        value = token.strip()
+    if not value:
+        raise TokenRejectedError("no token in the Authorization header")
+    return value
 
 
 def _message(status: int, message: str) -> Response:

@@ -146,17 +146,19 @@ def client(function: FakeFunction) -> Client:
     return Client(api._app)
 
 
+@pytest.mark.parametrize("authorization", ["Bearer good", "bearer good", "good"])
 def test_an_authorized_request_reaches_the_function_with_the_claims(
-    client: Client, function: FakeFunction
+    client: Client, function: FakeFunction, authorization: str
 ) -> None:
-    response = client.delete("/v1/threads/thr_1", headers={"Authorization": "Bearer good"})
+    # The JWT authorizer takes the token alone or prefixed with "Bearer "
+    response = client.delete("/v1/threads/thr_1", headers={"Authorization": authorization})
 
     assert response.status_code == 204
     assert response.headers["apigw-requestid"] == function.events[0]["requestContext"]["requestId"]
     assert function.events[0]["requestContext"]["authorizer"]["jwt"]["claims"] == {"sub": "bob"}
 
 
-@pytest.mark.parametrize("authorization", [None, "Bearer bad", "Bearer ", "good", "Basic good"])
+@pytest.mark.parametrize("authorization", [None, "", "Bearer bad", "Bearer ", "bad", "Basic good"])
 def test_unauthorized_requests_never_reach_the_function(
     client: Client, function: FakeFunction, authorization: str | None
 ) -> None:
