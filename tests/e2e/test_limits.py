@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
@@ -107,3 +108,27 @@ def test_every_input_limit_is_a_422_naming_the_field_and_creates_nothing(
     assert alice.get(f"/v1/threads/{thread['id']}").json()["active_run_id"] is None
     assert alice.get(f"/v1/threads/{thread['id']}/messages").json()["messages"] == []
     assert [f for f in alice.get("/v1/files").json()["files"] if f["thread_id"] == thread["id"]] == []
+
+
+def test_a_retried_run_with_its_idempotency_key_is_never_refused_by_the_limit(
+    alice: httpx.Client,
+    upstream: EmulatorServer,
+    configure: Callable[..., None],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # Given a limit of one run per minute, used by a run posted with a key
+    configure(THREADRUNNER_RUNS_PER_MINUTE="1")
+    monkeypatch.setattr(rate_limits, "clock", FrozenMinute())
+    upstream.script(Plan.never_finishes())
+    runs = f"/v1/threads/{new_thread(alice, 'retried')['id']}/runs"
+    key = {"Idempotency-Key": f"retry-{uuid.uuid4()}"}
+    first = alice.post(runs, json={"message": "one"}, headers=key)
+    assert first.status_code == 202, first.text
+    # When the client retries it (its answer was lost), then posts a new run
+    retried = alice.post(runs, json={"message": "one"}, headers=key)
+    another = alice.post(runs, json={"message": "two", "if_busy": "enqueue"})
+    # Then the retry is the first answer (it takes nothing from the limit), and only the new run is refused
+    assert retried.status_code == 202 and retried.json()["id"] == first.json()["id"]
+    assert another.status_code == 429 and another.json()["code"] == "rate_limit_exceeded"
+    alice.post(f"/v1/runs/{first.json()['id']}/cancel")
+    assert wait_for_run(alice, first.json()["id"])["status"] == "cancelled"
