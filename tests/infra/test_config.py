@@ -67,6 +67,16 @@ def test_without_env_context_the_app_builds_dev() -> None:
         ({"files": {"allowed_types": ["application/x-msdownload"]}}, "environments.dev.files.allowed_types"),
         ({"files": {"max_file_bytes": 0}}, "environments.dev.files.max_file_bytes"),
         ({"files": {"upstream_file_days": 31}}, "environments.dev.files.upstream_file_days"),
+        ({"runs_per_minute": 0}, "environments.dev.runs_per_minute"),
+        ({"idempotency_expires_hours": 0}, "environments.dev.idempotency_expires_hours"),
+        (
+            {"api_throttling": {"create_run": {"rate_limit": 0, "burst_limit": 5}}},
+            "environments.dev.api_throttling.create_run.rate_limit",
+        ),
+        (
+            {"api_throttling": {"create_file": {"rate_limit": 500, "burst_limit": 1000}}},
+            "environments.dev.api_throttling: Value error, create_file must be no looser than default",
+        ),
     ],
 )
 def test_a_bad_value_fails_naming_its_key(changes: dict[str, Any], named: str) -> None:
