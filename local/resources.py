@@ -22,16 +22,16 @@ def create_tables(dynamodb: Any, prefix: str) -> dict[str, str]:
 
 
 def _table_definition(spec: TableSpec, name: str) -> dict[str, Any]:
-    attributes = {spec.partition_key} | ({spec.sort_key} if spec.sort_key else set())
+    attributes = {spec.partition_key, spec.sort_key}
     for index in spec.indexes:
         attributes |= {index.partition_key, index.sort_key}
-    key_schema = [{"AttributeName": spec.partition_key, "KeyType": "HASH"}]
-    if spec.sort_key:
-        key_schema.append({"AttributeName": spec.sort_key, "KeyType": "RANGE"})
     definition: dict[str, Any] = {
         "TableName": name,
         "BillingMode": "PAY_PER_REQUEST",
-        "KeySchema": key_schema,
+        "KeySchema": [
+            {"AttributeName": spec.partition_key, "KeyType": "HASH"},
+            {"AttributeName": spec.sort_key, "KeyType": "RANGE"},
+        ],
         "AttributeDefinitions": [{"AttributeName": a, "AttributeType": "S"} for a in sorted(attributes)],
         "StreamSpecification": {"StreamEnabled": True, "StreamViewType": "NEW_AND_OLD_IMAGES"},
     }

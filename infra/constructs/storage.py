@@ -158,7 +158,7 @@ class Storage(Construct):
             self,
             f"{spec.logical_name.title()}Table",
             partition_key=dynamodb.Attribute(name=spec.partition_key, type=string),
-            sort_key=dynamodb.Attribute(name=spec.sort_key, type=string) if spec.sort_key else None,
+            sort_key=dynamodb.Attribute(name=spec.sort_key, type=string),
             billing_mode=dynamodb.BillingMode.PAY_PER_REQUEST,
             point_in_time_recovery_specification=dynamodb.PointInTimeRecoverySpecification(
                 point_in_time_recovery_enabled=True

@@ -216,3 +216,18 @@ def test_the_document_offers_the_header_on_the_three_creating_posts_only(alice: 
         )
     )
     assert offered == ["POST /v1/files", "POST /v1/threads", "POST /v1/threads/{thread_id}/runs"]
+
+
+def test_deleting_my_data_deletes_my_stored_answers(client_for: Callable[[str], httpx.Client]) -> None:
+    # Given a thread created with a key by a user
+    carol = client_for(f"carol-{uuid.uuid4().hex[:8]}")
+    key = _key()
+    first = carol.post("/v1/threads", json={**THREAD, "purpose": "forget-me"}, headers=key)
+    assert first.status_code == 201, first.text
+    # When the user deletes all their data
+    assert carol.delete("/v1/users/me/data").status_code == 202
+    # Then the stored answer went with it: the same key is a new request, making a new thread
+    again = carol.post("/v1/threads", json={**THREAD, "purpose": "forget-me"}, headers=key)
+    assert again.status_code == 201, again.text
+    assert "Idempotent-Replayed" not in again.headers
+    assert again.json()["id"] != first.json()["id"]

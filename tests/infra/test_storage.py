@@ -11,13 +11,11 @@ from tests.infra.synth import Synthesized, render
 
 
 def table(synthesized: Synthesized, spec: TableSpec) -> dict[str, Any]:
-    found = [
-        value["Properties"]
-        for value in synthesized.resources("AWS::DynamoDB::Table").values()
-        if value["Properties"]["KeySchema"][0]["AttributeName"] == spec.partition_key
-    ]
-    assert len(found) == 1
-    return found[0]
+    construct = synthesized.stack.storage.tables[spec.logical_name]
+    logical_id = synthesized.stack.resolve(construct.node.default_child.logical_id)  # type: ignore[union-attr]
+    properties: dict[str, Any] = synthesized.template["Resources"][logical_id]["Properties"]
+    assert properties["KeySchema"][0]["AttributeName"] == spec.partition_key
+    return properties
 
 
 def files_bucket(synthesized: Synthesized) -> tuple[str, dict[str, Any]]:
@@ -52,12 +50,16 @@ def test_runs_are_listed_per_thread_and_while_active_through_their_indexes(dev: 
     assert "TimeToLiveSpecification" not in runs
 
 
-def test_idempotency_records_expire_through_ttl_and_are_keyed_as_powertools_keys_them(
+def test_idempotency_records_expire_through_ttl_in_a_partition_per_user(
     dev: Synthesized,
 ) -> None:
     idempotency = table(dev, IDEMPOTENCY)
 
-    assert idempotency["KeySchema"] == [{"AttributeName": "id", "KeyType": "HASH"}]
+    # One partition per user (deleting a user's data takes their records), Powertools' hash as the sort key
+    assert idempotency["KeySchema"] == [
+        {"AttributeName": "user_id", "KeyType": "HASH"},
+        {"AttributeName": "sk", "KeyType": "RANGE"},
+    ]
     assert idempotency["TimeToLiveSpecification"] == {"AttributeName": "expiration", "Enabled": True}
     assert "StreamSpecification" not in idempotency
 

@@ -37,7 +37,7 @@ class Crash(BaseException):
 def requests() -> Iterator[IdempotentRequests]:
     with moto_tables() as tables:
         client = boto3.client("dynamodb", region_name="us-east-1")
-        yield IdempotentRequests(client, tables["idempotency"].name, expires_after_seconds=3600)
+        yield IdempotentRequests(tables["idempotency"], client, expires_after_seconds=3600)
 
 
 def _run(requests: IdempotentRequests, created: list[str], *, user: str = "alice", body: Any = None) -> Any:
@@ -119,3 +119,20 @@ def test_an_error_is_not_stored(requests: IdempotentRequests) -> None:
     created: list[str] = []
     assert _run(requests, created).replayed is False
     assert created == ["thr_0"]
+
+
+def test_a_users_stored_answers_go_with_their_data_and_no_one_elses(requests: IdempotentRequests) -> None:
+    # Given stored answers of alice and bob, in their own partitions
+    requests.register_lambda_context(FakeContext(remaining_ms=20_000))
+    created: list[str] = []
+    _run(requests, created)
+    _run(requests, created, user="bob")
+    table = requests._table
+    assert sorted(item["user_id"] for item in table.scan()["Items"]) == ["alice", "bob"]
+    assert all(item["sk"].startswith("api#") for item in table.scan()["Items"])
+    # When alice's data is deleted
+    requests.delete_all("alice")
+    # Then her key is new again, and bob's answer is still his
+    assert _run(requests, created).replayed is False
+    assert _run(requests, created, user="bob").body == {"id": "thr_1"}
+    assert created == ["thr_0", "thr_1", "thr_2"]

@@ -6,11 +6,15 @@ request runs, its answer (status and body) is stored in the idempotency table, a
 caller (the token's ``sub`` is part of what is hashed), so two users' keys never collide. The same key with
 another route or body is a 422 naming the header; a repeat while the first is still running is a 409.
 An error answer is not stored (Powertools deletes the record when the call raises): a retry runs again.
+
+Records sit in the caller's own partition (``user_id``; the sort key is Powertools' ``api#<hash>``), so deleting
+a user's data deletes their stored answers too (``delete_all``).
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
+from contextvars import ContextVar
 from typing import Any
 
 from aws_lambda_powertools.utilities.idempotency import (
@@ -24,9 +28,11 @@ from aws_lambda_powertools.utilities.idempotency.exceptions import (
     IdempotencyValidationError,
 )
 from aws_lambda_powertools.utilities.idempotency.persistence.datarecord import DataRecord
+from boto3.dynamodb.conditions import Key
 from pydantic import BaseModel, ConfigDict
 
 from threadrunner.errors import ConflictError, InvalidRequestError, ServiceUnavailableError
+from threadrunner.stores.tables import IDEMPOTENCY
 
 HEADER = "Idempotency-Key"
 # Printable ASCII without spaces: UUIDs, ULIDs and the like. Longer keys are refused, not truncated.
@@ -46,10 +52,26 @@ class StoredAnswer(BaseModel):
     replayed: bool = False
 
 
-class IdempotentRequests:
-    """Runs a create at most once per (caller, key); injected with the table name and a DynamoDB client."""
+# The caller of the request being made idempotent: the partition its record lives in.
+_caller: ContextVar[str] = ContextVar("idempotency_caller")
 
-    def __init__(self, dynamodb_client: Any, table_name: str, *, expires_after_seconds: int) -> None:
+
+class _PerCallerPersistence(DynamoDBPersistenceLayer):
+    """Powertools' composite-key layout keeps every record under one fixed partition value; ours is the caller,
+    so a user's records can be found (and deleted) together. Set per request through a context variable (one
+    persistence layer per container: a layer per request would register a botocore handler each time)."""
+
+    def _get_key(self, idempotency_key: str) -> dict[str, Any]:
+        return {IDEMPOTENCY.partition_key: {"S": _caller.get()}, IDEMPOTENCY.sort_key: {"S": idempotency_key}}
+
+
+class IdempotentRequests:
+    """Runs a create at most once per (caller, key). Injected with the idempotency table (a boto3 Table, for
+    deletes) and a DynamoDB client (Powertools speaks the low-level API: a Table's own client would serialise
+    its attribute values a second time)."""
+
+    def __init__(self, table: Any, dynamodb_client: Any, *, expires_after_seconds: int) -> None:
+        self._table = table
         self._config = IdempotencyConfig(
             # What identifies the request: the caller and their key. What must match on a repeat: the
             # operation (method and path) and the parsed body.
@@ -60,7 +82,12 @@ class IdempotentRequests:
             hash_function="sha256",
             response_hook=_mark_replayed,
         )
-        persistence = DynamoDBPersistenceLayer(table_name=table_name, boto3_client=dynamodb_client)
+        persistence = _PerCallerPersistence(
+            table_name=table.name,
+            key_attr=IDEMPOTENCY.partition_key,
+            sort_key_attr=IDEMPOTENCY.sort_key,
+            boto3_client=dynamodb_client,
+        )
         self._once = idempotent_function(
             _run,
             data_keyword_argument="request",
@@ -84,6 +111,7 @@ class IdempotentRequests:
         create: Callable[[], tuple[int, BaseModel]],
     ) -> StoredAnswer:
         request = {"user_id": user_id, "key": key, "operation": operation, "body": body}
+        caller = _caller.set(user_id)
         try:
             stored = self._once(request=request, create=create)
         except IdempotencyValidationError:
@@ -98,7 +126,25 @@ class IdempotentRequests:
             ) from None
         except IdempotencyPersistenceLayerError as error:
             raise ServiceUnavailableError("the request could not be made idempotent; try again") from error
+        finally:
+            _caller.reset(caller)
         return StoredAnswer.model_validate(stored)
+
+    def delete_all(self, user_id: str) -> None:
+        """Every stored answer of the user (their data is being deleted)."""
+        keys = (IDEMPOTENCY.partition_key, IDEMPOTENCY.sort_key)
+        arguments: dict[str, Any] = {
+            "KeyConditionExpression": Key(IDEMPOTENCY.partition_key).eq(user_id),
+            "ProjectionExpression": ", ".join(keys),
+        }
+        with self._table.batch_writer() as batch:
+            while True:
+                response = self._table.query(**arguments)
+                for item in response["Items"]:
+                    batch.delete_item(Key={name: item[name] for name in keys})
+                if "LastEvaluatedKey" not in response:
+                    return
+                arguments["ExclusiveStartKey"] = response["LastEvaluatedKey"]
 
 
 def _run(*, request: dict[str, Any], create: Callable[[], tuple[int, BaseModel]]) -> dict[str, Any]:

@@ -93,8 +93,8 @@ def default_context() -> ApiContext:
         operator_settings=operator_settings(),
         api_settings=api_settings(),
         idempotency=IdempotentRequests(
+            aws.table(storage.idempotency_table),
             aws.client("dynamodb"),
-            storage.idempotency_table,
             expires_after_seconds=api_settings().idempotency_expires_seconds,
         ),
         rate_limits=RateLimitStore(threads_table),

@@ -74,6 +74,8 @@ def delete_user_data(ctx: ApiContext, user_id: str) -> None:
     """Everything of the caller: every thread (expired ones too), its runs, messages, files, upstream data."""
     for thread in ctx.threads.all_for_user(user_id):
         _prepare_deletion(ctx, thread)
+    # Stored Idempotency-Key answers hold copies of what was created (thread and file details).
+    ctx.idempotency.delete_all(user_id)
     hand_over_deletion(ctx, DeleteThreadsRequest(user_id=user_id))
 
 

@@ -12,8 +12,9 @@ runs: partition ``run_id``, sort ``sk``. Items: ``run`` (the run) and ``call#<ca
   operators' kill switch lists them across users.
 messages: partition ``thread_id``, sort ``message_id`` (``<run id>.<nnnn>``: run ids sort by creation, so the log
   reads in order, each run's user message first). Bodies past a size limit live in S3 (stores/messages.py).
-idempotency: partition ``id`` only (Powertools idempotency's own layout: ``<prefix>#<hash of user and key>``), TTL
-  on ``expiration``. The API's Idempotency-Key records (threadrunner/idempotency.py); only the api function uses it.
+idempotency: partition ``user_id``, sort ``sk`` (``api#<hash of the key>``), TTL on ``expiration``: the API's
+  Idempotency-Key records (threadrunner/idempotency.py, Powertools idempotency's composite-key layout), one partition
+  per user so that deleting a user's data takes them too. Only the api function uses this table.
 """
 
 from __future__ import annotations
@@ -32,7 +33,7 @@ class Index:
 class TableSpec:
     logical_name: str
     partition_key: str
-    sort_key: str | None
+    sort_key: str
     ttl_attribute: str | None = None
     indexes: tuple[Index, ...] = field(default_factory=tuple)
 
@@ -52,6 +53,6 @@ RUNS = TableSpec(
 )
 MESSAGES = TableSpec(logical_name="messages", partition_key="thread_id", sort_key="message_id")
 IDEMPOTENCY = TableSpec(
-    logical_name="idempotency", partition_key="id", sort_key=None, ttl_attribute="expiration"
+    logical_name="idempotency", partition_key="user_id", sort_key="sk", ttl_attribute="expiration"
 )
 ALL_TABLES = (THREADS, RUNS, MESSAGES, IDEMPOTENCY)
