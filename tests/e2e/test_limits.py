@@ -96,6 +96,10 @@ def test_every_input_limit_is_a_422_naming_the_field_and_creates_nothing(
         ("POST", "/v1/files", {**file, "filename": "../etc/passwd"}, "filename"),
         ("GET", "/v1/threads?limit=101", {}, "limit"),
         ("GET", f"/v1/threads/{thread['id']}/messages?after=bogus", {}, "after"),
+        # found by fuzzing: a cursor that is not ASCII, a number read as a day, a week before year 1
+        ("GET", "/v1/threads?after=%E6%84%9A", {}, "after"),
+        ("GET", "/v1/usage?from=0.0", {}, "from"),
+        ("GET", "/v1/usage?to=0001-01-01", {}, "to"),
     ]
     # When each limit is crossed
     for method, path, body, field in cases:

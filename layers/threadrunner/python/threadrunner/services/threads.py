@@ -117,5 +117,5 @@ def _decode_cursor(cursor: str | None) -> str | None:
     except ValueError:  # not base64 (binascii.Error), not ASCII, not UTF-8 (UnicodeDecodeError)
         thread_id = ""
     if not thread_id.startswith("thr_"):
-        raise InvalidRequestError("not a cursor this API returned", field="after")
+        raise InvalidRequestError("after: not a cursor this API returned", field="after")
     return thread_id

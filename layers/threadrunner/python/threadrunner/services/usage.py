@@ -14,7 +14,10 @@ DEFAULT_DAYS = 7
 
 def get_usage(ctx: ApiContext, user_id: str, first: date | None, last: date | None) -> UsageOut:
     last = last or clock.now().date()
-    first = first or last - timedelta(days=DEFAULT_DAYS - 1)
+    if first is None:
+        if last - date.min < timedelta(days=DEFAULT_DAYS - 1):  # the week before would be before year 1
+            raise InvalidRequestError("to: too early a day to count back from", field="to")
+        first = last - timedelta(days=DEFAULT_DAYS - 1)
     if first > last:
         raise InvalidRequestError("from must not be after to", field="from")
     longest = ctx.cost_settings.max_usage_days
