@@ -138,6 +138,8 @@ class Api(Construct):
                 allow_origins=list(config.allowed_origins),
                 allow_methods=[apigwv2.CorsHttpMethod(method) for method in METHODS],
                 allow_headers=["authorization", "content-type", "idempotency-key"],
+                # Browsers show scripts only these response headers beyond the safelisted ones.
+                expose_headers=["retry-after", "idempotent-replayed"],
                 max_age=Duration.hours(1),
             )
             if config.allowed_origins

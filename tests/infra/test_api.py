@@ -65,7 +65,9 @@ def test_cors_allows_the_environments_origins(dev: Synthesized) -> None:
 
     cors = api["Properties"]["CorsConfiguration"]
     assert cors["AllowOrigins"] == ["http://localhost:3000", "http://127.0.0.1:8765"]
-    assert "authorization" in cors["AllowHeaders"]
+    assert {"authorization", "idempotency-key"} <= set(cors["AllowHeaders"])
+    # a browser client may read when to retry, and whether an answer is a repeat
+    assert sorted(cors["ExposeHeaders"]) == ["idempotent-replayed", "retry-after"]
     assert sorted(cors["AllowMethods"]) == ["DELETE", "GET", "PATCH", "POST", "PUT"]
 
 
