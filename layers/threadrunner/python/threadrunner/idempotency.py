@@ -24,6 +24,7 @@ from aws_lambda_powertools.utilities.idempotency import (
 )
 from aws_lambda_powertools.utilities.idempotency.exceptions import (
     IdempotencyAlreadyInProgressError,
+    IdempotencyInconsistentStateError,
     IdempotencyPersistenceLayerError,
     IdempotencyValidationError,
 )
@@ -124,7 +125,8 @@ class IdempotentRequests:
                 f"{HEADER}: a request with this key is still in progress; retry once it has answered",
                 field=HEADER,
             ) from None
-        except IdempotencyPersistenceLayerError as error:
+        except (IdempotencyPersistenceLayerError, IdempotencyInconsistentStateError) as error:
+            # The idempotency table failed, or changed under Powertools' feet more often than it retries.
             raise ServiceUnavailableError("the request could not be made idempotent; try again") from error
         finally:
             _caller.reset(caller)
