@@ -9,7 +9,7 @@ from typing import Any
 import boto3
 import pytest
 from pydantic import BaseModel
-from threadrunner.errors import ConflictError, InvalidRequestError
+from threadrunner.errors import ConflictError, InvalidRequestError, ServiceUnavailableError
 from threadrunner.idempotency import HEADER, IdempotentRequests
 
 from tests.support.aws import moto_tables
@@ -136,3 +136,17 @@ def test_a_users_stored_answers_go_with_their_data_and_no_one_elses(requests: Id
     assert _run(requests, created).replayed is False
     assert _run(requests, created, user="bob").body == {"id": "thr_1"}
     assert created == ["thr_0", "thr_1", "thr_2"]
+
+
+def test_when_the_store_fails_nothing_is_created_and_the_caller_may_retry() -> None:
+    with moto_tables():
+        client = boto3.client("dynamodb", region_name="us-east-1")
+        missing = boto3.resource("dynamodb", region_name="us-east-1").Table("no-such-table")
+        requests = IdempotentRequests(missing, client, expires_after_seconds=3600)
+        requests.register_lambda_context(FakeContext(remaining_ms=20_000))
+        created: list[str] = []
+
+        with pytest.raises(ServiceUnavailableError):
+            _run(requests, created)
+
+        assert created == []
