@@ -59,18 +59,24 @@ def issue_token(
 
 def verify_token(token: str) -> dict[str, str]:
     """Check signature (RS256), issuer, audience, expiry and not-before; return the claims as API Gateway
-    hands them to the Lambda (every value a string)."""
+    hands them to the Lambda (every value a string).
+
+    The audience is ``aud`` or, without one, ``client_id`` (what Cognito access tokens carry), as the
+    authorizer takes either."""
     try:
         claims = jwt.decode(
             token,
             local_private_key().public_key(),
             algorithms=["RS256"],
-            audience=AUDIENCE,
             issuer=ISSUER,
-            options={"require": ["iss", "aud", "sub", "exp"]},
+            options={"require": ["iss", "sub", "exp"], "verify_aud": False},
         )
     except jwt.InvalidTokenError as error:
         raise TokenRejectedError(str(error) or type(error).__name__) from error
+    audience = claims.get("aud", claims.get("client_id"))
+    audiences = audience if isinstance(audience, list) else [audience]
+    if AUDIENCE not in audiences:
+        raise TokenRejectedError("Invalid audience" if audience is not None else "no aud or client_id claim")
     return api_gateway_claims(claims)
 
 

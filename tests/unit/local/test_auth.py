@@ -65,11 +65,34 @@ def test_an_issued_token_verifies_with_string_claims() -> None:
             lambda: _signed({k: v for k, v in _claims().items() if k != "sub"}), "sub", id="no subject"
         ),
         pytest.param(lambda: "not-a-jwt", "segments", id="garbage"),
+        pytest.param(
+            lambda: _signed({k: v for k, v in _claims().items() if k != "aud"}),
+            "aud or client_id",
+            id="no audience",
+        ),
+        pytest.param(
+            lambda: _signed({k: v for k, v in _claims(client_id="other").items() if k != "aud"}),
+            "(?i)audience",
+            id="another client",
+        ),
     ],
 )
 def test_tokens_the_authorizer_would_refuse_are_rejected(token: object, reason: str) -> None:
     with pytest.raises(TokenRejectedError, match=reason):
         verify_token(token())  # type: ignore[operator]
+
+
+@pytest.mark.parametrize(
+    "audience",
+    [{"aud": AUDIENCE}, {"aud": ["other", AUDIENCE]}, {"client_id": AUDIENCE}],
+    ids=["aud", "one of several", "client_id"],
+)
+def test_the_audience_is_aud_or_else_client_id_as_the_authorizer_takes_it(
+    audience: dict[str, object],
+) -> None:
+    claims = {k: v for k, v in _claims().items() if k != "aud"} | audience
+
+    assert verify_token(_signed(claims))["sub"] == "alice"
 
 
 def test_claims_are_rendered_like_api_gateway() -> None:
