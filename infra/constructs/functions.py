@@ -51,6 +51,7 @@ def _file_settings(config: EnvironmentConfig) -> dict[str, str]:
         "THREADRUNNER_MAX_FILE_BYTES": str(files.max_file_bytes),
         "THREADRUNNER_ALLOWED_FILE_TYPES": json.dumps(files.allowed_types),
         "THREADRUNNER_MAX_FILES_PER_RUN": str(files.max_files_per_run),
+        "THREADRUNNER_CHAT_INLINE_BYTES": str(files.chat_inline_bytes),
         "THREADRUNNER_USER_QUOTA_BYTES": str(files.user_quota_bytes),
         "THREADRUNNER_UPLOAD_URL_SECONDS": str(files.upload_url_seconds),
         "THREADRUNNER_DOWNLOAD_URL_SECONDS": str(files.download_url_seconds),
