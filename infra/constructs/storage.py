@@ -185,6 +185,7 @@ class Storage(Construct):
             object_ownership=s3.ObjectOwnership.BUCKET_OWNER_ENFORCED,
             lifecycle_rules=[s3.LifecycleRule(id="expire-access-logs", expiration=Duration.days(365))],
             removal_policy=config.cdk_removal_policy,
+            auto_delete_objects=not config.is_production,
         )
         Validations.of(bucket).acknowledge(
             Acknowledgment(
@@ -233,4 +234,6 @@ class Storage(Construct):
             if config.allowed_origins
             else None,
             removal_policy=config.cdk_removal_policy,
+            # Outside prod a deleted stack takes its bucket too, which S3 allows only once it is empty.
+            auto_delete_objects=not config.is_production,
         )

@@ -5,7 +5,6 @@ from __future__ import annotations
 from aws_cdk import Acknowledgment, ArnFormat, Stack, Validations
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_lambda as lambda_
-from aws_cdk import aws_logs as logs
 from aws_cdk import aws_secretsmanager as secretsmanager
 from aws_cdk import aws_stepfunctions as sfn
 from constructs import Construct
@@ -22,6 +21,7 @@ from infra.constants import (
     state_machine_name,
 )
 from infra.constructs.functions import FunctionFactory
+from infra.constructs.log_groups import LogGroups
 from infra.constructs.storage import Storage
 
 BOTH_TABLES = (THREADS, RUNS)
@@ -36,6 +36,7 @@ class Workflow(Construct):
         config: EnvironmentConfig,
         storage: Storage,
         functions: FunctionFactory,
+        log_groups: LogGroups,
     ) -> None:
         super().__init__(scope, construct_id)
         database = self._database(config)
@@ -55,16 +56,8 @@ class Workflow(Construct):
                 self.steps[name] = functions.create(name, environment=routing)
         self._grant_data_access(storage)
         self._let_finish_run_start_the_next_run()
-        # Every state of every poll loop (about nine events each) in dev; errors only where runs are many.
-        log_everything = config.name == "dev"
-        self.log_group = logs.LogGroup(
-            self,
-            "Logs",
-            # The /aws/vendedlogs/ prefix keeps Step Functions from growing the account's log resource policy.
-            log_group_name=f"/aws/vendedlogs/states/{self.name}",
-            retention=config.retention,
-            removal_policy=config.cdk_removal_policy,
-        )
+        # The /aws/vendedlogs/ prefix keeps Step Functions from growing the account's log resource policy.
+        self.log_group = log_groups.create(self, "Logs", log_group_name=f"/aws/vendedlogs/states/{self.name}")
         self.state_machine = sfn.StateMachine(
             self,
             "StateMachine",
@@ -78,11 +71,11 @@ class Workflow(Construct):
                 if name.tool is None  # tools are routed at run time, by ARN
             },
             tracing_enabled=True,
+            # Every event (state entered, task failed, ...) in every environment, never execution data: the
+            # states' inputs and outputs are ids today, but logs must not hold prompts or answers if a
+            # payload ever does (the execution history in the console still shows them to operators).
             logs=sfn.LogOptions(
-                destination=self.log_group,
-                level=sfn.LogLevel.ALL if log_everything else sfn.LogLevel.ERROR,
-                # Execution data holds user ids and run ids; production logs keep only the events.
-                include_execution_data=not config.is_production,
+                destination=self.log_group, level=sfn.LogLevel.ALL, include_execution_data=False
             ),
             removal_policy=config.cdk_removal_policy,
         )
@@ -94,14 +87,6 @@ class Workflow(Construct):
                 "(PutTraceSegments, GetSamplingRules, ...) actions take no resource ARN.",
             ),
         )
-        if not log_everything:
-            Validations.of(self.state_machine).acknowledge(
-                Acknowledgment(
-                    id="AwsSolutions-SF1",
-                    reason="Outside dev only errors are logged: ALL would log about nine events per poll "
-                    "loop of every run, and the execution history already keeps each state for 90 days.",
-                ),
-            )
 
     def _database(self, config: EnvironmentConfig) -> dict[str, str] | None:
         """The SQL tools' database secret, when the environment names one."""
