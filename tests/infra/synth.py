@@ -71,8 +71,11 @@ class Synthesized:
         return statements
 
 
-def build_app(environment: str, **overrides: Any) -> tuple[cdk.App, ThreadrunnerStack]:
-    """A fresh app for ``environment`` with cdk.json's context, its settings changed by ``overrides``."""
+def build_app(
+    environment: str, *, outdir: str | None = None, **overrides: Any
+) -> tuple[cdk.App, ThreadrunnerStack]:
+    """A fresh app for ``environment`` with cdk.json's context, its settings changed by ``overrides``
+    (synthesized into ``outdir``, else a temporary directory)."""
     environments = dict(CDK_CONTEXT["environments"])
     if overrides:
         environments[environment] = {**environments[environment], **overrides}
@@ -83,7 +86,7 @@ def build_app(environment: str, **overrides: Any) -> tuple[cdk.App, Threadrunner
         # Skip layer bundling: no pip, no network; test_bundling.py covers it.
         "aws:cdk:bundling-stacks": [],
     }
-    app = cdk.App(context=context)
+    app = cdk.App(context=context, outdir=outdir)
     return app, build(app)
 
 
