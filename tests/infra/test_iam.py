@@ -9,10 +9,12 @@ import pytest
 from infra.constants import CLEANUP_FUNCTIONS, MODEL_STEPS, TOOL_FUNCTIONS, WORKFLOW_STEPS, FunctionName
 from tests.infra.synth import (
     AUTO_DELETE_PROVIDER,
+    ENVIRONMENTS,
     Synthesized,
     actions,
     render,
     resources_of,
+    synthesize,
     synthesize_with,
 )
 
@@ -156,8 +158,10 @@ def test_the_api_starts_stops_and_describes_only_its_own_state_machines_runs(dev
     }
 
 
-def test_no_statement_grants_a_whole_service_or_any_action(dev: Synthesized) -> None:
-    for policy in dev.resources("AWS::IAM::Policy").values():
+@pytest.mark.parametrize("environment", ENVIRONMENTS)
+def test_no_statement_grants_a_whole_service_or_any_action(environment: str) -> None:
+    synthesized = synthesize(environment)
+    for policy in synthesized.resources("AWS::IAM::Policy").values():
         for statement in policy["Properties"]["PolicyDocument"]["Statement"]:
             for action in actions(statement):
                 assert action != "*" and not action.endswith(":*"), action
@@ -211,3 +215,20 @@ def test_model_steps_can_read_an_engines_own_secret_too() -> None:
         reads_it = any("threadrunner/staging/vllm-??????" in resource for resource in secret_reads)
         # Then exactly the functions that talk to the model may read it
         assert reads_it == name.talks_to_model, name
+
+
+def test_wildcard_actions_on_data_reach_only_cdks_bucket_emptying_provider_in_dev(
+    dev: Synthesized, prod: Synthesized
+) -> None:
+    """Resource policies too: the only wildcard actions on the bucket are CDK's, for the provider that
+    empties it before a dev stack deletes it (auto_delete_objects); prod has none."""
+    for synthesized in (dev, prod):
+        for policy in synthesized.resources("AWS::S3::BucketPolicy").values():
+            for statement in policy["Properties"]["PolicyDocument"]["Statement"]:
+                if statement["Effect"] != "Allow" or not any("*" in a for a in actions(statement)):
+                    continue
+                assert synthesized is dev, statement
+                principal = render(statement["Principal"]["AWS"])
+                assert principal.startswith(f"<{AUTO_DELETE_PROVIDER}") and principal.endswith(".Arn>"), (
+                    statement
+                )
