@@ -96,6 +96,14 @@ class Storage(Construct):
             )
         )
 
+    def grant_read_uploads(self, grantee: iam.IGrantable) -> None:
+        """Read uploads only: the chat engine inlines a run's text files from there."""
+        grantee.grant_principal.add_to_principal_policy(
+            iam.PolicyStatement(
+                actions=["s3:GetObject"], resources=[self.bucket.arn_for_objects(f"{UPLOADS_PREFIX}*")]
+            )
+        )
+
     def send_events_to_eventbridge(self) -> None:
         """Object events go to EventBridge (a bucket property): a rule routes uploads to staging. A direct
         bucket notification would need CDK's notification custom resource (a Lambda with a managed policy)."""

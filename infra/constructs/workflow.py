@@ -16,6 +16,7 @@ from infra.constants import (
     OUTPUTS_PREFIX,
     RUN_WORKFLOW_FILE,
     TOOL_FUNCTIONS,
+    UPLOADS_PREFIX,
     WORKFLOW_STEPS,
     FunctionName,
     state_machine_name,
@@ -106,6 +107,7 @@ class Workflow(Construct):
             else:
                 storage.grant_tables(function, read=BOTH_TABLES, write=BOTH_TABLES)
         storage.grant_put_outputs(self.steps[FunctionName.collect_outputs])
+        self._grant_chat_engine(storage)
         # Finish run writes the run's tool calls and answer to the thread's message log.
         storage.grant_tables(self.steps[FunctionName.finish_run], read=(), write=(MESSAGES,))
         storage.grant_message_bodies(self.steps[FunctionName.finish_run], read=False, write=True)
@@ -122,6 +124,30 @@ class Workflow(Construct):
                 reason="Finish run stores large answers under messages/<thread id>/, named at run time.",
             ),
         )
+
+    def _grant_chat_engine(self, storage: Storage) -> None:
+        """The chat engine (a thread's own, or the fallback) calls the model in Start run and Submit tool
+        outputs: both replay the thread's log and read the run's uploads to inline them; Start run also
+        writes the inlined files into the run's user message in the log."""
+        bucket = Stack.of(self).get_logical_id(storage.bucket.node.default_child)  # type: ignore[arg-type]
+        for name in (FunctionName.start_run, FunctionName.submit_tool_outputs):
+            step = self.steps[name]
+            starts = name is FunctionName.start_run
+            storage.grant_tables(step, read=(MESSAGES,), write=(MESSAGES,) if starts else ())
+            storage.grant_message_bodies(step, read=True, write=starts)
+            storage.grant_read_uploads(step)
+            Validations.of(step.role).acknowledge(  # type: ignore[arg-type]
+                Acknowledgment(
+                    id=f"AwsSolutions-IAM5[Resource::<{bucket}.Arn>/{MESSAGES_PREFIX}*]",
+                    reason="The chat engine reads (Start run also writes) large message bodies under "
+                    "messages/<thread id>/, named at run time.",
+                ),
+                Acknowledgment(
+                    id=f"AwsSolutions-IAM5[Resource::<{bucket}.Arn>/{UPLOADS_PREFIX}*]",
+                    reason="The chat engine reads the run's files from uploads/<user>/<file id>, known at "
+                    "run time.",
+                ),
+            )
 
     def _let_finish_run_start_the_next_run(self) -> None:
         """Finish run hands the thread to its next queued run and starts its execution. The state machine's

@@ -92,8 +92,9 @@ def test_the_other_steps_read_and_write_both_tables(dev: Synthesized, name: Func
 
     allowed = grants(dev, name)
 
-    # Finish run also writes the run's tool calls and answer to the thread's message log.
-    logs = {f"<{messages}.Arn>"} if name is FunctionName.finish_run else set()
+    # Finish run writes the run's tool calls and answer to the thread's message log; Start run (the chat
+    # engine) the run's user message with its files inlined.
+    logs = {f"<{messages}.Arn>"} if name in (FunctionName.finish_run, FunctionName.start_run) else set()
     assert allowed["dynamodb:UpdateItem"] == {f"<{threads}.Arn>", f"<{runs}.Arn>"} | logs
     assert allowed["dynamodb:GetItem"] >= {f"<{threads}.Arn>", f"<{runs}.Arn>"}
     assert "dynamodb:Scan" not in allowed
@@ -107,6 +108,9 @@ def test_each_function_touches_only_the_bucket_prefixes_it_needs(dev: Synthesize
     expected = {
         FunctionName.collect_outputs: {"s3:PutObject": {outputs}, "s3:AbortMultipartUpload": {outputs}},
         FunctionName.finish_run: {"s3:PutObject": {messages}},
+        # the chat engine replays the log and inlines the run's uploads; Start run logs the inlined message
+        FunctionName.start_run: {"s3:GetObject": {messages, uploads}, "s3:PutObject": {messages}},
+        FunctionName.submit_tool_outputs: {"s3:GetObject": {messages, uploads}},
         # presigned POSTs into uploads/ and GETs of generated files act with the API's rights
         FunctionName.api: {"s3:GetObject": {messages, outputs}, "s3:PutObject": {messages, uploads}},
         FunctionName.stage_file: {"s3:GetObject": {uploads}, "s3:DeleteObject": {uploads}},
