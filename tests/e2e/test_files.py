@@ -327,9 +327,11 @@ def test_on_the_chat_engine_an_uploaded_csv_is_inlined_into_the_message_the_mode
     (create,) = [e for e in upstream.exchanges if e.method == "POST" and e.path == "/v1/chat/completions"]
     assert [m["content"] for m in create.request_json["messages"] if m["role"] == "user"] == [inlined]
     # and the thread's log shows that message as the run's user message (what later runs replay)
-    # (Finish run logs the answer just after the run ends: only the user message is certain here)
-    first = alice.get(f"/v1/threads/{thread['id']}/messages").json()["messages"][0]
-    assert (first["role"], first["content"]) == ("user", inlined)
+    messages = alice.get(f"/v1/threads/{thread['id']}/messages").json()["messages"]
+    assert [(m["role"], m["content"]) for m in messages] == [
+        ("user", inlined),
+        ("assistant", "East sold least."),
+    ]
 
 
 @pytest.mark.parametrize(
