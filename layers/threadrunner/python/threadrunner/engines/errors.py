@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from contextlib import contextmanager
 
@@ -38,10 +39,12 @@ def upstream_errors(*, creating: bool = False) -> Iterator[None]:
     """
     try:
         yield
+    # The SDK's status errors are not chained (``from None``): their text holds the upstream's whole answer,
+    # which may quote the key, and a chained exception is printed with every logged traceback.
     except openai.RateLimitError as error:
         if _code(error) == "insufficient_quota":
-            raise UpstreamQuotaExceeded("the upstream account has no quota left") from error
-        raise UpstreamRateLimited("the upstream rate-limited the request") from error
+            raise UpstreamQuotaExceeded("the upstream account has no quota left") from None
+        raise UpstreamRateLimited("the upstream rate-limited the request") from None
     except (openai.APITimeoutError, openai.APIConnectionError) as error:
         if creating:
             raise UpstreamOutcomeUnknown(
@@ -49,11 +52,11 @@ def upstream_errors(*, creating: bool = False) -> Iterator[None]:
             ) from error
         raise UpstreamUnavailable(f"the upstream did not answer: {type(error).__name__}") from error
     except openai.InternalServerError as error:
-        raise UpstreamUnavailable(f"the upstream answered {error.status_code}") from error
+        raise UpstreamUnavailable(f"the upstream answered {error.status_code}") from None
     except openai.APIStatusError as error:
         raise _REFUSALS.get(error.status_code, UpstreamError)(
             f"the upstream refused the request ({error.status_code}): {_message(error)}"
-        ) from error
+        ) from None
 
 
 def _code(error: openai.APIStatusError) -> str | None:
@@ -61,8 +64,18 @@ def _code(error: openai.APIStatusError) -> str | None:
 
 
 def _message(error: openai.APIStatusError) -> str:
-    """The upstream's own words (``error.message`` of its body), not the SDK's "Error code: ..." wrapper."""
+    """The upstream's own words (``error.message`` of its body), not the SDK's "Error code: ..." wrapper,
+    with any API key in them masked: a 401 may quote the key it was given, and this text reaches the run's
+    error, the workflow's state and the logs."""
     body = error.body
     if isinstance(body, dict) and isinstance(body.get("message"), str):
-        return str(body["message"])[:300]
-    return str(error.message)[:300]
+        return redact_keys(str(body["message"]))[:300]
+    return redact_keys(str(error.message))[:300]
+
+
+# OpenAI-style keys (sk-..., sk-proj-..., partly masked or not); other providers' keys look the same.
+_KEY = re.compile(r"\bsk-[A-Za-z0-9_*.\-]{3,}")
+
+
+def redact_keys(text: str) -> str:
+    return _KEY.sub("sk-***", text)

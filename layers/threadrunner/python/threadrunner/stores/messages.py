@@ -41,6 +41,12 @@ class MessageStore:
             message = message.model_copy(update={"content": None, "content_key": key})
         self._table.put_item(Item=to_item(message))
 
+    def get(self, thread_id: str, message_id: str) -> MessageRecord | None:
+        item = self._table.get_item(
+            Key={"thread_id": thread_id, "message_id": message_id}, ConsistentRead=True
+        ).get("Item")
+        return None if item is None else self._with_body(from_item(MessageRecord, item))
+
     def page(
         self, thread_id: str, *, limit: int, after: str | None = None
     ) -> tuple[list[MessageRecord], bool]:

@@ -20,7 +20,7 @@ from threadrunner.engines.base import (
     ToolOutput,
     UpstreamRun,
 )
-from threadrunner.errors import UpstreamError, UpstreamOutcomeUnknown, UpstreamsFailed
+from threadrunner.errors import FileNotInlinable, UpstreamError, UpstreamOutcomeUnknown, UpstreamsFailed
 from threadrunner.files.outputs import copy_outputs
 from threadrunner.models.records import RunError, RunRecord, RunStatus, ToolCallRecord, ToolCallSummary
 from threadrunner.models.workflow import (
@@ -91,8 +91,9 @@ def _start_with_fallback(run: RunRecord, ctx: StepContext) -> tuple[RunRecord, s
 def _on_fallback(run: RunRecord, route: fallback.Route, ctx: StepContext) -> tuple[RunRecord, str]:
     try:
         return run, _start_on(run, ctx)
-    except UpstreamError as error:
-        # Both failed: the run ends with both reasons (its user message stays in the thread's log).
+    except (UpstreamError, FileNotInlinable) as error:
+        # Both failed (or the fallback cannot inline the run's files): the run ends with both reasons (its
+        # user message stays in the thread's log).
         raise UpstreamsFailed(
             f"{route.fallback_from}: {route.reason}; fallback {route.engine}: {type(error).__name__}: {error}"
         ) from error
@@ -362,6 +363,7 @@ def _run_files(run: RunRecord, ctx: StepContext) -> list[RunFile]:
         record = ctx.files.get(run.user_id, file_id)  # deleted since: the run fails, it cannot use it
         files.append(
             RunFile(
+                file_id=record.id,
                 upstream_file_id=record.upstream_file_id,
                 filename=record.filename,
                 content_type=record.content_type,
