@@ -64,6 +64,7 @@ _ROUTES = Map(
         Rule("/v1/threads/<thread_id>/messages", methods=["POST"], endpoint="create_message"),
         Rule("/v1/threads/<thread_id>/messages", methods=["GET"], endpoint="list_messages"),
         Rule("/v1/threads/<thread_id>/runs", methods=["POST"], endpoint="create_run"),
+        Rule("/v1/threads/<thread_id>/runs", methods=["GET"], endpoint="list_runs"),
         Rule("/v1/threads/<thread_id>/runs/<run_id>", methods=["GET"], endpoint="get_run"),
         Rule("/v1/threads/<thread_id>/runs/<run_id>/cancel", methods=["POST"], endpoint="cancel_run"),
         Rule("/v1/threads/<thread_id>/runs/<run_id>/steps", methods=["GET"], endpoint="list_run_steps"),
@@ -338,6 +339,9 @@ class EmulatorApp:
 
     def _create_run(self, request: Request, thread_id: str) -> Response:
         return _json(self._runs.create(thread_id, _json_body(request)))
+
+    def _list_runs(self, request: Request, thread_id: str) -> Response:
+        return _json(self._runs.list_page(thread_id, request))
 
     def _get_run(self, request: Request, thread_id: str, run_id: str) -> Response:
         return _json(self._runs.retrieve(thread_id, run_id))

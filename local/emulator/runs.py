@@ -201,6 +201,14 @@ class RunStore:
         self._start_turn(run)
         return self.resource(run)
 
+    def list_page(self, thread_id: str, request: Request) -> dict[str, Any]:
+        """The thread's runs, newest first by default (what a client reads to find a run it lost)."""
+        self._threads.get(thread_id)
+        runs = [run for run in self._runs.values() if run.thread.id == thread_id]
+        for run in runs:
+            self._expire_if_due(run)
+        return page(runs, request, resource=self.resource, id_of=lambda run: run.id)
+
     def list_steps(self, thread_id: str, run_id: str, request: Request) -> dict[str, Any]:
         run = self._get(thread_id, run_id)
         return page(run.steps, request, resource=lambda step: _step_resource(step, run), id_of=lambda s: s.id)

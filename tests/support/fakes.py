@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from threadrunner.engines.base import RunRequest, ToolOutput, UpstreamRun
@@ -18,6 +19,8 @@ class FakeEngine:
     creates: list[tuple[str, object]] = field(default_factory=list)
     cancelled: list[str] = field(default_factory=list)
     fail_next_create: Exception | None = None
+    # What find_created answers: an id, None (nothing was created) or an exception (the upstream cannot tell).
+    found: str | Exception | None = None
 
     def create_thread(self, metadata: dict[str, str]) -> str:
         thread_id = f"conv_{len(self.threads_created) + 1}"
@@ -35,6 +38,13 @@ class FakeEngine:
 
     def poll(self, run: RunRecord) -> UpstreamRun:
         return self.polls.pop(0) if len(self.polls) > 1 else self.polls[0]
+
+    def find_created(
+        self, request: RunRequest, run: RunRecord, round_number: int, call_ids: Sequence[str]
+    ) -> str | None:
+        if isinstance(self.found, Exception):
+            raise self.found
+        return self.found
 
     def cancel(self, run: RunRecord) -> None:
         self.cancelled.append(run.current_response_id or "")

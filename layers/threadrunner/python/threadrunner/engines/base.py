@@ -1,7 +1,8 @@
 """The Engine interface: what the workflow steps need from an upstream, and nothing more.
 
 Implementations: ``responses`` (default), ``assistants`` and ``chat``. Engines do no run bookkeeping: the
-steps persist ids before and after every create call (at-most-once), engines talk upstream (``chat``, which
+steps persist ids before and after every create call and ask the engine to look upstream before creating
+again (exactly-once), engines talk upstream (``chat``, which
 has no upstream state, also keeps each completion, so that polling it reports what the call returned).
 """
 
@@ -9,7 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import AbstractContextManager
 from datetime import datetime
 from typing import BinaryIO, Literal, Protocol
@@ -122,6 +123,15 @@ class Engine(Protocol):
 
     def submit_tool_outputs(self, request: RunRequest, run: RunRecord, outputs: list[ToolOutput]) -> str:
         """Hand tool outputs back; returns the id of the upstream run/response that continues. Never retried."""
+        ...
+
+    def find_created(
+        self, request: RunRequest, run: RunRecord, round_number: int, call_ids: Sequence[str]
+    ) -> str | None:
+        """Look before creating again: an earlier attempt at this round (start for 0, tool outputs
+        ``call_ids`` for n) returned from its create call but died before recording the id. Returns what it
+        created, or None when it created nothing; raises UpstreamOutcomeUnknown when the upstream cannot
+        tell (the run then fails rather than run the model twice)."""
         ...
 
     def cancel(self, run: RunRecord) -> None:

@@ -10,6 +10,7 @@ workflow drives this engine. Cancel is local: there is nothing running upstream 
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 import openai
@@ -63,6 +64,13 @@ class ChatEngine:
             usage=stored.usage,
             error=error,
         )
+
+    def find_created(
+        self, request: RunRequest, run: RunRecord, round_number: int, call_ids: Sequence[str]
+    ) -> str | None:
+        """The completion is kept as soon as it returns: if it is there, the round happened."""
+        stored = self._needs_state().rounds.get(request.run_id, round_number)
+        return None if stored is None else stored.completion_id
 
     def cancel(self, run: RunRecord) -> None:
         return None  # each completion ended with its call; Check run ends the run cancelled

@@ -3,7 +3,7 @@ chained by function-call outputs on that conversation."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import AbstractContextManager, suppress
 from typing import Any, BinaryIO
 
@@ -20,7 +20,7 @@ from threadrunner.engines.base import (
 )
 from threadrunner.engines.errors import upstream_errors
 from threadrunner.engines.files import UpstreamFiles
-from threadrunner.errors import UpstreamError
+from threadrunner.errors import UpstreamError, UpstreamOutcomeUnknown
 from threadrunner.models.records import RunError, RunRecord, Usage
 
 
@@ -93,6 +93,16 @@ class ResponsesEngine:
             error=error,
             poll_after_ms=int(poll_after) if poll_after and poll_after.isdigit() else None,
             files=_generated_files(response.output),
+        )
+
+    def find_created(
+        self, request: RunRequest, run: RunRecord, round_number: int, call_ids: Sequence[str]
+    ) -> str | None:
+        # The Responses API lists no responses (not by conversation, not by metadata), and conversation
+        # items do not say which response added them: a lost id cannot be found again.
+        raise UpstreamOutcomeUnknown(
+            f"round {round_number} of run {run.id} created a response whose id was lost, "
+            "and the Responses API cannot look it up"
         )
 
     def cancel(self, run: RunRecord) -> None:

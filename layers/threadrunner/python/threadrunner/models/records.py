@@ -124,6 +124,8 @@ class RunRecord(Record):
     response_ids: list[str] = Field(default_factory=list)
     # The round whose create call went out but whose id is not yet recorded (at-most-once creates).
     pending_round: int | None = None
+    # Its create call timed out or lost its connection: it may still land upstream, so never look and redo.
+    pending_round_unknown: bool = False
     tool_calls: list[ToolCallSummary] = Field(default_factory=list)
     answer: str | None = None
     usage_by_response: dict[str, Usage] = Field(default_factory=dict)

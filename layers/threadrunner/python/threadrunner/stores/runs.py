@@ -117,10 +117,12 @@ class RunStore:
             arguments["ExclusiveStartKey"] = next_key
             arguments["Limit"] = limit - len(runs)
 
-    # At-most-once upstream creates: claim the round, call, record the id.
-    def claim_round(self, run_id: str, round_number: int) -> None:
-        """Claim round n before creating its upstream response. A claim left behind by a crashed attempt
-        means the create may have happened: refuse rather than risk running the model twice."""
+    # Exactly-once upstream creates: claim the round, call, record the id; look before creating again.
+    def claim_round(self, run_id: str, round_number: int) -> bool:
+        """Claim round n before creating its upstream response. False: an earlier attempt claimed it and
+        was interrupted after its create call returned (a crash before the id was recorded), so the caller
+        must look upstream before creating. A claim whose create call may still land upstream (timed out,
+        connection lost), or any other state, refuses rather than risk running the model twice."""
         try:
             self._table.update_item(
                 Key={"run_id": run_id, "sk": RUN_SK},
@@ -129,17 +131,30 @@ class RunStore:
                 ExpressionAttributeValues={":n": round_number},
             )
         except ClientError as error:
-            if is_condition_failure(error):
-                raise UpstreamOutcomeUnknown(
-                    f"round {round_number} of run {run_id} was already attempted and its outcome is unknown"
-                ) from error
-            raise
+            if not is_condition_failure(error):
+                raise
+            run = self.get(run_id)
+            if run.pending_round == round_number and not run.pending_round_unknown:
+                return False
+            raise UpstreamOutcomeUnknown(
+                f"round {round_number} of run {run_id} was already attempted and its outcome is unknown"
+            ) from error
+        return True
+
+    def mark_round_unknown(self, run_id: str, round_number: int) -> None:
+        """The create call of the claimed round got no answer: it may still land upstream."""
+        self._table.update_item(
+            Key={"run_id": run_id, "sk": RUN_SK},
+            UpdateExpression="SET pending_round_unknown = :yes",
+            ConditionExpression="pending_round = :n",
+            ExpressionAttributeValues={":n": round_number, ":yes": True},
+        )
 
     def release_round(self, run_id: str, round_number: int) -> None:
         """The create call was answered with an error: nothing was created, the round may be tried again."""
         self._table.update_item(
             Key={"run_id": run_id, "sk": RUN_SK},
-            UpdateExpression="REMOVE pending_round",
+            UpdateExpression="REMOVE pending_round, pending_round_unknown",
             ConditionExpression="pending_round = :n",
             ExpressionAttributeValues={":n": round_number},
         )
@@ -147,7 +162,8 @@ class RunStore:
     def record_round(self, run_id: str, round_number: int, response_id: str) -> None:
         self._table.update_item(
             Key={"run_id": run_id, "sk": RUN_SK},
-            UpdateExpression="SET response_ids = list_append(response_ids, :id) REMOVE pending_round",
+            UpdateExpression="SET response_ids = list_append(response_ids, :id) "
+            "REMOVE pending_round, pending_round_unknown",
             ConditionExpression="pending_round = :n",
             ExpressionAttributeValues={":n": round_number, ":id": [response_id]},
         )

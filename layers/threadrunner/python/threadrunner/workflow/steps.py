@@ -117,7 +117,13 @@ def _start_on(run: RunRecord, ctx: StepContext) -> str:
     engine = ctx.engine(run.engine)
     upstream_thread_id = _upstream_thread(run, engine, ctx)
     request = _run_request(run, upstream_thread_id, ctx)
-    _create_round(run, 0, lambda: engine.start(request, run.message), ctx)
+    _create_round(
+        run,
+        0,
+        create=lambda: engine.start(request, run.message),
+        find=lambda: engine.find_created(request, run, 0, []),
+        ctx=ctx,
+    )
     return upstream_thread_id
 
 
@@ -179,8 +185,17 @@ def tool_runner(tool_name: str) -> Callable[[RunToolInput, StepContext], RunTool
 
 def submit_tool_outputs(step: StepInput, ctx: StepContext) -> RunProgress:
     run = ctx.runs.get(step.run_id)
+    calls = ctx.ledger.list(run.id)
     # Every call the current response asked for (the ledger has them all, including refused ones).
-    requested = [call for call in ctx.ledger.list(run.id) if call.round == run.round]
+    requested = [call for call in calls if call.round == run.round]
+    if not requested and any(call.round == run.round - 1 for call in calls):
+        # A re-executed step: the outputs went out and their round is recorded; nothing to submit again.
+        ctx.runs.update(run.id, status=RunStatus.in_progress)
+        return RunProgress(
+            status=RunStatus.in_progress,
+            wait_seconds=step.settings.first_wait_seconds,
+            poll_count=step.run.poll_count,
+        )
     missing = [call.call_id for call in requested if call.output is None]
     if not requested or missing:
         raise ToolOutputsMissing(f"tool calls without output: {', '.join(missing) or 'none requested'}")
@@ -188,7 +203,14 @@ def submit_tool_outputs(step: StepInput, ctx: StepContext) -> RunProgress:
     _summarize_tool_outputs(run, ctx)
     engine = ctx.engine(run.engine)
     request = _run_request(run, run.upstream_thread_id or "", ctx)
-    _create_round(run, run.round + 1, lambda: engine.submit_tool_outputs(request, run, outputs), ctx)
+    call_ids = [output.call_id for output in outputs]
+    _create_round(
+        run,
+        run.round + 1,
+        create=lambda: engine.submit_tool_outputs(request, run, outputs),
+        find=lambda: engine.find_created(request, run, run.round + 1, call_ids),
+        ctx=ctx,
+    )
     ctx.runs.update(run.id, status=RunStatus.in_progress)
     return RunProgress(
         status=RunStatus.in_progress,
@@ -365,17 +387,32 @@ def _run_files(run: RunRecord, ctx: StepContext) -> list[RunFile]:
     return files
 
 
-def _create_round(run: RunRecord, round_number: int, create: Callable[[], str], ctx: StepContext) -> None:
-    """At most once: claim, create, record. A claim whose create may have gone out is never reissued."""
-    ctx.runs.claim_round(run.id, round_number)
+def _create_round(
+    run: RunRecord,
+    round_number: int,
+    *,
+    create: Callable[[], str],
+    find: Callable[[], str | None],
+    ctx: StepContext,
+) -> None:
+    """Exactly once: claim, create, record. A re-executed step whose earlier attempt died after its create
+    call returned looks upstream first (``find``) and records what it finds instead of creating again; a
+    create whose call got no answer may still land upstream and is never reissued."""
+    if not ctx.runs.claim_round(run.id, round_number):
+        found = find()
+        if found is not None:
+            logger.info("run %s: round %s was created by an interrupted attempt", run.id, round_number)
+            ctx.runs.record_round(run.id, round_number, found)
+            return
+        # The earlier attempt created nothing: its claim is ours now.
     try:
         response_id = create()
     except UpstreamOutcomeUnknown:
+        ctx.runs.mark_round_unknown(run.id, round_number)
         raise
     except Exception:
-        ctx.runs.release_round(
-            run.id, round_number
-        )  # the upstream answered with an error: nothing was created
+        # the upstream answered with an error: nothing was created
+        ctx.runs.release_round(run.id, round_number)
         raise
     ctx.runs.record_round(run.id, round_number, response_id)
 

@@ -1,0 +1,309 @@
+"""Exactly-once steps on each engine: the real engines against the emulator over moto DynamoDB.
+
+A Lambda can die after its create call returned and before the step recorded the id (injected here by
+making ``RunStore.record_round`` raise once). The re-executed step looks upstream before creating again:
+the emulator's exchange log proves that one create went out and the run still ends as it should. Collect
+outputs and Finish run may run twice with no second effect. Every exchange is checked against the OpenAI
+OpenAPI description (the ``emulator`` fixture).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any
+
+import boto3
+import pytest
+from threadrunner import clock, history
+from threadrunner.engines import new_client
+from threadrunner.engines.assistant_registry import AssistantRegistry
+from threadrunner.engines.assistants import AssistantsEngine
+from threadrunner.engines.base import Engine
+from threadrunner.engines.chat import ChatEngine
+from threadrunner.engines.responses import ResponsesEngine
+from threadrunner.engines.retry import RetryPolicy
+from threadrunner.errors import UpstreamOutcomeUnknown
+from threadrunner.models.records import RunRecord
+from threadrunner.models.workflow import FinishRunInput, PollSettings, RunProgress, RunToolInput, StepInput
+from threadrunner.settings import RunSettings, ToolSettings
+from threadrunner.stores.assistants import UpstreamAssistantStore
+from threadrunner.stores.blobs import BlobStore
+from threadrunner.stores.chat_rounds import ChatRoundStore, ChatState
+from threadrunner.stores.messages import MessageStore
+from threadrunner.stores.runs import RunStore, ToolCallLedger
+from threadrunner.stores.threads import ThreadStore
+from threadrunner.workflow import steps
+from threadrunner.workflow.context import StepContext
+
+from local.emulator import EmulatorServer, Plan
+from tests.support.aws import moto_tables
+
+pytestmark = pytest.mark.filterwarnings("ignore:deprecated:DeprecationWarning")
+
+POLL = PollSettings(first_wait_seconds=0, max_wait_seconds=0, max_polls=40)
+RETRIES = RetryPolicy(
+    max_attempts=2, base_seconds=0.01, max_backoff_seconds=0.02, max_retry_after_seconds=0.1, budget_seconds=1
+)
+ENGINES = ("responses", "assistants", "chat")
+# The upstream calls that start a model turn, per engine (what must happen once per round).
+CREATE_PATHS: dict[str, Callable[[str, str], bool]] = {
+    "responses": lambda method, path: method == "POST" and path == "/v1/responses",
+    "assistants": lambda method, path: (
+        method == "POST"
+        and path.startswith("/v1/threads/")
+        and (path.endswith("/runs") or path.endswith("/submit_tool_outputs"))
+    ),
+    "chat": lambda method, path: method == "POST" and path == "/v1/chat/completions",
+}
+
+
+class StepCrashed(Exception):
+    """The Lambda died between the upstream create and the record of its id."""
+
+
+@dataclass
+class World:
+    ctx: StepContext
+    upstream: EmulatorServer
+    engine: str
+
+    def new_run(self) -> RunRecord:
+        thread, _ = self.ctx.threads.get_or_create(
+            user_id="alice",
+            assistant="data-analyst",
+            purpose=clock.new_id("p"),
+            engine=self.engine,
+            max_age_hours=24,
+            ttl_days=30,
+        )
+        now = clock.now()
+        run = RunRecord(
+            id=clock.new_id("run"),
+            thread_id=thread.id,
+            user_id="alice",
+            assistant="data-analyst",
+            engine=self.engine,
+            model="gpt-4.1-mini",
+            message="How many rows has the sales table?",
+            created_at=now,
+            deadline_at=now + timedelta(minutes=5),
+        )
+        self.ctx.threads.acquire(thread, run.id)
+        self.ctx.runs.create(run)
+        self.ctx.messages.add(history.user_message(run))  # as the API does
+        return run
+
+    def creates(self) -> int:
+        is_create = CREATE_PATHS[self.engine]
+        return sum(1 for e in self.upstream.exchanges if is_create(e.method, e.path))
+
+    def step(self, run: RunRecord, progress: RunProgress | None = None) -> StepInput:
+        return StepInput(run_id=run.id, settings=POLL, run=progress or RunProgress(status="queued"))
+
+    def until_settled(self, run: RunRecord, progress: RunProgress) -> RunProgress:
+        """Check run until it needs something other than another poll."""
+        for _ in range(POLL.max_polls):
+            progress = steps.check_run(self.step(run, progress), self.ctx)
+            if progress.status != "in_progress":
+                return progress
+        raise AssertionError("the run never settled")
+
+    def run_tools(self, run: RunRecord, progress: RunProgress) -> None:
+        for call in progress.tool_calls:
+            steps.tool_runner(call.name)(
+                RunToolInput(run_id=run.id, call_id=call.call_id, name=call.name), self.ctx
+            )
+
+    def finish(self, run: RunRecord, progress: RunProgress, error: Exception | None = None) -> str:
+        payload: dict[str, Any] = {"run_id": run.id, "run": progress.model_dump(mode="json")}
+        if error is not None:
+            payload["error"] = {"Error": type(error).__name__, "Cause": str(error)}
+        return str(steps.finish_run(FinishRunInput.model_validate(payload), self.ctx).status)
+
+
+@pytest.fixture
+def make_world(emulator: EmulatorServer) -> Iterator[Callable[[str], World]]:
+    with moto_tables() as tables:
+        runs_table = tables["runs"]
+        run_settings = RunSettings()
+        messages = MessageStore(
+            tables["messages"],
+            BlobStore(boto3.client("s3", region_name="us-east-1"), "test"),
+            inline_bytes=32_768,
+        )
+        client = new_client("sk-test", emulator.base_url, 5.0, RETRIES, sleep=lambda _: None)
+        engines: dict[str, Engine] = {
+            "responses": ResponsesEngine(client),
+            "assistants": AssistantsEngine(
+                client, AssistantRegistry(UpstreamAssistantStore(runs_table), "test")
+            ),
+            "chat": ChatEngine(
+                client, ChatState(messages, ChatRoundStore(runs_table), run_settings.context_budget)
+            ),
+        }
+
+        def make(engine: str) -> World:
+            ctx = StepContext(
+                runs=RunStore(runs_table),
+                ledger=ToolCallLedger(runs_table),
+                threads=ThreadStore(tables["threads"]),
+                engine=engines.__getitem__,
+                run_settings=run_settings,
+                tool_settings=ToolSettings(),
+                tool_functions={"get_table_schema": "arn:schema"},
+                messages=messages,
+                start_execution=lambda run_id: (
+                    f"arn:aws:states:us-east-1:123456789012:execution:run:{run_id}"
+                ),
+            )
+            return World(ctx=ctx, upstream=emulator, engine=engine)
+
+        yield make
+
+
+def crash_recording_once(monkeypatch: pytest.MonkeyPatch, round_number: int) -> None:
+    """The next record of ``round_number``'s upstream id dies (after the create call returned)."""
+    original = RunStore.record_round
+    left = [1]
+
+    def record_round(store: RunStore, run_id: str, number: int, response_id: str) -> None:
+        if number == round_number and left[0]:
+            left[0] -= 1
+            raise StepCrashed(f"died before recording round {number}")
+        original(store, run_id, number, response_id)
+
+    monkeypatch.setattr(RunStore, "record_round", record_round)
+
+
+def script_one_tool_round(world: World) -> None:
+    world.upstream.script(
+        Plan.tool_calls([("get_table_schema", {"table": "sales"})]), Plan.message("The sales table has rows.")
+    )
+
+
+@pytest.mark.parametrize("engine", ["assistants", "chat"])
+def test_a_start_run_re_executed_after_a_crash_finds_its_upstream_run_and_creates_no_second(
+    make_world: Callable[[str], World], monkeypatch: pytest.MonkeyPatch, engine: str
+) -> None:
+    # Given a run whose Start run dies after the upstream create and before it records the id
+    world = make_world(engine)
+    script_one_tool_round(world)
+    run = world.new_run()
+    crash_recording_once(monkeypatch, round_number=0)
+    with pytest.raises(StepCrashed):
+        steps.start_run(world.step(run), world.ctx)
+    assert world.creates() == 1
+    # When Step Functions runs Start run again
+    progress = steps.start_run(world.step(run), world.ctx)
+    # Then it found the upstream run the first attempt made and created nothing more
+    assert world.creates() == 1
+    assert len(world.ctx.runs.get(run.id).response_ids) == 1
+    # and the run goes on to its answer
+    progress = world.until_settled(run, progress)
+    assert progress.status == "requires_action"
+    world.run_tools(run, progress)
+    progress = world.until_settled(run, steps.submit_tool_outputs(world.step(run, progress), world.ctx))
+    assert progress.status == "completed"
+    steps.collect_outputs(world.step(run, progress), world.ctx)
+    assert world.finish(run, progress) == "completed"
+    ended = world.ctx.runs.get(run.id)
+    assert ended.answer == "The sales table has rows."
+    assert world.creates() == 2  # the start and one tool round, each once
+
+
+@pytest.mark.parametrize("engine", ["assistants", "chat"])
+def test_submit_tool_outputs_re_executed_after_a_crash_submits_once(
+    make_world: Callable[[str], World], monkeypatch: pytest.MonkeyPatch, engine: str
+) -> None:
+    # Given a run that asked for a tool, whose Submit tool outputs dies after the upstream call
+    world = make_world(engine)
+    script_one_tool_round(world)
+    run = world.new_run()
+    progress = world.until_settled(run, steps.start_run(world.step(run), world.ctx))
+    world.run_tools(run, progress)
+    crash_recording_once(monkeypatch, round_number=1)
+    with pytest.raises(StepCrashed):
+        steps.submit_tool_outputs(world.step(run, progress), world.ctx)
+    # When the step runs again, and once more after that (a retry of a retry)
+    steps.submit_tool_outputs(world.step(run, progress), world.ctx)
+    again = steps.submit_tool_outputs(world.step(run, progress), world.ctx)
+    # Then the outputs went upstream once and the run completes
+    assert world.creates() == 2
+    assert len(world.ctx.runs.get(run.id).response_ids) == 2
+    progress = world.until_settled(run, again)
+    assert progress.status == "completed"
+    steps.collect_outputs(world.step(run, progress), world.ctx)
+    assert world.finish(run, progress) == "completed"
+
+
+@pytest.mark.parametrize("round_number", [0, 1])
+def test_a_lost_response_id_fails_the_run_rather_than_asking_the_model_twice(
+    make_world: Callable[[str], World], monkeypatch: pytest.MonkeyPatch, round_number: int
+) -> None:
+    """The Responses API cannot list responses: a crash in that window ends the run, never a second turn."""
+    # Given a responses run whose step dies after creating a response, before recording it
+    world = make_world("responses")
+    script_one_tool_round(world)
+    run = world.new_run()
+    progress = RunProgress(status="queued")
+    if round_number == 1:
+        progress = world.until_settled(run, steps.start_run(world.step(run), world.ctx))
+        world.run_tools(run, progress)
+    step = steps.start_run if round_number == 0 else steps.submit_tool_outputs
+    crash_recording_once(monkeypatch, round_number)
+    with pytest.raises(StepCrashed):
+        step(world.step(run, progress), world.ctx)
+    # When the step runs again, it refuses to create again
+    with pytest.raises(UpstreamOutcomeUnknown) as refused:
+        step(world.step(run, progress), world.ctx)
+    assert world.creates() == round_number + 1
+    # Then Finish run (the Catch) fails the run with that error and releases the thread
+    assert world.finish(run, progress, refused.value) == "failed"
+    ended = world.ctx.runs.get(run.id)
+    assert ended.error is not None and ended.error.code == "UpstreamOutcomeUnknown"
+    assert world.ctx.threads.get("alice", run.thread_id).active_run_id is None
+    assert world.creates() == round_number + 1
+
+
+@pytest.mark.parametrize("engine", ["assistants", "chat"])
+def test_a_crash_before_the_create_went_out_creates_it_on_the_next_attempt(
+    make_world: Callable[[str], World], monkeypatch: pytest.MonkeyPatch, engine: str
+) -> None:
+    # Given a Start run that claimed round 0 and died before calling the upstream
+    world = make_world(engine)
+    world.upstream.script(Plan.message("Hello."))
+    run = world.new_run()
+    world.ctx.runs.claim_round(run.id, 0)
+    # When Start run runs again
+    progress = steps.start_run(world.step(run), world.ctx)
+    # Then it looked, found nothing, and created the round once
+    assert world.creates() == 1
+    assert world.until_settled(run, progress).status == "completed"
+
+
+@pytest.mark.parametrize("engine", ENGINES)
+def test_collect_outputs_and_finish_run_re_run_change_nothing(
+    make_world: Callable[[str], World], engine: str
+) -> None:
+    # Given a completed run
+    world = make_world(engine)
+    world.upstream.script(Plan.message("Hello."))
+    run = world.new_run()
+    progress = world.until_settled(run, steps.start_run(world.step(run), world.ctx))
+    assert progress.status == "completed"
+    # When Collect outputs and Finish run each run twice
+    for _ in range(2):
+        steps.collect_outputs(world.step(run, progress), world.ctx)
+    first = world.ctx.runs.get(run.id)
+    statuses = [world.finish(run, progress) for _ in range(2)]
+    # Then the run ended once, with its answer and metrics, and the thread's log has each message once
+    assert statuses == ["completed", "completed"]
+    ended = world.ctx.runs.get(run.id)
+    assert ended.answer == first.answer == "Hello."
+    assert ended.completed_at is not None and ended.metrics is not None
+    log, _ = world.ctx.messages.page(run.thread_id, limit=50, after=None)
+    assert [(m.role, m.content) for m in log] == [("user", run.message), ("assistant", "Hello.")]
+    assert world.ctx.threads.get("alice", run.thread_id).active_run_id is None
+    assert world.creates() == 1
