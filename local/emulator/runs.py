@@ -38,6 +38,7 @@ from local.emulator.script import (
     NeverFinishesPlan,
     Plan,
     Script,
+    StaysQueuedPlan,
     ToolCallsPlan,
 )
 from local.emulator.threads import StoredThread, ThreadStore
@@ -296,6 +297,8 @@ class RunStore:
             return
         if self._expire_if_due(run) or run.status == "requires_action":
             return
+        if isinstance(run.plan, StaysQueuedPlan):
+            return  # never picked up: queued until cancelled or expired
         run.started_at = run.started_at or epoch(now())
         if run.polls_left > 0 or isinstance(run.plan, NeverFinishesPlan):
             run.polls_left = max(run.polls_left - 1, 0)

@@ -61,6 +61,12 @@ class Plan:
         return NeverFinishesPlan()
 
     @staticmethod
+    def stays_queued() -> StaysQueuedPlan:
+        """The response (or Assistants run) stays ``queued`` until cancelled, as under an upstream backlog
+        (and keeps its conversation or thread locked). A chat completion just never answers."""
+        return StaysQueuedPlan()
+
+    @staticmethod
     def slow(polls: int, then: Plan) -> Plan:
         """``then``, after ``polls`` retrieves that still show the response queued or in progress."""
         if polls < 0:
@@ -137,6 +143,11 @@ class AnalyseCsvPlan(Plan):
 
 @dataclass(frozen=True, kw_only=True)
 class NeverFinishesPlan(Plan):
+    pass
+
+
+@dataclass(frozen=True, kw_only=True)
+class StaysQueuedPlan(NeverFinishesPlan):
     pass
 
 

@@ -132,6 +132,8 @@ class AssistantsEngine:
             with upstream_errors():
                 runs = self._client.beta.threads.runs.list(request.upstream_thread_id, order="desc", limit=20)
             for upstream in runs.data:
+                if upstream.status in ("cancelling", "cancelled"):
+                    continue  # one we cancelled on purpose (stuck in the queue), never the lost one
                 if (upstream.metadata or {}).get("threadrunner_run_id") == request.run_id:
                     return upstream.id
             return None

@@ -126,6 +126,12 @@ class RunRecord(Record):
     pending_round: int | None = None
     # Its create call timed out or lost its connection: it may still land upstream, so never look and redo.
     pending_round_unknown: bool = False
+    round_started_at: datetime | None = None  # when the current round's upstream response was created
+    # A round stuck in the upstream's queue is cancelled and started again once (Check run).
+    queued_restarts: int = 0
+    restarting_round: bool = False  # cancelled for being stuck; started again once the cancel has landed
+    # A long message lives only in the thread's log (position 0; S3 beyond the inline size), not in here.
+    message_in_log: bool = False
     tool_calls: list[ToolCallSummary] = Field(default_factory=list)
     answer: str | None = None
     usage_by_response: dict[str, Usage] = Field(default_factory=dict)

@@ -10,6 +10,7 @@ from typing import Any
 
 from boto3.dynamodb.conditions import Key
 
+from threadrunner.errors import NotFoundError
 from threadrunner.models.records import MessageRecord
 from threadrunner.stores._dynamo import from_item, to_item
 from threadrunner.stores.blobs import BlobStore
@@ -40,6 +41,14 @@ class MessageStore:
             self._blobs.put_text(key, content)
             message = message.model_copy(update={"content": None, "content_key": key})
         self._table.put_item(Item=to_item(message))
+
+    def get(self, thread_id: str, message_id: str) -> MessageRecord:
+        item = self._table.get_item(
+            Key={"thread_id": thread_id, "message_id": message_id}, ConsistentRead=True
+        ).get("Item")
+        if item is None:
+            raise NotFoundError(f"message {message_id} of thread {thread_id} not found")
+        return self._with_body(from_item(MessageRecord, item))
 
     def page(
         self, thread_id: str, *, limit: int, after: str | None = None

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from datetime import datetime
 from typing import Any
 
 from boto3.dynamodb.conditions import Attr, Key
@@ -159,14 +160,30 @@ class RunStore:
             ExpressionAttributeValues={":n": round_number},
         )
 
-    def record_round(self, run_id: str, round_number: int, response_id: str) -> None:
+    def record_round(self, run_id: str, round_number: int, response_id: str, started_at: datetime) -> None:
         self._table.update_item(
             Key={"run_id": run_id, "sk": RUN_SK},
-            UpdateExpression="SET response_ids = list_append(response_ids, :id) "
+            UpdateExpression="SET response_ids = list_append(response_ids, :id), round_started_at = :t "
             "REMOVE pending_round, pending_round_unknown",
             ConditionExpression="pending_round = :n",
-            ExpressionAttributeValues={":n": round_number, ":id": [response_id]},
+            ExpressionAttributeValues={":n": round_number, ":id": [response_id], ":t": to_value(started_at)},
         )
+
+    def reopen_round(self, run_id: str, round_number: int, response_id: str) -> bool:
+        """Forget the last round's response (cancelled: it never started) so the round is created again.
+        False when that is done already (a re-executed step)."""
+        try:
+            self._table.update_item(
+                Key={"run_id": run_id, "sk": RUN_SK},
+                UpdateExpression=f"REMOVE response_ids[{round_number}]",
+                ConditionExpression=f"size(response_ids) = :size AND response_ids[{round_number}] = :id",
+                ExpressionAttributeValues={":size": round_number + 1, ":id": response_id},
+            )
+        except ClientError as error:
+            if is_condition_failure(error):
+                return False
+            raise
+        return True
 
     def record_usage(self, run_id: str, response_id: str, usage: Usage) -> None:
         """Usage per upstream response, so a re-polled response is never counted twice."""

@@ -32,6 +32,7 @@ from threadrunner.models.workflow import (
     RunToolOutput,
     StepInput,
 )
+from threadrunner.stores.messages import message_id
 from threadrunner.tools.registry import ToolContext, ToolResult, call_tool, error_result, refusal, tool_specs
 from threadrunner.workflow.context import StepContext
 from threadrunner.workflow.polling import next_wait_seconds
@@ -41,6 +42,8 @@ logger = logging.getLogger(__name__)
 SUMMARY_CHARS = 500
 # A tool Lambda that died (timeout, crash) is tried again once; then the model gets an error output.
 MAX_TOOL_ATTEMPTS = 2
+# A start stuck in the upstream's queue is cancelled and created again this many times, then the run fails.
+MAX_QUEUED_RESTARTS = 1
 
 
 class ToolOutputsMissing(Exception):
@@ -48,7 +51,7 @@ class ToolOutputsMissing(Exception):
 
 
 def start_run(step: StepInput, ctx: StepContext) -> RunProgress:
-    run = ctx.runs.get(step.run_id)
+    run = _with_message(ctx.runs.get(step.run_id), ctx)
     if run.response_ids:  # a retried step whose create went out already: nothing to start again
         upstream_thread_id = run.upstream_thread_id or _upstream_thread(run, ctx.engine(run.engine), ctx)
     else:
@@ -129,16 +132,26 @@ def _start_on(run: RunRecord, ctx: StepContext) -> str:
 
 def check_run(step: StepInput, ctx: StepContext) -> RunProgress:
     run = ctx.runs.get(step.run_id)
+    engine = ctx.engine(run.engine)
     if run.cancel_requested:  # POST /v1/runs/{id}/cancel: stop upstream, end the run cancelled
-        ctx.engine(run.engine).cancel(run)
+        engine.cancel(run)
         return RunProgress(status=RunStatus.cancelled, poll_count=step.run.poll_count)
     poll_count = step.run.poll_count + 1
-    upstream = ctx.engine(run.engine).poll(run)
+    if run.restarting_round:
+        restarted = _restart_round(run, step, ctx, poll_count)
+        if restarted is not None:
+            return restarted
+        run = ctx.runs.get(run.id)
+    upstream = engine.poll(run)
     response_id = run.current_response_id or ""
     if upstream.status not in ("queued", "in_progress"):
         ctx.runs.record_usage(run.id, response_id, upstream.usage)
 
     if upstream.tool_calls and upstream.status in ("completed", "requires_action", "incomplete"):
+        if (limit_error := _tool_call_limit(run, upstream, ctx)) is not None:
+            engine.cancel(run)  # an Assistants run would otherwise hold its thread until it expires
+            ctx.runs.update(run.id, error=limit_error)
+            return RunProgress(status=RunStatus.failed, poll_count=poll_count)
         pending = _record_tool_calls(run, upstream, ctx)
         ctx.runs.update(run.id, status=RunStatus.requires_action)
         return RunProgress(status=RunStatus.requires_action, poll_count=poll_count, tool_calls=pending)
@@ -150,11 +163,84 @@ def check_run(step: StepInput, ctx: StepContext) -> RunProgress:
         )
         ctx.runs.update(run.id, error=error, answer=upstream.answer)
         return RunProgress(status=upstream.status, poll_count=poll_count)
+    if upstream.status == "queued" and _stuck_in_queue(run, ctx):
+        return _cancel_stuck_round(run, step, ctx, poll_count)
+    return _wait_or_time_out(run, step, poll_count, upstream.poll_after_ms)
 
+
+def _wait_or_time_out(
+    run: RunRecord, step: StepInput, poll_count: int, poll_after_ms: int | None
+) -> RunProgress:
+    """The watchdog: past the run's deadline or the poll limit the run ends timed_out (Cancel run)."""
     if clock.now() >= run.deadline_at or poll_count >= step.settings.max_polls:
         return RunProgress(status=RunStatus.timed_out, poll_count=poll_count)
-    wait = next_wait_seconds(step.settings, poll_count, upstream.poll_after_ms)
+    wait = next_wait_seconds(step.settings, poll_count, poll_after_ms)
     return RunProgress(status=RunStatus.in_progress, wait_seconds=wait, poll_count=poll_count)
+
+
+def _stuck_in_queue(run: RunRecord, ctx: StepContext) -> bool:
+    started = run.round_started_at or run.started_at
+    if started is None:
+        return False
+    return (clock.now() - started).total_seconds() > ctx.run_settings.max_queued_seconds
+
+
+def _cancel_stuck_round(run: RunRecord, step: StepInput, ctx: StepContext, poll_count: int) -> RunProgress:
+    """A response the upstream never picked up: cancel it, and start the run again once (only the start:
+    tool outputs cannot be handed to a cancelled Assistants run). Next time, the run fails."""
+    ctx.engine(run.engine).cancel(run)
+    seconds = ctx.run_settings.max_queued_seconds
+    if run.round > 0 or run.queued_restarts >= MAX_QUEUED_RESTARTS:
+        again = " again, after a restart" if run.queued_restarts else ""
+        error = RunError(
+            code="UpstreamStuckQueued",
+            message=f"the upstream kept the run queued for more than {seconds:g} s{again}; it was cancelled",
+        )
+        ctx.runs.update(run.id, error=error)
+        return RunProgress(status=RunStatus.failed, poll_count=poll_count)
+    logger.warning("run %s: queued upstream for more than %g s, cancelled to start again", run.id, seconds)
+    ctx.runs.update(run.id, restarting_round=True, queued_restarts=run.queued_restarts + 1)
+    return RunProgress(
+        status=RunStatus.in_progress, wait_seconds=step.settings.first_wait_seconds, poll_count=poll_count
+    )
+
+
+def _restart_round(run: RunRecord, step: StepInput, ctx: StepContext, poll_count: int) -> RunProgress | None:
+    """Start the stuck start again once its cancel has landed. None: it got going before the cancel
+    landed and goes on as usual."""
+    engine = ctx.engine(run.engine)
+    if run.response_ids:
+        upstream = engine.poll(run)
+        if upstream.status in ("queued", "in_progress"):  # still cancelling
+            return _wait_or_time_out(run, step, poll_count, upstream.poll_after_ms)
+        if upstream.status != "cancelled":
+            ctx.runs.update(run.id, restarting_round=False)
+            return None
+        ctx.runs.reopen_round(run.id, run.round, run.current_response_id or "")
+    fresh = _with_message(run, ctx).model_copy(update={"response_ids": []})
+    request = _run_request(fresh, fresh.upstream_thread_id or "", ctx)
+    _create_round(
+        fresh,
+        0,
+        create=lambda: engine.start(request, fresh.message),
+        find=lambda: engine.find_created(request, fresh, 0, []),
+        ctx=ctx,
+    )
+    ctx.runs.update(run.id, restarting_round=False)
+    return RunProgress(
+        status=RunStatus.in_progress, wait_seconds=step.settings.first_wait_seconds, poll_count=poll_count
+    )
+
+
+def _tool_call_limit(run: RunRecord, upstream: UpstreamRun, ctx: StepContext) -> RunError | None:
+    limit = ctx.run_settings.max_tool_calls_per_run
+    asked = len({summary.call_id for summary in run.tool_calls} | {c.call_id for c in upstream.tool_calls})
+    if asked <= limit:
+        return None
+    return RunError(
+        code="ToolCallLimitExceeded",
+        message=f"the model asked for {asked} tool calls in this run; this environment allows {limit}",
+    )
 
 
 def tool_runner(tool_name: str) -> Callable[[RunToolInput, StepContext], RunToolOutput]:
@@ -184,7 +270,7 @@ def tool_runner(tool_name: str) -> Callable[[RunToolInput, StepContext], RunTool
 
 
 def submit_tool_outputs(step: StepInput, ctx: StepContext) -> RunProgress:
-    run = ctx.runs.get(step.run_id)
+    run = _with_message(ctx.runs.get(step.run_id), ctx)
     calls = ctx.ledger.list(run.id)
     # Every call the current response asked for (the ledger has them all, including refused ones).
     requested = [call for call in calls if call.round == run.round]
@@ -320,6 +406,14 @@ def _cause_message(cause: str | None) -> str:
     return str(payload)[:SUMMARY_CHARS]
 
 
+def _with_message(run: RunRecord, ctx: StepContext) -> RunRecord:
+    """The run with its whole message: a long one is kept only in the thread's log (position 0)."""
+    if not run.message_in_log:
+        return run
+    logged = ctx.messages.get(run.thread_id, message_id(run.id, 0))
+    return run.model_copy(update={"message": logged.content or ""})
+
+
 def _upstream_thread(run: RunRecord, engine: Engine, ctx: StepContext) -> str:
     thread = ctx.threads.get(run.user_id, run.thread_id)
     if thread.engine != engine.name:  # a fallback engine: the thread keeps its own engine's upstream thread
@@ -402,7 +496,7 @@ def _create_round(
         found = find()
         if found is not None:
             logger.info("run %s: round %s was created by an interrupted attempt", run.id, round_number)
-            ctx.runs.record_round(run.id, round_number, found)
+            ctx.runs.record_round(run.id, round_number, found, clock.now())
             return
         # The earlier attempt created nothing: its claim is ours now.
     try:
@@ -414,7 +508,7 @@ def _create_round(
         # the upstream answered with an error: nothing was created
         ctx.runs.release_round(run.id, round_number)
         raise
-    ctx.runs.record_round(run.id, round_number, response_id)
+    ctx.runs.record_round(run.id, round_number, response_id, clock.now())
 
 
 def _record_tool_calls(run: RunRecord, upstream: UpstreamRun, ctx: StepContext) -> list[PendingToolCall]:

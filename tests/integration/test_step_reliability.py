@@ -1,10 +1,14 @@
-"""Exactly-once steps on each engine: the real engines against the emulator over moto DynamoDB.
+"""Reliable steps on each engine: the real engines against the emulator over moto DynamoDB.
 
+Exactly once:
 A Lambda can die after its create call returned and before the step recorded the id (injected here by
 making ``RunStore.record_round`` raise once). The re-executed step looks upstream before creating again:
 the emulator's exchange log proves that one create went out and the run still ends as it should. Collect
 outputs and Finish run may run twice with no second effect. Every exchange is checked against the OpenAI
 OpenAPI description (the ``emulator`` fixture).
+
+Every run ends: a start stuck in the upstream's queue is cancelled and started again once, then fails the
+run; a run asking for more tool calls than the environment allows fails with a clear error.
 """
 
 from __future__ import annotations
@@ -124,7 +128,7 @@ class World:
 
 
 @pytest.fixture
-def make_world(emulator: EmulatorServer) -> Iterator[Callable[[str], World]]:
+def make_world(emulator: EmulatorServer) -> Iterator[Callable[..., World]]:
     with moto_tables() as tables:
         runs_table = tables["runs"]
         run_settings = RunSettings()
@@ -144,13 +148,13 @@ def make_world(emulator: EmulatorServer) -> Iterator[Callable[[str], World]]:
             ),
         }
 
-        def make(engine: str) -> World:
+        def make(engine: str, **settings: Any) -> World:
             ctx = StepContext(
                 runs=RunStore(runs_table),
                 ledger=ToolCallLedger(runs_table),
                 threads=ThreadStore(tables["threads"]),
                 engine=engines.__getitem__,
-                run_settings=run_settings,
+                run_settings=RunSettings(**settings),
                 tool_settings=ToolSettings(),
                 tool_functions={"get_table_schema": "arn:schema"},
                 messages=messages,
@@ -168,11 +172,11 @@ def crash_recording_once(monkeypatch: pytest.MonkeyPatch, round_number: int) -> 
     original = RunStore.record_round
     left = [1]
 
-    def record_round(store: RunStore, run_id: str, number: int, response_id: str) -> None:
+    def record_round(store: RunStore, run_id: str, number: int, *recorded: Any) -> None:
         if number == round_number and left[0]:
             left[0] -= 1
             raise StepCrashed(f"died before recording round {number}")
-        original(store, run_id, number, response_id)
+        original(store, run_id, number, *recorded)
 
     monkeypatch.setattr(RunStore, "record_round", record_round)
 
@@ -185,7 +189,7 @@ def script_one_tool_round(world: World) -> None:
 
 @pytest.mark.parametrize("engine", ["assistants", "chat"])
 def test_a_start_run_re_executed_after_a_crash_finds_its_upstream_run_and_creates_no_second(
-    make_world: Callable[[str], World], monkeypatch: pytest.MonkeyPatch, engine: str
+    make_world: Callable[..., World], monkeypatch: pytest.MonkeyPatch, engine: str
 ) -> None:
     # Given a run whose Start run dies after the upstream create and before it records the id
     world = make_world(engine)
@@ -215,7 +219,7 @@ def test_a_start_run_re_executed_after_a_crash_finds_its_upstream_run_and_create
 
 @pytest.mark.parametrize("engine", ["assistants", "chat"])
 def test_submit_tool_outputs_re_executed_after_a_crash_submits_once(
-    make_world: Callable[[str], World], monkeypatch: pytest.MonkeyPatch, engine: str
+    make_world: Callable[..., World], monkeypatch: pytest.MonkeyPatch, engine: str
 ) -> None:
     # Given a run that asked for a tool, whose Submit tool outputs dies after the upstream call
     world = make_world(engine)
@@ -240,7 +244,7 @@ def test_submit_tool_outputs_re_executed_after_a_crash_submits_once(
 
 @pytest.mark.parametrize("round_number", [0, 1])
 def test_a_lost_response_id_fails_the_run_rather_than_asking_the_model_twice(
-    make_world: Callable[[str], World], monkeypatch: pytest.MonkeyPatch, round_number: int
+    make_world: Callable[..., World], monkeypatch: pytest.MonkeyPatch, round_number: int
 ) -> None:
     """The Responses API cannot list responses: a crash in that window ends the run, never a second turn."""
     # Given a responses run whose step dies after creating a response, before recording it
@@ -269,7 +273,7 @@ def test_a_lost_response_id_fails_the_run_rather_than_asking_the_model_twice(
 
 @pytest.mark.parametrize("engine", ["assistants", "chat"])
 def test_a_crash_before_the_create_went_out_creates_it_on_the_next_attempt(
-    make_world: Callable[[str], World], monkeypatch: pytest.MonkeyPatch, engine: str
+    make_world: Callable[..., World], monkeypatch: pytest.MonkeyPatch, engine: str
 ) -> None:
     # Given a Start run that claimed round 0 and died before calling the upstream
     world = make_world(engine)
@@ -285,7 +289,7 @@ def test_a_crash_before_the_create_went_out_creates_it_on_the_next_attempt(
 
 @pytest.mark.parametrize("engine", ENGINES)
 def test_collect_outputs_and_finish_run_re_run_change_nothing(
-    make_world: Callable[[str], World], engine: str
+    make_world: Callable[..., World], engine: str
 ) -> None:
     # Given a completed run
     world = make_world(engine)
@@ -307,3 +311,83 @@ def test_collect_outputs_and_finish_run_re_run_change_nothing(
     assert [(m.role, m.content) for m in log] == [("user", run.message), ("assistant", "Hello.")]
     assert world.ctx.threads.get("alice", run.thread_id).active_run_id is None
     assert world.creates() == 1
+
+
+def age_the_round(world: World, run: RunRecord, seconds: float = 60) -> None:
+    """As if the current round's response had been created ``seconds`` ago (no sleeping)."""
+    world.ctx.runs.update(run.id, round_started_at=clock.now() - timedelta(seconds=seconds))
+
+
+def cancels(world: World) -> int:
+    return sum(1 for e in world.upstream.exchanges if e.method == "POST" and e.path.endswith("/cancel"))
+
+
+@pytest.mark.parametrize("engine", ["responses", "assistants"])
+def test_a_start_stuck_in_the_queue_is_cancelled_and_started_again_once(
+    make_world: Callable[..., World], engine: str
+) -> None:
+    # Given an upstream that never picks up the first response, then answers the second
+    world = make_world(engine, max_queued_seconds=30)
+    world.upstream.script(Plan.stays_queued(), Plan.message("Hello."))
+    run = world.new_run()
+    progress = steps.start_run(world.step(run), world.ctx)
+    assert steps.check_run(world.step(run, progress), world.ctx).status == "in_progress"  # queued, not long
+    # When it has been queued past the limit
+    age_the_round(world, run)
+    progress = steps.check_run(world.step(run, progress), world.ctx)
+    # Then it is cancelled, created again once the cancel has landed, and the run completes
+    assert progress.status == "in_progress" and cancels(world) == 1
+    progress = world.until_settled(run, progress)
+    assert progress.status == "completed"
+    steps.collect_outputs(world.step(run, progress), world.ctx)
+    assert world.finish(run, progress) == "completed"
+    ended = world.ctx.runs.get(run.id)
+    assert ended.answer == "Hello." and len(ended.response_ids) == 1 and ended.queued_restarts == 1
+    assert world.creates() == 2
+
+
+@pytest.mark.parametrize("engine", ["responses", "assistants"])
+def test_a_start_stuck_twice_fails_the_run_with_a_clear_error(
+    make_world: Callable[..., World], engine: str
+) -> None:
+    # Given an upstream that never picks up any response
+    world = make_world(engine, max_queued_seconds=30)
+    world.upstream.script(Plan.stays_queued(), Plan.stays_queued())
+    run = world.new_run()
+    progress = steps.start_run(world.step(run), world.ctx)
+    # When the start stays queued past the limit, and its restart too
+    age_the_round(world, run)
+    progress = steps.check_run(world.step(run, progress), world.ctx)
+    for _ in range(3):  # until the cancel has landed and the restart is created
+        progress = steps.check_run(world.step(run, progress), world.ctx)
+        if world.creates() == 2:
+            break
+    age_the_round(world, run)
+    progress = steps.check_run(world.step(run, progress), world.ctx)
+    # Then the run fails, saying why, with both responses cancelled and the thread free
+    assert progress.status == "failed"
+    assert world.finish(run, progress) == "failed"
+    ended = world.ctx.runs.get(run.id)
+    assert ended.error is not None and ended.error.code == "UpstreamStuckQueued"
+    assert "queued for more than 30 s again, after a restart" in ended.error.message
+    assert world.creates() == 2 and cancels(world) == 2
+    assert world.ctx.threads.get("alice", run.thread_id).active_run_id is None
+
+
+@pytest.mark.parametrize("engine", ENGINES)
+def test_more_tool_calls_than_the_environment_allows_fail_the_run(
+    make_world: Callable[..., World], engine: str
+) -> None:
+    # Given an environment allowing 2 tool calls per run, and a model that asks for 3 at once
+    world = make_world(engine, max_tool_calls_per_run=2)
+    world.upstream.script(Plan.tool_calls([("get_table_schema", {"table": t}) for t in ("a", "b", "c")]))
+    run = world.new_run()
+    # When Check run sees them
+    progress = world.until_settled(run, steps.start_run(world.step(run), world.ctx))
+    # Then the run fails with a clear error and no tool runs
+    assert progress.status == "failed" and not progress.tool_calls
+    assert world.finish(run, progress) == "failed"
+    ended = world.ctx.runs.get(run.id)
+    assert ended.error is not None and ended.error.code == "ToolCallLimitExceeded"
+    assert ended.error.message == "the model asked for 3 tool calls in this run; this environment allows 2"
+    assert world.ctx.threads.get("alice", run.thread_id).active_run_id is None
