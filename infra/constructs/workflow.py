@@ -25,6 +25,7 @@ from infra.constructs.functions import FunctionFactory
 from infra.constructs.storage import Storage
 
 BOTH_TABLES = (THREADS, RUNS)
+LOG_READERS = (FunctionName.start_run, FunctionName.check_run, FunctionName.submit_tool_outputs)
 
 
 class Workflow(Construct):
@@ -137,6 +138,27 @@ class Workflow(Construct):
                 reason="Finish run stores large answers under messages/<thread id>/, named at run time.",
             ),
         )
+        # The steps that start a model turn read the thread's log: the chat engine replays it, and a long
+        # user message lives only there (Check run starts a run stuck in the upstream's queue again).
+        for name in LOG_READERS:
+            storage.grant_tables(self.steps[name], read=(MESSAGES,), write=())
+            storage.grant_message_bodies(self.steps[name], read=True, write=False)
+            Validations.of(self.steps[name].role).acknowledge(  # type: ignore[arg-type]
+                Acknowledgment(
+                    id=f"AwsSolutions-IAM5[Resource::<{bucket}.Arn>/{MESSAGES_PREFIX}*]",
+                    reason="Reads long message bodies under messages/<thread id>/, named at run time.",
+                ),
+            )
+        # A tool's whole output, when the model gets it cut short, is kept with the thread's log in S3.
+        for name, function in self.steps.items():
+            if name.tool is not None:
+                storage.grant_message_bodies(function, read=False, write=True)
+                Validations.of(function.role).acknowledge(  # type: ignore[arg-type]
+                    Acknowledgment(
+                        id=f"AwsSolutions-IAM5[Resource::<{bucket}.Arn>/{MESSAGES_PREFIX}*]",
+                        reason="Writes whole tool outputs under messages/<thread id>/, named at run time.",
+                    ),
+                )
 
     def _let_finish_run_start_the_next_run(self) -> None:
         """Finish run hands the thread to its next queued run and starts its execution. The state machine's

@@ -170,6 +170,7 @@ class ToolCallRecord(Record):
     output: str | None = None
     is_error: bool = False
     truncated: bool = False
+    full_output_key: str | None = None  # S3: the whole output, when ``output`` was cut for the model
     attempts: int = 0
     started_at: datetime | None = None
     finished_at: datetime | None = None

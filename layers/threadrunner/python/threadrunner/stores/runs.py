@@ -289,7 +289,8 @@ class ToolCallLedger:
         try:
             self._table.update_item(
                 Key={"run_id": call.run_id, "sk": f"call#{call.call_id}"},
-                UpdateExpression="SET #o = :o, is_error = :e, truncated = :t, finished_at = :f, duration_ms = :d",
+                UpdateExpression="SET #o = :o, is_error = :e, truncated = :t, finished_at = :f, duration_ms = :d"
+                + (", full_output_key = :k" if call.full_output_key else ""),
                 ConditionExpression="attribute_exists(sk) AND attribute_not_exists(#o)",
                 ExpressionAttributeNames={"#o": "output"},
                 ExpressionAttributeValues={
@@ -298,7 +299,8 @@ class ToolCallLedger:
                     ":t": call.truncated,
                     ":f": to_value(call.finished_at),
                     ":d": call.duration_ms,
-                },
+                }
+                | ({":k": call.full_output_key} if call.full_output_key else {}),
             )
         except ClientError as error:
             if is_condition_failure(error):
