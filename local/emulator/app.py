@@ -192,6 +192,8 @@ class EmulatorApp:
                 raise ApiError(404, f"Invalid URL ({request.method} {request.path})") from None
             call = _SCRIPTABLE_CALLS.get(endpoint)
             if call is not None and (failure := self._script.next_failure(call)) is not None:
+                if failure.malformed:
+                    return _MalformedResponse('{"id": "resp_', status=200, mimetype="application/json")
                 if failure.delay_seconds:
                     error = scripted_http_error(failure)
                     return _SlowResponse.of(error.body(), failure.delay_seconds, status=error.status)
@@ -407,6 +409,10 @@ def _json(body: Any, *, status: int = 200, headers: dict[str, str] | None = None
     )
 
 
+class _MalformedResponse(Response):
+    """A scripted wire fault: the body is JSON cut short (see Plan.malformed_json)."""
+
+
 def _exchange(request: Request, response: Response) -> Exchange:
     return Exchange(
         method=request.method,
@@ -417,4 +423,5 @@ def _exchange(request: Request, response: Response) -> Exchange:
         status=response.status_code,
         response_headers={name.lower(): value for name, value in response.headers.items()},
         response_body=response.get_data(),
+        fault=isinstance(response, _MalformedResponse),
     )

@@ -104,6 +104,16 @@ class Plan:
         )
 
     @staticmethod
+    def malformed_json(*, on: HttpCall = "retrieve", times: int = 1) -> HttpErrorPlan:
+        """The next ``times`` calls of kind ``on`` answer 200 with a truncated JSON body, as a connection
+        cut mid-answer or a broken proxy would."""
+        if times < 1:
+            raise ValueError("times must be >= 1")
+        return HttpErrorPlan(
+            status=200, code=None, on=on, times=times, message=None, retry_after_ms=0, malformed=True
+        )
+
+    @staticmethod
     def http_hang(seconds: float, *, on: HttpCall = "create", times: int = 1) -> HttpErrorPlan:
         """The next ``times`` calls of kind ``on`` hang for ``seconds`` (a client with a shorter timeout
         gives up), then answer 504 as a gateway in front of a stuck server would."""
@@ -162,6 +172,7 @@ class HttpErrorPlan:
     message: str | None
     retry_after_ms: int
     delay_seconds: float = 0.0  # the answer comes this late (a hung upstream, then its proxy gives up)
+    malformed: bool = False  # a 200 whose JSON body is cut short
 
 
 class Script:

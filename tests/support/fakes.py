@@ -30,6 +30,9 @@ class FakeEngine:
     def delete_thread(self, upstream_thread_id: str) -> None:
         self.threads_created.remove(upstream_thread_id)
 
+    def thread_exists(self, upstream_thread_id: str) -> bool:
+        return upstream_thread_id in self.threads_created
+
     def start(self, request: RunRequest, message: str) -> str:
         return self._create("start", message)
 

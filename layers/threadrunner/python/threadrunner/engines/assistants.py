@@ -61,6 +61,14 @@ class AssistantsEngine:
         with upstream_errors(), suppress(openai.NotFoundError):
             self._client.beta.threads.delete(upstream_thread_id)
 
+    def thread_exists(self, upstream_thread_id: str) -> bool:
+        with upstream_errors():
+            try:
+                self._client.beta.threads.retrieve(upstream_thread_id)
+            except openai.NotFoundError:
+                return False
+        return True
+
     def start(self, request: RunRequest, message: str) -> str:
         if self._assistants is None:
             raise UpstreamError("this assistants engine has no assistant registry: it cannot start runs")

@@ -115,6 +115,10 @@ class Engine(Protocol):
         """Delete it; a thread that is already gone is not an error."""
         ...
 
+    def thread_exists(self, upstream_thread_id: str) -> bool:
+        """False once the upstream thread/conversation is gone (deleted, or a new server)."""
+        ...
+
     def start(self, request: RunRequest, message: str) -> str:
         """Start the model on a user message; returns the upstream run/response id. Never retried."""
         ...

@@ -43,6 +43,9 @@ class ChatEngine:
     def delete_thread(self, upstream_thread_id: str) -> None:
         return None
 
+    def thread_exists(self, upstream_thread_id: str) -> bool:
+        return True  # the thread is our own log
+
     def start(self, request: RunRequest, message: str) -> str:
         return self._complete(request, message, 0, [])
 

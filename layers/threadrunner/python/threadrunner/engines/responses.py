@@ -43,6 +43,14 @@ class ResponsesEngine:
         with upstream_errors(), suppress(openai.NotFoundError):
             self._client.conversations.delete(upstream_thread_id)
 
+    def thread_exists(self, upstream_thread_id: str) -> bool:
+        with upstream_errors():
+            try:
+                self._client.conversations.retrieve(upstream_thread_id)
+            except openai.NotFoundError:
+                return False
+        return True
+
     def start(self, request: RunRequest, message: str) -> str:
         inputs = [
             {"type": "input_file", "file_id": file.upstream_file_id}

@@ -20,7 +20,13 @@ from threadrunner.engines.base import (
     ToolOutput,
     UpstreamRun,
 )
-from threadrunner.errors import UpstreamError, UpstreamOutcomeUnknown, UpstreamsFailed
+from threadrunner.errors import (
+    UpstreamError,
+    UpstreamNotFound,
+    UpstreamOutcomeUnknown,
+    UpstreamsFailed,
+    UpstreamThreadGone,
+)
 from threadrunner.files.outputs import copy_outputs
 from threadrunner.models.records import RunError, RunRecord, RunStatus, ToolCallRecord, ToolCallSummary
 from threadrunner.models.workflow import (
@@ -120,13 +126,23 @@ def _start_on(run: RunRecord, ctx: StepContext) -> str:
     engine = ctx.engine(run.engine)
     upstream_thread_id = _upstream_thread(run, engine, ctx)
     request = _run_request(run, upstream_thread_id, ctx)
-    _create_round(
-        run,
-        0,
-        create=lambda: engine.start(request, run.message),
-        find=lambda: engine.find_created(request, run, 0, []),
-        ctx=ctx,
-    )
+    try:
+        _create_round(
+            run,
+            0,
+            create=lambda: engine.start(request, run.message),
+            find=lambda: engine.find_created(request, run, 0, []),
+            ctx=ctx,
+        )
+    except UpstreamNotFound as error:
+        if engine.thread_exists(upstream_thread_id):
+            raise
+        # Deleted upstream (by hand, or a new server): this run fails, the thread's next run starts afresh.
+        thread = ctx.threads.get(run.user_id, run.thread_id)
+        ctx.threads.forget_upstream_thread(thread, upstream_thread_id)
+        raise UpstreamThreadGone(
+            f"the upstream thread {upstream_thread_id} is gone; the thread's next run starts a new one"
+        ) from error
     return upstream_thread_id
 
 
