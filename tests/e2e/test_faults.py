@@ -17,6 +17,7 @@ import httpx
 import pytest
 from openai import OpenAI
 from threadrunner.engines.responses import ResponsesEngine
+from threadrunner.stores.runs import RunStore
 
 from local.emulator import EmulatorServer, Plan
 from local.emulator.script import HttpErrorPlan
@@ -31,7 +32,12 @@ FAST_RETRIES = {
 
 
 class StepCrashed(Exception):
-    """A step's Lambda dying mid-way (its error type names the Catch's error)."""
+    """A step's Lambda failing mid-way with an error of its own (its type names the Catch's error)."""
+
+
+# A step's Lambda killed mid-way (out of memory, timed out): Lambda reports Runtime.ExitError, which the
+# workflow retries once. The local Lambda dispatch names the error after the exception's type.
+LambdaKilled = type("Runtime.ExitError", (Exception,), {})
 
 
 @dataclass(frozen=True)
@@ -87,6 +93,28 @@ FAULTS: dict[str, Fault] = {
     "404: the conversation was deleted upstream": Fault(
         (), "failed", "UpstreamThreadGone", setup=lambda scenario: scenario.delete_conversation()
     ),
+    "more tool calls than the environment allows": Fault(
+        (Plan.tool_calls([("get_table_schema", {"table": "sales"})] * 3),),
+        "failed",
+        "ToolCallLimitExceeded",
+        setup=lambda scenario: scenario.configure(THREADRUNNER_MAX_TOOL_CALLS_PER_RUN="2"),
+    ),
+    "Start run killed after its create (Assistants: retried, finds its run)": Fault(
+        (Plan.message("ok"),),
+        "completed",
+        None,
+        "assistants",
+        creates=1,
+        setup=lambda scenario: scenario.kill_before_recording(),
+    ),
+    "Start run killed after its create (chat: retried, finds its completion)": Fault(
+        (Plan.message("ok"),),
+        "completed",
+        None,
+        "chat",
+        creates=1,
+        setup=lambda scenario: scenario.kill_before_recording(),
+    ),
     "a Lambda step crash": Fault(
         (Plan.slow(2, Plan.message("never read")),),
         "failed",
@@ -102,6 +130,7 @@ class Scenario:
     upstream: EmulatorServer
     monkeypatch: pytest.MonkeyPatch
     thread: dict[str, Any]
+    configure: Callable[..., None]
 
     def run(self, message: str) -> dict[str, Any]:
         accepted = self.alice.post(f"/v1/threads/{self.thread['id']}/runs", json={"message": message})
@@ -119,6 +148,19 @@ class Scenario:
         )
         with OpenAI(base_url=self.upstream.base_url, api_key="sk-test-e2e", max_retries=0) as client:
             client.conversations.delete(conversation)
+
+    def kill_before_recording(self) -> None:
+        """Start run's Lambda is killed once, after the upstream create and before it records the id."""
+        record_round = RunStore.record_round
+        killed: list[bool] = []
+
+        def killed_once(store: RunStore, *arguments: Any) -> None:
+            if not killed:
+                killed.append(True)
+                raise LambdaKilled("Runtime exited with error: signal: killed")
+            record_round(store, *arguments)
+
+        self.monkeypatch.setattr(RunStore, "record_round", killed_once)
 
     def crash_next_poll(self) -> None:
         """Check run's Lambda dies once, in the middle of its poll."""
@@ -138,7 +180,8 @@ def creates(upstream: EmulatorServer) -> int:
     return sum(
         1
         for e in upstream.exchanges
-        if e.method == "POST" and (e.path == "/v1/responses" or e.path.endswith("/runs"))
+        if e.method == "POST"
+        and (e.path in ("/v1/responses", "/v1/chat/completions") or e.path.endswith("/runs"))
     )
 
 
@@ -153,7 +196,7 @@ def test_each_fault_ends_in_its_documented_state_keeping_the_message_and_freeing
     fault = FAULTS[name]
     configure(THREADRUNNER_ENGINE=fault.engine, **FAST_RETRIES)
     thread = new_thread(alice, f"fault-{list(FAULTS).index(name)}")  # a thread of its own
-    scenario = Scenario(alice, upstream, monkeypatch, thread)
+    scenario = Scenario(alice, upstream, monkeypatch, thread, configure)
     if fault.setup is not None:
         fault.setup(scenario)
     before = creates(upstream)

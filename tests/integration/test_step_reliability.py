@@ -73,11 +73,12 @@ class World:
     upstream: EmulatorServer
     engine: str
 
-    def new_run(self) -> RunRecord:
+    def new_run(self, purpose: str | None = None) -> RunRecord:
+        """A run on the thread for ``purpose`` (default: a thread of its own)."""
         thread, _ = self.ctx.threads.get_or_create(
             user_id="alice",
             assistant="data-analyst",
-            purpose=clock.new_id("p"),
+            purpose=purpose or clock.new_id("p"),
             engine=self.engine,
             max_age_hours=24,
             ttl_days=30,
@@ -391,3 +392,28 @@ def test_more_tool_calls_than_the_environment_allows_fail_the_run(
     assert ended.error is not None and ended.error.code == "ToolCallLimitExceeded"
     assert ended.error.message == "the model asked for 3 tool calls in this run; this environment allows 2"
     assert world.ctx.threads.get("alice", run.thread_id).active_run_id is None
+
+
+@pytest.mark.parametrize("ending", ["cancelled", "timed_out"])
+def test_a_run_ended_while_its_tools_were_awaited_leaves_the_conversation_usable(
+    make_world: Callable[..., World], ending: str
+) -> None:
+    # Given a responses run whose model waits for a tool output
+    world = make_world("responses")
+    world.upstream.script(Plan.tool_calls([("get_table_schema", {"table": "sales"})]), Plan.message("Hi."))
+    run = world.new_run("shared")
+    progress = world.until_settled(run, steps.start_run(world.step(run), world.ctx))
+    assert progress.status == "requires_action"
+    # When the run ends before the outputs are submitted (the user cancels, or the deadline passes)
+    if ending == "cancelled":
+        world.ctx.runs.request_cancel(run.id)
+        progress = steps.check_run(world.step(run, progress), world.ctx)
+    else:
+        progress = steps.cancel_run(world.step(run, progress), world.ctx)
+    assert world.finish(run, progress) == ending
+    # Then the open call was answered upstream with an error, and the thread's next run completes
+    closed = [e for e in world.upstream.exchanges if e.method == "POST" and e.path.endswith("/items")]
+    assert [item["type"] for item in closed[0].request_json["items"]] == ["function_call_output"]
+    following = world.new_run("shared")
+    done = world.until_settled(following, steps.start_run(world.step(following), world.ctx))
+    assert done.status == "completed"

@@ -18,6 +18,7 @@ class FakeEngine:
     threads_created: list[str] = field(default_factory=list)
     creates: list[tuple[str, object]] = field(default_factory=list)
     cancelled: list[str] = field(default_factory=list)
+    closed: list[str] = field(default_factory=list)
     fail_next_create: Exception | None = None
     # What find_created answers: an id, None (nothing was created) or an exception (the upstream cannot tell).
     found: str | Exception | None = None
@@ -48,6 +49,9 @@ class FakeEngine:
         if isinstance(self.found, Exception):
             raise self.found
         return self.found
+
+    def close_tool_calls(self, run: RunRecord, call_ids: Sequence[str]) -> None:
+        self.closed.extend(call_ids)
 
     def cancel(self, run: RunRecord) -> None:
         self.cancelled.append(run.current_response_id or "")

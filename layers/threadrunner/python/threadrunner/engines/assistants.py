@@ -153,6 +153,9 @@ class AssistantsEngine:
             waiting = {call.id for call in upstream.required_action.submit_tool_outputs.tool_calls}
         return None if waiting & set(call_ids) else run_id
 
+    def close_tool_calls(self, run: RunRecord, call_ids: Sequence[str]) -> None:
+        return None  # the run waiting for them was cancelled, which frees its thread
+
     def cancel(self, run: RunRecord) -> None:
         if not run.response_ids or run.upstream_thread_id is None:
             return

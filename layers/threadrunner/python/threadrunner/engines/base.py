@@ -142,6 +142,11 @@ class Engine(Protocol):
         """Cancel the current upstream run; one that has already ended is not an error."""
         ...
 
+    def close_tool_calls(self, run: RunRecord, call_ids: Sequence[str]) -> None:
+        """The run ended with these calls unanswered upstream (cancelled, timed out, failed): answer them
+        with an error where the upstream would otherwise refuse the thread's next run."""
+        ...
+
 
 class FileEngine(Protocol):
     """Engines that keep files upstream (responses, assistants): staging, generated files, cleanup."""

@@ -75,6 +75,9 @@ class ChatEngine:
         stored = self._needs_state().rounds.get(request.run_id, round_number)
         return None if stored is None else stored.completion_id
 
+    def close_tool_calls(self, run: RunRecord, call_ids: Sequence[str]) -> None:
+        return None  # the next run replays only answers and user messages from our log
+
     def cancel(self, run: RunRecord) -> None:
         return None  # each completion ended with its call; Check run ends the run cancelled
 

@@ -3,6 +3,7 @@ chained by function-call outputs on that conversation."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator, Sequence
 from contextlib import AbstractContextManager, suppress
 from typing import Any, BinaryIO
@@ -22,6 +23,10 @@ from threadrunner.engines.errors import upstream_errors
 from threadrunner.engines.files import UpstreamFiles
 from threadrunner.errors import UpstreamError, UpstreamOutcomeUnknown
 from threadrunner.models.records import RunError, RunRecord, Usage
+
+# What the model reads for a call its run never answered; the API adds at most 20 items per call.
+_ABANDONED = json.dumps({"error": "the run ended before this tool call was answered"})
+_ITEMS_PER_CALL = 20
 
 
 class ResponsesEngine:
@@ -119,6 +124,20 @@ class ResponsesEngine:
         # already finished or gone: nothing left to stop
         with upstream_errors(), suppress(openai.NotFoundError, openai.BadRequestError, openai.ConflictError):
             self._client.responses.cancel(_current(run))
+
+    def close_tool_calls(self, run: RunRecord, call_ids: Sequence[str]) -> None:
+        # A conversation holding a function call without its output refuses every new response (400).
+        if run.upstream_thread_id is None:
+            return
+        outputs = [
+            {"type": "function_call_output", "call_id": call_id, "output": _ABANDONED} for call_id in call_ids
+        ]
+        for start in range(0, len(outputs), _ITEMS_PER_CALL):
+            with upstream_errors():
+                self._client.conversations.items.create(
+                    run.upstream_thread_id,
+                    items=outputs[start : start + _ITEMS_PER_CALL],  # type: ignore[arg-type]
+                )
 
     def upload_file(self, filename: str, stream: BinaryIO, content_type: str, expires_seconds: int) -> str:
         return self._files.upload(filename, stream, content_type, expires_seconds)

@@ -165,7 +165,10 @@ def check_run(step: StepInput, ctx: StepContext) -> RunProgress:
 
     if upstream.tool_calls and upstream.status in ("completed", "requires_action", "incomplete"):
         if (limit_error := _tool_call_limit(run, upstream, ctx)) is not None:
-            engine.cancel(run)  # an Assistants run would otherwise hold its thread until it expires
+            # Left waiting, the calls would hold the thread upstream (an Assistants run until it expires,
+            # a conversation for good): cancel the run and answer them with an error.
+            engine.cancel(run)
+            engine.close_tool_calls(run, [call.call_id for call in upstream.tool_calls])
             ctx.runs.update(run.id, error=limit_error)
             return RunProgress(status=RunStatus.failed, poll_count=poll_count)
         pending = _record_tool_calls(run, upstream, ctx)
@@ -354,6 +357,8 @@ def finish_run(finish: FinishRunInput, ctx: StepContext) -> FinishRunOutput:
     run = ctx.runs.get(finish.run_id)
     status, error = _final_status(finish, run)
     if not run.status.is_terminal:
+        if status is not RunStatus.completed:
+            _close_open_tool_calls(run, ctx)  # before the thread's next run can start
         _summarize_tool_outputs(run, ctx)  # before it ends: the run's metrics count the tool errors
         _end(ctx.runs.get(run.id), status, error, ctx)
     if finish.error is not None:
@@ -397,6 +402,20 @@ def _stop_upstream(run: RunRecord, ctx: StepContext) -> None:
         ctx.engine(run.engine).cancel(run)
     except Exception:
         logger.warning("could not cancel the upstream run after a failed step", exc_info=True)
+
+
+def _close_open_tool_calls(run: RunRecord, ctx: StepContext) -> None:
+    """Calls the current response asked for and the run never answered upstream (it ended before Submit
+    tool outputs): left open, they would make the upstream refuse the thread's next run. Best effort."""
+    if not run.response_ids or run.pending_round is not None:
+        return
+    open_calls = [call.call_id for call in ctx.ledger.list(run.id) if call.round == run.round]
+    if not open_calls:
+        return
+    try:
+        ctx.engine(run.engine).close_tool_calls(run, open_calls)
+    except Exception:
+        logger.warning("could not close the tool calls of run %s upstream", run.id, exc_info=True)
 
 
 def _final_status(finish: FinishRunInput, run: RunRecord) -> tuple[RunStatus, RunError | None]:
