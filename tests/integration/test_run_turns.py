@@ -197,3 +197,28 @@ def test_finish_run_after_a_crash_stops_upstream_frees_the_thread_and_logs_the_r
     assert [(m.role, m.tool_call.name if m.tool_call else None) for m in logged] == [
         ("tool", "query_database")
     ]
+
+
+def test_when_a_run_is_seen_ended_its_answer_is_logged_and_the_thread_is_free(
+    ctx: StepContext, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Given a run that completed with an answer and holds its thread
+    thread = _thread(ctx)
+    run = _run(ctx, thread, response_ids=["resp_1"], status=RunStatus.in_progress, answer="Forty-two.")
+    ctx.threads.acquire(thread, run.id)
+    seen_at_the_end: list[tuple[str | None, list[str | None]]] = []
+    real_finish = ctx.runs.finish
+
+    def finish_and_look(run_id: str, **fields: object) -> bool:
+        logged, _ = ctx.messages.page(thread.id, limit=10)
+        seen_at_the_end.append(
+            (ctx.threads.get("alice", thread.id).active_run_id, [m.content for m in logged])
+        )
+        return real_finish(run_id, **fields)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(ctx.runs, "finish", finish_and_look)
+    # When Finish run ends it
+    steps.finish_run(FinishRunInput(run_id=run.id, run=RunProgress(status="completed")), ctx)
+    # Then by the time its status is terminal, the thread is free and the answer is in the log
+    assert seen_at_the_end == [(None, ["Forty-two."])]
+    assert ctx.runs.get(run.id).status is RunStatus.completed

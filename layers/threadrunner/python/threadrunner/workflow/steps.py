@@ -354,16 +354,24 @@ def cancel_run(step: StepInput, ctx: StepContext) -> RunProgress:
 
 
 def finish_run(finish: FinishRunInput, ctx: StepContext) -> FinishRunOutput:
+    """End the run. The terminal status comes last: a client that sees it finds the answer in the thread's
+    log and the thread free for its next run (or already passed to the queued one). Every part is safe to
+    repeat, so a retried Finish run completes what a crashed one began."""
     run = ctx.runs.get(finish.run_id)
     status, error = _final_status(finish, run)
     if not run.status.is_terminal:
         if status is not RunStatus.completed:
             _close_open_tool_calls(run, ctx)  # before the thread's next run can start
         _summarize_tool_outputs(run, ctx)  # before it ends: the run's metrics count the tool errors
-        _end(ctx.runs.get(run.id), status, error, ctx)
+        run = ctx.runs.get(run.id)
+    # Every ending logs its tool calls (and answer, if any), before the lock goes: a queued successor on
+    # the chat engine replays them.
+    logged = run if run.completed_at else run.model_copy(update={"completed_at": clock.now()})
+    for message in history.run_outputs(logged):
+        ctx.messages.add(message)
     if finish.error is not None:
         _stop_upstream(run, ctx)
-    # The lock first, whatever else fails: the thread's next queued run gets it and is started.
+    # The lock before the status, whatever else fails: the thread's next queued run gets it and is started.
     turns.end_turn(
         run,
         ctx.threads,
@@ -372,10 +380,9 @@ def finish_run(finish: FinishRunInput, ctx: StepContext) -> FinishRunOutput:
         ctx.run_settings.thread_ttl_days,
         end_cancelled=lambda successor: _end(successor, RunStatus.cancelled, None, ctx),
     )
-    ended = ctx.runs.get(run.id)
-    for message in history.run_outputs(ended):  # every ending logs its tool calls (and answer, if any)
-        ctx.messages.add(message)
-    return FinishRunOutput(status=ended.status)
+    if not run.status.is_terminal:
+        _end(ctx.runs.get(run.id), status, error, ctx)
+    return FinishRunOutput(status=ctx.runs.get(run.id).status)
 
 
 def _end(run: RunRecord, status: RunStatus, error: RunError | None, ctx: StepContext) -> None:
