@@ -3,7 +3,8 @@
 A run is ``queued`` when created, ``in_progress`` for its turn's number of retrieves, then reveals the turn:
 ``requires_action`` (tool calls; submitting their outputs starts the next turn), ``completed`` (an assistant
 message on the thread), ``failed`` or ``incomplete``. Cancelling shows ``cancelling`` until the next
-retrieve, then ``cancelled``. A run that is not final by its ``expires_at`` is ``expired``, and refuses tool
+retrieve, then ``cancelled``; a cancel has landed by the time the thread takes a new run (on the real service
+it takes moments, not a poll). A run that is not final by its ``expires_at`` is ``expired``, and refuses tool
 outputs from then on. While a run is not final its thread is locked: no new messages, no other run.
 """
 
@@ -270,6 +271,8 @@ class RunStore:
     def _active_run(self, thread_id: str) -> StoredRun | None:
         for run in self._runs.values():
             if run.thread.id == thread_id:
+                if run.status == "cancelling":
+                    self._advance(run)  # the cancel lands
                 self._expire_if_due(run)  # a run past its expiry no longer holds the thread
                 if not run.final:
                     return run

@@ -93,6 +93,21 @@ FAULTS: dict[str, Fault] = {
     "404: the conversation was deleted upstream": Fault(
         (), "failed", "UpstreamThreadGone", setup=lambda scenario: scenario.delete_conversation()
     ),
+    "a start stuck in the upstream queue (cancelled, started again)": Fault(
+        (Plan.stays_queued(), Plan.message("ok")),
+        "completed",
+        None,
+        creates=2,
+        setup=lambda scenario: scenario.configure(THREADRUNNER_MAX_QUEUED_SECONDS="0.3"),
+    ),
+    "a start stuck in the upstream queue twice": Fault(
+        (Plan.stays_queued(), Plan.stays_queued()),
+        "failed",
+        "UpstreamStuckQueued",
+        "assistants",
+        creates=2,
+        setup=lambda scenario: scenario.configure(THREADRUNNER_MAX_QUEUED_SECONDS="0.3"),
+    ),
     "more tool calls than the environment allows": Fault(
         (Plan.tool_calls([("get_table_schema", {"table": "sales"})] * 3),),
         "failed",
