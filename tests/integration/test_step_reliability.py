@@ -20,6 +20,7 @@ from typing import Any
 
 import boto3
 import pytest
+from openai import OpenAI
 from threadrunner import clock, history
 from threadrunner.engines import new_client
 from threadrunner.engines.assistant_registry import AssistantRegistry
@@ -417,3 +418,32 @@ def test_a_run_ended_while_its_tools_were_awaited_leaves_the_conversation_usable
     following = world.new_run("shared")
     done = world.until_settled(following, steps.start_run(world.step(following), world.ctx))
     assert done.status == "completed"
+
+
+def test_a_call_left_open_on_the_conversation_is_closed_before_the_next_start(
+    make_world: Callable[..., World],
+) -> None:
+    # Given a thread whose conversation holds a function call nobody answered (a response whose id was
+    # lost finished with a tool call)
+    world = make_world("responses")
+    world.upstream.script(Plan.message("First."))
+    first = world.new_run("open-call")
+    progress = world.until_settled(first, steps.start_run(world.step(first), world.ctx))
+    steps.collect_outputs(world.step(first, progress), world.ctx)
+    assert world.finish(first, progress) == "completed"
+    conversation = world.ctx.runs.get(first.id).upstream_thread_id or ""
+    world.upstream.script(Plan.tool_calls([("get_table_schema", {"table": "sales"})]))
+    with OpenAI(base_url=world.upstream.base_url, api_key="sk-test", max_retries=0) as client:
+        orphan = client.responses.create(model="m", input="hi", conversation=conversation, background=True)
+        while (ended := client.responses.retrieve(orphan.id)).status in ("queued", "in_progress"):
+            pass
+    open_calls = [item.call_id for item in ended.output if item.type == "function_call"]
+    assert len(open_calls) == 1
+    # When the thread's next run starts
+    world.upstream.script(Plan.message("Second."))
+    following = world.new_run("open-call")
+    progress = world.until_settled(following, steps.start_run(world.step(following), world.ctx))
+    # Then the open call was answered with an error output and the run completes
+    assert progress.status == "completed"
+    closed = [e for e in world.upstream.exchanges if e.method == "POST" and e.path.endswith("/items")]
+    assert [item["call_id"] for item in closed[0].request_json["items"]] == open_calls

@@ -4,6 +4,7 @@ chained by function-call outputs on that conversation."""
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Iterator, Sequence
 from contextlib import AbstractContextManager, suppress
 from typing import Any, BinaryIO
@@ -27,6 +28,9 @@ from threadrunner.models.records import RunError, RunRecord, Usage
 # What the model reads for a call its run never answered; the API adds at most 20 items per call.
 _ABANDONED = json.dumps({"error": "the run ended before this tool call was answered"})
 _ITEMS_PER_CALL = 20
+# The upstream names one open call per refusal; a start closes at most this many before giving up.
+_MAX_CALLS_TO_CLOSE = 10
+_UNANSWERED = re.compile(r"No tool output found for function call (\S+?)\.?$")
 
 
 class ResponsesEngine:
@@ -127,15 +131,17 @@ class ResponsesEngine:
 
     def close_tool_calls(self, run: RunRecord, call_ids: Sequence[str]) -> None:
         # A conversation holding a function call without its output refuses every new response (400).
-        if run.upstream_thread_id is None:
-            return
+        if run.upstream_thread_id is not None:
+            self._close(run.upstream_thread_id, call_ids)
+
+    def _close(self, conversation_id: str, call_ids: Sequence[str]) -> None:
         outputs = [
             {"type": "function_call_output", "call_id": call_id, "output": _ABANDONED} for call_id in call_ids
         ]
         for start in range(0, len(outputs), _ITEMS_PER_CALL):
             with upstream_errors():
                 self._client.conversations.items.create(
-                    run.upstream_thread_id,
+                    conversation_id,
                     items=outputs[start : start + _ITEMS_PER_CALL],  # type: ignore[arg-type]
                 )
 
@@ -154,18 +160,28 @@ class ResponsesEngine:
         if code_files:
             # A container the upstream creates (or reuses) with the files in it, for every round of the run.
             tools.append({"type": "code_interpreter", "container": {"type": "auto", "file_ids": code_files}})
+        arguments: dict[str, Any] = {
+            "model": request.model,
+            "instructions": request.instructions,
+            "input": items,
+            "tools": tools,
+            "conversation": request.upstream_thread_id,
+            "background": True,
+            "store": True,
+            "metadata": request.metadata,
+        }
         with upstream_errors(creating=True):
-            response = self._create_client.responses.create(
-                model=request.model,
-                instructions=request.instructions,
-                input=items,  # type: ignore[arg-type]
-                tools=tools,  # type: ignore[arg-type]
-                conversation=request.upstream_thread_id,
-                background=True,
-                store=True,
-                metadata=request.metadata,
-            )
-        return response.id
+            for _ in range(_MAX_CALLS_TO_CLOSE):
+                try:
+                    return self._create_client.responses.create(**arguments).id
+                except openai.BadRequestError as error:
+                    open_call = _unanswered_call(error)
+                    if open_call is None:
+                        raise
+                # A 400 created nothing. An earlier run left a call open (e.g. a response whose id was lost
+                # finished with function calls): answer it with an error, then ask again.
+                self._close(request.upstream_thread_id, [open_call])
+            return self._create_client.responses.create(**arguments).id
 
 
 def _function_tool(tool: ToolSpec) -> dict[str, Any]:
@@ -196,6 +212,13 @@ def _generated_files(output: list[Any]) -> list[GeneratedFile]:
                         ),
                     )
     return list(found.values())
+
+
+def _unanswered_call(error: openai.BadRequestError) -> str | None:
+    """The call id in the upstream's "No tool output found for function call <id>." refusal."""
+    body = error.body if isinstance(error.body, dict) else {}
+    found = _UNANSWERED.search(str(body.get("message") or error.message))
+    return found.group(1) if found else None
 
 
 def _current(run: RunRecord) -> str:
