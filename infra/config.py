@@ -88,6 +88,9 @@ class FilesConfig(_Strict):
     user_quota_bytes: int = Field(default=200 * 1024 * 1024, gt=0)
     upload_url_seconds: int = Field(default=900, gt=0, le=7 * 24 * 3600)
     download_url_seconds: int = Field(default=3600, gt=0, le=7 * 24 * 3600)
+    # The chat engine inlines a run's text files into its message, up to this many bytes per run (a 422 at
+    # the API past it); keep it well inside the models' context budget (about four bytes a token).
+    chat_inline_bytes: int = Field(default=256 * 1024, gt=0, le=4 * 1024 * 1024)
     # Upstream copies expire by themselves (Files API expires_after: 1 hour to 30 days); 0: never.
     upstream_file_days: int = Field(default=7, ge=0, le=30)
     uploads_expire_days: int = Field(default=2, gt=0)

@@ -12,6 +12,7 @@ from infra.constructs.cleanup import Cleanup
 from infra.constructs.files import Files
 from infra.constructs.functions import FunctionFactory
 from infra.constructs.identity import Identity
+from infra.constructs.log_groups import LogGroups
 from infra.constructs.monitoring import Monitoring
 from infra.constructs.storage import Storage
 from infra.constructs.upstream_secret import UpstreamSecret
@@ -30,11 +31,19 @@ class ThreadrunnerStack(Stack):
         Tags.of(self).add("environment", config.name)
 
         storage = Storage(self, "Storage", config=config)
+        log_groups = LogGroups(self, "LogGroups", config=config)
         upstream_secret = UpstreamSecret(self, "UpstreamSecret", config=config)
         functions = FunctionFactory(
-            self, "Functions", config=config, storage=storage, upstream_secret=upstream_secret
+            self,
+            "Functions",
+            config=config,
+            storage=storage,
+            upstream_secret=upstream_secret,
+            log_groups=log_groups,
         )
-        workflow = Workflow(self, "Workflow", config=config, storage=storage, functions=functions)
+        workflow = Workflow(
+            self, "Workflow", config=config, storage=storage, functions=functions, log_groups=log_groups
+        )
         cleanup = Cleanup(self, "Cleanup", config=config, storage=storage, functions=functions)
         self.files = Files(self, "Files", config=config, storage=storage, functions=functions)
         identity = Identity(self, "Identity", config=config)
@@ -45,6 +54,7 @@ class ThreadrunnerStack(Stack):
             storage=storage,
             functions=functions,
             identity=identity,
+            log_groups=log_groups,
             state_machine=workflow.state_machine,
             delete_threads=cleanup.delete_threads,
         )
@@ -64,6 +74,7 @@ class ThreadrunnerStack(Stack):
         )
         self.cleanup = cleanup
         self.storage = storage
+        self.log_groups = log_groups
         self.workflow = workflow
         self.upstream_secret = upstream_secret
         CfnOutput(self, OutputName.state_machine_arn.value, value=workflow.state_machine.state_machine_arn)

@@ -28,6 +28,7 @@ from infra.constants import (
 )
 from infra.constructs.functions import FunctionFactory
 from infra.constructs.identity import Identity
+from infra.constructs.log_groups import LogGroups
 from infra.constructs.storage import Storage
 
 # Named methods, not ANY: an ANY route would also catch the browser's CORS preflight (OPTIONS, sent without a
@@ -83,6 +84,7 @@ class Api(Construct):
         storage: Storage,
         functions: FunctionFactory,
         identity: Identity,
+        log_groups: LogGroups,
         state_machine: sfn.StateMachine,
         delete_threads: lambda_.IFunction,
     ) -> None:
@@ -143,9 +145,7 @@ class Api(Construct):
                 identity_source=["$request.header.Authorization"],
             ),
         )
-        self.access_logs = logs.LogGroup(
-            self, "AccessLogs", retention=config.retention, removal_policy=config.cdk_removal_policy
-        )
+        self.access_logs = log_groups.create(self, "AccessLogs")
         self.stage = self.http_api.add_stage(
             "DefaultStage",
             stage_name="$default",

@@ -8,7 +8,6 @@ from collections.abc import Mapping
 from aws_cdk import Acknowledgment, Duration, Validations
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_lambda as lambda_
-from aws_cdk import aws_logs as logs
 from constructs import Construct
 
 from infra.bundling import dependency_layer_code, library_layer_code
@@ -22,6 +21,7 @@ from infra.constants import (
     SERVICE_NAME,
     FunctionName,
 )
+from infra.constructs.log_groups import LogGroups
 from infra.constructs.storage import Storage
 from infra.constructs.upstream_secret import UpstreamSecret
 
@@ -51,6 +51,7 @@ def _file_settings(config: EnvironmentConfig) -> dict[str, str]:
         "THREADRUNNER_MAX_FILE_BYTES": str(files.max_file_bytes),
         "THREADRUNNER_ALLOWED_FILE_TYPES": json.dumps(files.allowed_types),
         "THREADRUNNER_MAX_FILES_PER_RUN": str(files.max_files_per_run),
+        "THREADRUNNER_CHAT_INLINE_BYTES": str(files.chat_inline_bytes),
         "THREADRUNNER_USER_QUOTA_BYTES": str(files.user_quota_bytes),
         "THREADRUNNER_UPLOAD_URL_SECONDS": str(files.upload_url_seconds),
         "THREADRUNNER_DOWNLOAD_URL_SECONDS": str(files.download_url_seconds),
@@ -82,9 +83,11 @@ class FunctionFactory(Construct):
         config: EnvironmentConfig,
         storage: Storage,
         upstream_secret: UpstreamSecret,
+        log_groups: LogGroups,
     ) -> None:
         super().__init__(scope, construct_id)
         self._config = config
+        self._log_groups = log_groups
         self._upstream_secret = upstream_secret
         self.layers = [
             self._layer(
@@ -143,12 +146,7 @@ class FunctionFactory(Construct):
             assumed_by=iam.ServicePrincipal("lambda.amazonaws.com"),
             description=f"threadrunner {self._config.name} {name.value} Lambda",
         )
-        log_group = logs.LogGroup(
-            self,
-            f"{construct_id}Logs",
-            retention=self._config.retention,
-            removal_policy=self._config.cdk_removal_policy,
-        )
+        log_group = self._log_groups.create(self, f"{construct_id}Logs")
         # Instead of the AWSLambdaBasicExecutionRole managed policy: writes to this log group only.
         log_group.grant_write(role)
         function = lambda_.Function(

@@ -96,6 +96,14 @@ class Storage(Construct):
             )
         )
 
+    def grant_read_uploads(self, grantee: iam.IGrantable) -> None:
+        """Read uploads only: the chat engine inlines a run's text files from there."""
+        grantee.grant_principal.add_to_principal_policy(
+            iam.PolicyStatement(
+                actions=["s3:GetObject"], resources=[self.bucket.arn_for_objects(f"{UPLOADS_PREFIX}*")]
+            )
+        )
+
     def send_events_to_eventbridge(self) -> None:
         """Object events go to EventBridge (a bucket property): a rule routes uploads to staging. A direct
         bucket notification would need CDK's notification custom resource (a Lambda with a managed policy)."""
@@ -185,6 +193,7 @@ class Storage(Construct):
             object_ownership=s3.ObjectOwnership.BUCKET_OWNER_ENFORCED,
             lifecycle_rules=[s3.LifecycleRule(id="expire-access-logs", expiration=Duration.days(365))],
             removal_policy=config.cdk_removal_policy,
+            auto_delete_objects=not config.is_production,
         )
         Validations.of(bucket).acknowledge(
             Acknowledgment(
@@ -233,4 +242,6 @@ class Storage(Construct):
             if config.allowed_origins
             else None,
             removal_policy=config.cdk_removal_policy,
+            # Outside prod a deleted stack takes its bucket too, which S3 allows only once it is empty.
+            auto_delete_objects=not config.is_production,
         )

@@ -5,7 +5,6 @@ from __future__ import annotations
 from aws_cdk import Acknowledgment, ArnFormat, Stack, Validations
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_lambda as lambda_
-from aws_cdk import aws_logs as logs
 from aws_cdk import aws_secretsmanager as secretsmanager
 from aws_cdk import aws_stepfunctions as sfn
 from constructs import Construct
@@ -17,15 +16,16 @@ from infra.constants import (
     OUTPUTS_PREFIX,
     RUN_WORKFLOW_FILE,
     TOOL_FUNCTIONS,
+    UPLOADS_PREFIX,
     WORKFLOW_STEPS,
     FunctionName,
     state_machine_name,
 )
 from infra.constructs.functions import FunctionFactory
+from infra.constructs.log_groups import LogGroups
 from infra.constructs.storage import Storage
 
 BOTH_TABLES = (THREADS, RUNS)
-LOG_READERS = (FunctionName.start_run, FunctionName.check_run, FunctionName.submit_tool_outputs)
 
 
 class Workflow(Construct):
@@ -37,6 +37,7 @@ class Workflow(Construct):
         config: EnvironmentConfig,
         storage: Storage,
         functions: FunctionFactory,
+        log_groups: LogGroups,
     ) -> None:
         super().__init__(scope, construct_id)
         database = self._database(config)
@@ -56,16 +57,8 @@ class Workflow(Construct):
                 self.steps[name] = functions.create(name, environment=routing)
         self._grant_data_access(storage)
         self._let_finish_run_start_the_next_run()
-        # Every state of every poll loop (about nine events each) in dev; errors only where runs are many.
-        log_everything = config.name == "dev"
-        self.log_group = logs.LogGroup(
-            self,
-            "Logs",
-            # The /aws/vendedlogs/ prefix keeps Step Functions from growing the account's log resource policy.
-            log_group_name=f"/aws/vendedlogs/states/{self.name}",
-            retention=config.retention,
-            removal_policy=config.cdk_removal_policy,
-        )
+        # The /aws/vendedlogs/ prefix keeps Step Functions from growing the account's log resource policy.
+        self.log_group = log_groups.create(self, "Logs", log_group_name=f"/aws/vendedlogs/states/{self.name}")
         self.state_machine = sfn.StateMachine(
             self,
             "StateMachine",
@@ -79,11 +72,11 @@ class Workflow(Construct):
                 if name.tool is None  # tools are routed at run time, by ARN
             },
             tracing_enabled=True,
+            # Every event (state entered, task failed, ...) in every environment, never execution data: the
+            # states' inputs and outputs are ids today, but logs must not hold prompts or answers if a
+            # payload ever does (the execution history in the console still shows them to operators).
             logs=sfn.LogOptions(
-                destination=self.log_group,
-                level=sfn.LogLevel.ALL if log_everything else sfn.LogLevel.ERROR,
-                # Execution data holds user ids and run ids; production logs keep only the events.
-                include_execution_data=not config.is_production,
+                destination=self.log_group, level=sfn.LogLevel.ALL, include_execution_data=False
             ),
             removal_policy=config.cdk_removal_policy,
         )
@@ -95,14 +88,6 @@ class Workflow(Construct):
                 "(PutTraceSegments, GetSamplingRules, ...) actions take no resource ARN.",
             ),
         )
-        if not log_everything:
-            Validations.of(self.state_machine).acknowledge(
-                Acknowledgment(
-                    id="AwsSolutions-SF1",
-                    reason="Outside dev only errors are logged: ALL would log about nine events per poll "
-                    "loop of every run, and the execution history already keeps each state for 90 days.",
-                ),
-            )
 
     def _database(self, config: EnvironmentConfig) -> dict[str, str] | None:
         """The SQL tools' database secret, when the environment names one."""
@@ -122,6 +107,7 @@ class Workflow(Construct):
             else:
                 storage.grant_tables(function, read=BOTH_TABLES, write=BOTH_TABLES)
         storage.grant_put_outputs(self.steps[FunctionName.collect_outputs])
+        self._grant_chat_engine(storage)
         # Finish run writes the run's tool calls and answer to the thread's message log.
         storage.grant_tables(self.steps[FunctionName.finish_run], read=(), write=(MESSAGES,))
         storage.grant_message_bodies(self.steps[FunctionName.finish_run], read=False, write=True)
@@ -138,17 +124,17 @@ class Workflow(Construct):
                 reason="Finish run stores large answers under messages/<thread id>/, named at run time.",
             ),
         )
-        # The steps that start a model turn read the thread's log: the chat engine replays it, and a long
-        # user message lives only there (Check run starts a run stuck in the upstream's queue again).
-        for name in LOG_READERS:
-            storage.grant_tables(self.steps[name], read=(MESSAGES,), write=())
-            storage.grant_message_bodies(self.steps[name], read=True, write=False)
-            Validations.of(self.steps[name].role).acknowledge(  # type: ignore[arg-type]
-                Acknowledgment(
-                    id=f"AwsSolutions-IAM5[Resource::<{bucket}.Arn>/{MESSAGES_PREFIX}*]",
-                    reason="Reads long message bodies under messages/<thread id>/, named at run time.",
-                ),
-            )
+        # Check run starts a run stuck in the upstream's queue again: a long user message lives only in the
+        # thread's log (Start run and Submit tool outputs read it too, see _grant_chat_engine).
+        check_run = self.steps[FunctionName.check_run]
+        storage.grant_tables(check_run, read=(MESSAGES,), write=())
+        storage.grant_message_bodies(check_run, read=True, write=False)
+        Validations.of(check_run.role).acknowledge(  # type: ignore[arg-type]
+            Acknowledgment(
+                id=f"AwsSolutions-IAM5[Resource::<{bucket}.Arn>/{MESSAGES_PREFIX}*]",
+                reason="Reads long message bodies under messages/<thread id>/, named at run time.",
+            ),
+        )
         # A tool's whole output, when the model gets it cut short, is kept with the thread's log in S3.
         for name, function in self.steps.items():
             if name.tool is not None:
@@ -159,6 +145,30 @@ class Workflow(Construct):
                         reason="Writes whole tool outputs under messages/<thread id>/, named at run time.",
                     ),
                 )
+
+    def _grant_chat_engine(self, storage: Storage) -> None:
+        """The chat engine (a thread's own, or the fallback) calls the model in Start run and Submit tool
+        outputs: both replay the thread's log and read the run's uploads to inline them; Start run also
+        writes the inlined files into the run's user message in the log."""
+        bucket = Stack.of(self).get_logical_id(storage.bucket.node.default_child)  # type: ignore[arg-type]
+        for name in (FunctionName.start_run, FunctionName.submit_tool_outputs):
+            step = self.steps[name]
+            starts = name is FunctionName.start_run
+            storage.grant_tables(step, read=(MESSAGES,), write=(MESSAGES,) if starts else ())
+            storage.grant_message_bodies(step, read=True, write=starts)
+            storage.grant_read_uploads(step)
+            Validations.of(step.role).acknowledge(  # type: ignore[arg-type]
+                Acknowledgment(
+                    id=f"AwsSolutions-IAM5[Resource::<{bucket}.Arn>/{MESSAGES_PREFIX}*]",
+                    reason="The chat engine reads (Start run also writes) large message bodies under "
+                    "messages/<thread id>/, named at run time.",
+                ),
+                Acknowledgment(
+                    id=f"AwsSolutions-IAM5[Resource::<{bucket}.Arn>/{UPLOADS_PREFIX}*]",
+                    reason="The chat engine reads the run's files from uploads/<user>/<file id>, known at "
+                    "run time.",
+                ),
+            )
 
     def _let_finish_run_start_the_next_run(self) -> None:
         """Finish run hands the thread to its next queued run and starts its execution. The state machine's

@@ -300,3 +300,76 @@ def test_the_sweep_removes_a_file_whose_deletion_was_never_handed_over(
         Bucket=local_stack.bucket, Prefix=f"uploads/alice/{file['id']}"
     )
     assert "Contents" not in objects
+
+
+def test_on_the_chat_engine_an_uploaded_csv_is_inlined_into_the_message_the_model_reads(
+    alice: httpx.Client, upstream: EmulatorServer, configure: Callable[..., None]
+) -> None:
+    # Given a chat thread and a CSV uploaded through the presigned POST (chat stages nothing upstream)
+    configure(THREADRUNNER_ENGINE="chat")
+    thread = new_thread(alice, "chat-csv")
+    file = _staged_file(alice, thread["id"])
+    assert file["status"] == "ready" and _upstream_uploads(upstream) == []
+    # When the assistant runs with it
+    upstream.script(Plan.message("East sold least."))
+    accepted = alice.post(
+        f"/v1/threads/{thread['id']}/runs",
+        json={"message": "Which region sold least?", "file_ids": [file["id"]]},
+    )
+    assert accepted.status_code == 202, accepted.text
+    run = wait_for_run(alice, accepted.json()["id"])
+    # Then the chat completion the upstream received carries the CSV's text under a header naming it
+    assert (run["status"], run["answer"]) == ("completed", "East sold least."), run
+    inlined = (
+        "Which region sold least?\n\n----- file sales.csv (text/csv) -----\n"
+        f"{SALES_CSV.decode().rstrip()}\n----- end of sales.csv -----"
+    )
+    (create,) = [e for e in upstream.exchanges if e.method == "POST" and e.path == "/v1/chat/completions"]
+    assert [m["content"] for m in create.request_json["messages"] if m["role"] == "user"] == [inlined]
+    # and the thread's log shows that message as the run's user message (what later runs replay)
+    messages = alice.get(f"/v1/threads/{thread['id']}/messages").json()["messages"]
+    assert [(m["role"], m["content"]) for m in messages] == [
+        ("user", inlined),
+        ("assistant", "East sold least."),
+    ]
+
+
+@pytest.mark.parametrize(
+    ("settings", "content_type", "data", "reason"),
+    [
+        ({}, "application/pdf", b"%PDF-1.7 brief", "reads only text files"),
+        (
+            {"THREADRUNNER_CHAT_INLINE_BYTES": "20"},
+            "text/csv",
+            SALES_CSV,
+            "past the 20 the chat engine inlines",
+        ),
+    ],
+    ids=["not text", "over the inline limit"],
+)
+def test_on_the_chat_engine_a_file_it_cannot_inline_is_a_422_naming_it_and_no_run_starts(
+    alice: httpx.Client,
+    upstream: EmulatorServer,
+    configure: Callable[..., None],
+    settings: dict[str, str],
+    content_type: str,
+    data: bytes,
+    reason: str,
+) -> None:
+    # Given a chat thread with a ready file the chat engine cannot inline
+    configure(THREADRUNNER_ENGINE="chat", **settings)
+    thread = new_thread(alice, f"chat-refused-{content_type.replace('/', '-')}")
+    declared = _declare(alice, thread["id"], data, content_type=content_type)
+    assert _upload(declared.json(), data, content_type).status_code == 204
+    assert _wait_until_settled(alice, declared.json()["id"])["status"] == "ready"
+    # When a run is posted with it
+    refused = alice.post(
+        f"/v1/threads/{thread['id']}/runs", json={"message": "go", "file_ids": [declared.json()["id"]]}
+    )
+    # Then 422 names the file and why, and nothing was created: no message, the thread free
+    assert refused.status_code == 422, refused.text
+    assert (refused.json()["field"], refused.json()["code"]) == ("file_ids.0", "file_not_inlinable")
+    assert reason in refused.json()["message"]
+    assert alice.get(f"/v1/threads/{thread['id']}/messages").json()["messages"] == []
+    assert alice.get(f"/v1/threads/{thread['id']}").json()["active_run_id"] is None
+    assert [e for e in upstream.exchanges if e.path == "/v1/chat/completions"] == []

@@ -14,6 +14,8 @@ from infra.app import build
 from infra.constants import REPO_ROOT, FunctionName
 from infra.stack import ThreadrunnerStack
 
+# CDK's own provider that empties a bucket before the stack deletes it (auto_delete_objects, outside prod).
+AUTO_DELETE_PROVIDER = "CustomS3AutoDeleteObjectsCustomResourceProvider"
 CDK_CONTEXT: dict[str, Any] = json.loads((REPO_ROOT / "cdk.json").read_text())["context"]
 ENVIRONMENTS = tuple(CDK_CONTEXT["environments"])
 
@@ -29,6 +31,14 @@ class Synthesized:
     def resources(self, resource_type: str) -> dict[str, dict[str, Any]]:
         return {
             key: value for key, value in self.template["Resources"].items() if value["Type"] == resource_type
+        }
+
+    def ours(self, resource_type: str) -> dict[str, dict[str, Any]]:
+        """As ``resources``, without CDK's auto-delete provider (test_data_protection.py covers it)."""
+        return {
+            key: value
+            for key, value in self.resources(resource_type).items()
+            if not key.startswith(AUTO_DELETE_PROVIDER)
         }
 
     def only(self, resource_type: str) -> tuple[str, dict[str, Any]]:
@@ -61,8 +71,11 @@ class Synthesized:
         return statements
 
 
-def build_app(environment: str, **overrides: Any) -> tuple[cdk.App, ThreadrunnerStack]:
-    """A fresh app for ``environment`` with cdk.json's context, its settings changed by ``overrides``."""
+def build_app(
+    environment: str, *, outdir: str | None = None, **overrides: Any
+) -> tuple[cdk.App, ThreadrunnerStack]:
+    """A fresh app for ``environment`` with cdk.json's context, its settings changed by ``overrides``
+    (synthesized into ``outdir``, else a temporary directory)."""
     environments = dict(CDK_CONTEXT["environments"])
     if overrides:
         environments[environment] = {**environments[environment], **overrides}
@@ -73,7 +86,7 @@ def build_app(environment: str, **overrides: Any) -> tuple[cdk.App, Threadrunner
         # Skip layer bundling: no pip, no network; test_bundling.py covers it.
         "aws:cdk:bundling-stacks": [],
     }
-    app = cdk.App(context=context)
+    app = cdk.App(context=context, outdir=outdir)
     return app, build(app)
 
 

@@ -57,6 +57,7 @@ def test_limits_and_expiries_come_from_the_environment() -> None:
         "max_file_bytes": 1000,
         "allowed_types": ["text/csv"],
         "max_files_per_run": 3,
+        "chat_inline_bytes": 800,
         "user_quota_bytes": 5000,
         "upload_url_seconds": 300,
         "download_url_seconds": 600,
@@ -68,11 +69,18 @@ def test_limits_and_expiries_come_from_the_environment() -> None:
     _, bucket = files_bucket(synthesized)
     days = {rule["Id"]: rule.get("ExpirationInDays") for rule in bucket["LifecycleConfiguration"]["Rules"]}
     assert (days["expire-uploads"], days["expire-outputs"]) == (1, 7)
-    for name in (FunctionName.api, FunctionName.stage_file):
+    # The API checks the chat inline limit, the model steps inline up to it.
+    for name in (
+        FunctionName.api,
+        FunctionName.stage_file,
+        FunctionName.start_run,
+        FunctionName.submit_tool_outputs,
+    ):
         variables = synthesized.function(name)[1]["Properties"]["Environment"]["Variables"]
         assert variables["THREADRUNNER_MAX_FILE_BYTES"] == "1000"
         assert json.loads(variables["THREADRUNNER_ALLOWED_FILE_TYPES"]) == ["text/csv"]
         assert variables["THREADRUNNER_MAX_FILES_PER_RUN"] == "3"
+        assert variables["THREADRUNNER_CHAT_INLINE_BYTES"] == "800"
         assert variables["THREADRUNNER_USER_QUOTA_BYTES"] == "5000"
         assert variables["THREADRUNNER_UPLOAD_URL_SECONDS"] == "300"
         assert variables["THREADRUNNER_DOWNLOAD_URL_SECONDS"] == "600"

@@ -40,7 +40,7 @@ def variables(synthesized: Synthesized, name: FunctionName) -> dict[str, object]
 
 def test_one_lambda_per_functions_folder(dev: Synthesized) -> None:
     folders = {path.name for path in FUNCTIONS_DIR.iterdir() if path.is_dir() and path.name != "__pycache__"}
-    names = {value["Properties"]["FunctionName"] for value in dev.resources("AWS::Lambda::Function").values()}
+    names = {value["Properties"]["FunctionName"] for value in dev.ours("AWS::Lambda::Function").values()}
 
     assert folders == {name.value for name in FunctionName}
     assert names == {name.function_name("dev") for name in FunctionName}

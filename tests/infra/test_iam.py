@@ -7,8 +7,16 @@ import json
 import pytest
 
 from infra.constants import CLEANUP_FUNCTIONS, MODEL_STEPS, TOOL_FUNCTIONS, WORKFLOW_STEPS, FunctionName
-from infra.constructs.workflow import LOG_READERS
-from tests.infra.synth import Synthesized, actions, render, resources_of, synthesize_with
+from tests.infra.synth import (
+    AUTO_DELETE_PROVIDER,
+    ENVIRONMENTS,
+    Synthesized,
+    actions,
+    render,
+    resources_of,
+    synthesize,
+    synthesize_with,
+)
 
 
 def grants(synthesized: Synthesized, name: FunctionName) -> dict[str, set[str]]:
@@ -49,7 +57,7 @@ def test_functions_that_do_not_call_the_model_cannot_read_the_secret(
 def test_no_lambda_environment_holds_a_secret_value(dev: Synthesized) -> None:
     _, secret = dev.only("AWS::SecretsManager::Secret")
     for function in dev.resources("AWS::Lambda::Function").values():
-        rendered = json.dumps(function["Properties"]["Environment"]["Variables"])
+        rendered = json.dumps(function["Properties"].get("Environment", {}))
         assert "{{resolve:secretsmanager" not in rendered
         assert "sk-" not in rendered
         assert "SecretString" not in rendered
@@ -84,8 +92,9 @@ def test_the_other_steps_read_and_write_both_tables(dev: Synthesized, name: Func
 
     allowed = grants(dev, name)
 
-    # Finish run also writes the run's tool calls and answer to the thread's message log.
-    logs = {f"<{messages}.Arn>"} if name is FunctionName.finish_run else set()
+    # Finish run writes the run's tool calls and answer to the thread's message log; Start run (the chat
+    # engine) the run's user message with its files inlined.
+    logs = {f"<{messages}.Arn>"} if name in (FunctionName.finish_run, FunctionName.start_run) else set()
     assert allowed["dynamodb:UpdateItem"] == {f"<{threads}.Arn>", f"<{runs}.Arn>"} | logs
     assert allowed["dynamodb:GetItem"] >= {f"<{threads}.Arn>", f"<{runs}.Arn>"}
     assert "dynamodb:Scan" not in allowed
@@ -99,8 +108,11 @@ def test_each_function_touches_only_the_bucket_prefixes_it_needs(dev: Synthesize
     expected = {
         FunctionName.collect_outputs: {"s3:PutObject": {outputs}, "s3:AbortMultipartUpload": {outputs}},
         FunctionName.finish_run: {"s3:PutObject": {messages}},
-        # the steps that start a model turn read long messages; tools keep whole outputs they cut short
-        **{name: {"s3:GetObject": {messages}} for name in LOG_READERS},
+        # the chat engine replays the log and inlines the run's uploads; Start run logs the inlined message
+        FunctionName.start_run: {"s3:GetObject": {messages, uploads}, "s3:PutObject": {messages}},
+        FunctionName.submit_tool_outputs: {"s3:GetObject": {messages, uploads}},
+        # Check run reads a long user message to start a run stuck upstream again; tools keep whole outputs
+        FunctionName.check_run: {"s3:GetObject": {messages}},
         **{name: {"s3:PutObject": {messages}} for name in TOOL_FUNCTIONS},
         # presigned POSTs into uploads/ and GETs of generated files act with the API's rights
         FunctionName.api: {"s3:GetObject": {messages, outputs}, "s3:PutObject": {messages, uploads}},
@@ -153,8 +165,10 @@ def test_the_api_starts_stops_and_describes_only_its_own_state_machines_runs(dev
     }
 
 
-def test_no_statement_grants_a_whole_service_or_any_action(dev: Synthesized) -> None:
-    for policy in dev.resources("AWS::IAM::Policy").values():
+@pytest.mark.parametrize("environment", ENVIRONMENTS)
+def test_no_statement_grants_a_whole_service_or_any_action(environment: str) -> None:
+    synthesized = synthesize(environment)
+    for policy in synthesized.resources("AWS::IAM::Policy").values():
         for statement in policy["Properties"]["PolicyDocument"]["Statement"]:
             for action in actions(statement):
                 assert action != "*" and not action.endswith(":*"), action
@@ -166,8 +180,19 @@ def test_no_statement_grants_a_whole_service_or_any_action(dev: Synthesized) -> 
                 ), statement
 
 
-def test_roles_carry_no_managed_policies(dev: Synthesized) -> None:
-    for role in dev.resources("AWS::IAM::Role").values():
+def test_roles_carry_no_managed_policies(dev: Synthesized, prod: Synthesized) -> None:
+    for role in dev.ours("AWS::IAM::Role").values():
+        assert "ManagedPolicyArns" not in role["Properties"]
+    # but CDK's bucket-emptying provider, in dev only: its role writes its own logs with the basic policy
+    provider_roles = [
+        role["Properties"]["ManagedPolicyArns"]
+        for logical_id, role in dev.resources("AWS::IAM::Role").items()
+        if logical_id.startswith(AUTO_DELETE_PROVIDER)
+    ]
+    assert provider_roles == [
+        [{"Fn::Sub": "arn:${AWS::Partition}:iam::aws:policy/service-role/AWSLambdaBasicExecutionRole"}]
+    ]
+    for role in prod.resources("AWS::IAM::Role").values():
         assert "ManagedPolicyArns" not in role["Properties"]
 
 
@@ -197,3 +222,20 @@ def test_model_steps_can_read_an_engines_own_secret_too() -> None:
         reads_it = any("threadrunner/staging/vllm-??????" in resource for resource in secret_reads)
         # Then exactly the functions that talk to the model may read it
         assert reads_it == name.talks_to_model, name
+
+
+def test_wildcard_actions_on_data_reach_only_cdks_bucket_emptying_provider_in_dev(
+    dev: Synthesized, prod: Synthesized
+) -> None:
+    """Resource policies too: the only wildcard actions on the bucket are CDK's, for the provider that
+    empties it before a dev stack deletes it (auto_delete_objects); prod has none."""
+    for synthesized in (dev, prod):
+        for policy in synthesized.resources("AWS::S3::BucketPolicy").values():
+            for statement in policy["Properties"]["PolicyDocument"]["Statement"]:
+                if statement["Effect"] != "Allow" or not any("*" in a for a in actions(statement)):
+                    continue
+                assert synthesized is dev, statement
+                principal = render(statement["Principal"]["AWS"])
+                assert principal.startswith(f"<{AUTO_DELETE_PROVIDER}") and principal.endswith(".Arn>"), (
+                    statement
+                )

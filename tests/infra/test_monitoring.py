@@ -104,8 +104,9 @@ def test_the_alarm_topic_is_encrypted_with_a_rotated_key_cloudwatch_may_use_and_
     dev: Synthesized,
 ) -> None:
     _, topic = dev.only("AWS::SNS::Topic")
-    key_id, key = dev.only("AWS::KMS::Key")
-    assert render(topic["Properties"]["KmsMasterKeyId"]) == f"<{key_id}.Arn>"
+    key_id = render(topic["Properties"]["KmsMasterKeyId"]).strip("<>").removesuffix(".Arn")
+    key = dev.template["Resources"][key_id]  # its own key, not the log groups' one
+    assert key_id != dev.stack.resolve(dev.stack.log_groups.key.key_arn)["Fn::GetAtt"][0]
     assert key["Properties"]["EnableKeyRotation"] is True
     statements = key["Properties"]["KeyPolicy"]["Statement"]
     assert any(s.get("Principal") == {"Service": "cloudwatch.amazonaws.com"} for s in statements)

@@ -5,10 +5,11 @@ from __future__ import annotations
 import json
 import re
 
+import pytest
 from threadrunner.tools.registry import TOOLS
 
 from infra.constants import RUN_WORKFLOW_FILE, TOOL_FUNCTIONS, WORKFLOW_STEPS, FunctionName
-from tests.infra.synth import Synthesized, actions, render, resources_of
+from tests.infra.synth import ENVIRONMENTS, Synthesized, actions, render, resources_of, synthesize
 
 # Definition substitutions, as CloudFormation applies them (``$.field`` JSONPath is left alone).
 PLACEHOLDER = re.compile(r"\$\{(\w+)\}")
@@ -47,22 +48,20 @@ def test_a_standard_traced_state_machine_named_after_the_environment(dev: Synthe
     assert machine["Properties"]["TracingConfiguration"] == {"Enabled": True}
 
 
-def test_dev_logs_every_event_and_prod_only_errors_without_execution_data(
-    dev: Synthesized, prod: Synthesized
-) -> None:
-    logging = {
-        synthesized.environment: synthesized.only("AWS::StepFunctions::StateMachine")[1]["Properties"][
-            "LoggingConfiguration"
-        ]
-        for synthesized in (dev, prod)
-    }
+@pytest.mark.parametrize("environment", ENVIRONMENTS)
+def test_every_environment_logs_every_event_and_never_execution_data(environment: str) -> None:
+    # Given any environment's state machine
+    synthesized = synthesize(environment)
+    _, machine = synthesized.only("AWS::StepFunctions::StateMachine")
+    logging = machine["Properties"]["LoggingConfiguration"]
 
-    assert (logging["dev"]["Level"], logging["dev"]["IncludeExecutionData"]) == ("ALL", True)
-    assert (logging["prod"]["Level"], logging["prod"]["IncludeExecutionData"]) == ("ERROR", False)
-    group = render(logging["prod"]["Destinations"][0]["CloudWatchLogsLogGroup"]["LogGroupArn"])
-    log_group = prod.template["Resources"][group.strip("<>").removesuffix(".Arn")]
-    assert log_group["Properties"]["LogGroupName"] == "/aws/vendedlogs/states/threadrunner-prod-run"
-    assert log_group["Properties"]["RetentionInDays"] == 90
+    # Then it logs every event, never the states' inputs and outputs (no prompt or answer ends up in logs)
+    assert (logging["Level"], logging["IncludeExecutionData"]) == ("ALL", False)
+    group = render(logging["Destinations"][0]["CloudWatchLogsLogGroup"]["LogGroupArn"])
+    log_group = synthesized.template["Resources"][group.strip("<>").removesuffix(".Arn")]
+    assert log_group["Properties"]["LogGroupName"] == f"/aws/vendedlogs/states/threadrunner-{environment}-run"
+    retention = synthesized.stack.node.try_get_context("environments")[environment]["log_retention_days"]
+    assert log_group["Properties"]["RetentionInDays"] == retention
 
 
 def test_the_state_machine_may_invoke_exactly_the_seven_step_functions(dev: Synthesized) -> None:

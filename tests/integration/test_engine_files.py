@@ -97,6 +97,7 @@ def test_responses_engine_stages_a_csv_and_brings_back_what_the_code_interpreter
     emulator.script(Plan.analyse_csv())
     conversation = engine.create_thread({})
     csv_file = RunFile(
+        file_id="file_1",
         upstream_file_id=file_id,
         filename="sales.csv",
         content_type="text/csv",
@@ -129,6 +130,7 @@ def test_assistants_engine_attaches_the_csv_for_the_code_interpreter_and_finds_i
     emulator.script(Plan.analyse_csv())
     thread = engine.create_thread({})
     csv_file = RunFile(
+        file_id="file_1",
         upstream_file_id=file_id,
         filename="sales.csv",
         content_type="text/csv",
@@ -159,6 +161,7 @@ def test_responses_engine_gives_input_files_to_the_model_as_input_file_parts(
     file_id = engine.upload_file("brief.pdf", io.BytesIO(b"%PDF-1.7 brief"), "application/pdf", 0)
     conversation = engine.create_thread({})
     brief = RunFile(
+        file_id="file_1",
         upstream_file_id=file_id,
         filename="brief.pdf",
         content_type="application/pdf",

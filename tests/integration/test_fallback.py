@@ -30,12 +30,13 @@ from threadrunner.errors import (
     UpstreamUnavailable,
 )
 from threadrunner.fallback import Fallback, Route
-from threadrunner.models.records import RunRecord
+from threadrunner.models.records import FilePurpose, FileRecord, FileStatus, RunRecord
 from threadrunner.models.workflow import FinishRunInput, PollSettings, RunProgress, StepError, StepInput
 from threadrunner.settings import RunSettings, ToolSettings
 from threadrunner.stores.blobs import BlobStore
 from threadrunner.stores.breakers import CircuitBreakerStore
 from threadrunner.stores.chat_rounds import ChatRoundStore, ChatState
+from threadrunner.stores.files import FileStore
 from threadrunner.stores.messages import MessageStore
 from threadrunner.stores.runs import RunStore, ToolCallLedger
 from threadrunner.stores.threads import ThreadStore
@@ -46,6 +47,7 @@ from local.emulator import EmulatorServer, Plan
 from tests.support.aws import moto_tables
 from tests.support.openai_contract import validate_exchange
 
+BUCKET = "files"
 POLL = PollSettings(first_wait_seconds=0, max_wait_seconds=0, max_polls=20)
 # Fast retries: the waits are recorded, never slept.
 RETRIES = RetryPolicy(
@@ -67,8 +69,9 @@ class World:
     breakers: CircuitBreakerStore
     waits: list[float] = field(default_factory=list)  # the primary's retry waits
 
-    def new_run(self, message: str = "hello") -> RunRecord:
-        """A run on a thread of its own (so runs need not wait for each other's turn)."""
+    def new_run(self, message: str = "hello", files: dict[str, tuple[str, bytes]] | None = None) -> RunRecord:
+        """A run on a thread of its own (so runs need not wait for each other's turn), with ``files``
+        (name -> content type, bytes) uploaded and staged for it."""
         thread, _ = self.ctx.threads.get_or_create(
             user_id="alice",
             assistant="data-analyst",
@@ -78,6 +81,7 @@ class World:
             ttl_days=30,
         )
         now = clock.now()
+        file_ids = [self.staged_file(thread.id, name, *file) for name, file in (files or {}).items()]
         run = RunRecord(
             id=clock.new_id("run"),
             thread_id=thread.id,
@@ -86,6 +90,7 @@ class World:
             engine="responses",
             model="gpt-4.1-mini",
             message=message,
+            file_ids=file_ids,
             created_at=now,
             deadline_at=now + timedelta(minutes=5),
         )
@@ -93,6 +98,26 @@ class World:
         self.ctx.runs.create(run)
         self.ctx.messages.add(history.user_message(run))  # as the API does
         return run
+
+    def staged_file(self, thread_id: str, name: str, content_type: str, data: bytes) -> str:
+        """A file of a responses thread: staged upstream, its upload still in S3."""
+        record = FileRecord(
+            id=clock.new_id("file"),
+            user_id="alice",
+            thread_id=thread_id,
+            engine="responses",
+            filename=name,
+            content_type=content_type,
+            size_bytes=len(data),
+            purpose=FilePurpose.input,
+            status=FileStatus.ready,
+            upstream_file_id=f"file-upstream-{name}",
+            created_at=clock.now(),
+        )
+        assert self.ctx.files is not None
+        self.ctx.files.create(record)
+        boto3.client("s3", region_name="us-east-1").put_object(Bucket=BUCKET, Key=record.key, Body=data)
+        return record.id
 
     def start(self, run: RunRecord) -> RunRecord:
         steps.start_run(StepInput(run_id=run.id, settings=POLL, run=RunProgress(status="queued")), self.ctx)
@@ -121,11 +146,10 @@ def make_world(servers: tuple[EmulatorServer, EmulatorServer]) -> Iterator[Calla
 
         def make(*, primary_url: str | None = None, timeout: float = 5.0, **settings: Any) -> World:
             run_settings = RunSettings(**{"fallback_engine": "chat", **settings})
-            messages = MessageStore(
-                tables["messages"],
-                BlobStore(boto3.client("s3", region_name="us-east-1"), "test"),
-                inline_bytes=32_768,
-            )
+            s3 = boto3.client("s3", region_name="us-east-1")
+            s3.create_bucket(Bucket=BUCKET)
+            blobs = BlobStore(s3, BUCKET)
+            messages = MessageStore(tables["messages"], blobs, inline_bytes=32_768)
             waits: list[float] = []
             engines = {
                 "responses": ResponsesEngine(
@@ -135,7 +159,7 @@ def make_world(servers: tuple[EmulatorServer, EmulatorServer]) -> Iterator[Calla
                 ),
                 "chat": ChatEngine(
                     new_client("sk-test", fallback.base_url, 5.0, RETRIES, sleep=lambda _: None),
-                    ChatState(messages, ChatRoundStore(runs_table), run_settings.context_budget),
+                    ChatState(messages, ChatRoundStore(runs_table), run_settings.context_budget, blobs=blobs),
                 ),
             }
             breakers = CircuitBreakerStore(runs_table)
@@ -152,6 +176,7 @@ def make_world(servers: tuple[EmulatorServer, EmulatorServer]) -> Iterator[Calla
                     f"arn:aws:states:us-east-1:123456789012:execution:run:{run_id}"
                 ),
                 fallback=Fallback(breakers, run_settings),
+                files=FileStore(tables["threads"]),
             )
             return World(ctx=ctx, primary=primary, fallback=fallback, breakers=breakers, waits=waits)
 
@@ -386,3 +411,49 @@ def finish(world: World, run: RunRecord, error: Exception) -> RunRecord:
         world.ctx,
     )
     return world.ctx.runs.get(run.id)
+
+
+def test_a_run_with_a_text_file_falls_back_with_the_file_inlined(make_world: Callable[..., World]) -> None:
+    # Given a responses run with a CSV (staged upstream, its upload still in S3), and a primary outage
+    world = make_world()
+    world.primary.script(Plan.http_error(503, None, times=RETRIES.max_attempts))
+    world.fallback.script(Plan.message("North sold most."))
+    run = world.new_run("Which region sold most?", {"sales.csv": ("text/csv", b"region,total\nNorth,9\n")})
+    # When the run starts, it moves to chat
+    started = world.start(run)
+    assert (started.engine, started.fallback_from) == ("chat", "responses")
+    # Then the chat completion's user message carries the CSV's text under its header
+    create = next(e for e in world.fallback.exchanges if e.path == "/v1/chat/completions")
+    (user,) = [m["content"] for m in create.request_json["messages"] if m["role"] == "user"]
+    assert user == (
+        "Which region sold most?\n\n----- file sales.csv (text/csv) -----\n"
+        "region,total\nNorth,9\n----- end of sales.csv -----"
+    )
+    assert world.answer(started) == "North sold most."
+
+
+def test_a_non_text_file_fails_the_fallback_and_the_run_ends_with_both_reasons(
+    make_world: Callable[..., World],
+) -> None:
+    # Given a responses run with a CSV and a PDF, and a primary outage
+    world = make_world()
+    world.primary.script(Plan.http_error(503, None, times=RETRIES.max_attempts))
+    files = {"sales.csv": ("text/csv", b"region\nNorth\n"), "brief.pdf": ("application/pdf", b"%PDF-1.7")}
+    run = world.new_run("Summarise both", files)
+    # When the run starts, the primary fails and chat cannot take the PDF
+    with pytest.raises(UpstreamsFailed) as failed:
+        world.start(run)
+    ended = finish(world, run, failed.value)
+    # Then the run failed with both reasons, the second naming the PDF, and chat was never asked
+    assert ended.status == "failed" and ended.error is not None
+    assert ended.error.code == "UpstreamsFailed"
+    assert "responses: UpstreamUnavailable: the upstream answered 503" in ended.error.message
+    assert (
+        f"fallback chat: FileNotInlinable: file_ids.1: file {run.file_ids[1]} (brief.pdf)"
+        in ended.error.message
+    )
+    assert "application/pdf, and the chat engine reads only text files" in ended.error.message
+    assert world.creates(world.fallback) == []
+    # and the user's message is kept in the thread's log as it was
+    logged, _ = world.ctx.messages.page(run.thread_id, limit=10)
+    assert [(m.role, m.content) for m in logged] == [("user", "Summarise both")]

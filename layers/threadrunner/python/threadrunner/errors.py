@@ -38,6 +38,13 @@ class QuotaExceededError(InvalidRequestError):
     code = "quota_exceeded"
 
 
+class FileNotInlinable(InvalidRequestError):
+    """The chat engine cannot put this file's text in the message (not text, too large, not UTF-8, gone).
+    A 422 naming ``file_ids.<i>`` at the API; the workflow error of a run on (or falling back to) chat."""
+
+    code = "file_not_inlinable"
+
+
 class ServiceUnavailableError(ThreadrunnerError):
     code = "service_unavailable"
 

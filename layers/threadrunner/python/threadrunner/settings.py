@@ -110,6 +110,9 @@ class FileSettings(_Settings):
     )
     max_files_per_run: int = Field(default=10, gt=0)
     user_quota_bytes: int = Field(default=200 * 1024 * 1024, gt=0)
+    # The chat engine keeps no files upstream: it inlines text files into the message, up to this many bytes
+    # per run (what the files declared), well inside the model's context budget (about four bytes a token).
+    chat_inline_bytes: int = Field(default=256 * 1024, gt=0)
     # Upstream copies expire by themselves (Files API ``expires_after``); 0: the upstream does not support it.
     upstream_file_seconds: int = Field(default=7 * 24 * 3600, ge=0, le=30 * 24 * 3600)
 

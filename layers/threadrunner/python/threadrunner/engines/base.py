@@ -46,6 +46,7 @@ class ToolOutput(BaseModel):
 class RunFile(BaseModel):
     """A ready upload attached to the run's message."""
 
+    file_id: str
     upstream_file_id: str | None  # None on engines that stage nothing upstream
     filename: str
     content_type: str

@@ -3,9 +3,12 @@
 
 The upstream keeps nothing, so the thread is our own message log: each completion sends the instructions,
 the thread's earlier user messages and answers (trimmed to the model's context budget from the newest end),
-and this run's user message and tool rounds. Start run and Submit tool outputs make the completion call
-synchronously and store what came back (stores/chat_rounds.py); Check run only reports it, so the same
-workflow drives this engine. Cancel is local: there is nothing running upstream to stop.
+and this run's user message and tool rounds. It keeps no files either: a run's text files are inlined into
+its user message (files/inline.py), and that content goes into the log, so later runs replay it.
+
+Start run and Submit tool outputs make the completion call synchronously and store what came back
+(stores/chat_rounds.py); Check run only reports it, so the same workflow drives this engine. Cancel is
+local: there is nothing running upstream to stop.
 """
 
 from __future__ import annotations
@@ -21,8 +24,10 @@ from threadrunner.engines import context_window
 from threadrunner.engines.base import RunRequest, ToolOutput, ToolSpec, UpstreamRun, UpstreamToolCall
 from threadrunner.engines.errors import upstream_errors
 from threadrunner.errors import UpstreamError
+from threadrunner.files.inline import inline
 from threadrunner.models.records import MessageRecord, MessageRole, RunError, RunRecord, Usage
 from threadrunner.stores.chat_rounds import ChatRound, ChatState
+from threadrunner.stores.messages import message_id
 
 _PAGE = 100
 # finish_reason -> how the round ended: cut short by the token limit or the content filter is incomplete.
@@ -47,10 +52,13 @@ class ChatEngine:
         return True  # the thread is our own log
 
     def start(self, request: RunRequest, message: str) -> str:
-        return self._complete(request, message, 0, [])
+        content = self._with_files(request, message)
+        if request.files:
+            self._log_user_content(request, content)
+        return self._complete(request, content, 0, [])
 
     def submit_tool_outputs(self, request: RunRequest, run: RunRecord, outputs: list[ToolOutput]) -> str:
-        return self._complete(request, run.message, run.round + 1, outputs)
+        return self._complete(request, self._with_files(request, run.message), run.round + 1, outputs)
 
     def poll(self, run: RunRecord) -> UpstreamRun:
         stored = self._needs_state().rounds.get(run.id, run.round)
@@ -178,6 +186,25 @@ class ChatEngine:
             if not more or not page:
                 return messages
             after = page[-1].message_id
+
+    def _with_files(self, request: RunRequest, message: str) -> str:
+        """The turn's user content: the message, then each file's text (read from S3; a file that is not
+        text, too large, not UTF-8 or gone fails the run, or the fallback to chat, naming it)."""
+        if not request.files:
+            return message
+        state = self._needs_state()
+        if state.blobs is None:
+            raise UpstreamError("this chat engine has no bucket to read the run's files from")
+        return inline(message, request.files, state.blobs, state.inline_bytes)
+
+    def _log_user_content(self, request: RunRequest, content: str) -> None:
+        """The message log is the thread's history: its entry for this run's user message takes the
+        inlined files' text, so later runs replay it from there (one copy: nothing re-reads the uploads,
+        which S3 expires after a few days). Writing it again on a retried Start run stores the same."""
+        messages = self._needs_state().messages
+        entry = messages.get(request.thread_id, message_id(request.run_id, 0))
+        if entry is not None and entry.content != content:
+            messages.add(entry.model_copy(update={"content": content, "content_key": None}))
 
     def _needs_state(self) -> ChatState:
         if self._state is None:

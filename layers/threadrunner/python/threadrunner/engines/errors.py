@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Iterator
 from contextlib import contextmanager
 
@@ -39,30 +40,32 @@ def upstream_errors(*, creating: bool = False) -> Iterator[None]:
     """
     try:
         yield
+    # The SDK's status errors are not chained (``from None``): their text holds the upstream's whole answer,
+    # which may quote the key, and a chained exception is printed with every logged traceback.
     except openai.RateLimitError as error:
         if _code(error) == "insufficient_quota":
-            raise UpstreamQuotaExceeded("the upstream account has no quota left") from error
-        raise UpstreamRateLimited("the upstream rate-limited the request") from error
+            raise UpstreamQuotaExceeded("the upstream account has no quota left") from None
+        raise UpstreamRateLimited("the upstream rate-limited the request") from None
     except (openai.APITimeoutError, openai.APIConnectionError) as error:
         if creating:
             raise UpstreamOutcomeUnknown(
                 f"the upstream did not answer a create call: {type(error).__name__}"
             ) from error
         raise UpstreamUnavailable(f"the upstream did not answer: {type(error).__name__}") from error
-    except (json.JSONDecodeError, openai.APIResponseValidationError) as error:
+    except (json.JSONDecodeError, openai.APIResponseValidationError):
         # A garbled answer (a truncated body, a proxy's page): like a 5xx, unless it answered a create,
         # which may then have happened.
         if creating:
             raise UpstreamOutcomeUnknown(
                 "the upstream's answer to a create call was not valid JSON"
-            ) from error
-        raise UpstreamUnavailable("the upstream's answer was not valid JSON") from error
+            ) from None
+        raise UpstreamUnavailable("the upstream's answer was not valid JSON") from None
     except openai.InternalServerError as error:
-        raise UpstreamUnavailable(f"the upstream answered {error.status_code}") from error
+        raise UpstreamUnavailable(f"the upstream answered {error.status_code}") from None
     except openai.APIStatusError as error:
         raise _REFUSALS.get(error.status_code, UpstreamError)(
             f"the upstream refused the request ({error.status_code}): {_message(error)}"
-        ) from error
+        ) from None
 
 
 def _code(error: openai.APIStatusError) -> str | None:
@@ -70,8 +73,18 @@ def _code(error: openai.APIStatusError) -> str | None:
 
 
 def _message(error: openai.APIStatusError) -> str:
-    """The upstream's own words (``error.message`` of its body), not the SDK's "Error code: ..." wrapper."""
+    """The upstream's own words (``error.message`` of its body), not the SDK's "Error code: ..." wrapper,
+    with any API key in them masked: a 401 may quote the key it was given, and this text reaches the run's
+    error, the workflow's state and the logs."""
     body = error.body
     if isinstance(body, dict) and isinstance(body.get("message"), str):
-        return str(body["message"])[:300]
-    return str(error.message)[:300]
+        return redact_keys(str(body["message"]))[:300]
+    return redact_keys(str(error.message))[:300]
+
+
+# OpenAI-style keys (sk-..., sk-proj-..., partly masked or not); other providers' keys look the same.
+_KEY = re.compile(r"\bsk-[A-Za-z0-9_*.\-]{3,}")
+
+
+def redact_keys(text: str) -> str:
+    return _KEY.sub("sk-***", text)

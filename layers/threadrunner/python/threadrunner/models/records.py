@@ -130,8 +130,8 @@ class RunRecord(Record):
     # A round stuck in the upstream's queue is cancelled and started again once (Check run).
     queued_restarts: int = 0
     restarting_round: bool = False  # cancelled for being stuck; started again once the cancel has landed
-    # A long message lives only in the thread's log (position 0; S3 beyond the inline size), not in here.
-    message_in_log: bool = False
+    # A long message is kept in S3 with the thread's log (MessageStore.keep_run_message), not in here.
+    message_key: str | None = None
     tool_calls: list[ToolCallSummary] = Field(default_factory=list)
     answer: str | None = None
     usage_by_response: dict[str, Usage] = Field(default_factory=dict)

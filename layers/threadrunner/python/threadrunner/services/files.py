@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from threadrunner import clock
 from threadrunner.errors import ConflictError, InvalidRequestError, NotFoundError, QuotaExceededError
+from threadrunner.files.inline import check_inlinable
 from threadrunner.models.api import CreatedFileOut, CreateFileRequest, FileList, FileOut
 from threadrunner.models.cleanup import DeleteThreadsRequest
 from threadrunner.models.records import FileRecord, FileStatus, ThreadRecord
@@ -82,12 +83,14 @@ def delete_file(ctx: ApiContext, user_id: str, file_id: str) -> bool:
 
 def files_for_run(ctx: ApiContext, user_id: str, thread: ThreadRecord, file_ids: list[str]) -> list[str]:
     """The files a new run may use: the caller's, of this thread, ready. A pending file is a 409 (the API
-    answers at once; wait for ``ready`` and post again), a failed one or one of another thread a 422."""
+    answers at once; wait for ``ready`` and post again), a failed one or one of another thread a 422. On a
+    chat thread they must be text files within the inline limit (files/inline.py), else a 422 naming one."""
     limit = ctx.file_settings.max_files_per_run
     if len(file_ids) > limit:
         raise InvalidRequestError(f"file_ids: at most {limit} files per run", field="file_ids")
     if len(set(file_ids)) != len(file_ids):
         raise InvalidRequestError("file_ids: a file is listed twice", field="file_ids")
+    records = []
     for index, file_id in enumerate(file_ids):
         field = f"file_ids.{index}"
         try:
@@ -100,4 +103,7 @@ def files_for_run(ctx: ApiContext, user_id: str, thread: ThreadRecord, file_ids:
             raise InvalidRequestError(f"{field}: file {file_id} failed: {record.reason}", field=field)
         if record.status is FileStatus.pending:
             raise ConflictError(f"file {file_id} is not ready yet; try again once it is", field=field)
+        records.append(record)
+    if thread.engine == "chat":
+        check_inlinable(records, ctx.file_settings.chat_inline_bytes)
     return file_ids

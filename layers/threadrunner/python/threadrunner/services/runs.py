@@ -20,7 +20,7 @@ from threadrunner.services.files import files_for_run
 
 logger = logging.getLogger(__name__)
 
-# Messages longer than this (UTF-8 bytes) are kept only in the thread's log, not in the run item.
+# Messages longer than this (UTF-8 bytes) are kept in S3, not in the run item.
 RUN_MESSAGE_INLINE_BYTES = 16 * 1024
 
 
@@ -127,8 +127,9 @@ def _record(ctx: ApiContext, run: RunRecord) -> None:
     stored = run
     if len(run.message.encode()) > RUN_MESSAGE_INLINE_BYTES:
         # The run item stays small (a DynamoDB item stops at 400 KB, and the run also keeps its tool-call
-        # summaries): the steps read a long message from the thread's log, which keeps it in S3.
-        stored = run.model_copy(update={"message": "", "message_in_log": True})
+        # summaries): the steps read a long message from S3, where the thread's log keeps it.
+        key = ctx.messages.keep_run_message(run.thread_id, run.id, run.message)
+        stored = run.model_copy(update={"message": "", "message_key": key})
     ctx.runs.create(stored)
     ctx.messages.add(history.user_message(run))  # logged now, so it is never lost
 

@@ -28,6 +28,13 @@ class BlobStore:
         size = int(content_range.rsplit("/", 1)[1]) if content_range else int(response["ContentLength"])
         return size, head
 
+    def find_head(self, key: str, head_bytes: int) -> tuple[int, bytes] | None:
+        """As size_and_head; None when there is no such object (deleted, or expired by a lifecycle rule)."""
+        try:
+            return self.size_and_head(key, head_bytes)
+        except self._s3.exceptions.NoSuchKey:
+            return None
+
     def open(self, key: str) -> BinaryIO:
         """A streaming read of the whole object."""
         body: BinaryIO = self._s3.get_object(Bucket=self._bucket, Key=key)["Body"]

@@ -17,6 +17,7 @@ from pydantic import Field
 from threadrunner.engines.base import ToolOutput, UpstreamToolCall
 from threadrunner.models.records import Record, Usage
 from threadrunner.stores._dynamo import from_item, to_item
+from threadrunner.stores.blobs import BlobStore
 from threadrunner.stores.messages import MessageStore
 
 PREFIX = "chat#"
@@ -65,8 +66,10 @@ class ChatRoundStore:
 @dataclass(frozen=True)
 class ChatState:
     """What the chat engine reads and keeps: the thread's log, the run's completions, the context budget
-    per model (tokens)."""
+    per model (tokens), and where the run's files are (S3 uploads, inlined up to ``inline_bytes``)."""
 
     messages: MessageStore
     rounds: ChatRoundStore
     context_budget: Callable[[str], int]
+    blobs: BlobStore | None = None  # None: runs with files cannot be started
+    inline_bytes: int = 256 * 1024

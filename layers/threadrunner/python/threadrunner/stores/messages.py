@@ -10,7 +10,6 @@ from typing import Any
 
 from boto3.dynamodb.conditions import Key
 
-from threadrunner.errors import NotFoundError
 from threadrunner.models.records import MessageRecord
 from threadrunner.stores._dynamo import from_item, to_item
 from threadrunner.stores.blobs import BlobStore
@@ -42,13 +41,21 @@ class MessageStore:
             message = message.model_copy(update={"content": None, "content_key": key})
         self._table.put_item(Item=to_item(message))
 
-    def get(self, thread_id: str, message_id: str) -> MessageRecord:
+    def keep_run_message(self, thread_id: str, run_id: str, text: str) -> str:
+        """A run's message as it was sent, too long for the run item; returns its key (deleted with the
+        thread's log). The log's own entry may change (the chat engine inlines files into it)."""
+        key = f"{messages_prefix(thread_id)}{run_id}.message"
+        self._blobs.put_text(key, text)
+        return key
+
+    def run_message(self, key: str) -> str:
+        return self._blobs.get_text(key)
+
+    def get(self, thread_id: str, message_id: str) -> MessageRecord | None:
         item = self._table.get_item(
             Key={"thread_id": thread_id, "message_id": message_id}, ConsistentRead=True
         ).get("Item")
-        if item is None:
-            raise NotFoundError(f"message {message_id} of thread {thread_id} not found")
-        return self._with_body(from_item(MessageRecord, item))
+        return None if item is None else self._with_body(from_item(MessageRecord, item))
 
     def page(
         self, thread_id: str, *, limit: int, after: str | None = None

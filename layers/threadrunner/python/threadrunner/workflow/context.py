@@ -17,6 +17,7 @@ from threadrunner.settings import (
     ToolSettings,
     UpstreamSettings,
     cost_settings,
+    file_settings,
     run_settings,
     storage_settings,
     tool_settings,
@@ -68,7 +69,13 @@ def default_context() -> StepContext:
         aws.table(storage.messages_table), blobs, inline_bytes=storage.message_inline_bytes
     )
     # The chat engine replays the message log and keeps its completions with the run.
-    chat = ChatState(messages, ChatRoundStore(runs_table), run_settings().context_budget)
+    chat = ChatState(
+        messages,
+        ChatRoundStore(runs_table),
+        run_settings().context_budget,
+        blobs=blobs,
+        inline_bytes=file_settings().chat_inline_bytes,
+    )
     return StepContext(
         runs=RunStore(runs_table),
         ledger=ToolCallLedger(runs_table),

@@ -21,6 +21,7 @@ from threadrunner.engines.base import (
     UpstreamRun,
 )
 from threadrunner.errors import (
+    FileNotInlinable,
     UpstreamError,
     UpstreamNotFound,
     UpstreamOutcomeUnknown,
@@ -38,7 +39,7 @@ from threadrunner.models.workflow import (
     RunToolOutput,
     StepInput,
 )
-from threadrunner.stores.messages import message_id, messages_prefix
+from threadrunner.stores.messages import messages_prefix
 from threadrunner.tools.registry import ToolContext, ToolResult, call_tool, error_result, refusal, tool_specs
 from threadrunner.workflow.context import StepContext
 from threadrunner.workflow.polling import next_wait_seconds
@@ -100,8 +101,9 @@ def _start_with_fallback(run: RunRecord, ctx: StepContext) -> tuple[RunRecord, s
 def _on_fallback(run: RunRecord, route: fallback.Route, ctx: StepContext) -> tuple[RunRecord, str]:
     try:
         return run, _start_on(run, ctx)
-    except UpstreamError as error:
-        # Both failed: the run ends with both reasons (its user message stays in the thread's log).
+    except (UpstreamError, FileNotInlinable) as error:
+        # Both failed (or the fallback cannot inline the run's files): the run ends with both reasons (its
+        # user message stays in the thread's log).
         raise UpstreamsFailed(
             f"{route.fallback_from}: {route.reason}; fallback {route.engine}: {type(error).__name__}: {error}"
         ) from error
@@ -451,11 +453,10 @@ def _cause_message(cause: str | None) -> str:
 
 
 def _with_message(run: RunRecord, ctx: StepContext) -> RunRecord:
-    """The run with its whole message: a long one is kept only in the thread's log (position 0)."""
-    if not run.message_in_log:
+    """The run with its whole message: a long one is kept in S3, not in the run item."""
+    if run.message_key is None:
         return run
-    logged = ctx.messages.get(run.thread_id, message_id(run.id, 0))
-    return run.model_copy(update={"message": logged.content or ""})
+    return run.model_copy(update={"message": ctx.messages.run_message(run.message_key)})
 
 
 def _upstream_thread(run: RunRecord, engine: Engine, ctx: StepContext) -> str:
@@ -515,6 +516,7 @@ def _run_files(run: RunRecord, ctx: StepContext) -> list[RunFile]:
         record = ctx.files.get(run.user_id, file_id)  # deleted since: the run fails, it cannot use it
         files.append(
             RunFile(
+                file_id=record.id,
                 upstream_file_id=record.upstream_file_id,
                 filename=record.filename,
                 content_type=record.content_type,
