@@ -29,7 +29,7 @@ from threadrunner.engines.base import Engine
 from threadrunner.engines.chat import ChatEngine
 from threadrunner.engines.responses import ResponsesEngine
 from threadrunner.engines.retry import RetryPolicy
-from threadrunner.errors import UpstreamOutcomeUnknown
+from threadrunner.errors import UpstreamNotFound, UpstreamOutcomeUnknown, UpstreamThreadGone
 from threadrunner.models.records import RunRecord
 from threadrunner.models.workflow import FinishRunInput, PollSettings, RunProgress, RunToolInput, StepInput
 from threadrunner.settings import RunSettings, ToolSettings
@@ -447,3 +447,30 @@ def test_a_call_left_open_on_the_conversation_is_closed_before_the_next_start(
     assert progress.status == "completed"
     closed = [e for e in world.upstream.exchanges if e.method == "POST" and e.path.endswith("/items")]
     assert [item["call_id"] for item in closed[0].request_json["items"]] == open_calls
+
+
+@pytest.mark.parametrize("deleted", [True, False])
+def test_a_404_forgets_the_conversation_only_when_the_conversation_itself_is_gone(
+    make_world: Callable[..., World], deleted: bool
+) -> None:
+    # Given a thread with a conversation from an earlier run
+    world = make_world("responses")
+    world.upstream.script(Plan.message("First."))
+    first = world.new_run("gone")
+    progress = world.until_settled(first, steps.start_run(world.step(first), world.ctx))
+    assert world.finish(first, progress) == "completed"
+    conversation = world.ctx.runs.get(first.id).upstream_thread_id
+    # When the next start is answered 404: the conversation was deleted, or the endpoint answers 404
+    if deleted:
+        with OpenAI(base_url=world.upstream.base_url, api_key="sk-test", max_retries=0) as client:
+            client.conversations.delete(conversation or "")
+    else:
+        world.upstream.script(Plan.http_error(404, None))
+    following = world.new_run("gone")
+    expected = UpstreamThreadGone if deleted else UpstreamNotFound
+    with pytest.raises(expected):
+        steps.start_run(world.step(following), world.ctx)
+    # Then only a conversation that is gone is forgotten (the next run starts a new one); otherwise the
+    # thread keeps it (a dead endpoint is an outage, and the conversation may still need deleting)
+    kept = world.ctx.threads.get("alice", following.thread_id).upstream_thread_id
+    assert kept == (None if deleted else conversation)

@@ -65,8 +65,10 @@ class AssistantsEngine:
         with upstream_errors():
             try:
                 self._client.beta.threads.retrieve(upstream_thread_id)
-            except openai.NotFoundError:
-                return False
+            except openai.NotFoundError as error:
+                # Only a 404 that names it: a server (or a wrong base URL) answering 404 to everything is an
+                # outage, and forgetting the id would leak a conversation we could still delete later.
+                return upstream_thread_id not in str(error.body or error.message)
         return True
 
     def start(self, request: RunRequest, message: str) -> str:
