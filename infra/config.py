@@ -8,6 +8,7 @@ from aws_cdk import RemovalPolicy
 from aws_cdk import aws_logs as logs
 from pydantic import BaseModel, ConfigDict, Field, HttpUrl, ValidationError, field_validator, model_validator
 from threadrunner.files.types import KNOWN_TYPES
+from threadrunner.workflow.limits import check_history_budget
 
 # run.asl.json stops every execution at 7200 s: a run's own deadline must end it well before that.
 _MAX_RUN_DEADLINE_SECONDS = 6000
@@ -148,8 +149,12 @@ class EnvironmentConfig(_Strict):
     poll_first_seconds: int = Field(ge=0)
     poll_max_seconds: int = Field(ge=0)
     run_deadline_seconds: int = Field(gt=0, lt=_MAX_RUN_DEADLINE_SECONDS)
-    # One poll loop is about nine history events; a Standard execution fails at 25,000.
+    # Polls and tool calls bound a run's history events: the worst case must leave half of the 25,000
+    # a Standard execution allows free (threadrunner/workflow/limits.py).
     max_polls: int = Field(gt=0, le=2000)
+    max_tool_calls_per_run: int = Field(default=250, gt=0)
+    # A start the upstream keeps queued longer than this is cancelled and created again once.
+    max_queued_seconds: int = Field(default=120, gt=0, le=3600)
     thread_max_age_hours: int = Field(gt=0)
     thread_ttl_days: int = Field(gt=0)
     model: str = Field(min_length=1)
@@ -202,6 +207,7 @@ class EnvironmentConfig(_Strict):
             raise ValueError("thread_max_age_hours must not outlive thread_ttl_days")
         if self.fallback_engine == self.engine:
             raise ValueError("fallback_engine must differ from engine (or be off)")
+        check_history_budget(self.max_polls, self.max_tool_calls_per_run)
         return self
 
     @property

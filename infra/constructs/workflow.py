@@ -124,6 +124,27 @@ class Workflow(Construct):
                 reason="Finish run stores large answers under messages/<thread id>/, named at run time.",
             ),
         )
+        # Check run starts a run stuck in the upstream's queue again: a long user message lives only in the
+        # thread's log (Start run and Submit tool outputs read it too, see _grant_chat_engine).
+        check_run = self.steps[FunctionName.check_run]
+        storage.grant_tables(check_run, read=(MESSAGES,), write=())
+        storage.grant_message_bodies(check_run, read=True, write=False)
+        Validations.of(check_run.role).acknowledge(  # type: ignore[arg-type]
+            Acknowledgment(
+                id=f"AwsSolutions-IAM5[Resource::<{bucket}.Arn>/{MESSAGES_PREFIX}*]",
+                reason="Reads long message bodies under messages/<thread id>/, named at run time.",
+            ),
+        )
+        # A tool's whole output, when the model gets it cut short, is kept with the thread's log in S3.
+        for name, function in self.steps.items():
+            if name.tool is not None:
+                storage.grant_message_bodies(function, read=False, write=True)
+                Validations.of(function.role).acknowledge(  # type: ignore[arg-type]
+                    Acknowledgment(
+                        id=f"AwsSolutions-IAM5[Resource::<{bucket}.Arn>/{MESSAGES_PREFIX}*]",
+                        reason="Writes whole tool outputs under messages/<thread id>/, named at run time.",
+                    ),
+                )
 
     def _grant_chat_engine(self, storage: Storage) -> None:
         """The chat engine (a thread's own, or the fallback) calls the model in Start run and Submit tool

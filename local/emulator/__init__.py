@@ -15,6 +15,7 @@ from local.emulator.script import (
     MessagePlan,
     NeverFinishesPlan,
     Plan,
+    StaysQueuedPlan,
     ToolCallsPlan,
 )
 from local.emulator.server import EmulatorServer
@@ -28,5 +29,6 @@ __all__ = [
     "MessagePlan",
     "NeverFinishesPlan",
     "Plan",
+    "StaysQueuedPlan",
     "ToolCallsPlan",
 ]

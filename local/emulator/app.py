@@ -64,6 +64,7 @@ _ROUTES = Map(
         Rule("/v1/threads/<thread_id>/messages", methods=["POST"], endpoint="create_message"),
         Rule("/v1/threads/<thread_id>/messages", methods=["GET"], endpoint="list_messages"),
         Rule("/v1/threads/<thread_id>/runs", methods=["POST"], endpoint="create_run"),
+        Rule("/v1/threads/<thread_id>/runs", methods=["GET"], endpoint="list_runs"),
         Rule("/v1/threads/<thread_id>/runs/<run_id>", methods=["GET"], endpoint="get_run"),
         Rule("/v1/threads/<thread_id>/runs/<run_id>/cancel", methods=["POST"], endpoint="cancel_run"),
         Rule("/v1/threads/<thread_id>/runs/<run_id>/steps", methods=["GET"], endpoint="list_run_steps"),
@@ -191,6 +192,8 @@ class EmulatorApp:
                 raise ApiError(404, f"Invalid URL ({request.method} {request.path})") from None
             call = _SCRIPTABLE_CALLS.get(endpoint)
             if call is not None and (failure := self._script.next_failure(call)) is not None:
+                if failure.malformed:
+                    return _MalformedResponse('{"id": "resp_', status=200, mimetype="application/json")
                 if failure.delay_seconds:
                     error = scripted_http_error(failure)
                     return _SlowResponse.of(error.body(), failure.delay_seconds, status=error.status)
@@ -339,6 +342,9 @@ class EmulatorApp:
     def _create_run(self, request: Request, thread_id: str) -> Response:
         return _json(self._runs.create(thread_id, _json_body(request)))
 
+    def _list_runs(self, request: Request, thread_id: str) -> Response:
+        return _json(self._runs.list_page(thread_id, request))
+
     def _get_run(self, request: Request, thread_id: str, run_id: str) -> Response:
         return _json(self._runs.retrieve(thread_id, run_id))
 
@@ -403,6 +409,10 @@ def _json(body: Any, *, status: int = 200, headers: dict[str, str] | None = None
     )
 
 
+class _MalformedResponse(Response):
+    """A scripted wire fault: the body is JSON cut short (see Plan.malformed_json)."""
+
+
 def _exchange(request: Request, response: Response) -> Exchange:
     return Exchange(
         method=request.method,
@@ -413,4 +423,5 @@ def _exchange(request: Request, response: Response) -> Exchange:
         status=response.status_code,
         response_headers={name.lower(): value for name, value in response.headers.items()},
         response_body=response.get_data(),
+        fault=isinstance(response, _MalformedResponse),
     )

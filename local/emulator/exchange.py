@@ -19,6 +19,8 @@ class Exchange(BaseModel):
     status: int
     response_headers: dict[str, str]  # lower-case names
     response_body: bytes
+    # A scripted wire fault (Plan.malformed_json): off the contract on purpose, never checked against it.
+    fault: bool = False
 
     @property
     def request_json(self) -> Any:

@@ -34,6 +34,7 @@ from local.emulator.script import (
     NeverFinishesPlan,
     Plan,
     Script,
+    StaysQueuedPlan,
     ToolCallsPlan,
 )
 
@@ -122,7 +123,7 @@ class ResponseStore:
 
     def retrieve(self, response_id: str) -> StoredResponse:
         response = self._get(response_id)
-        if response.final:
+        if response.final or isinstance(response.plan, StaysQueuedPlan):
             return response
         if response.polls_left > 0 or isinstance(response.plan, NeverFinishesPlan):
             response.polls_left = max(response.polls_left - 1, 0)
@@ -195,6 +196,8 @@ class ResponseStore:
     def _finish(self, response: StoredResponse) -> None:
         """Reveal the planned outcome."""
         plan = response.plan
+        if isinstance(plan, StaysQueuedPlan):
+            return
         if isinstance(plan, NeverFinishesPlan):
             response.status = "in_progress"
             return

@@ -3,7 +3,8 @@
 A run is ``queued`` when created, ``in_progress`` for its turn's number of retrieves, then reveals the turn:
 ``requires_action`` (tool calls; submitting their outputs starts the next turn), ``completed`` (an assistant
 message on the thread), ``failed`` or ``incomplete``. Cancelling shows ``cancelling`` until the next
-retrieve, then ``cancelled``. A run that is not final by its ``expires_at`` is ``expired``, and refuses tool
+retrieve, then ``cancelled``; a cancel has landed by the time the thread takes a new run (on the real service
+it takes moments, not a poll). A run that is not final by its ``expires_at`` is ``expired``, and refuses tool
 outputs from then on. While a run is not final its thread is locked: no new messages, no other run.
 """
 
@@ -38,6 +39,7 @@ from local.emulator.script import (
     NeverFinishesPlan,
     Plan,
     Script,
+    StaysQueuedPlan,
     ToolCallsPlan,
 )
 from local.emulator.threads import StoredThread, ThreadStore
@@ -201,6 +203,14 @@ class RunStore:
         self._start_turn(run)
         return self.resource(run)
 
+    def list_page(self, thread_id: str, request: Request) -> dict[str, Any]:
+        """The thread's runs, newest first by default (what a client reads to find a run it lost)."""
+        self._threads.get(thread_id)
+        runs = [run for run in self._runs.values() if run.thread.id == thread_id]
+        for run in runs:
+            self._expire_if_due(run)
+        return page(runs, request, resource=self.resource, id_of=lambda run: run.id)
+
     def list_steps(self, thread_id: str, run_id: str, request: Request) -> dict[str, Any]:
         run = self._get(thread_id, run_id)
         return page(run.steps, request, resource=lambda step: _step_resource(step, run), id_of=lambda s: s.id)
@@ -261,6 +271,8 @@ class RunStore:
     def _active_run(self, thread_id: str) -> StoredRun | None:
         for run in self._runs.values():
             if run.thread.id == thread_id:
+                if run.status == "cancelling":
+                    self._advance(run)  # the cancel lands
                 self._expire_if_due(run)  # a run past its expiry no longer holds the thread
                 if not run.final:
                     return run
@@ -288,6 +300,8 @@ class RunStore:
             return
         if self._expire_if_due(run) or run.status == "requires_action":
             return
+        if isinstance(run.plan, StaysQueuedPlan):
+            return  # never picked up: queued until cancelled or expired
         run.started_at = run.started_at or epoch(now())
         if run.polls_left > 0 or isinstance(run.plan, NeverFinishesPlan):
             run.polls_left = max(run.polls_left - 1, 0)

@@ -61,6 +61,12 @@ class Plan:
         return NeverFinishesPlan()
 
     @staticmethod
+    def stays_queued() -> StaysQueuedPlan:
+        """The response (or Assistants run) stays ``queued`` until cancelled, as under an upstream backlog
+        (and keeps its conversation or thread locked). A chat completion just never answers."""
+        return StaysQueuedPlan()
+
+    @staticmethod
     def slow(polls: int, then: Plan) -> Plan:
         """``then``, after ``polls`` retrieves that still show the response queued or in progress."""
         if polls < 0:
@@ -95,6 +101,16 @@ class Plan:
             raise ValueError("times must be >= 1")
         return HttpErrorPlan(
             status=status, code=code, on=on, times=times, message=message, retry_after_ms=retry_after_ms
+        )
+
+    @staticmethod
+    def malformed_json(*, on: HttpCall = "retrieve", times: int = 1) -> HttpErrorPlan:
+        """The next ``times`` calls of kind ``on`` answer 200 with a truncated JSON body, as a connection
+        cut mid-answer or a broken proxy would."""
+        if times < 1:
+            raise ValueError("times must be >= 1")
+        return HttpErrorPlan(
+            status=200, code=None, on=on, times=times, message=None, retry_after_ms=0, malformed=True
         )
 
     @staticmethod
@@ -141,6 +157,11 @@ class NeverFinishesPlan(Plan):
 
 
 @dataclass(frozen=True, kw_only=True)
+class StaysQueuedPlan(NeverFinishesPlan):
+    pass
+
+
+@dataclass(frozen=True, kw_only=True)
 class HttpErrorPlan:
     """An HTTP-level failure of the next ``times`` calls of kind ``on`` (see ``Plan.http_error``)."""
 
@@ -151,6 +172,7 @@ class HttpErrorPlan:
     message: str | None
     retry_after_ms: int
     delay_seconds: float = 0.0  # the answer comes this late (a hung upstream, then its proxy gives up)
+    malformed: bool = False  # a 200 whose JSON body is cut short
 
 
 class Script:

@@ -6,6 +6,8 @@ from typing import Any
 
 import aws_cdk as cdk
 import pytest
+from threadrunner.settings import RunSettings
+from threadrunner.workflow.limits import HISTORY_EVENT_LIMIT, worst_case_history_events
 
 from infra.app import build
 from infra.config import ConfigError, load_environment
@@ -110,3 +112,30 @@ def test_prod_retains_data_and_dev_does_not() -> None:
 
     assert load_environment(environments, "prod").is_production
     assert not load_environment(environments, "dev").is_production
+
+
+@pytest.mark.parametrize("environment", ENVIRONMENTS)
+def test_each_environments_longest_run_stays_far_below_the_history_limit(environment: str) -> None:
+    # Given the environment's poll and tool-call limits as cdk.json sets them
+    config = load_environment(CDK_CONTEXT["environments"], environment)
+    # When a run uses every poll and every tool call, each call in a round of its own
+    worst = worst_case_history_events(config.max_polls, config.max_tool_calls_per_run)
+    # Then it writes at most half of the 25,000 events a Standard execution may have
+    assert worst <= HISTORY_EVENT_LIMIT // 2, worst
+    # and the Lambdas get those very limits
+    variables = synthesize(environment).function(FunctionName.check_run)[1]["Properties"]["Environment"][
+        "Variables"
+    ]
+    assert variables["THREADRUNNER_MAX_POLLS"] == str(config.max_polls)
+    assert variables["THREADRUNNER_MAX_TOOL_CALLS_PER_RUN"] == str(config.max_tool_calls_per_run)
+    assert variables["THREADRUNNER_MAX_QUEUED_SECONDS"] == str(config.max_queued_seconds)
+
+
+@pytest.mark.parametrize(("max_polls", "max_tool_calls_per_run"), [(2000, 250), (500, 700)])
+def test_limits_that_could_near_the_history_limit_are_refused(
+    max_polls: int, max_tool_calls_per_run: int
+) -> None:
+    with pytest.raises(ConfigError, match="history events per run"):
+        load_dev_with(max_polls=max_polls, max_tool_calls_per_run=max_tool_calls_per_run)
+    with pytest.raises(ValueError, match="history events per run"):
+        RunSettings(max_polls=max_polls, max_tool_calls_per_run=max_tool_calls_per_run)

@@ -152,3 +152,51 @@ def test_plan_arguments_are_checked() -> None:
         Plan.http_error(times=0)
     with pytest.raises(TypeError):
         EmulatorServer().script("not a plan")  # type: ignore[arg-type]
+
+
+def test_a_response_that_stays_queued_holds_its_conversation_until_cancelled(
+    openai_client: OpenAI, emulator: EmulatorServer
+) -> None:
+    # Given a response the upstream never picks up
+    conversation = openai_client.conversations.create()
+    emulator.script(Plan.stays_queued())
+    response = run(openai_client, conversation.id)
+    # Then it stays queued, poll after poll, and the conversation takes no other response
+    assert statuses(openai_client, response.id, 3) == ["queued"] * 3
+    with pytest.raises(openai.BadRequestError, match="conversation"):
+        run(openai_client, conversation.id)
+    # until it is cancelled
+    assert openai_client.responses.cancel(response.id).status == "cancelled"
+    assert run(openai_client, conversation.id).status == "queued"
+
+
+def test_malformed_json_answers_a_call_with_a_body_cut_short(
+    openai_client: OpenAI, emulator: EmulatorServer
+) -> None:
+    emulator.script(Plan.malformed_json(on="create"))
+    with pytest.raises(json.JSONDecodeError):
+        openai_client.responses.create(model="m", input="q")
+    # the next call is answered as usual, and the log marks the fault (it is off the contract on purpose)
+    assert openai_client.responses.create(model="m", input="q").status == "completed"
+    assert [exchange.fault for exchange in emulator.exchanges] == [True, False]
+
+
+@pytest.mark.filterwarnings("ignore:deprecated:DeprecationWarning")  # the SDK's Assistants methods
+def test_a_threads_runs_are_listed_newest_first_with_their_metadata(
+    openai_client: OpenAI, emulator: EmulatorServer
+) -> None:
+    assistant = openai_client.beta.assistants.create(model="gpt-4.1-mini")
+    thread = openai_client.beta.threads.create()
+    first = openai_client.beta.threads.runs.create(
+        thread.id, assistant_id=assistant.id, metadata={"threadrunner_run_id": "run_1"}
+    )
+    openai_client.beta.threads.runs.cancel(first.id, thread_id=thread.id)
+    second = openai_client.beta.threads.runs.create(
+        thread.id, assistant_id=assistant.id, metadata={"threadrunner_run_id": "run_2"}
+    )
+    listed = openai_client.beta.threads.runs.list(thread.id, limit=10).data
+    assert [(r.id, r.metadata) for r in listed] == [
+        (second.id, {"threadrunner_run_id": "run_2"}),
+        (first.id, {"threadrunner_run_id": "run_1"}),
+    ]
+    assert listed[1].status == "cancelled"  # the cancel landed when the thread took the new run

@@ -108,6 +108,13 @@ class UpstreamNotFound(UpstreamError):
     code = "upstream_not_found"
 
 
+class UpstreamThreadGone(UpstreamError):
+    """The thread's conversation (or upstream thread) no longer exists upstream: the run fails, and the
+    thread's next run starts a new one (our own message log keeps what was said)."""
+
+    code = "upstream_thread_gone"
+
+
 class UpstreamsFailed(UpstreamError):
     """The primary engine failed with an outage and the fallback engine failed too: both reasons."""
 

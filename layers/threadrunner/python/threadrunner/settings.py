@@ -8,10 +8,11 @@ from __future__ import annotations
 from functools import cache
 from pathlib import Path
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from threadrunner.pricing import ModelPrice, default_prices
+from threadrunner.workflow.limits import check_history_budget
 
 
 class _Settings(BaseSettings):
@@ -37,11 +38,15 @@ class RunSettings(_Settings):
     poll_first_seconds: int = Field(default=2, ge=0)
     poll_max_seconds: int = Field(default=20, ge=0)
     run_deadline_seconds: int = Field(default=600, gt=0)
-    # One poll loop costs about nine history events; 25,000 is the hard limit of a Standard execution.
+    # Polls and tool calls bound a run's history events far below the 25,000 limit (workflow/limits.py).
     max_polls: int = Field(default=400, gt=0, le=2000)
+    # More tool calls than this in one run fail it (ToolCallLimitExceeded).
+    max_tool_calls_per_run: int = Field(default=250, gt=0)
+    # A round whose upstream response stays queued this long is cancelled and started again once.
+    max_queued_seconds: float = Field(default=120, gt=0)
     thread_max_age_hours: int = Field(default=24, gt=0)
     thread_ttl_days: int = Field(default=30, gt=0)
-    max_message_chars: int = Field(default=32_000, gt=0)
+    max_message_chars: int = Field(default=400_000, gt=0)
     # Graceful degradation: the engine a run moves to when its engine has an outage ("off": the run fails).
     fallback_engine: str = "off"
     # How long a failing engine is skipped (its circuit open) before one run tries it again.
@@ -53,6 +58,11 @@ class RunSettings(_Settings):
 
     def context_budget(self, model: str) -> int:
         return self.context_tokens.get(model, self.default_context_tokens)
+
+    @model_validator(mode="after")
+    def _history_fits(self) -> RunSettings:
+        check_history_budget(self.max_polls, self.max_tool_calls_per_run)
+        return self
 
 
 class WorkflowSettings(_Settings):

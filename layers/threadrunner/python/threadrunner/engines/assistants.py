@@ -10,7 +10,7 @@ from __future__ import annotations
 import posixpath
 import re
 import warnings
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import AbstractContextManager, suppress
 from typing import Any, BinaryIO
 
@@ -60,6 +60,16 @@ class AssistantsEngine:
     def delete_thread(self, upstream_thread_id: str) -> None:
         with upstream_errors(), suppress(openai.NotFoundError):
             self._client.beta.threads.delete(upstream_thread_id)
+
+    def thread_exists(self, upstream_thread_id: str) -> bool:
+        with upstream_errors():
+            try:
+                self._client.beta.threads.retrieve(upstream_thread_id)
+            except openai.NotFoundError as error:
+                # Only a 404 that names it: a server (or a wrong base URL) answering 404 to everything is an
+                # outage, and forgetting the id would leak a conversation we could still delete later.
+                return upstream_thread_id not in str(error.body or error.message)
+        return True
 
     def start(self, request: RunRequest, message: str) -> str:
         if self._assistants is None:
@@ -122,6 +132,31 @@ class AssistantsEngine:
                     {"tool_call_id": output.call_id, "output": output.output} for output in outputs
                 ],
             ).id
+
+    def find_created(
+        self, request: RunRequest, run: RunRecord, round_number: int, call_ids: Sequence[str]
+    ) -> str | None:
+        """Round 0: the thread's upstream run that carries our run id in its metadata. Round n: the same
+        upstream run, unless it still waits for these very tool calls (then the outputs never arrived)."""
+        if round_number == 0:
+            with upstream_errors():
+                runs = self._client.beta.threads.runs.list(request.upstream_thread_id, order="desc", limit=20)
+            for upstream in runs.data:
+                if upstream.status in ("cancelling", "cancelled"):
+                    continue  # one we cancelled on purpose (stuck in the queue), never the lost one
+                if (upstream.metadata or {}).get("threadrunner_run_id") == request.run_id:
+                    return upstream.id
+            return None
+        thread_id, run_id = _ids(run)
+        with upstream_errors():
+            upstream = self._client.beta.threads.runs.retrieve(run_id, thread_id=thread_id)
+        waiting = set()
+        if upstream.status == "requires_action" and upstream.required_action is not None:
+            waiting = {call.id for call in upstream.required_action.submit_tool_outputs.tool_calls}
+        return None if waiting & set(call_ids) else run_id
+
+    def close_tool_calls(self, run: RunRecord, call_ids: Sequence[str]) -> None:
+        return None  # the run waiting for them was cancelled, which frees its thread
 
     def cancel(self, run: RunRecord) -> None:
         if not run.response_ids or run.upstream_thread_id is None:

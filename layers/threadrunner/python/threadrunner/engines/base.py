@@ -1,7 +1,8 @@
 """The Engine interface: what the workflow steps need from an upstream, and nothing more.
 
 Implementations: ``responses`` (default), ``assistants`` and ``chat``. Engines do no run bookkeeping: the
-steps persist ids before and after every create call (at-most-once), engines talk upstream (``chat``, which
+steps persist ids before and after every create call and ask the engine to look upstream before creating
+again (exactly-once), engines talk upstream (``chat``, which
 has no upstream state, also keeps each completion, so that polling it reports what the call returned).
 """
 
@@ -9,7 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import AbstractContextManager
 from datetime import datetime
 from typing import BinaryIO, Literal, Protocol
@@ -115,6 +116,10 @@ class Engine(Protocol):
         """Delete it; a thread that is already gone is not an error."""
         ...
 
+    def thread_exists(self, upstream_thread_id: str) -> bool:
+        """False once the upstream thread/conversation is gone (deleted, or a new server)."""
+        ...
+
     def start(self, request: RunRequest, message: str) -> str:
         """Start the model on a user message; returns the upstream run/response id. Never retried."""
         ...
@@ -125,8 +130,22 @@ class Engine(Protocol):
         """Hand tool outputs back; returns the id of the upstream run/response that continues. Never retried."""
         ...
 
+    def find_created(
+        self, request: RunRequest, run: RunRecord, round_number: int, call_ids: Sequence[str]
+    ) -> str | None:
+        """Look before creating again: an earlier attempt at this round (start for 0, tool outputs
+        ``call_ids`` for n) returned from its create call but died before recording the id. Returns what it
+        created, or None when it created nothing; raises UpstreamOutcomeUnknown when the upstream cannot
+        tell (the run then fails rather than run the model twice)."""
+        ...
+
     def cancel(self, run: RunRecord) -> None:
         """Cancel the current upstream run; one that has already ended is not an error."""
+        ...
+
+    def close_tool_calls(self, run: RunRecord, call_ids: Sequence[str]) -> None:
+        """The run ended with these calls unanswered upstream (cancelled, timed out, failed): answer them
+        with an error where the upstream would otherwise refuse the thread's next run."""
         ...
 
 

@@ -13,6 +13,7 @@ local: there is nothing running upstream to stop.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 import openai
@@ -47,6 +48,9 @@ class ChatEngine:
     def delete_thread(self, upstream_thread_id: str) -> None:
         return None
 
+    def thread_exists(self, upstream_thread_id: str) -> bool:
+        return True  # the thread is our own log
+
     def start(self, request: RunRequest, message: str) -> str:
         content = self._with_files(request, message)
         if request.files:
@@ -71,6 +75,16 @@ class ChatEngine:
             usage=stored.usage,
             error=error,
         )
+
+    def find_created(
+        self, request: RunRequest, run: RunRecord, round_number: int, call_ids: Sequence[str]
+    ) -> str | None:
+        """The completion is kept as soon as it returns: if it is there, the round happened."""
+        stored = self._needs_state().rounds.get(request.run_id, round_number)
+        return None if stored is None else stored.completion_id
+
+    def close_tool_calls(self, run: RunRecord, call_ids: Sequence[str]) -> None:
+        return None  # the next run replays only answers and user messages from our log
 
     def cancel(self, run: RunRecord) -> None:
         return None  # each completion ended with its call; Check run ends the run cancelled

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -51,6 +52,14 @@ def upstream_errors(*, creating: bool = False) -> Iterator[None]:
                 f"the upstream did not answer a create call: {type(error).__name__}"
             ) from error
         raise UpstreamUnavailable(f"the upstream did not answer: {type(error).__name__}") from error
+    except (json.JSONDecodeError, openai.APIResponseValidationError):
+        # A garbled answer (a truncated body, a proxy's page): like a 5xx, unless it answered a create,
+        # which may then have happened.
+        if creating:
+            raise UpstreamOutcomeUnknown(
+                "the upstream's answer to a create call was not valid JSON"
+            ) from None
+        raise UpstreamUnavailable("the upstream's answer was not valid JSON") from None
     except openai.InternalServerError as error:
         raise UpstreamUnavailable(f"the upstream answered {error.status_code}") from None
     except openai.APIStatusError as error:

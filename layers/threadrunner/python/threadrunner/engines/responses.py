@@ -3,7 +3,9 @@ chained by function-call outputs on that conversation."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import json
+import re
+from collections.abc import Iterator, Sequence
 from contextlib import AbstractContextManager, suppress
 from typing import Any, BinaryIO
 
@@ -20,8 +22,15 @@ from threadrunner.engines.base import (
 )
 from threadrunner.engines.errors import upstream_errors
 from threadrunner.engines.files import UpstreamFiles
-from threadrunner.errors import UpstreamError
+from threadrunner.errors import UpstreamError, UpstreamOutcomeUnknown
 from threadrunner.models.records import RunError, RunRecord, Usage
+
+# What the model reads for a call its run never answered; the API adds at most 20 items per call.
+_ABANDONED = json.dumps({"error": "the run ended before this tool call was answered"})
+_ITEMS_PER_CALL = 20
+# The upstream names one open call per refusal; a start closes at most this many before giving up.
+_MAX_CALLS_TO_CLOSE = 10
+_UNANSWERED = re.compile(r"No tool output found for function call (\S+?)\.?$")
 
 
 class ResponsesEngine:
@@ -42,6 +51,16 @@ class ResponsesEngine:
     def delete_thread(self, upstream_thread_id: str) -> None:
         with upstream_errors(), suppress(openai.NotFoundError):
             self._client.conversations.delete(upstream_thread_id)
+
+    def thread_exists(self, upstream_thread_id: str) -> bool:
+        with upstream_errors():
+            try:
+                self._client.conversations.retrieve(upstream_thread_id)
+            except openai.NotFoundError as error:
+                # Only a 404 that names it: a server (or a wrong base URL) answering 404 to everything is an
+                # outage, and forgetting the id would leak a conversation we could still delete later.
+                return upstream_thread_id not in str(error.body or error.message)
+        return True
 
     def start(self, request: RunRequest, message: str) -> str:
         inputs = [
@@ -95,12 +114,38 @@ class ResponsesEngine:
             files=_generated_files(response.output),
         )
 
+    def find_created(
+        self, request: RunRequest, run: RunRecord, round_number: int, call_ids: Sequence[str]
+    ) -> str | None:
+        # The Responses API lists no responses (not by conversation, not by metadata), and conversation
+        # items do not say which response added them: a lost id cannot be found again.
+        raise UpstreamOutcomeUnknown(
+            f"round {round_number} of run {run.id} created a response whose id was lost, "
+            "and the Responses API cannot look it up"
+        )
+
     def cancel(self, run: RunRecord) -> None:
         if not run.response_ids:
             return
         # already finished or gone: nothing left to stop
         with upstream_errors(), suppress(openai.NotFoundError, openai.BadRequestError, openai.ConflictError):
             self._client.responses.cancel(_current(run))
+
+    def close_tool_calls(self, run: RunRecord, call_ids: Sequence[str]) -> None:
+        # A conversation holding a function call without its output refuses every new response (400).
+        if run.upstream_thread_id is not None:
+            self._close(run.upstream_thread_id, call_ids)
+
+    def _close(self, conversation_id: str, call_ids: Sequence[str]) -> None:
+        outputs = [
+            {"type": "function_call_output", "call_id": call_id, "output": _ABANDONED} for call_id in call_ids
+        ]
+        for start in range(0, len(outputs), _ITEMS_PER_CALL):
+            with upstream_errors():
+                self._client.conversations.items.create(
+                    conversation_id,
+                    items=outputs[start : start + _ITEMS_PER_CALL],  # type: ignore[arg-type]
+                )
 
     def upload_file(self, filename: str, stream: BinaryIO, content_type: str, expires_seconds: int) -> str:
         return self._files.upload(filename, stream, content_type, expires_seconds)
@@ -117,18 +162,28 @@ class ResponsesEngine:
         if code_files:
             # A container the upstream creates (or reuses) with the files in it, for every round of the run.
             tools.append({"type": "code_interpreter", "container": {"type": "auto", "file_ids": code_files}})
+        arguments: dict[str, Any] = {
+            "model": request.model,
+            "instructions": request.instructions,
+            "input": items,
+            "tools": tools,
+            "conversation": request.upstream_thread_id,
+            "background": True,
+            "store": True,
+            "metadata": request.metadata,
+        }
         with upstream_errors(creating=True):
-            response = self._create_client.responses.create(
-                model=request.model,
-                instructions=request.instructions,
-                input=items,  # type: ignore[arg-type]
-                tools=tools,  # type: ignore[arg-type]
-                conversation=request.upstream_thread_id,
-                background=True,
-                store=True,
-                metadata=request.metadata,
-            )
-        return response.id
+            for _ in range(_MAX_CALLS_TO_CLOSE):
+                try:
+                    return self._create_client.responses.create(**arguments).id
+                except openai.BadRequestError as error:
+                    open_call = _unanswered_call(error)
+                    if open_call is None:
+                        raise
+                # A 400 created nothing. An earlier run left a call open (e.g. a response whose id was lost
+                # finished with function calls): answer it with an error, then ask again.
+                self._close(request.upstream_thread_id, [open_call])
+            return self._create_client.responses.create(**arguments).id
 
 
 def _function_tool(tool: ToolSpec) -> dict[str, Any]:
@@ -159,6 +214,13 @@ def _generated_files(output: list[Any]) -> list[GeneratedFile]:
                         ),
                     )
     return list(found.values())
+
+
+def _unanswered_call(error: openai.BadRequestError) -> str | None:
+    """The call id in the upstream's "No tool output found for function call <id>." refusal."""
+    body = error.body if isinstance(error.body, dict) else {}
+    found = _UNANSWERED.search(str(body.get("message") or error.message))
+    return found.group(1) if found else None
 
 
 def _current(run: RunRecord) -> str:

@@ -39,7 +39,8 @@ class CreateThreadRequest(_Request):
 
 
 class CreateRunRequest(_Request):
-    message: str = Field(min_length=1, max_length=32_000)
+    # Long messages are fine (the workflow state carries ids only; the thread's log keeps them in S3).
+    message: str = Field(min_length=1, max_length=400_000)
     # While another run is active: "reject" answers 409, "enqueue" queues this run to start after it.
     if_busy: Literal["reject", "enqueue"] = "reject"
     # The caller's ready files of this thread (POST /v1/files); how many per run is set per environment.

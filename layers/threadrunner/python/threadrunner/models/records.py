@@ -124,6 +124,14 @@ class RunRecord(Record):
     response_ids: list[str] = Field(default_factory=list)
     # The round whose create call went out but whose id is not yet recorded (at-most-once creates).
     pending_round: int | None = None
+    # Its create call timed out or lost its connection: it may still land upstream, so never look and redo.
+    pending_round_unknown: bool = False
+    round_started_at: datetime | None = None  # when the current round's upstream response was created
+    # A round stuck in the upstream's queue is cancelled and started again once (Check run).
+    queued_restarts: int = 0
+    restarting_round: bool = False  # cancelled for being stuck; started again once the cancel has landed
+    # A long message is kept in S3 with the thread's log (MessageStore.keep_run_message), not in here.
+    message_key: str | None = None
     tool_calls: list[ToolCallSummary] = Field(default_factory=list)
     answer: str | None = None
     usage_by_response: dict[str, Usage] = Field(default_factory=dict)
@@ -162,6 +170,7 @@ class ToolCallRecord(Record):
     output: str | None = None
     is_error: bool = False
     truncated: bool = False
+    full_output_key: str | None = None  # S3: the whole output, when ``output`` was cut for the model
     attempts: int = 0
     started_at: datetime | None = None
     finished_at: datetime | None = None

@@ -20,6 +20,9 @@ from threadrunner.services.files import files_for_run
 
 logger = logging.getLogger(__name__)
 
+# Messages longer than this (UTF-8 bytes) are kept in S3, not in the run item.
+RUN_MESSAGE_INLINE_BYTES = 16 * 1024
+
 
 def create_run(ctx: ApiContext, user_id: str, thread_id: str, request: CreateRunRequest) -> RunOut:
     thread = ctx.threads.get(user_id, thread_id)
@@ -125,7 +128,13 @@ def cancel(ctx: ApiContext, run: RunRecord) -> tuple[RunOut, bool]:
 
 
 def _record(ctx: ApiContext, run: RunRecord) -> None:
-    ctx.runs.create(run)
+    stored = run
+    if len(run.message.encode()) > RUN_MESSAGE_INLINE_BYTES:
+        # The run item stays small (a DynamoDB item stops at 400 KB, and the run also keeps its tool-call
+        # summaries): the steps read a long message from S3, where the thread's log keeps it.
+        key = ctx.messages.keep_run_message(run.thread_id, run.id, run.message)
+        stored = run.model_copy(update={"message": "", "message_key": key})
+    ctx.runs.create(stored)
     ctx.messages.add(history.user_message(run))  # logged now, so it is never lost
 
 

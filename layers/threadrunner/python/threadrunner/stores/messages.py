@@ -41,6 +41,16 @@ class MessageStore:
             message = message.model_copy(update={"content": None, "content_key": key})
         self._table.put_item(Item=to_item(message))
 
+    def keep_run_message(self, thread_id: str, run_id: str, text: str) -> str:
+        """A run's message as it was sent, too long for the run item; returns its key (deleted with the
+        thread's log). The log's own entry may change (the chat engine inlines files into it)."""
+        key = f"{messages_prefix(thread_id)}{run_id}.message"
+        self._blobs.put_text(key, text)
+        return key
+
+    def run_message(self, key: str) -> str:
+        return self._blobs.get_text(key)
+
     def get(self, thread_id: str, message_id: str) -> MessageRecord | None:
         item = self._table.get_item(
             Key={"thread_id": thread_id, "message_id": message_id}, ConsistentRead=True

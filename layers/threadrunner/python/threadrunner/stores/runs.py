@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from datetime import datetime
 from typing import Any
 
 from boto3.dynamodb.conditions import Attr, Key
@@ -117,10 +118,12 @@ class RunStore:
             arguments["ExclusiveStartKey"] = next_key
             arguments["Limit"] = limit - len(runs)
 
-    # At-most-once upstream creates: claim the round, call, record the id.
-    def claim_round(self, run_id: str, round_number: int) -> None:
-        """Claim round n before creating its upstream response. A claim left behind by a crashed attempt
-        means the create may have happened: refuse rather than risk running the model twice."""
+    # Exactly-once upstream creates: claim the round, call, record the id; look before creating again.
+    def claim_round(self, run_id: str, round_number: int) -> bool:
+        """Claim round n before creating its upstream response. False: an earlier attempt claimed it and
+        was interrupted after its create call returned (a crash before the id was recorded), so the caller
+        must look upstream before creating. A claim whose create call may still land upstream (timed out,
+        connection lost), or any other state, refuses rather than risk running the model twice."""
         try:
             self._table.update_item(
                 Key={"run_id": run_id, "sk": RUN_SK},
@@ -129,28 +132,58 @@ class RunStore:
                 ExpressionAttributeValues={":n": round_number},
             )
         except ClientError as error:
-            if is_condition_failure(error):
-                raise UpstreamOutcomeUnknown(
-                    f"round {round_number} of run {run_id} was already attempted and its outcome is unknown"
-                ) from error
-            raise
+            if not is_condition_failure(error):
+                raise
+            run = self.get(run_id)
+            if run.pending_round == round_number and not run.pending_round_unknown:
+                return False
+            raise UpstreamOutcomeUnknown(
+                f"round {round_number} of run {run_id} was already attempted and its outcome is unknown"
+            ) from error
+        return True
+
+    def mark_round_unknown(self, run_id: str, round_number: int) -> None:
+        """The create call of the claimed round got no answer: it may still land upstream."""
+        self._table.update_item(
+            Key={"run_id": run_id, "sk": RUN_SK},
+            UpdateExpression="SET pending_round_unknown = :yes",
+            ConditionExpression="pending_round = :n",
+            ExpressionAttributeValues={":n": round_number, ":yes": True},
+        )
 
     def release_round(self, run_id: str, round_number: int) -> None:
         """The create call was answered with an error: nothing was created, the round may be tried again."""
         self._table.update_item(
             Key={"run_id": run_id, "sk": RUN_SK},
-            UpdateExpression="REMOVE pending_round",
+            UpdateExpression="REMOVE pending_round, pending_round_unknown",
             ConditionExpression="pending_round = :n",
             ExpressionAttributeValues={":n": round_number},
         )
 
-    def record_round(self, run_id: str, round_number: int, response_id: str) -> None:
+    def record_round(self, run_id: str, round_number: int, response_id: str, started_at: datetime) -> None:
         self._table.update_item(
             Key={"run_id": run_id, "sk": RUN_SK},
-            UpdateExpression="SET response_ids = list_append(response_ids, :id) REMOVE pending_round",
+            UpdateExpression="SET response_ids = list_append(response_ids, :id), round_started_at = :t "
+            "REMOVE pending_round, pending_round_unknown",
             ConditionExpression="pending_round = :n",
-            ExpressionAttributeValues={":n": round_number, ":id": [response_id]},
+            ExpressionAttributeValues={":n": round_number, ":id": [response_id], ":t": to_value(started_at)},
         )
+
+    def reopen_round(self, run_id: str, round_number: int, response_id: str) -> bool:
+        """Forget the last round's response (cancelled: it never started) so the round is created again.
+        False when that is done already (a re-executed step)."""
+        try:
+            self._table.update_item(
+                Key={"run_id": run_id, "sk": RUN_SK},
+                UpdateExpression=f"REMOVE response_ids[{round_number}]",
+                ConditionExpression=f"size(response_ids) = :size AND response_ids[{round_number}] = :id",
+                ExpressionAttributeValues={":size": round_number + 1, ":id": response_id},
+            )
+        except ClientError as error:
+            if is_condition_failure(error):
+                return False
+            raise
+        return True
 
     def record_usage(self, run_id: str, response_id: str, usage: Usage) -> None:
         """Usage per upstream response, so a re-polled response is never counted twice."""
@@ -256,7 +289,8 @@ class ToolCallLedger:
         try:
             self._table.update_item(
                 Key={"run_id": call.run_id, "sk": f"call#{call.call_id}"},
-                UpdateExpression="SET #o = :o, is_error = :e, truncated = :t, finished_at = :f, duration_ms = :d",
+                UpdateExpression="SET #o = :o, is_error = :e, truncated = :t, finished_at = :f, duration_ms = :d"
+                + (", full_output_key = :k" if call.full_output_key else ""),
                 ConditionExpression="attribute_exists(sk) AND attribute_not_exists(#o)",
                 ExpressionAttributeNames={"#o": "output"},
                 ExpressionAttributeValues={
@@ -265,7 +299,8 @@ class ToolCallLedger:
                     ":t": call.truncated,
                     ":f": to_value(call.finished_at),
                     ":d": call.duration_ms,
-                },
+                }
+                | ({":k": call.full_output_key} if call.full_output_key else {}),
             )
         except ClientError as error:
             if is_condition_failure(error):

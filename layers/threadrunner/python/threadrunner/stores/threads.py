@@ -181,6 +181,19 @@ class ThreadStore:
             raise
         return True
 
+    def forget_upstream_thread(self, thread: ThreadRecord, upstream_thread_id: str) -> None:
+        """The upstream lost it: the next run creates a new one (unless another writer moved on already)."""
+        try:
+            self._table.update_item(
+                Key=thread_key(thread.user_id, thread.id),
+                UpdateExpression="REMOVE upstream_thread_id",
+                ConditionExpression="upstream_thread_id = :u",
+                ExpressionAttributeValues={":u": upstream_thread_id},
+            )
+        except ClientError as error:
+            if not is_condition_failure(error):
+                raise
+
     def mark_deleting(self, thread: ThreadRecord) -> None:
         """Hide the thread from reads and new runs; threadrunner.cleanup removes it afterwards."""
         try:

@@ -78,6 +78,8 @@ class ToolResult(BaseModel):
     output: str  # JSON text: the tool's result, or {"error": "..."}
     is_error: bool = False
     truncated: bool = False  # the output does not hold everything the tool produced
+    # The tool's whole output when ``output`` had to be cut to tool_output_max_chars (kept in S3 by the step).
+    full_output: str | None = None
 
 
 def tool_specs(assistant: AssistantConfig) -> list[ToolSpec]:
@@ -174,5 +176,5 @@ def _capped(output: str, max_chars: int, truncated: bool) -> ToolResult:
     while True:
         wrapped = json.dumps({"truncated_output": output[:keep]}, ensure_ascii=False)
         if len(wrapped) <= max_chars or keep == 0:
-            return ToolResult(output=wrapped, truncated=True)
+            return ToolResult(output=wrapped, truncated=True, full_output=output)
         keep = max(0, keep - (len(wrapped) - max_chars))

@@ -20,7 +20,14 @@ from threadrunner.engines.base import (
     ToolOutput,
     UpstreamRun,
 )
-from threadrunner.errors import FileNotInlinable, UpstreamError, UpstreamOutcomeUnknown, UpstreamsFailed
+from threadrunner.errors import (
+    FileNotInlinable,
+    UpstreamError,
+    UpstreamNotFound,
+    UpstreamOutcomeUnknown,
+    UpstreamsFailed,
+    UpstreamThreadGone,
+)
 from threadrunner.files.outputs import copy_outputs
 from threadrunner.models.records import RunError, RunRecord, RunStatus, ToolCallRecord, ToolCallSummary
 from threadrunner.models.workflow import (
@@ -32,6 +39,7 @@ from threadrunner.models.workflow import (
     RunToolOutput,
     StepInput,
 )
+from threadrunner.stores.messages import messages_prefix
 from threadrunner.tools.registry import ToolContext, ToolResult, call_tool, error_result, refusal, tool_specs
 from threadrunner.workflow.context import StepContext
 from threadrunner.workflow.polling import next_wait_seconds
@@ -41,6 +49,8 @@ logger = logging.getLogger(__name__)
 SUMMARY_CHARS = 500
 # A tool Lambda that died (timeout, crash) is tried again once; then the model gets an error output.
 MAX_TOOL_ATTEMPTS = 2
+# A start stuck in the upstream's queue is cancelled and created again this many times, then the run fails.
+MAX_QUEUED_RESTARTS = 1
 
 
 class ToolOutputsMissing(Exception):
@@ -48,7 +58,7 @@ class ToolOutputsMissing(Exception):
 
 
 def start_run(step: StepInput, ctx: StepContext) -> RunProgress:
-    run = ctx.runs.get(step.run_id)
+    run = _with_message(ctx.runs.get(step.run_id), ctx)
     if run.response_ids:  # a retried step whose create went out already: nothing to start again
         upstream_thread_id = run.upstream_thread_id or _upstream_thread(run, ctx.engine(run.engine), ctx)
     else:
@@ -118,22 +128,51 @@ def _start_on(run: RunRecord, ctx: StepContext) -> str:
     engine = ctx.engine(run.engine)
     upstream_thread_id = _upstream_thread(run, engine, ctx)
     request = _run_request(run, upstream_thread_id, ctx)
-    _create_round(run, 0, lambda: engine.start(request, run.message), ctx)
+    try:
+        _create_round(
+            run,
+            0,
+            create=lambda: engine.start(request, run.message),
+            find=lambda: engine.find_created(request, run, 0, []),
+            ctx=ctx,
+        )
+    except UpstreamNotFound as error:
+        if engine.thread_exists(upstream_thread_id):
+            raise
+        # Deleted upstream (by hand, or a new server): this run fails, the thread's next run starts afresh.
+        thread = ctx.threads.get(run.user_id, run.thread_id)
+        ctx.threads.forget_upstream_thread(thread, upstream_thread_id)
+        raise UpstreamThreadGone(
+            f"the upstream thread {upstream_thread_id} is gone; the thread's next run starts a new one"
+        ) from error
     return upstream_thread_id
 
 
 def check_run(step: StepInput, ctx: StepContext) -> RunProgress:
     run = ctx.runs.get(step.run_id)
+    engine = ctx.engine(run.engine)
     if run.cancel_requested:  # POST /v1/runs/{id}/cancel: stop upstream, end the run cancelled
-        ctx.engine(run.engine).cancel(run)
+        engine.cancel(run)
         return RunProgress(status=RunStatus.cancelled, poll_count=step.run.poll_count)
     poll_count = step.run.poll_count + 1
-    upstream = ctx.engine(run.engine).poll(run)
+    if run.restarting_round:
+        restarted = _restart_round(run, step, ctx, poll_count)
+        if restarted is not None:
+            return restarted
+        run = ctx.runs.get(run.id)
+    upstream = engine.poll(run)
     response_id = run.current_response_id or ""
     if upstream.status not in ("queued", "in_progress"):
         ctx.runs.record_usage(run.id, response_id, upstream.usage)
 
     if upstream.tool_calls and upstream.status in ("completed", "requires_action", "incomplete"):
+        if (limit_error := _tool_call_limit(run, upstream, ctx)) is not None:
+            # Left waiting, the calls would hold the thread upstream (an Assistants run until it expires,
+            # a conversation for good): cancel the run and answer them with an error.
+            engine.cancel(run)
+            engine.close_tool_calls(run, [call.call_id for call in upstream.tool_calls])
+            ctx.runs.update(run.id, error=limit_error)
+            return RunProgress(status=RunStatus.failed, poll_count=poll_count)
         pending = _record_tool_calls(run, upstream, ctx)
         ctx.runs.update(run.id, status=RunStatus.requires_action)
         return RunProgress(status=RunStatus.requires_action, poll_count=poll_count, tool_calls=pending)
@@ -145,11 +184,84 @@ def check_run(step: StepInput, ctx: StepContext) -> RunProgress:
         )
         ctx.runs.update(run.id, error=error, answer=upstream.answer)
         return RunProgress(status=upstream.status, poll_count=poll_count)
+    if upstream.status == "queued" and _stuck_in_queue(run, ctx):
+        return _cancel_stuck_round(run, step, ctx, poll_count)
+    return _wait_or_time_out(run, step, poll_count, upstream.poll_after_ms)
 
+
+def _wait_or_time_out(
+    run: RunRecord, step: StepInput, poll_count: int, poll_after_ms: int | None
+) -> RunProgress:
+    """The watchdog: past the run's deadline or the poll limit the run ends timed_out (Cancel run)."""
     if clock.now() >= run.deadline_at or poll_count >= step.settings.max_polls:
         return RunProgress(status=RunStatus.timed_out, poll_count=poll_count)
-    wait = next_wait_seconds(step.settings, poll_count, upstream.poll_after_ms)
+    wait = next_wait_seconds(step.settings, poll_count, poll_after_ms)
     return RunProgress(status=RunStatus.in_progress, wait_seconds=wait, poll_count=poll_count)
+
+
+def _stuck_in_queue(run: RunRecord, ctx: StepContext) -> bool:
+    started = run.round_started_at or run.started_at
+    if started is None:
+        return False
+    return (clock.now() - started).total_seconds() > ctx.run_settings.max_queued_seconds
+
+
+def _cancel_stuck_round(run: RunRecord, step: StepInput, ctx: StepContext, poll_count: int) -> RunProgress:
+    """A response the upstream never picked up: cancel it, and start the run again once (only the start:
+    tool outputs cannot be handed to a cancelled Assistants run). Next time, the run fails."""
+    ctx.engine(run.engine).cancel(run)
+    seconds = ctx.run_settings.max_queued_seconds
+    if run.round > 0 or run.queued_restarts >= MAX_QUEUED_RESTARTS:
+        again = " again, after a restart" if run.queued_restarts else ""
+        error = RunError(
+            code="UpstreamStuckQueued",
+            message=f"the upstream kept the run queued for more than {seconds:g} s{again}; it was cancelled",
+        )
+        ctx.runs.update(run.id, error=error)
+        return RunProgress(status=RunStatus.failed, poll_count=poll_count)
+    logger.warning("run %s: queued upstream for more than %g s, cancelled to start again", run.id, seconds)
+    ctx.runs.update(run.id, restarting_round=True, queued_restarts=run.queued_restarts + 1)
+    return RunProgress(
+        status=RunStatus.in_progress, wait_seconds=step.settings.first_wait_seconds, poll_count=poll_count
+    )
+
+
+def _restart_round(run: RunRecord, step: StepInput, ctx: StepContext, poll_count: int) -> RunProgress | None:
+    """Start the stuck start again once its cancel has landed. None: it got going before the cancel
+    landed and goes on as usual."""
+    engine = ctx.engine(run.engine)
+    if run.response_ids:
+        upstream = engine.poll(run)
+        if upstream.status in ("queued", "in_progress"):  # still cancelling
+            return _wait_or_time_out(run, step, poll_count, upstream.poll_after_ms)
+        if upstream.status != "cancelled":
+            ctx.runs.update(run.id, restarting_round=False)
+            return None
+        ctx.runs.reopen_round(run.id, run.round, run.current_response_id or "")
+    fresh = _with_message(run, ctx).model_copy(update={"response_ids": []})
+    request = _run_request(fresh, fresh.upstream_thread_id or "", ctx)
+    _create_round(
+        fresh,
+        0,
+        create=lambda: engine.start(request, fresh.message),
+        find=lambda: engine.find_created(request, fresh, 0, []),
+        ctx=ctx,
+    )
+    ctx.runs.update(run.id, restarting_round=False)
+    return RunProgress(
+        status=RunStatus.in_progress, wait_seconds=step.settings.first_wait_seconds, poll_count=poll_count
+    )
+
+
+def _tool_call_limit(run: RunRecord, upstream: UpstreamRun, ctx: StepContext) -> RunError | None:
+    limit = ctx.run_settings.max_tool_calls_per_run
+    asked = len({summary.call_id for summary in run.tool_calls} | {c.call_id for c in upstream.tool_calls})
+    if asked <= limit:
+        return None
+    return RunError(
+        code="ToolCallLimitExceeded",
+        message=f"the model asked for {asked} tool calls in this run; this environment allows {limit}",
+    )
 
 
 def tool_runner(tool_name: str) -> Callable[[RunToolInput, StepContext], RunToolOutput]:
@@ -171,6 +283,8 @@ def tool_runner(tool_name: str) -> Callable[[RunToolInput, StepContext], RunTool
             result = call_tool(
                 call.name, call.arguments, ToolContext(assistant=assistant, settings=ctx.tool_settings)
             )
+            if result.full_output is not None:
+                call = call.model_copy(update={"full_output_key": _keep_full_output(run, call, result, ctx)})
         stored = _store_output(call, result, started, ctx)
         return RunToolOutput(call_id=stored.call_id, is_error=stored.is_error)
 
@@ -179,9 +293,18 @@ def tool_runner(tool_name: str) -> Callable[[RunToolInput, StepContext], RunTool
 
 
 def submit_tool_outputs(step: StepInput, ctx: StepContext) -> RunProgress:
-    run = ctx.runs.get(step.run_id)
+    run = _with_message(ctx.runs.get(step.run_id), ctx)
+    calls = ctx.ledger.list(run.id)
     # Every call the current response asked for (the ledger has them all, including refused ones).
-    requested = [call for call in ctx.ledger.list(run.id) if call.round == run.round]
+    requested = [call for call in calls if call.round == run.round]
+    if not requested and any(call.round == run.round - 1 for call in calls):
+        # A re-executed step: the outputs went out and their round is recorded; nothing to submit again.
+        ctx.runs.update(run.id, status=RunStatus.in_progress)
+        return RunProgress(
+            status=RunStatus.in_progress,
+            wait_seconds=step.settings.first_wait_seconds,
+            poll_count=step.run.poll_count,
+        )
     missing = [call.call_id for call in requested if call.output is None]
     if not requested or missing:
         raise ToolOutputsMissing(f"tool calls without output: {', '.join(missing) or 'none requested'}")
@@ -189,7 +312,14 @@ def submit_tool_outputs(step: StepInput, ctx: StepContext) -> RunProgress:
     _summarize_tool_outputs(run, ctx)
     engine = ctx.engine(run.engine)
     request = _run_request(run, run.upstream_thread_id or "", ctx)
-    _create_round(run, run.round + 1, lambda: engine.submit_tool_outputs(request, run, outputs), ctx)
+    call_ids = [output.call_id for output in outputs]
+    _create_round(
+        run,
+        run.round + 1,
+        create=lambda: engine.submit_tool_outputs(request, run, outputs),
+        find=lambda: engine.find_created(request, run, run.round + 1, call_ids),
+        ctx=ctx,
+    )
     ctx.runs.update(run.id, status=RunStatus.in_progress)
     return RunProgress(
         status=RunStatus.in_progress,
@@ -232,6 +362,8 @@ def finish_run(finish: FinishRunInput, ctx: StepContext) -> FinishRunOutput:
     run = ctx.runs.get(finish.run_id)
     status, error = _final_status(finish, run)
     if not run.status.is_terminal:
+        if status is not RunStatus.completed:
+            _close_open_tool_calls(run, ctx)  # before the thread's next run can start
         _summarize_tool_outputs(run, ctx)  # before it ends: the run's metrics count the tool errors
         run = ctx.runs.get(run.id)
     # Every ending logs its tool calls (and answer, if any), before the lock goes: a queued successor on
@@ -281,6 +413,20 @@ def _stop_upstream(run: RunRecord, ctx: StepContext) -> None:
         logger.warning("could not cancel the upstream run after a failed step", exc_info=True)
 
 
+def _close_open_tool_calls(run: RunRecord, ctx: StepContext) -> None:
+    """Calls the current response asked for and the run never answered upstream (it ended before Submit
+    tool outputs): left open, they would make the upstream refuse the thread's next run. Best effort."""
+    if not run.response_ids or run.pending_round is not None:
+        return
+    open_calls = [call.call_id for call in ctx.ledger.list(run.id) if call.round == run.round]
+    if not open_calls:
+        return
+    try:
+        ctx.engine(run.engine).close_tool_calls(run, open_calls)
+    except Exception:
+        logger.warning("could not close the tool calls of run %s upstream", run.id, exc_info=True)
+
+
 def _final_status(finish: FinishRunInput, run: RunRecord) -> tuple[RunStatus, RunError | None]:
     if finish.error is not None:
         return RunStatus.failed, RunError(code=finish.error.error, message=_cause_message(finish.error.cause))
@@ -304,6 +450,13 @@ def _cause_message(cause: str | None) -> str:
             :SUMMARY_CHARS
         ]
     return str(payload)[:SUMMARY_CHARS]
+
+
+def _with_message(run: RunRecord, ctx: StepContext) -> RunRecord:
+    """The run with its whole message: a long one is kept in S3, not in the run item."""
+    if run.message_key is None:
+        return run
+    return run.model_copy(update={"message": ctx.messages.run_message(run.message_key)})
 
 
 def _upstream_thread(run: RunRecord, engine: Engine, ctx: StepContext) -> str:
@@ -374,19 +527,34 @@ def _run_files(run: RunRecord, ctx: StepContext) -> list[RunFile]:
     return files
 
 
-def _create_round(run: RunRecord, round_number: int, create: Callable[[], str], ctx: StepContext) -> None:
-    """At most once: claim, create, record. A claim whose create may have gone out is never reissued."""
-    ctx.runs.claim_round(run.id, round_number)
+def _create_round(
+    run: RunRecord,
+    round_number: int,
+    *,
+    create: Callable[[], str],
+    find: Callable[[], str | None],
+    ctx: StepContext,
+) -> None:
+    """Exactly once: claim, create, record. A re-executed step whose earlier attempt died after its create
+    call returned looks upstream first (``find``) and records what it finds instead of creating again; a
+    create whose call got no answer may still land upstream and is never reissued."""
+    if not ctx.runs.claim_round(run.id, round_number):
+        found = find()
+        if found is not None:
+            logger.info("run %s: round %s was created by an interrupted attempt", run.id, round_number)
+            ctx.runs.record_round(run.id, round_number, found, clock.now())
+            return
+        # The earlier attempt created nothing: its claim is ours now.
     try:
         response_id = create()
     except UpstreamOutcomeUnknown:
+        ctx.runs.mark_round_unknown(run.id, round_number)
         raise
     except Exception:
-        ctx.runs.release_round(
-            run.id, round_number
-        )  # the upstream answered with an error: nothing was created
+        # the upstream answered with an error: nothing was created
+        ctx.runs.release_round(run.id, round_number)
         raise
-    ctx.runs.record_round(run.id, round_number, response_id)
+    ctx.runs.record_round(run.id, round_number, response_id, clock.now())
 
 
 def _record_tool_calls(run: RunRecord, upstream: UpstreamRun, ctx: StepContext) -> list[PendingToolCall]:
@@ -433,6 +601,18 @@ def _store_output(
             }
         )
     )
+
+
+def _keep_full_output(
+    run: RunRecord, call: ToolCallRecord, result: ToolResult, ctx: StepContext
+) -> str | None:
+    """The model gets the output cut to tool_output_max_chars; the whole of it goes to S3 with the thread's
+    log (deleted with the thread), by reference from the ledger."""
+    if ctx.blobs is None or result.full_output is None:
+        return None
+    key = f"{messages_prefix(run.thread_id)}{call.run_id}.tool-{call.call_id}.json"
+    ctx.blobs.put_text(key, result.full_output)
+    return key
 
 
 def _summarize_tool_outputs(run: RunRecord, ctx: StepContext) -> None:
