@@ -17,11 +17,13 @@ from threadrunner import clock, history
 from threadrunner.engines.base import RunFile, RunRequest, ToolOutput
 from threadrunner.engines.chat import ChatEngine
 from threadrunner.errors import ConflictError, FileNotInlinable, InvalidRequestError
+from threadrunner.idempotency import IdempotentRequests
 from threadrunner.models.api import CreateRunRequest
 from threadrunner.models.records import FilePurpose, FileRecord, FileStatus, RunRecord, ThreadRecord
 from threadrunner.services.context import ApiContext
 from threadrunner.services.runs import create_run
 from threadrunner.settings import (
+    ApiSettings,
     CleanupSettings,
     CostSettings,
     FileSettings,
@@ -35,6 +37,7 @@ from threadrunner.stores.chat_rounds import ChatRoundStore, ChatState
 from threadrunner.stores.cleanups import CleanupLedger
 from threadrunner.stores.files import FileStore
 from threadrunner.stores.messages import MessageStore
+from threadrunner.stores.rate_limits import RateLimitStore
 from threadrunner.stores.runs import RunStore
 from threadrunner.stores.threads import ThreadStore
 from threadrunner.stores.usage import UsageStore
@@ -122,6 +125,13 @@ def world() -> Iterator[World]:
             usage=UsageStore(tables["threads"], retention_days=30),
             cost_settings=CostSettings(),
             operator_settings=OperatorSettings(),
+            api_settings=ApiSettings(),
+            idempotency=IdempotentRequests(
+                tables["idempotency"],
+                boto3.client("dynamodb", region_name="us-east-1"),
+                expires_after_seconds=3600,
+            ),
+            rate_limits=RateLimitStore(tables["threads"]),
         )
         yield World(api=api, files=files, blobs=blobs, s3=s3, started=started)
 
