@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from decimal import Decimal
 from typing import Any, TypeVar
 
@@ -31,6 +32,18 @@ def to_value(value: Any) -> Any:
     elif hasattr(value, "isoformat"):
         value = value.isoformat()
     return _decimalize(value)
+
+
+def write_if(write: Callable[..., Any], **request: Any) -> dict[str, Any] | None:
+    """Make one conditional write (``table.update_item``, ``put_item``, ``delete_item``, or a client's
+    ``transact_write_items``); its answer, or None when its condition did not hold."""
+    try:
+        answer: dict[str, Any] = write(**request)
+    except ClientError as error:
+        if is_condition_failure(error):
+            return None
+        raise
+    return answer
 
 
 def is_condition_failure(error: ClientError) -> bool:

@@ -11,7 +11,7 @@ from botocore.exceptions import ClientError
 
 from threadrunner.errors import NotFoundError, UpstreamOutcomeUnknown
 from threadrunner.models.records import TERMINAL_STATUSES, RunRecord, ToolCallRecord, Usage
-from threadrunner.stores._dynamo import from_item, is_condition_failure, to_item, to_value
+from threadrunner.stores._dynamo import from_item, is_condition_failure, to_item, to_value, write_if
 from threadrunner.stores.tables import ACTIVE_RUNS_INDEX
 
 RUN_SK = "run"
@@ -79,21 +79,16 @@ class RunStore:
             "ExpressionAttributeNames": names,
             "ExpressionAttributeValues": values,
         }
-        try:
-            if also:
-                self._table.meta.client.transact_write_items(
-                    TransactItems=[
-                        {"Update": {"TableName": self._table.name, **update}},
-                        *({"Update": other} for other in also),
-                    ]
-                )
-            else:
-                self._table.update_item(**update)
-        except ClientError as error:
-            if is_condition_failure(error):
-                return False
-            raise
-        return True
+        if not also:
+            return write_if(self._table.update_item, **update) is not None
+        written = write_if(
+            self._table.meta.client.transact_write_items,
+            TransactItems=[
+                {"Update": {"TableName": self._table.name, **update}},
+                *({"Update": other} for other in also),
+            ],
+        )
+        return written is not None
 
     def list_active(
         self, *, limit: int, after: dict[str, Any] | None = None, user_id: str | None = None
@@ -172,18 +167,14 @@ class RunStore:
     def reopen_round(self, run_id: str, round_number: int, response_id: str) -> bool:
         """Forget the last round's response (cancelled: it never started) so the round is created again.
         False when that is done already (a re-executed step)."""
-        try:
-            self._table.update_item(
-                Key={"run_id": run_id, "sk": RUN_SK},
-                UpdateExpression=f"REMOVE response_ids[{round_number}]",
-                ConditionExpression=f"size(response_ids) = :size AND response_ids[{round_number}] = :id",
-                ExpressionAttributeValues={":size": round_number + 1, ":id": response_id},
-            )
-        except ClientError as error:
-            if is_condition_failure(error):
-                return False
-            raise
-        return True
+        reopened = write_if(
+            self._table.update_item,
+            Key={"run_id": run_id, "sk": RUN_SK},
+            UpdateExpression=f"REMOVE response_ids[{round_number}]",
+            ConditionExpression=f"size(response_ids) = :size AND response_ids[{round_number}] = :id",
+            ExpressionAttributeValues={":size": round_number + 1, ":id": response_id},
+        )
+        return reopened is not None
 
     def record_usage(self, run_id: str, response_id: str, usage: Usage) -> None:
         """Usage per upstream response, so a re-polled response is never counted twice."""
@@ -211,21 +202,17 @@ class RunStore:
     def request_cancel(self, run_id: str) -> bool:
         """Flag a started run for Check run to cancel; False when it has already ended."""
         terminal = [status.value for status in TERMINAL_STATUSES]
-        try:
-            self._table.update_item(
-                Key={"run_id": run_id, "sk": RUN_SK},
-                UpdateExpression="SET cancel_requested = :yes",
-                ConditionExpression="attribute_exists(run_id) AND NOT #status IN ("
-                + ", ".join(f":t{i}" for i in range(len(terminal)))
-                + ")",
-                ExpressionAttributeNames={"#status": "status"},
-                ExpressionAttributeValues={":yes": True} | {f":t{i}": s for i, s in enumerate(terminal)},
-            )
-        except ClientError as error:
-            if is_condition_failure(error):
-                return False
-            raise
-        return True
+        flagged = write_if(
+            self._table.update_item,
+            Key={"run_id": run_id, "sk": RUN_SK},
+            UpdateExpression="SET cancel_requested = :yes",
+            ConditionExpression="attribute_exists(run_id) AND NOT #status IN ("
+            + ", ".join(f":t{i}" for i in range(len(terminal)))
+            + ")",
+            ExpressionAttributeNames={"#status": "status"},
+            ExpressionAttributeValues={":yes": True} | {f":t{i}": s for i, s in enumerate(terminal)},
+        )
+        return flagged is not None
 
     def delete(self, run_id: str) -> None:
         """The run and its tool-call ledger (every item of its partition)."""
@@ -251,13 +238,11 @@ class ToolCallLedger:
 
     def add(self, call: ToolCallRecord) -> None:
         """Record a requested call once (a re-polled response asks for the same calls)."""
-        try:
-            self._table.put_item(
-                Item=to_item(call, sk=f"call#{call.call_id}"), ConditionExpression="attribute_not_exists(sk)"
-            )
-        except ClientError as error:
-            if not is_condition_failure(error):
-                raise
+        write_if(
+            self._table.put_item,
+            Item=to_item(call, sk=f"call#{call.call_id}"),
+            ConditionExpression="attribute_not_exists(sk)",
+        )
 
     def get(self, run_id: str, call_id: str) -> ToolCallRecord:
         item = self._table.get_item(Key={"run_id": run_id, "sk": f"call#{call_id}"}, ConsistentRead=True).get(

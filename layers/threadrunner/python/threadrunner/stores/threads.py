@@ -11,7 +11,7 @@ from botocore.exceptions import ClientError
 from threadrunner import clock
 from threadrunner.errors import ConflictError, NotFoundError
 from threadrunner.models.records import ThreadRecord
-from threadrunner.stores._dynamo import from_item, is_condition_failure, to_item
+from threadrunner.stores._dynamo import from_item, is_condition_failure, to_item, write_if
 
 
 def thread_key(user_id: str, thread_id: str) -> dict[str, str]:
@@ -147,78 +147,57 @@ class ThreadStore:
         }
         if values:
             slot_put["ExpressionAttributeValues"] = values
-        try:
-            self._table.meta.client.transact_write_items(
-                TransactItems=[
-                    {"Put": slot_put},
-                    {
-                        "Put": {
-                            "TableName": self._table.name,
-                            "Item": to_item(thread, sk=f"thread#{thread.id}", kind="thread"),
-                            "ConditionExpression": "attribute_not_exists(sk)",
-                        }
-                    },
-                ]
-            )
-        except ClientError as error:
-            if is_condition_failure(error):
-                return False
-            raise
-        return True
+        thread_put = {
+            "TableName": self._table.name,
+            "Item": to_item(thread, sk=f"thread#{thread.id}", kind="thread"),
+            "ConditionExpression": "attribute_not_exists(sk)",
+        }
+        written = write_if(
+            self._table.meta.client.transact_write_items,
+            TransactItems=[{"Put": slot_put}, {"Put": thread_put}],
+        )
+        return written is not None
 
     def set_upstream_thread(self, thread: ThreadRecord, upstream_thread_id: str) -> bool:
         """Record the upstream id once; False when another writer recorded one first."""
-        try:
-            self._table.update_item(
-                Key=thread_key(thread.user_id, thread.id),
-                UpdateExpression="SET upstream_thread_id = :u",
-                ConditionExpression="attribute_exists(sk) AND attribute_not_exists(upstream_thread_id)",
-                ExpressionAttributeValues={":u": upstream_thread_id},
-            )
-        except ClientError as error:
-            if is_condition_failure(error):
-                return False
-            raise
-        return True
+        written = write_if(
+            self._table.update_item,
+            Key=thread_key(thread.user_id, thread.id),
+            UpdateExpression="SET upstream_thread_id = :u",
+            ConditionExpression="attribute_exists(sk) AND attribute_not_exists(upstream_thread_id)",
+            ExpressionAttributeValues={":u": upstream_thread_id},
+        )
+        return written is not None
 
     def forget_upstream_thread(self, thread: ThreadRecord, upstream_thread_id: str) -> None:
         """The upstream lost it: the next run creates a new one (unless another writer moved on already)."""
-        try:
-            self._table.update_item(
-                Key=thread_key(thread.user_id, thread.id),
-                UpdateExpression="REMOVE upstream_thread_id",
-                ConditionExpression="upstream_thread_id = :u",
-                ExpressionAttributeValues={":u": upstream_thread_id},
-            )
-        except ClientError as error:
-            if not is_condition_failure(error):
-                raise
+        write_if(
+            self._table.update_item,
+            Key=thread_key(thread.user_id, thread.id),
+            UpdateExpression="REMOVE upstream_thread_id",
+            ConditionExpression="upstream_thread_id = :u",
+            ExpressionAttributeValues={":u": upstream_thread_id},
+        )
 
     def mark_deleting(self, thread: ThreadRecord) -> None:
         """Hide the thread from reads and new runs; threadrunner.cleanup removes it afterwards."""
-        try:
-            self._table.update_item(
-                Key=thread_key(thread.user_id, thread.id),
-                UpdateExpression="SET deleting_at = if_not_exists(deleting_at, :now)",
-                ConditionExpression="attribute_exists(sk)",
-                ExpressionAttributeValues={":now": clock.now().isoformat()},
-            )
-        except ClientError as error:
-            if not is_condition_failure(error):  # already gone: nothing to hide
-                raise
+        write_if(  # a thread already gone has nothing to hide
+            self._table.update_item,
+            Key=thread_key(thread.user_id, thread.id),
+            UpdateExpression="SET deleting_at = if_not_exists(deleting_at, :now)",
+            ConditionExpression="attribute_exists(sk)",
+            ExpressionAttributeValues={":now": clock.now().isoformat()},
+        )
 
     def delete(self, user_id: str, thread_id: str, *, assistant: str, purpose: str) -> None:
         """Remove the thread item (if TTL has not), and its slot if the slot still points at it."""
         self._table.delete_item(Key=thread_key(user_id, thread_id))
-        try:
-            self._table.delete_item(
-                Key=slot_key(user_id, assistant, purpose),
-                ConditionExpression="thread_id = :id",
-                ExpressionAttributeValues={":id": thread_id},
-            )
-        except ClientError as error:
-            if not is_condition_failure(error):  # the slot moved on to a newer thread, or is gone
-                raise
+        write_if(  # unless the slot moved on to a newer thread, or is gone
+            self._table.delete_item,
+            Key=slot_key(user_id, assistant, purpose),
+            ConditionExpression="thread_id = :id",
+            ExpressionAttributeValues={":id": thread_id},
+        )
 
     def delete_slots(self, user_id: str) -> None:
         """The user's slots (the last of their items once their threads are gone)."""
@@ -250,20 +229,16 @@ class ThreadStore:
     def enqueue(self, thread: ThreadRecord, run_id: str) -> int | None:
         """Queue the run behind the active one; its position (1 = next), or None when the thread has no
         active run any more (the caller takes the lock instead)."""
-        try:
-            response = self._table.update_item(
-                Key=thread_key(thread.user_id, thread.id),
-                UpdateExpression="SET #q = list_append(if_not_exists(#q, :empty), :run)",
-                ConditionExpression="attribute_exists(active_run_id) AND attribute_not_exists(deleting_at)",
-                ExpressionAttributeNames={"#q": "queue"},
-                ExpressionAttributeValues={":empty": [], ":run": [run_id]},
-                ReturnValues="UPDATED_NEW",
-            )
-        except ClientError as error:
-            if is_condition_failure(error):
-                return None
-            raise
-        return len(response["Attributes"]["queue"])
+        response = write_if(
+            self._table.update_item,
+            Key=thread_key(thread.user_id, thread.id),
+            UpdateExpression="SET #q = list_append(if_not_exists(#q, :empty), :run)",
+            ConditionExpression="attribute_exists(active_run_id) AND attribute_not_exists(deleting_at)",
+            ExpressionAttributeNames={"#q": "queue"},
+            ExpressionAttributeValues={":empty": [], ":run": [run_id]},
+            ReturnValues="UPDATED_NEW",
+        )
+        return None if response is None else len(response["Attributes"]["queue"])
 
     def dequeue(self, user_id: str, thread_id: str, run_id: str) -> bool:
         """Take a queued run out of the line; False when it is not queued (any more)."""
@@ -272,19 +247,17 @@ class ThreadStore:
             if thread is None or run_id not in thread.queue:
                 return False
             index = thread.queue.index(run_id)
-            try:
-                self._table.update_item(
-                    Key=thread_key(user_id, thread_id),
-                    UpdateExpression=f"REMOVE #q[{index}]",
-                    ConditionExpression=f"#q[{index}] = :run",
-                    ExpressionAttributeNames={"#q": "queue"},
-                    ExpressionAttributeValues={":run": run_id},
-                )
-            except ClientError as error:
-                if not is_condition_failure(error):
-                    raise
-                continue  # the line moved: look again
-            return True
+            removed = write_if(
+                self._table.update_item,
+                Key=thread_key(user_id, thread_id),
+                UpdateExpression=f"REMOVE #q[{index}]",
+                ConditionExpression=f"#q[{index}] = :run",
+                ExpressionAttributeNames={"#q": "queue"},
+                ExpressionAttributeValues={":run": run_id},
+            )
+            if removed is not None:
+                return True
+            # the line moved: look again
         raise ConflictError(f"the queue of thread {thread_id} keeps changing; try again")
 
     def release(self, user_id: str, thread_id: str, run_id: str, ttl_days: int) -> str | None:
@@ -305,19 +278,17 @@ class ThreadStore:
                 update = "REMOVE active_run_id SET last_activity_at = :now, expires_at = :exp"
                 condition = "active_run_id = :run AND (attribute_not_exists(#q) OR size(#q) = :zero)"
                 values[":zero"] = 0
-            try:
-                self._table.update_item(
-                    Key=thread_key(user_id, thread_id),
-                    UpdateExpression=update,
-                    ConditionExpression=condition,
-                    ExpressionAttributeNames={"#q": "queue"},
-                    ExpressionAttributeValues=values,
-                )
-            except ClientError as error:
-                if not is_condition_failure(error):
-                    raise
-                continue  # a run was queued or dequeued meanwhile: look again
-            return next_run
+            released = write_if(
+                self._table.update_item,
+                Key=thread_key(user_id, thread_id),
+                UpdateExpression=update,
+                ConditionExpression=condition,
+                ExpressionAttributeNames={"#q": "queue"},
+                ExpressionAttributeValues=values,
+            )
+            if released is not None:
+                return next_run
+            # a run was queued or dequeued meanwhile: look again
         raise ConflictError(f"the queue of thread {thread_id} keeps changing; try again")
 
     def touch(self, user_id: str, thread_id: str, ttl_days: int) -> None:
