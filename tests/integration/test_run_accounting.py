@@ -26,6 +26,7 @@ from threadrunner.workflow.context import StepContext
 from tests.support.aws import moto_tables
 from tests.support.emf import by_dimensions, emf_documents
 from tests.support.fakes import FakeEngine
+from tests.support.runs import started_run
 
 POLL = PollSettings(first_wait_seconds=0, max_wait_seconds=0, max_polls=50)
 MODEL = "gpt-4.1-mini"  # USD 0.40 input, 0.10 cached input, 1.60 output per 1M tokens (prices.json)
@@ -72,29 +73,7 @@ def ctx(engine: FakeEngine) -> Iterator[StepContext]:
 
 
 def _new_run(ctx: StepContext, *, model: str = MODEL) -> RunRecord:
-    thread, _ = ctx.threads.get_or_create(
-        user_id="alice",
-        assistant="data-analyst",
-        purpose="test",
-        engine="responses",
-        max_age_hours=24,
-        ttl_days=30,
-    )
-    now = clock.now()
-    run = RunRecord(
-        id=clock.new_id("run"),
-        thread_id=thread.id,
-        user_id="alice",
-        assistant="data-analyst",
-        engine="responses",
-        model=model,
-        message="What were total sales by region last quarter?",
-        created_at=now,
-        deadline_at=now + timedelta(minutes=5),
-    )
-    ctx.threads.acquire(thread, run.id)
-    ctx.runs.create(run)
-    return run
+    return started_run(ctx, model=model)
 
 
 def _step(run: RunRecord, status: str = "in_progress") -> StepInput:

@@ -21,7 +21,7 @@ from typing import Any
 import boto3
 import pytest
 from openai import OpenAI
-from threadrunner import clock, history
+from threadrunner import clock
 from threadrunner.engines import new_client
 from threadrunner.engines.assistant_registry import AssistantRegistry
 from threadrunner.engines.assistants import AssistantsEngine
@@ -44,6 +44,7 @@ from threadrunner.workflow.context import StepContext
 
 from local.emulator import EmulatorServer, Plan
 from tests.support.aws import moto_tables
+from tests.support.runs import started_run
 
 pytestmark = pytest.mark.filterwarnings("ignore:deprecated:DeprecationWarning")
 
@@ -76,30 +77,13 @@ class World:
 
     def new_run(self, purpose: str | None = None) -> RunRecord:
         """A run on the thread for ``purpose`` (default: a thread of its own)."""
-        thread, _ = self.ctx.threads.get_or_create(
-            user_id="alice",
-            assistant="data-analyst",
-            purpose=purpose or clock.new_id("p"),
+        return started_run(
+            self.ctx,
             engine=self.engine,
-            max_age_hours=24,
-            ttl_days=30,
-        )
-        now = clock.now()
-        run = RunRecord(
-            id=clock.new_id("run"),
-            thread_id=thread.id,
-            user_id="alice",
-            assistant="data-analyst",
-            engine=self.engine,
-            model="gpt-4.1-mini",
             message="How many rows has the sales table?",
-            created_at=now,
-            deadline_at=now + timedelta(minutes=5),
+            purpose=purpose or clock.new_id("p"),
+            log_message=True,
         )
-        self.ctx.threads.acquire(thread, run.id)
-        self.ctx.runs.create(run)
-        self.ctx.messages.add(history.user_message(run))  # as the API does
-        return run
 
     def creates(self) -> int:
         is_create = CREATE_PATHS[self.engine]

@@ -23,6 +23,7 @@ from threadrunner.workflow.context import StepContext
 
 from tests.support.aws import moto_tables
 from tests.support.fakes import FakeEngine
+from tests.support.runs import started_run
 
 POLL = PollSettings(first_wait_seconds=0, max_wait_seconds=0, max_polls=50)
 
@@ -54,29 +55,7 @@ def ctx(engine: FakeEngine) -> Iterator[StepContext]:
 
 
 def _new_run(ctx: StepContext) -> RunRecord:
-    thread, _ = ctx.threads.get_or_create(
-        user_id="alice",
-        assistant="data-analyst",
-        purpose="test",
-        engine="responses",
-        max_age_hours=24,
-        ttl_days=30,
-    )
-    now = clock.now()
-    run = RunRecord(
-        id=clock.new_id("run"),
-        thread_id=thread.id,
-        user_id="alice",
-        assistant="data-analyst",
-        engine="responses",
-        model="m",
-        message="What were total sales by region last quarter?",
-        created_at=now,
-        deadline_at=now + timedelta(minutes=5),
-    )
-    ctx.threads.acquire(thread, run.id)
-    ctx.runs.create(run)
-    return run
+    return started_run(ctx, model="m")
 
 
 def _step(run: RunRecord, progress: RunProgress | None = None) -> StepInput:
