@@ -9,18 +9,18 @@ from __future__ import annotations
 import base64
 import json
 import logging
-import threading
 import uuid
 from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import parse_qsl, unquote
 
-from werkzeug.serving import BaseWSGIServer, WSGIRequestHandler, make_server
+from werkzeug.serving import WSGIRequestHandler
 from werkzeug.wrappers import Request, Response
 
 from local.auth import TokenRejectedError, verify_token
 from local.lambdas import Invocation
+from local.loopback import LoopbackServer
 
 ROUTE_KEY = "ANY /v1/{proxy+}"
 ROUTE_PREFIX = "/v1/"
@@ -108,8 +108,8 @@ def to_response(invocation: Invocation) -> Response:
     return response
 
 
-class HttpApi:
-    """A threaded werkzeug server in a daemon thread; ``invoke`` calls the api function."""
+class HttpApi(LoopbackServer):
+    """The API on loopback; ``invoke`` calls the api function."""
 
     def __init__(
         self,
@@ -120,42 +120,12 @@ class HttpApi:
         verify: Verify = verify_token,
         local_routes: Mapping[str, Callable[[], Invocation]] | None = None,
     ) -> None:
+        super().__init__(self._app, name="local-http-api", port=port, request_handler=_AccessLogHandler)
         self._invoke = invoke
         # POST <path> -> a local-only action (not part of the deployed API, no token: loopback only).
         self._local_routes = dict(local_routes or {})
         self._verify = verify
         self._account_id = account_id
-        self._port = port
-        self._server: BaseWSGIServer | None = None
-        self._thread: threading.Thread | None = None
-
-    @property
-    def url(self) -> str:
-        if self._server is None:
-            raise RuntimeError("the HTTP API is not started")
-        return f"http://127.0.0.1:{self._server.server_port}"
-
-    def start(self) -> HttpApi:
-        self._server = make_server(
-            "127.0.0.1", self._port, self._app, threaded=True, request_handler=_AccessLogHandler
-        )
-        self._thread = threading.Thread(target=self._server.serve_forever, name="local-http-api", daemon=True)
-        self._thread.start()
-        return self
-
-    def stop(self) -> None:
-        if self._server is not None:
-            self._server.shutdown()
-            self._server.server_close()
-        if self._thread is not None:
-            self._thread.join(timeout=5)
-        self._server = self._thread = None
-
-    def __enter__(self) -> HttpApi:
-        return self.start()
-
-    def __exit__(self, *exc_info: object) -> None:
-        self.stop()
 
     def _app(self, environ: dict[str, Any], start_response: Any) -> Any:
         return self._respond(Request(environ))(environ, start_response)

@@ -25,8 +25,9 @@ from typing import Any
 from urllib.parse import parse_qsl, quote
 from xml.sax.saxutils import escape
 
-from werkzeug.serving import BaseWSGIServer, WSGIRequestHandler, make_server
 from werkzeug.wrappers import Request, Response
+
+from local.loopback import LoopbackServer
 
 ALGORITHM = "AWS4-HMAC-SHA256"
 _AMZ_DATE = "%Y%m%dT%H%M%SZ"
@@ -43,8 +44,8 @@ class S3Refusal(Exception):
         self.status, self.code, self.message = status, code, message
 
 
-class S3Endpoint:
-    """A threaded werkzeug server in a daemon thread; ``s3`` makes the moto client requests go to."""
+class S3Endpoint(LoopbackServer):
+    """S3 on loopback; ``s3`` makes the moto client requests go to."""
 
     def __init__(
         self,
@@ -57,43 +58,13 @@ class S3Endpoint:
         port: int = 0,
         now: Callable[[], datetime] = lambda: datetime.now(UTC),
     ) -> None:
+        super().__init__(self._app, name="local-s3", port=port)
         self._region = region
         self._account = account
         self._credentials = credentials
         self._s3 = s3
         self._on_created = on_created
-        self._port = port
         self._now = now
-        self._server: BaseWSGIServer | None = None
-        self._thread: threading.Thread | None = None
-
-    @property
-    def url(self) -> str:
-        if self._server is None:
-            raise RuntimeError("the S3 endpoint is not started")
-        return f"http://127.0.0.1:{self._server.server_port}"
-
-    def start(self) -> S3Endpoint:
-        self._server = make_server(
-            "127.0.0.1", self._port, self._app, threaded=True, request_handler=_QuietHandler
-        )
-        self._thread = threading.Thread(target=self._server.serve_forever, name="local-s3", daemon=True)
-        self._thread.start()
-        return self
-
-    def stop(self) -> None:
-        if self._server is not None:
-            self._server.shutdown()
-            self._server.server_close()
-        if self._thread is not None:
-            self._thread.join(timeout=5)
-        self._server = self._thread = None
-
-    def __enter__(self) -> S3Endpoint:
-        return self.start()
-
-    def __exit__(self, *exc_info: object) -> None:
-        self.stop()
 
     def _app(self, environ: dict[str, Any], start_response: Any) -> Any:
         request = Request(environ)
@@ -310,8 +281,3 @@ def _error(refusal: S3Refusal) -> Response:
         f"<RequestId>{uuid.uuid4().hex[:16].upper()}</RequestId></Error>"
     )
     return Response(body, status=refusal.status, content_type="application/xml")
-
-
-class _QuietHandler(WSGIRequestHandler):
-    def log_request(self, *args: Any, **kwargs: Any) -> None:
-        pass

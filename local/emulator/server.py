@@ -2,26 +2,15 @@
 
 from __future__ import annotations
 
-import threading
 from datetime import date
-from types import TracebackType
-from typing import Any, Self
-
-from werkzeug.serving import BaseWSGIServer, WSGIRequestHandler, make_server
 
 from local.emulator.app import EmulatorApp
 from local.emulator.exchange import Exchange
 from local.emulator.script import HttpErrorPlan, Plan
+from local.loopback import LoopbackServer
 
 
-class _QuietHandler(WSGIRequestHandler):
-    """No access log: tests and the demo have their own output (errors are still logged)."""
-
-    def log_request(self, *args: Any, **kwargs: Any) -> None:
-        pass
-
-
-class EmulatorServer:
+class EmulatorServer(LoopbackServer):
     """An OpenAI-compatible upstream on loopback.
 
     ``polls`` is how many retrieves a background response stays in progress before its final status
@@ -40,52 +29,18 @@ class EmulatorServer:
         api_key: str | None = None,
         today: date | None = None,
     ) -> None:
-        self._host = host
-        self._port = port
         self._app = EmulatorApp(
             polls=polls,
             poll_after_ms=poll_after_ms,
             api_key=api_key,
             today=(lambda: today) if today else None,
         )
-        self._server: BaseWSGIServer | None = None
-        self._thread: threading.Thread | None = None
-
-    def start(self) -> Self:
-        """Serve in a daemon thread; calling it again while running does nothing."""
-        if self._server is None:
-            self._server = make_server(
-                self._host, self._port, self._app, threaded=True, request_handler=_QuietHandler
-            )
-            self._thread = threading.Thread(
-                target=self._server.serve_forever, name="openai-emulator", daemon=True
-            )
-            self._thread.start()
-        return self
-
-    def stop(self) -> None:
-        if self._server is not None:
-            self._server.shutdown()
-            self._server.server_close()
-            if self._thread is not None:
-                self._thread.join(timeout=5)
-            self._server = None
-            self._thread = None
-
-    def __enter__(self) -> Self:
-        return self.start()
-
-    def __exit__(
-        self, kind: type[BaseException] | None, error: BaseException | None, trace: TracebackType | None
-    ) -> None:
-        self.stop()
+        super().__init__(self._app, name="openai-emulator", port=port, host=host)
 
     @property
     def base_url(self) -> str:
         """``http://127.0.0.1:PORT/v1``: what ``OpenAI(base_url=...)`` takes."""
-        if self._server is None:
-            raise RuntimeError("the emulator is not running: call start() first")
-        return f"http://{self._host}:{self._server.server_port}/v1"
+        return f"{self.url}/v1"
 
     def script(self, *plans: Plan | HttpErrorPlan) -> None:
         """Queue model turns (one per created response) and HTTP failures; the demo policy answers after."""
