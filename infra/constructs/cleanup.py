@@ -10,13 +10,13 @@ from aws_cdk import aws_events_targets as targets
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_lambda_destinations as destinations
 from aws_cdk import aws_lambda_event_sources as sources
-from aws_cdk import aws_sqs as sqs
 from constructs import Construct
 from threadrunner.cleanup import TTL_PRINCIPAL
 from threadrunner.stores.tables import MESSAGES, RUNS, THREADS
 
 from infra.config import EnvironmentConfig
 from infra.constants import METRICS_NAMESPACE, SERVICE_NAME, FunctionName
+from infra.constructs.dead_letters import dead_letters
 from infra.constructs.functions import FunctionFactory
 from infra.constructs.storage import Storage
 
@@ -43,18 +43,10 @@ class Cleanup(Construct):
         functions: FunctionFactory,
     ) -> None:
         super().__init__(scope, construct_id)
-        self.dead_letters = sqs.Queue(
+        self.dead_letters, self.dead_letters_alarm = dead_letters(
             self,
-            "DeadLetters",
-            encryption=sqs.QueueEncryption.SQS_MANAGED,
-            enforce_ssl=True,
-            retention_period=Duration.days(14),
-        )
-        Validations.of(self.dead_letters).acknowledge(
-            Acknowledgment(
-                id="AwsSolutions-SQS3",
-                reason="This queue is itself the dead-letter destination of the cleanup Lambdas.",
-            )
+            destination_of="the cleanup Lambdas",
+            alarm_description="A thread cleanup failed repeatedly; its cleanup#<thread> record says what is left.",
         )
         self.functions = {
             name: functions.create(name)
@@ -84,18 +76,6 @@ class Cleanup(Construct):
             description="Clean threads past their expiry that DynamoDB TTL has not removed yet",
             schedule=events.Schedule.expression(config.sweep_schedule),
             targets=[targets.LambdaFunction(self.functions[FunctionName.sweep_threads], retry_attempts=2)],
-        )
-        self.dead_letters_alarm = cloudwatch.Alarm(
-            self,
-            "DeadLettersAlarm",
-            alarm_description="A thread cleanup failed repeatedly; its cleanup#<thread> record says what is left.",
-            metric=self.dead_letters.metric_approximate_number_of_messages_visible(
-                period=Duration.minutes(5), statistic="Maximum"
-            ),
-            threshold=1,
-            evaluation_periods=1,
-            comparison_operator=cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
-            treat_missing_data=cloudwatch.TreatMissingData.NOT_BREACHING,
         )
         self.given_up_alarm = cloudwatch.Alarm(
             self,

@@ -5,16 +5,15 @@ retried by EventBridge and then dead-lettered, with an alarm."""
 from __future__ import annotations
 
 from aws_cdk import Acknowledgment, Duration, Stack, Validations
-from aws_cdk import aws_cloudwatch as cloudwatch
 from aws_cdk import aws_events as events
 from aws_cdk import aws_events_targets as targets
 from aws_cdk import aws_lambda as lambda_
-from aws_cdk import aws_sqs as sqs
 from constructs import Construct
 from threadrunner.stores.tables import THREADS
 
 from infra.config import EnvironmentConfig
 from infra.constants import UPLOADS_PREFIX, FunctionName
+from infra.constructs.dead_letters import dead_letters
 from infra.constructs.functions import FunctionFactory
 from infra.constructs.storage import Storage
 
@@ -41,18 +40,10 @@ class Files(Construct):
                 reason="Staging reads the upload it was told about: uploads/<user>/<file id>, known at run time.",
             )
         )
-        self.dead_letters = sqs.Queue(
+        self.dead_letters, self.dead_letters_alarm = dead_letters(
             self,
-            "DeadLetters",
-            encryption=sqs.QueueEncryption.SQS_MANAGED,
-            enforce_ssl=True,
-            retention_period=Duration.days(14),
-        )
-        Validations.of(self.dead_letters).acknowledge(
-            Acknowledgment(
-                id="AwsSolutions-SQS3",
-                reason="This queue is itself the dead-letter destination of the upload rule.",
-            )
+            destination_of="the upload rule",
+            alarm_description="An upload could not be staged after retries; its file stays pending.",
         )
         storage.send_events_to_eventbridge()
         self.rule = events.Rule(
@@ -75,16 +66,4 @@ class Files(Construct):
                     dead_letter_queue=self.dead_letters,
                 )
             ],
-        )
-        self.dead_letters_alarm = cloudwatch.Alarm(
-            self,
-            "DeadLettersAlarm",
-            alarm_description="An upload could not be staged after retries; its file stays pending.",
-            metric=self.dead_letters.metric_approximate_number_of_messages_visible(
-                period=Duration.minutes(5), statistic="Maximum"
-            ),
-            threshold=1,
-            evaluation_periods=1,
-            comparison_operator=cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
-            treat_missing_data=cloudwatch.TreatMissingData.NOT_BREACHING,
         )
