@@ -115,20 +115,13 @@ class Api(Construct):
             iam.PolicyStatement(actions=["lambda:InvokeFunction"], resources=[delete_threads.function_arn])
         )
         self._grant_executions(state_machine)
-        bucket = Stack.of(self).get_logical_id(storage.bucket.node.default_child)  # type: ignore[arg-type]
-        Validations.of(self.function.role).acknowledge(  # type: ignore[arg-type]
-            Acknowledgment(
-                id=f"AwsSolutions-IAM5[Resource::<{bucket}.Arn>/{MESSAGES_PREFIX}*]",
-                reason="The API stores and reads large message bodies under messages/<thread id>/.",
-            ),
-            Acknowledgment(
-                id=f"AwsSolutions-IAM5[Resource::<{bucket}.Arn>/{UPLOADS_PREFIX}*]",
-                reason="The API presigns uploads to uploads/<user>/<file id>, a new key per file.",
-            ),
-            Acknowledgment(
-                id=f"AwsSolutions-IAM5[Resource::<{bucket}.Arn>/{OUTPUTS_PREFIX}*]",
-                reason="The API presigns downloads of generated files under outputs/<thread>/<run>/.",
-            ),
+        storage.acknowledge_object_prefixes(
+            self.function,
+            {
+                MESSAGES_PREFIX: "The API stores and reads large message bodies under messages/<thread id>/.",
+                UPLOADS_PREFIX: "The API presigns uploads to uploads/<user>/<file id>, a new key per file.",
+                OUTPUTS_PREFIX: "The API presigns downloads of generated files under outputs/<thread>/<run>/.",
+            },
         )
 
         self.http_api = apigwv2.HttpApi(

@@ -3,7 +3,7 @@
 
 from __future__ import annotations
 
-from aws_cdk import Acknowledgment, Duration, Stack, Validations
+from aws_cdk import Acknowledgment, Duration, Validations
 from aws_cdk import aws_cloudwatch as cloudwatch
 from aws_cdk import aws_events as events
 from aws_cdk import aws_events_targets as targets
@@ -15,7 +15,14 @@ from threadrunner.cleanup import TTL_PRINCIPAL
 from threadrunner.stores.tables import MESSAGES, RUNS, THREADS
 
 from infra.config import EnvironmentConfig
-from infra.constants import METRICS_NAMESPACE, SERVICE_NAME, FunctionName
+from infra.constants import (
+    MESSAGES_PREFIX,
+    METRICS_NAMESPACE,
+    OUTPUTS_PREFIX,
+    SERVICE_NAME,
+    UPLOADS_PREFIX,
+    FunctionName,
+)
 from infra.constructs.dead_letters import dead_letters
 from infra.constructs.functions import FunctionFactory
 from infra.constructs.storage import Storage
@@ -59,7 +66,13 @@ class Cleanup(Construct):
         for function in self.functions.values():
             storage.grant_tables(function, read=ALL_TABLES, write=ALL_TABLES)
             storage.grant_cleanup(function)
-            self._acknowledge_bucket_prefixes(storage, function)
+            storage.acknowledge_object_prefixes(
+                function,
+                {
+                    prefix: "A cleanup deletes the objects of one thread, named by its id and its runs' ids."
+                    for prefix in (MESSAGES_PREFIX, OUTPUTS_PREFIX, UPLOADS_PREFIX)
+                },
+            )
         storage.grant_scan(self.functions[FunctionName.sweep_threads], THREADS)
 
         self._listen_to_ttl(storage)
@@ -116,17 +129,5 @@ class Cleanup(Construct):
                 report_batch_item_failures=True,
                 on_failure=sources.SqsDlq(self.dead_letters),
                 filters=[lambda_.FilterCriteria.filter(TTL_REMOVALS_OF_THREADS)],
-            )
-        )
-
-    def _acknowledge_bucket_prefixes(self, storage: Storage, function: lambda_.Function) -> None:
-        bucket = Stack.of(self).get_logical_id(storage.bucket.node.default_child)  # type: ignore[arg-type]
-        Validations.of(function.role).acknowledge(  # type: ignore[arg-type]
-            *(
-                Acknowledgment(
-                    id=f"AwsSolutions-IAM5[Resource::<{bucket}.Arn>/{prefix}*]",
-                    reason="A cleanup deletes the objects of one thread, named by its id and its runs' ids.",
-                )
-                for prefix in ("messages/", "outputs/", "uploads/")
             )
         )

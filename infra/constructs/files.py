@@ -4,7 +4,7 @@ retried by EventBridge and then dead-lettered, with an alarm."""
 
 from __future__ import annotations
 
-from aws_cdk import Acknowledgment, Duration, Stack, Validations
+from aws_cdk import Duration
 from aws_cdk import aws_events as events
 from aws_cdk import aws_events_targets as targets
 from aws_cdk import aws_lambda as lambda_
@@ -33,12 +33,12 @@ class Files(Construct):
         # File records live in the threads table; uploads are read, and deleted when refused.
         storage.grant_tables(self.stage_file, read=(THREADS,), write=(THREADS,))
         storage.grant_stage_uploads(self.stage_file)
-        bucket = Stack.of(self).get_logical_id(storage.bucket.node.default_child)  # type: ignore[arg-type]
-        Validations.of(self.stage_file.role).acknowledge(  # type: ignore[arg-type]
-            Acknowledgment(
-                id=f"AwsSolutions-IAM5[Resource::<{bucket}.Arn>/{UPLOADS_PREFIX}*]",
-                reason="Staging reads the upload it was told about: uploads/<user>/<file id>, known at run time.",
-            )
+        storage.acknowledge_object_prefixes(
+            self.stage_file,
+            {
+                UPLOADS_PREFIX: "Staging reads the upload it was told about: uploads/<user>/<file id>, known at "
+                "run time."
+            },
         )
         self.dead_letters, self.dead_letters_alarm = dead_letters(
             self,

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
-from aws_cdk import Acknowledgment, Duration, Validations
+from collections.abc import Mapping
+
+from aws_cdk import Acknowledgment, Duration, Stack, Validations
 from aws_cdk import aws_dynamodb as dynamodb
 from aws_cdk import aws_iam as iam
+from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_s3 as s3
 from constructs import Construct
 from threadrunner.stores.tables import ALL_TABLES, IDEMPOTENCY, MESSAGES, RUNS, THREADS, TableSpec
@@ -105,6 +108,17 @@ class Storage(Construct):
         grantee.grant_principal.add_to_principal_policy(
             iam.PolicyStatement(
                 actions=["s3:GetObject"], resources=[self.bucket.arn_for_objects(f"{UPLOADS_PREFIX}*")]
+            )
+        )
+
+    def acknowledge_object_prefixes(self, function: lambda_.IFunction, reasons: Mapping[str, str]) -> None:
+        """Tell cdk-nag why ``function`` may act on any key under each prefix (``{prefix: reason}``): its
+        keys are named at run time, so the grant ends in ``<prefix>*`` (AwsSolutions-IAM5)."""
+        bucket = Stack.of(self).get_logical_id(self.bucket.node.default_child)  # type: ignore[arg-type]
+        Validations.of(function.role).acknowledge(  # type: ignore[arg-type]
+            *(
+                Acknowledgment(id=f"AwsSolutions-IAM5[Resource::<{bucket}.Arn>/{prefix}*]", reason=reason)
+                for prefix, reason in reasons.items()
             )
         )
 

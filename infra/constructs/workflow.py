@@ -111,63 +111,56 @@ class Workflow(Construct):
         # Finish run writes the run's tool calls and answer to the thread's message log.
         storage.grant_tables(self.steps[FunctionName.finish_run], read=(), write=(MESSAGES,))
         storage.grant_message_bodies(self.steps[FunctionName.finish_run], read=False, write=True)
-        bucket = Stack.of(self).get_logical_id(storage.bucket.node.default_child)  # type: ignore[arg-type]
-        Validations.of(self.steps[FunctionName.collect_outputs].role).acknowledge(  # type: ignore[arg-type]
-            Acknowledgment(
-                id=f"AwsSolutions-IAM5[Resource::<{bucket}.Arn>/{OUTPUTS_PREFIX}*]",
-                reason="Collect outputs writes generated files under outputs/<run id>/, named at run time.",
-            ),
+        storage.acknowledge_object_prefixes(
+            self.steps[FunctionName.collect_outputs],
+            {
+                OUTPUTS_PREFIX: "Collect outputs writes generated files under outputs/<run id>/, named at run time."
+            },
         )
-        Validations.of(self.steps[FunctionName.finish_run].role).acknowledge(  # type: ignore[arg-type]
-            Acknowledgment(
-                id=f"AwsSolutions-IAM5[Resource::<{bucket}.Arn>/{MESSAGES_PREFIX}*]",
-                reason="Finish run stores large answers under messages/<thread id>/, named at run time.",
-            ),
+        storage.acknowledge_object_prefixes(
+            self.steps[FunctionName.finish_run],
+            {
+                MESSAGES_PREFIX: "Finish run stores large answers under messages/<thread id>/, named at run time."
+            },
         )
         # Check run starts a run stuck in the upstream's queue again: a long user message lives only in the
         # thread's log (Start run and Submit tool outputs read it too, see _grant_chat_engine).
         check_run = self.steps[FunctionName.check_run]
         storage.grant_tables(check_run, read=(MESSAGES,), write=())
         storage.grant_message_bodies(check_run, read=True, write=False)
-        Validations.of(check_run.role).acknowledge(  # type: ignore[arg-type]
-            Acknowledgment(
-                id=f"AwsSolutions-IAM5[Resource::<{bucket}.Arn>/{MESSAGES_PREFIX}*]",
-                reason="Reads long message bodies under messages/<thread id>/, named at run time.",
-            ),
+        storage.acknowledge_object_prefixes(
+            check_run,
+            {MESSAGES_PREFIX: "Reads long message bodies under messages/<thread id>/, named at run time."},
         )
         # A tool's whole output, when the model gets it cut short, is kept with the thread's log in S3.
         for name, function in self.steps.items():
             if name.tool is not None:
                 storage.grant_message_bodies(function, read=False, write=True)
-                Validations.of(function.role).acknowledge(  # type: ignore[arg-type]
-                    Acknowledgment(
-                        id=f"AwsSolutions-IAM5[Resource::<{bucket}.Arn>/{MESSAGES_PREFIX}*]",
-                        reason="Writes whole tool outputs under messages/<thread id>/, named at run time.",
-                    ),
+                storage.acknowledge_object_prefixes(
+                    function,
+                    {
+                        MESSAGES_PREFIX: "Writes whole tool outputs under messages/<thread id>/, named at run time."
+                    },
                 )
 
     def _grant_chat_engine(self, storage: Storage) -> None:
         """The chat engine (a thread's own, or the fallback) calls the model in Start run and Submit tool
         outputs: both replay the thread's log and read the run's uploads to inline them; Start run also
         writes the inlined files into the run's user message in the log."""
-        bucket = Stack.of(self).get_logical_id(storage.bucket.node.default_child)  # type: ignore[arg-type]
         for name in (FunctionName.start_run, FunctionName.submit_tool_outputs):
             step = self.steps[name]
             starts = name is FunctionName.start_run
             storage.grant_tables(step, read=(MESSAGES,), write=(MESSAGES,) if starts else ())
             storage.grant_message_bodies(step, read=True, write=starts)
             storage.grant_read_uploads(step)
-            Validations.of(step.role).acknowledge(  # type: ignore[arg-type]
-                Acknowledgment(
-                    id=f"AwsSolutions-IAM5[Resource::<{bucket}.Arn>/{MESSAGES_PREFIX}*]",
-                    reason="The chat engine reads (Start run also writes) large message bodies under "
+            storage.acknowledge_object_prefixes(
+                step,
+                {
+                    MESSAGES_PREFIX: "The chat engine reads (Start run also writes) large message bodies under "
                     "messages/<thread id>/, named at run time.",
-                ),
-                Acknowledgment(
-                    id=f"AwsSolutions-IAM5[Resource::<{bucket}.Arn>/{UPLOADS_PREFIX}*]",
-                    reason="The chat engine reads the run's files from uploads/<user>/<file id>, known at "
-                    "run time.",
-                ),
+                    UPLOADS_PREFIX: "The chat engine reads the run's files from uploads/<user>/<file id>, known "
+                    "at run time.",
+                },
             )
 
     def _let_finish_run_start_the_next_run(self) -> None:
