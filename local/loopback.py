@@ -49,7 +49,7 @@ class LoopbackServer:
 
     @property
     def url(self) -> str:
-        """``http://127.0.0.1:PORT``, the port chosen on ``start()``."""
+        """``http://<host>:<port>``, the port chosen on ``start()`` when it was 0."""
         if self._server is None:
             raise RuntimeError(f"{self._name} is not running: call start() first")
         return f"http://{self._host}:{self._server.server_port}"
