@@ -10,9 +10,9 @@ from __future__ import annotations
 import posixpath
 import re
 import warnings
-from collections.abc import Iterator, Sequence
-from contextlib import AbstractContextManager, suppress
-from typing import Any, BinaryIO
+from collections.abc import Sequence
+from contextlib import suppress
+from typing import Any
 
 import openai
 from openai import OpenAI
@@ -29,7 +29,7 @@ from threadrunner.engines.base import (
     UpstreamToolCall,
 )
 from threadrunner.engines.errors import upstream_errors
-from threadrunner.engines.files import UpstreamFiles
+from threadrunner.engines.files import FilesUpstream, UpstreamFiles
 from threadrunner.errors import UpstreamError
 from threadrunner.models.records import RunError, RunRecord, Usage
 
@@ -41,7 +41,7 @@ warnings.filterwarnings("ignore", category=DeprecationWarning, module=re.escape(
 _STATUS: dict[str, UpstreamStatus] = {"cancelling": "in_progress"}
 
 
-class AssistantsEngine:
+class AssistantsEngine(FilesUpstream):
     name = "assistants"
 
     def __init__(self, client: OpenAI, assistants: AssistantRegistry | None = None) -> None:
@@ -165,15 +165,6 @@ class AssistantsEngine:
         # already finished, cancelling or gone: nothing left to stop
         with upstream_errors(), suppress(openai.NotFoundError, openai.BadRequestError, openai.ConflictError):
             self._client.beta.threads.runs.cancel(run_id, thread_id=thread_id)
-
-    def upload_file(self, filename: str, stream: BinaryIO, content_type: str, expires_seconds: int) -> str:
-        return self._files.upload(filename, stream, content_type, expires_seconds)
-
-    def delete_file(self, upstream_file_id: str) -> None:
-        self._files.delete(upstream_file_id)
-
-    def download(self, file: GeneratedFile) -> AbstractContextManager[Iterator[bytes]]:
-        return self._files.download(file)
 
     # AssistantUpstream: what the registry needs to sync assistants/<name>.yaml.
     def create_assistant(self, definition: AssistantDefinition) -> str:

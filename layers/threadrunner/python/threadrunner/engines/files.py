@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
-from contextlib import contextmanager, suppress
+from contextlib import AbstractContextManager, contextmanager, suppress
 from typing import Any, BinaryIO
 
 import openai
@@ -51,3 +51,18 @@ class UpstreamFiles:
                 opened = self._client.files.with_streaming_response.content(file.file_id)
             with opened as response:
                 yield response.iter_bytes(CHUNK_BYTES)
+
+
+class FilesUpstream:
+    """The FileEngine methods of an engine that keeps its files upstream (its ``_files``)."""
+
+    _files: UpstreamFiles
+
+    def upload_file(self, filename: str, stream: BinaryIO, content_type: str, expires_seconds: int) -> str:
+        return self._files.upload(filename, stream, content_type, expires_seconds)
+
+    def delete_file(self, upstream_file_id: str) -> None:
+        self._files.delete(upstream_file_id)
+
+    def download(self, file: GeneratedFile) -> AbstractContextManager[Iterator[bytes]]:
+        return self._files.download(file)

@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Iterator, Sequence
-from contextlib import AbstractContextManager, suppress
-from typing import Any, BinaryIO
+from collections.abc import Sequence
+from contextlib import suppress
+from typing import Any
 
 import openai
 from openai import OpenAI
@@ -21,7 +21,7 @@ from threadrunner.engines.base import (
     UpstreamToolCall,
 )
 from threadrunner.engines.errors import upstream_errors
-from threadrunner.engines.files import UpstreamFiles
+from threadrunner.engines.files import FilesUpstream, UpstreamFiles
 from threadrunner.errors import UpstreamError, UpstreamOutcomeUnknown
 from threadrunner.models.records import RunError, RunRecord, Usage
 
@@ -33,7 +33,7 @@ _MAX_CALLS_TO_CLOSE = 10
 _UNANSWERED = re.compile(r"No tool output found for function call (\S+?)\.?$")
 
 
-class ResponsesEngine:
+class ResponsesEngine(FilesUpstream):
     name = "responses"
 
     def __init__(self, client: OpenAI) -> None:
@@ -146,15 +146,6 @@ class ResponsesEngine:
                     conversation_id,
                     items=outputs[start : start + _ITEMS_PER_CALL],  # type: ignore[arg-type]
                 )
-
-    def upload_file(self, filename: str, stream: BinaryIO, content_type: str, expires_seconds: int) -> str:
-        return self._files.upload(filename, stream, content_type, expires_seconds)
-
-    def delete_file(self, upstream_file_id: str) -> None:
-        self._files.delete(upstream_file_id)
-
-    def download(self, file: GeneratedFile) -> AbstractContextManager[Iterator[bytes]]:
-        return self._files.download(file)
 
     def _create(self, request: RunRequest, items: list[dict[str, Any]]) -> str:
         tools: list[dict[str, Any]] = [_function_tool(tool) for tool in request.tools]
