@@ -6,11 +6,10 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from datetime import timedelta
 
 import boto3
 import pytest
-from threadrunner import clock, turns
+from threadrunner import turns
 from threadrunner.engines.base import UpstreamRun
 from threadrunner.models.records import RunRecord, RunStatus, ThreadRecord, ToolCallSummary
 from threadrunner.models.workflow import FinishRunInput, PollSettings, RunProgress, StepError, StepInput
@@ -24,6 +23,7 @@ from threadrunner.workflow.context import StepContext
 
 from tests.support.aws import moto_tables
 from tests.support.fakes import FakeEngine
+from tests.support.runs import alices_thread, run_record
 
 TTL_DAYS = 30
 
@@ -69,31 +69,11 @@ def ctx(engine: FakeEngine, starter: Starter) -> Iterator[StepContext]:
 
 
 def _thread(ctx: StepContext) -> ThreadRecord:
-    thread, _ = ctx.threads.get_or_create(
-        user_id="alice",
-        assistant="data-analyst",
-        purpose="t",
-        engine="responses",
-        max_age_hours=24,
-        ttl_days=30,
-    )
-    return thread
+    return alices_thread(ctx, purpose="t")
 
 
 def _run(ctx: StepContext, thread: ThreadRecord, **fields: object) -> RunRecord:
-    now = clock.now()
-    run = RunRecord(
-        id=clock.new_id("run"),
-        thread_id=thread.id,
-        user_id="alice",
-        assistant="data-analyst",
-        engine="responses",
-        model="m",
-        message="question",
-        created_at=now,
-        deadline_at=now + timedelta(minutes=5),
-        **fields,  # type: ignore[arg-type]
-    )
+    run = run_record(thread, model="m", message="question", **fields)
     ctx.runs.create(run)
     return run
 
