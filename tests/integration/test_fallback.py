@@ -381,26 +381,21 @@ def test_when_the_fallback_fails_too_the_run_fails_with_both_errors(make_world: 
     world.primary.script(Plan.http_error(502, None, times=RETRIES.max_attempts))
     world.fallback.script(Plan.fail("invalid_prompt", "the fallback refused"))
     run = world.new_run("are you there?")
-    # When the run starts, both fail
-    with pytest.raises(UpstreamsFailed) as failed:
-        world.start(run)
-    # and Finish run records the failure
-    ended = finish(world, run, failed.value)
-    # Then the run failed with both reasons
-    assert ended.status == "failed" and ended.error is not None
-    assert ended.error.code == "UpstreamsFailed"
-    assert "responses: UpstreamUnavailable: the upstream answered 502" in ended.error.message
+    # When the run starts, both fail; Then the run failed with both reasons, its message kept
+    reasons = failed_with_both_reasons(world, run)
+    assert "responses: UpstreamUnavailable: the upstream answered 502" in reasons
     assert (
         "fallback chat: UpstreamRejected: the upstream refused the request (400): the fallback refused"
-        in (ended.error.message)
+        in (reasons)
     )
-    # and the user's message is still in the thread's log
-    logged, _ = world.ctx.messages.page(run.thread_id, limit=10)
-    assert [(m.role, m.content) for m in logged] == [("user", "are you there?")]
 
 
-def finish(world: World, run: RunRecord, error: Exception) -> RunRecord:
-    """Finish run, as the workflow's Catch reaches it after a step failed with ``error``."""
+def failed_with_both_reasons(world: World, run: RunRecord) -> str:
+    """Start ``run`` expecting both engines to fail, end it as the workflow's Catch does (Finish run), check
+    it failed with UpstreamsFailed and its user message is still in the thread's log; returns the reasons."""
+    with pytest.raises(UpstreamsFailed) as failed:
+        world.start(run)
+    error = failed.value
     cause = json.dumps({"errorType": type(error).__name__, "errorMessage": str(error)})
     steps.finish_run(
         FinishRunInput(
@@ -410,7 +405,12 @@ def finish(world: World, run: RunRecord, error: Exception) -> RunRecord:
         ),
         world.ctx,
     )
-    return world.ctx.runs.get(run.id)
+    ended = world.ctx.runs.get(run.id)
+    assert ended.status == "failed" and ended.error is not None
+    assert ended.error.code == "UpstreamsFailed"
+    logged, _ = world.ctx.messages.page(run.thread_id, limit=10)
+    assert [(m.role, m.content) for m in logged] == [("user", run.message)]
+    return ended.error.message
 
 
 def test_a_run_with_a_text_file_falls_back_with_the_file_inlined(make_world: Callable[..., World]) -> None:
@@ -441,19 +441,10 @@ def test_a_non_text_file_fails_the_fallback_and_the_run_ends_with_both_reasons(
     files = {"sales.csv": ("text/csv", b"region\nNorth\n"), "brief.pdf": ("application/pdf", b"%PDF-1.7")}
     run = world.new_run("Summarise both", files)
     # When the run starts, the primary fails and chat cannot take the PDF
-    with pytest.raises(UpstreamsFailed) as failed:
-        world.start(run)
-    ended = finish(world, run, failed.value)
-    # Then the run failed with both reasons, the second naming the PDF, and chat was never asked
-    assert ended.status == "failed" and ended.error is not None
-    assert ended.error.code == "UpstreamsFailed"
-    assert "responses: UpstreamUnavailable: the upstream answered 503" in ended.error.message
-    assert (
-        f"fallback chat: FileNotInlinable: file_ids.1: file {run.file_ids[1]} (brief.pdf)"
-        in ended.error.message
-    )
-    assert "application/pdf, and the chat engine reads only text files" in ended.error.message
+    reasons = failed_with_both_reasons(world, run)
+    # Then the run failed with both reasons, the second naming the PDF, its message kept as it was
+    assert "responses: UpstreamUnavailable: the upstream answered 503" in reasons
+    assert f"fallback chat: FileNotInlinable: file_ids.1: file {run.file_ids[1]} (brief.pdf)" in reasons
+    assert "application/pdf, and the chat engine reads only text files" in reasons
+    # and chat was never asked
     assert world.creates(world.fallback) == []
-    # and the user's message is kept in the thread's log as it was
-    logged, _ = world.ctx.messages.page(run.thread_id, limit=10)
-    assert [(m.role, m.content) for m in logged] == [("user", "Summarise both")]
