@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
 import openai
@@ -66,6 +66,18 @@ def upstream_errors(*, creating: bool = False) -> Iterator[None]:
         raise _REFUSALS.get(error.status_code, UpstreamError)(
             f"the upstream refused the request ({error.status_code}): {_message(error)}"
         ) from None
+
+
+def upstream_exists(retrieve: Callable[[], object], upstream_id: str) -> bool:
+    """Whether ``retrieve`` finds the upstream thread or conversation ``upstream_id``. False only for a 404
+    that names it: a server (or a wrong base URL) answering 404 to everything is an outage, and forgetting
+    the id would leak a conversation we could still delete later."""
+    with upstream_errors():
+        try:
+            retrieve()
+        except openai.NotFoundError as error:
+            return upstream_id not in str(error.body or error.message)
+    return True
 
 
 def _code(error: openai.APIStatusError) -> str | None:

@@ -20,7 +20,7 @@ from threadrunner.engines.base import (
     UpstreamRun,
     UpstreamToolCall,
 )
-from threadrunner.engines.errors import upstream_errors
+from threadrunner.engines.errors import upstream_errors, upstream_exists
 from threadrunner.engines.files import FilesUpstream, UpstreamFiles
 from threadrunner.errors import UpstreamError, UpstreamOutcomeUnknown
 from threadrunner.models.records import RunError, RunRecord, Usage
@@ -53,14 +53,9 @@ class ResponsesEngine(FilesUpstream):
             self._client.conversations.delete(upstream_thread_id)
 
     def thread_exists(self, upstream_thread_id: str) -> bool:
-        with upstream_errors():
-            try:
-                self._client.conversations.retrieve(upstream_thread_id)
-            except openai.NotFoundError as error:
-                # Only a 404 that names it: a server (or a wrong base URL) answering 404 to everything is an
-                # outage, and forgetting the id would leak a conversation we could still delete later.
-                return upstream_thread_id not in str(error.body or error.message)
-        return True
+        return upstream_exists(
+            lambda: self._client.conversations.retrieve(upstream_thread_id), upstream_thread_id
+        )
 
     def start(self, request: RunRequest, message: str) -> str:
         inputs = [
