@@ -309,7 +309,7 @@ def submit_tool_outputs(step: StepInput, ctx: StepContext) -> RunProgress:
     if not requested or missing:
         raise ToolOutputsMissing(f"tool calls without output: {', '.join(missing) or 'none requested'}")
     outputs = [ToolOutput(call_id=call.call_id, output=call.output or "") for call in requested]
-    _summarize_tool_outputs(run, ctx)
+    _summarize_tool_outputs(run, calls, ctx)
     engine = ctx.engine(run.engine)
     request = _run_request(run, run.upstream_thread_id or "", ctx)
     call_ids = [output.call_id for output in outputs]
@@ -362,10 +362,10 @@ def finish_run(finish: FinishRunInput, ctx: StepContext) -> FinishRunOutput:
     run = ctx.runs.get(finish.run_id)
     status, error = _final_status(finish, run)
     if not run.status.is_terminal:
+        calls = ctx.ledger.list(run.id)
         if status is not RunStatus.completed:
-            _close_open_tool_calls(run, ctx)  # before the thread's next run can start
-        _summarize_tool_outputs(run, ctx)  # before it ends: the run's metrics count the tool errors
-        run = ctx.runs.get(run.id)
+            _close_open_tool_calls(run, calls, ctx)  # before the thread's next run can start
+        run = _summarize_tool_outputs(run, calls, ctx)  # before it ends: the metrics count the tool errors
     # Every ending logs its tool calls (and answer, if any), before the lock goes: a queued successor on
     # the chat engine replays them.
     logged = run if run.completed_at else run.model_copy(update={"completed_at": clock.now()})
@@ -413,12 +413,12 @@ def _stop_upstream(run: RunRecord, ctx: StepContext) -> None:
         logger.warning("could not cancel the upstream run after a failed step", exc_info=True)
 
 
-def _close_open_tool_calls(run: RunRecord, ctx: StepContext) -> None:
+def _close_open_tool_calls(run: RunRecord, calls: list[ToolCallRecord], ctx: StepContext) -> None:
     """Calls the current response asked for and the run never answered upstream (it ended before Submit
     tool outputs): left open, they would make the upstream refuse the thread's next run. Best effort."""
     if not run.response_ids or run.pending_round is not None:
         return
-    open_calls = [call.call_id for call in ctx.ledger.list(run.id) if call.round == run.round]
+    open_calls = [call.call_id for call in calls if call.round == run.round]
     if not open_calls:
         return
     try:
@@ -615,9 +615,11 @@ def _keep_full_output(
     return key
 
 
-def _summarize_tool_outputs(run: RunRecord, ctx: StepContext) -> None:
-    """Copy a short form of each output onto the run, for GET /v1/runs/{id}."""
-    outputs = {call.call_id: call for call in ctx.ledger.list(run.id)}
+def _summarize_tool_outputs(run: RunRecord, calls: list[ToolCallRecord], ctx: StepContext) -> RunRecord:
+    """Copy a short form of each output (``calls``: the run's ledger) onto the run, for GET /v1/runs/{id};
+    returns the run with them. The step's own reads suffice: nothing else writes the run's tool calls
+    while Submit tool outputs or Finish run holds it."""
+    outputs = {call.call_id: call for call in calls}
     summaries = [
         summary.model_copy(
             update={
@@ -627,6 +629,7 @@ def _summarize_tool_outputs(run: RunRecord, ctx: StepContext) -> None:
         )
         if summary.call_id in outputs and outputs[summary.call_id].output is not None
         else summary
-        for summary in ctx.runs.get(run.id).tool_calls
+        for summary in run.tool_calls
     ]
     ctx.runs.update(run.id, tool_calls=summaries)
+    return run.model_copy(update={"tool_calls": summaries})
