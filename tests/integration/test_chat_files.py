@@ -304,6 +304,7 @@ def test_the_chat_engine_inlines_a_csv_into_the_user_message_and_the_log(
 
 
 def test_each_tool_round_sends_the_inlined_message_again(chat: ChatWorld, emulator: EmulatorServer) -> None:
+    # Given a chat run with a CSV, whose model asks for a tool
     sales = chat.world.ready_file(chat.thread, "sales.csv", SALES_CSV)
     run, request = chat.new_run("Sum the totals", sales)
     emulator.script(
@@ -311,6 +312,8 @@ def test_each_tool_round_sends_the_inlined_message_again(chat: ChatWorld, emulat
     )
     run = run.model_copy(update={"response_ids": [chat.engine.start(request, run.message)]})
     (call,) = chat.engine.poll(run).tool_calls
+    # and the upload gone since the start: a tool round reads the inlined content from the log, not S3
+    chat.world.s3.delete_object(Bucket=BUCKET, Key=sales.key)
     # When the tool's output goes back (round 1)
     chat.engine.submit_tool_outputs(
         request, run, [ToolOutput(call_id=call.call_id, output=json.dumps({"columns": ["region"]}))]

@@ -58,7 +58,7 @@ class ChatEngine:
         return self._complete(request, content, 0, [])
 
     def submit_tool_outputs(self, request: RunRequest, run: RunRecord, outputs: list[ToolOutput]) -> str:
-        return self._complete(request, self._with_files(request, run.message), run.round + 1, outputs)
+        return self._complete(request, self._logged_content(request, run.message), run.round + 1, outputs)
 
     def poll(self, run: RunRecord) -> UpstreamRun:
         stored = self._needs_state().rounds.get(run.id, run.round)
@@ -196,6 +196,16 @@ class ChatEngine:
         if state.blobs is None:
             raise UpstreamError("this chat engine has no bucket to read the run's files from")
         return inline(message, request.files, state.blobs, state.inline_bytes)
+
+    def _logged_content(self, request: RunRequest, message: str) -> str:
+        """A tool round's user content: what Start run logged with the files inlined (one read), rather than
+        every file again from S3."""
+        if not request.files:
+            return message
+        entry = self._needs_state().messages.get(request.thread_id, message_id(request.run_id, 0))
+        if entry is not None and entry.content is not None:
+            return entry.content
+        return self._with_files(request, message)
 
     def _log_user_content(self, request: RunRequest, content: str) -> None:
         """The message log is the thread's history: its entry for this run's user message takes the
