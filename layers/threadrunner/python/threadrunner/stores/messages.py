@@ -48,6 +48,13 @@ class MessageStore:
         self._blobs.put_text(key, text)
         return key
 
+    def keep_tool_output(self, thread_id: str, run_id: str, call_id: str, text: str) -> str:
+        """A tool's whole output, which the model gets cut short; returns its key (deleted with the thread's
+        log), kept by reference in the tool-call ledger."""
+        key = f"{messages_prefix(thread_id)}{run_id}.tool-{call_id}.json"
+        self._blobs.put_text(key, text)
+        return key
+
     def run_message(self, key: str) -> str:
         return self._blobs.get_text(key)
 

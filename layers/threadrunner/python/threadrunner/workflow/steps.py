@@ -39,7 +39,6 @@ from threadrunner.models.workflow import (
     RunToolOutput,
     StepInput,
 )
-from threadrunner.stores.messages import messages_prefix
 from threadrunner.tools.registry import ToolContext, ToolResult, call_tool, error_result, refusal, tool_specs
 from threadrunner.workflow.context import StepContext
 from threadrunner.workflow.polling import next_wait_seconds
@@ -284,7 +283,10 @@ def tool_runner(tool_name: str) -> Callable[[RunToolInput, StepContext], RunTool
                 call.name, call.arguments, ToolContext(assistant=assistant, settings=ctx.tool_settings)
             )
             if result.full_output is not None:
-                call = call.model_copy(update={"full_output_key": _keep_full_output(run, call, result, ctx)})
+                key = ctx.messages.keep_tool_output(
+                    run.thread_id, call.run_id, call.call_id, result.full_output
+                )
+                call = call.model_copy(update={"full_output_key": key})
         stored = _store_output(call, result, started, ctx)
         return RunToolOutput(call_id=stored.call_id, is_error=stored.is_error)
 
@@ -601,18 +603,6 @@ def _store_output(
             }
         )
     )
-
-
-def _keep_full_output(
-    run: RunRecord, call: ToolCallRecord, result: ToolResult, ctx: StepContext
-) -> str | None:
-    """The model gets the output cut to tool_output_max_chars; the whole of it goes to S3 with the thread's
-    log (deleted with the thread), by reference from the ledger."""
-    if ctx.blobs is None or result.full_output is None:
-        return None
-    key = f"{messages_prefix(run.thread_id)}{call.run_id}.tool-{call.call_id}.json"
-    ctx.blobs.put_text(key, result.full_output)
-    return key
 
 
 def _summarize_tool_outputs(run: RunRecord, calls: list[ToolCallRecord], ctx: StepContext) -> RunRecord:
