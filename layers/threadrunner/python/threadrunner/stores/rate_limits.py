@@ -4,6 +4,7 @@ never take more than the limit between them, and expired by TTL a few minutes af
 
 from __future__ import annotations
 
+import math
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -50,7 +51,7 @@ class RateLimitStore:
         except ClientError as error:
             if not is_condition_failure(error):
                 raise
-            wait = max(1, int((next_window - now).total_seconds() + 0.999))
+            wait = max(1, math.ceil((next_window - now).total_seconds()))
             raise RateLimitExceededError(
                 f"at most {per_minute} {limit_name} per minute; try again in {wait} s", wait
             ) from None
