@@ -153,6 +153,8 @@ class EnvironmentConfig(_Strict):
     # a Standard execution allows free (threadrunner/workflow/limits.py).
     max_polls: int = Field(gt=0, le=2000)
     max_tool_calls_per_run: int = Field(default=250, gt=0)
+    # Characters in a user message (the API's ceiling is 400,000).
+    max_message_chars: int = Field(default=400_000, gt=0, le=400_000)
     # A start the upstream keeps queued longer than this is cancelled and created again once.
     max_queued_seconds: int = Field(default=120, gt=0, le=3600)
     thread_max_age_hours: int = Field(gt=0)

@@ -377,8 +377,7 @@ def over_budget(error: BudgetExceededError) -> Response:
         resets_at=error.resets_at,
     )
     response = _json(429, body)
-    wait = max(1, int((error.resets_at - clock.now()).total_seconds()))
-    response.headers["Retry-After"] = str(wait)
+    response.headers["Retry-After"] = str(clock.retry_after(error.resets_at, clock.now()))
     return response
 
 

@@ -19,10 +19,7 @@ from threadrunner.stores.tables import IDEMPOTENCY, MESSAGES, RUNS, THREADS
 
 from infra.config import EnvironmentConfig, ThrottleConfig
 from infra.constants import (
-    MESSAGES_PREFIX,
-    OUTPUTS_PREFIX,
     SERVICE_NAME,
-    UPLOADS_PREFIX,
     FunctionName,
     OutputName,
 )
@@ -115,14 +112,6 @@ class Api(Construct):
             iam.PolicyStatement(actions=["lambda:InvokeFunction"], resources=[delete_threads.function_arn])
         )
         self._grant_executions(state_machine)
-        storage.acknowledge_object_prefixes(
-            self.function,
-            {
-                MESSAGES_PREFIX: "The API stores and reads large message bodies under messages/<thread id>/.",
-                UPLOADS_PREFIX: "The API presigns uploads to uploads/<user>/<file id>, a new key per file.",
-                OUTPUTS_PREFIX: "The API presigns downloads of generated files under outputs/<thread>/<run>/.",
-            },
-        )
 
         self.http_api = apigwv2.HttpApi(
             self,

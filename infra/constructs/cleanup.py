@@ -16,11 +16,8 @@ from threadrunner.stores.tables import MESSAGES, RUNS, THREADS
 
 from infra.config import EnvironmentConfig
 from infra.constants import (
-    MESSAGES_PREFIX,
     METRICS_NAMESPACE,
-    OUTPUTS_PREFIX,
     SERVICE_NAME,
-    UPLOADS_PREFIX,
     FunctionName,
 )
 from infra.constructs.dead_letters import dead_letters
@@ -66,13 +63,6 @@ class Cleanup(Construct):
         for function in self.functions.values():
             storage.grant_tables(function, read=ALL_TABLES, write=ALL_TABLES)
             storage.grant_cleanup(function)
-            storage.acknowledge_object_prefixes(
-                function,
-                {
-                    prefix: "A cleanup deletes the objects of one thread, named by its id and its runs' ids."
-                    for prefix in (MESSAGES_PREFIX, OUTPUTS_PREFIX, UPLOADS_PREFIX)
-                },
-            )
         storage.grant_scan(self.functions[FunctionName.sweep_threads], THREADS)
 
         self._listen_to_ttl(storage)

@@ -33,13 +33,6 @@ class Files(Construct):
         # File records live in the threads table; uploads are read, and deleted when refused.
         storage.grant_tables(self.stage_file, read=(THREADS,), write=(THREADS,))
         storage.grant_stage_uploads(self.stage_file)
-        storage.acknowledge_object_prefixes(
-            self.stage_file,
-            {
-                UPLOADS_PREFIX: "Staging reads the upload it was told about: uploads/<user>/<file id>, known at "
-                "run time."
-            },
-        )
         self.dead_letters, self.dead_letters_alarm = dead_letters(
             self,
             destination_of="the upload rule",

@@ -113,6 +113,7 @@ class FunctionFactory(Construct):
             "THREADRUNNER_RUN_DEADLINE_SECONDS": str(config.run_deadline_seconds),
             "THREADRUNNER_MAX_POLLS": str(config.max_polls),
             "THREADRUNNER_MAX_TOOL_CALLS_PER_RUN": str(config.max_tool_calls_per_run),
+            "THREADRUNNER_MAX_MESSAGE_CHARS": str(config.max_message_chars),
             "THREADRUNNER_MAX_QUEUED_SECONDS": str(config.max_queued_seconds),
             "THREADRUNNER_THREAD_MAX_AGE_HOURS": str(config.thread_max_age_hours),
             "THREADRUNNER_THREAD_TTL_DAYS": str(config.thread_ttl_days),

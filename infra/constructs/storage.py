@@ -2,18 +2,23 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-
 from aws_cdk import Acknowledgment, Duration, Stack, Validations
 from aws_cdk import aws_dynamodb as dynamodb
 from aws_cdk import aws_iam as iam
-from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_s3 as s3
 from constructs import Construct
 from threadrunner.stores.tables import ALL_TABLES, IDEMPOTENCY, MESSAGES, RUNS, THREADS, TableSpec
 
 from infra.config import EnvironmentConfig
 from infra.constants import MESSAGES_PREFIX, OUTPUTS_PREFIX, UPLOADS_PREFIX
+
+# How the keys under each prefix are named: ids known only at run time, so grants end in "<prefix>*".
+OBJECT_KEYS = {
+    MESSAGES_PREFIX: "Message bodies too large for DynamoDB are keyed messages/<thread id>/<message id>, "
+    "named at run time.",
+    OUTPUTS_PREFIX: "Generated files are keyed outputs/<thread id>/<run id>/<name>, named at run time.",
+    UPLOADS_PREFIX: "Uploads are keyed uploads/<user>/<file id>, a new key per file, known at run time.",
+}
 
 # Exact actions: what the stores call (TransactWriteItems is authorized per item as Put/Update/Delete/Check).
 TABLE_READ_ACTIONS = (
@@ -74,53 +79,20 @@ class Storage(Construct):
 
     def grant_put_outputs(self, grantee: iam.IGrantable) -> None:
         """Generated files stream in (upload_fileobj: multipart past 8 MB, aborted on failure)."""
-        grantee.grant_principal.add_to_principal_policy(
-            iam.PolicyStatement(
-                actions=["s3:PutObject", "s3:AbortMultipartUpload"],
-                resources=[self.bucket.arn_for_objects(f"{OUTPUTS_PREFIX}*")],
-            )
-        )
+        self._grant_objects(grantee, ["s3:PutObject", "s3:AbortMultipartUpload"], OUTPUTS_PREFIX)
 
     def grant_presign(self, grantee: iam.IGrantable) -> None:
         """Presigned URLs act with their signer's rights: POST into uploads/, GET from outputs/."""
-        grantee.grant_principal.add_to_principal_policy(
-            iam.PolicyStatement(
-                actions=["s3:PutObject"], resources=[self.bucket.arn_for_objects(f"{UPLOADS_PREFIX}*")]
-            )
-        )
-        grantee.grant_principal.add_to_principal_policy(
-            iam.PolicyStatement(
-                actions=["s3:GetObject"], resources=[self.bucket.arn_for_objects(f"{OUTPUTS_PREFIX}*")]
-            )
-        )
+        self._grant_objects(grantee, ["s3:PutObject"], UPLOADS_PREFIX)
+        self._grant_objects(grantee, ["s3:GetObject"], OUTPUTS_PREFIX)
 
     def grant_stage_uploads(self, grantee: iam.IGrantable) -> None:
         """Read uploads to check and stage them; delete the ones refused."""
-        grantee.grant_principal.add_to_principal_policy(
-            iam.PolicyStatement(
-                actions=["s3:GetObject", "s3:DeleteObject"],
-                resources=[self.bucket.arn_for_objects(f"{UPLOADS_PREFIX}*")],
-            )
-        )
+        self._grant_objects(grantee, ["s3:GetObject", "s3:DeleteObject"], UPLOADS_PREFIX)
 
     def grant_read_uploads(self, grantee: iam.IGrantable) -> None:
         """Read uploads only: the chat engine inlines a run's text files from there."""
-        grantee.grant_principal.add_to_principal_policy(
-            iam.PolicyStatement(
-                actions=["s3:GetObject"], resources=[self.bucket.arn_for_objects(f"{UPLOADS_PREFIX}*")]
-            )
-        )
-
-    def acknowledge_object_prefixes(self, function: lambda_.IFunction, reasons: Mapping[str, str]) -> None:
-        """Tell cdk-nag why ``function`` may act on any key under each prefix (``{prefix: reason}``): its
-        keys are named at run time, so the grant ends in ``<prefix>*`` (AwsSolutions-IAM5)."""
-        bucket = Stack.of(self).get_logical_id(self.bucket.node.default_child)  # type: ignore[arg-type]
-        Validations.of(function.role).acknowledge(  # type: ignore[arg-type]
-            *(
-                Acknowledgment(id=f"AwsSolutions-IAM5[Resource::<{bucket}.Arn>/{prefix}*]", reason=reason)
-                for prefix, reason in reasons.items()
-            )
-        )
+        self._grant_objects(grantee, ["s3:GetObject"], UPLOADS_PREFIX)
 
     def send_events_to_eventbridge(self) -> None:
         """Object events go to EventBridge (a bucket property): a rule routes uploads to staging. A direct
@@ -141,11 +113,7 @@ class Storage(Construct):
     def grant_message_bodies(self, grantee: iam.IGrantable, *, read: bool, write: bool) -> None:
         """Message bodies too large for DynamoDB, under messages/ only."""
         actions = (["s3:GetObject"] if read else []) + (["s3:PutObject"] if write else [])
-        grantee.grant_principal.add_to_principal_policy(
-            iam.PolicyStatement(
-                actions=actions, resources=[self.bucket.arn_for_objects(f"{MESSAGES_PREFIX}*")]
-            )
-        )
+        self._grant_objects(grantee, actions, MESSAGES_PREFIX)
 
     def grant_cleanup(self, grantee: iam.IGrantable) -> None:
         """List and delete what a thread left in the bucket: message bodies and generated files (listed by
@@ -158,10 +126,23 @@ class Storage(Construct):
                 conditions={"StringLike": {"s3:prefix": prefixes}},
             )
         )
+        self._grant_objects(grantee, ["s3:DeleteObject"], MESSAGES_PREFIX, OUTPUTS_PREFIX, UPLOADS_PREFIX)
+
+    def _grant_objects(self, grantee: iam.IGrantable, actions: list[str], *prefixes: str) -> None:
+        """``actions`` on any key under each prefix, and cdk-nag told why on the grantee itself: the keys are
+        named by ids known only at run time (AwsSolutions-IAM5 on ``<prefix>*``)."""
         grantee.grant_principal.add_to_principal_policy(
             iam.PolicyStatement(
-                actions=["s3:DeleteObject"],
-                resources=[self.bucket.arn_for_objects(p) for p in [*prefixes, f"{UPLOADS_PREFIX}*"]],
+                actions=actions, resources=[self.bucket.arn_for_objects(f"{prefix}*") for prefix in prefixes]
+            )
+        )
+        bucket = Stack.of(self).get_logical_id(self.bucket.node.default_child)  # type: ignore[arg-type]
+        Validations.of(grantee.grant_principal).acknowledge(  # type: ignore[arg-type]
+            *(
+                Acknowledgment(
+                    id=f"AwsSolutions-IAM5[Resource::<{bucket}.Arn>/{prefix}*]", reason=OBJECT_KEYS[prefix]
+                )
+                for prefix in prefixes
             )
         )
 

@@ -12,11 +12,8 @@ from threadrunner.stores.tables import MESSAGES, RUNS, THREADS
 
 from infra.config import EnvironmentConfig
 from infra.constants import (
-    MESSAGES_PREFIX,
-    OUTPUTS_PREFIX,
     RUN_WORKFLOW_FILE,
     TOOL_FUNCTIONS,
-    UPLOADS_PREFIX,
     WORKFLOW_STEPS,
     FunctionName,
     state_machine_name,
@@ -102,8 +99,10 @@ class Workflow(Construct):
     def _grant_data_access(self, storage: Storage) -> None:
         for name, function in self.steps.items():
             if name.tool is not None:
-                # A tool reads the run and writes its ledger entry; it never changes a thread.
+                # A tool reads the run and writes its ledger entry; it never changes a thread. A whole output
+                # the model gets cut short is kept with the thread's log in S3.
                 storage.grant_tables(function, read=BOTH_TABLES, write=(RUNS,))
+                storage.grant_message_bodies(function, read=False, write=True)
             else:
                 storage.grant_tables(function, read=BOTH_TABLES, write=BOTH_TABLES)
         storage.grant_put_outputs(self.steps[FunctionName.collect_outputs])
@@ -111,37 +110,11 @@ class Workflow(Construct):
         # Finish run writes the run's tool calls and answer to the thread's message log.
         storage.grant_tables(self.steps[FunctionName.finish_run], read=(), write=(MESSAGES,))
         storage.grant_message_bodies(self.steps[FunctionName.finish_run], read=False, write=True)
-        storage.acknowledge_object_prefixes(
-            self.steps[FunctionName.collect_outputs],
-            {
-                OUTPUTS_PREFIX: "Collect outputs writes generated files under outputs/<run id>/, named at run time."
-            },
-        )
-        storage.acknowledge_object_prefixes(
-            self.steps[FunctionName.finish_run],
-            {
-                MESSAGES_PREFIX: "Finish run stores large answers under messages/<thread id>/, named at run time."
-            },
-        )
         # Check run starts a run stuck in the upstream's queue again: a long user message lives only in the
         # thread's log (Start run and Submit tool outputs read it too, see _grant_chat_engine).
         check_run = self.steps[FunctionName.check_run]
         storage.grant_tables(check_run, read=(MESSAGES,), write=())
         storage.grant_message_bodies(check_run, read=True, write=False)
-        storage.acknowledge_object_prefixes(
-            check_run,
-            {MESSAGES_PREFIX: "Reads long message bodies under messages/<thread id>/, named at run time."},
-        )
-        # A tool's whole output, when the model gets it cut short, is kept with the thread's log in S3.
-        for name, function in self.steps.items():
-            if name.tool is not None:
-                storage.grant_message_bodies(function, read=False, write=True)
-                storage.acknowledge_object_prefixes(
-                    function,
-                    {
-                        MESSAGES_PREFIX: "Writes whole tool outputs under messages/<thread id>/, named at run time."
-                    },
-                )
 
     def _grant_chat_engine(self, storage: Storage) -> None:
         """The chat engine (a thread's own, or the fallback) calls the model in Start run and Submit tool
@@ -153,15 +126,6 @@ class Workflow(Construct):
             storage.grant_tables(step, read=(MESSAGES,), write=(MESSAGES,) if starts else ())
             storage.grant_message_bodies(step, read=True, write=starts)
             storage.grant_read_uploads(step)
-            storage.acknowledge_object_prefixes(
-                step,
-                {
-                    MESSAGES_PREFIX: "The chat engine reads (Start run also writes) large message bodies under "
-                    "messages/<thread id>/, named at run time.",
-                    UPLOADS_PREFIX: "The chat engine reads the run's files from uploads/<user>/<file id>, known "
-                    "at run time.",
-                },
-            )
 
     def _let_finish_run_start_the_next_run(self) -> None:
         """Finish run hands the thread to its next queued run and starts its execution. The state machine's

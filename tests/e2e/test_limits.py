@@ -74,8 +74,12 @@ def _max_message_length(client: httpx.Client) -> int:
 def test_every_input_limit_is_a_422_naming_the_field_and_creates_nothing(
     alice: httpx.Client, configure: Callable[..., None]
 ) -> None:
-    # Given this environment's limits (two files per run, 1 KB per file)
-    configure(THREADRUNNER_MAX_FILES_PER_RUN="2", THREADRUNNER_MAX_FILE_BYTES="1024")
+    # Given this environment's limits (two files per run, 1 KB per file, messages of 500 characters)
+    configure(
+        THREADRUNNER_MAX_FILES_PER_RUN="2",
+        THREADRUNNER_MAX_FILE_BYTES="1024",
+        THREADRUNNER_MAX_MESSAGE_CHARS="500",
+    )
     thread = new_thread(alice, "limits")
     runs = f"/v1/threads/{thread['id']}/runs"
     file = {"thread_id": thread["id"], "filename": "a.csv", "content_type": "text/csv", "size_bytes": 10}
@@ -87,6 +91,7 @@ def test_every_input_limit_is_a_422_naming_the_field_and_creates_nothing(
         ("POST", "/v1/threads", {"assistant": "data-analyst", "metadata": {"a": "b"}}, "metadata"),
         ("POST", runs, {"message": ""}, "message"),
         ("POST", runs, {"message": "x" * (_max_message_length(alice) + 1)}, "message"),
+        ("POST", runs, {"message": "x" * 501}, "message"),  # under the API's ceiling, over the environment's
         ("POST", runs, {"message": "hi", "if_busy": "later"}, "if_busy"),
         ("POST", runs, {"message": "hi", "file_ids": too_many_files}, "file_ids"),
         ("POST", runs, {"message": "hi", "metadata": {}}, "metadata"),

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import timedelta
 from typing import Any
 
@@ -17,32 +17,16 @@ from threadrunner import clock, history
 from threadrunner.engines.base import RunFile, RunRequest, ToolOutput
 from threadrunner.engines.chat import ChatEngine
 from threadrunner.errors import ConflictError, FileNotInlinable, InvalidRequestError
-from threadrunner.idempotency import IdempotentRequests
 from threadrunner.models.api import CreateRunRequest
 from threadrunner.models.records import FilePurpose, FileRecord, FileStatus, RunRecord, ThreadRecord
-from threadrunner.services.context import ApiContext
+from threadrunner.services.context import ApiContext, default_context
 from threadrunner.services.runs import create_run
-from threadrunner.settings import (
-    ApiSettings,
-    CleanupSettings,
-    CostSettings,
-    FileSettings,
-    OperatorSettings,
-    RunSettings,
-    ToolSettings,
-    WorkflowSettings,
-)
 from threadrunner.stores.blobs import BlobStore
 from threadrunner.stores.chat_rounds import ChatRoundStore, ChatState
-from threadrunner.stores.cleanups import CleanupLedger
 from threadrunner.stores.files import FileStore
-from threadrunner.stores.messages import MessageStore
-from threadrunner.stores.rate_limits import RateLimitStore
-from threadrunner.stores.runs import RunStore
-from threadrunner.stores.threads import ThreadStore
-from threadrunner.stores.usage import UsageStore
 
 from local.emulator import EmulatorServer, Plan
+from local.stack import forget_cached_clients
 from tests.support.aws import moto_tables
 
 BUCKET = "files"
@@ -96,44 +80,26 @@ class World:
 
 
 @pytest.fixture
-def world() -> Iterator[World]:
+def world(monkeypatch: pytest.MonkeyPatch) -> Iterator[World]:
     with moto_tables() as tables:
+        # The API's own wiring (services/context.py) over these tables; only the Step Functions start is faked.
+        for logical, table in tables.items():
+            monkeypatch.setenv(f"THREADRUNNER_{logical.upper()}_TABLE", table.name)
+        monkeypatch.setenv("THREADRUNNER_BUCKET", BUCKET)
+        monkeypatch.setenv("THREADRUNNER_CHAT_INLINE_BYTES", str(INLINE_LIMIT))
+        monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
+        forget_cached_clients()
         s3 = boto3.client("s3", region_name="us-east-1")
         s3.create_bucket(Bucket=BUCKET)
-        blobs = BlobStore(s3, BUCKET)
-        files = FileStore(tables["threads"])
         started: list[str] = []
 
         def start_execution(run_id: str) -> str:
             started.append(run_id)
             return f"arn:aws:states:us-east-1:123456789012:execution:run:{run_id}"
 
-        api = ApiContext(
-            threads=ThreadStore(tables["threads"]),
-            runs=RunStore(tables["runs"]),
-            messages=MessageStore(tables["messages"], blobs, inline_bytes=32_768),
-            cleanups=CleanupLedger(tables["threads"]),
-            start_execution=start_execution,
-            lambda_client=None,
-            run_settings=RunSettings(),
-            tool_settings=ToolSettings(),
-            workflow_settings=WorkflowSettings(),
-            cleanup_settings=CleanupSettings(),
-            files=files,
-            file_urls=None,  # type: ignore[arg-type]  # runs presign nothing
-            file_settings=FileSettings(chat_inline_bytes=INLINE_LIMIT),
-            usage=UsageStore(tables["threads"], retention_days=30),
-            cost_settings=CostSettings(),
-            operator_settings=OperatorSettings(),
-            api_settings=ApiSettings(),
-            idempotency=IdempotentRequests(
-                tables["idempotency"],
-                boto3.client("dynamodb", region_name="us-east-1"),
-                expires_after_seconds=3600,
-            ),
-            rate_limits=RateLimitStore(tables["threads"]),
-        )
-        yield World(api=api, files=files, blobs=blobs, s3=s3, started=started)
+        api = replace(default_context(), start_execution=start_execution)
+        yield World(api=api, files=api.files, blobs=BlobStore(s3, BUCKET), s3=s3, started=started)
+    forget_cached_clients()
 
 
 def post_run(world: World, thread: ThreadRecord, *files: FileRecord) -> Any:

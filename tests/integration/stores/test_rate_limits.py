@@ -68,6 +68,11 @@ def test_over_the_limit_says_when_the_next_minute_starts_and_counts_nothing(
     # Then the answer is to wait the 15 s left
     assert refused.value.retry_after_seconds == 15
     assert "at most 2 runs per minute" in str(refused.value)
+    # (a part of a second left counts as a whole one: retrying early would only be refused again)
+    frozen.moment = frozen.moment.replace(microsecond=500_000)
+    with pytest.raises(RateLimitExceededError) as refused:
+        store.take("alice", "runs", 2)
+    assert refused.value.retry_after_seconds == 15
     # and another user is not affected, nor is the same user the next minute
     assert store.take("bob", "runs", 2) == 1
     frozen.moment = frozen.moment.replace(minute=1, second=0)

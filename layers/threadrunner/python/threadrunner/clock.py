@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import os
 import time
 from datetime import UTC, datetime
@@ -16,6 +17,12 @@ def epoch(moment: datetime) -> int:
 
 
 _ALPHABET = "0123456789abcdefghjkmnpqrstvwxyz"  # Crockford base32, lower case
+
+
+def retry_after(moment: datetime, since: datetime) -> int:
+    """Whole seconds from ``since`` until ``moment``, rounded up and at least 1: a Retry-After that never
+    sends a client back early."""
+    return max(1, math.ceil((moment - since).total_seconds()))
 
 
 def new_id(prefix: str) -> str:

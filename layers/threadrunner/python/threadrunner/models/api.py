@@ -38,9 +38,13 @@ class CreateThreadRequest(_Request):
     max_age_hours: int | None = Field(default=None, gt=0, le=24 * 365)
 
 
+MAX_MESSAGE_CHARS = 400_000
+
+
 class CreateRunRequest(_Request):
-    # Long messages are fine (the workflow state carries ids only; the thread's log keeps them in S3).
-    message: str = Field(min_length=1, max_length=400_000)
+    # Long messages are fine (the workflow state carries ids only; the thread's log keeps them in S3). This is
+    # the ceiling; each environment may set a lower limit (max_message_chars).
+    message: str = Field(min_length=1, max_length=MAX_MESSAGE_CHARS)
     # While another run is active: "reject" answers 409, "enqueue" queues this run to start after it.
     if_busy: Literal["reject", "enqueue"] = "reject"
     # The caller's ready files of this thread (POST /v1/files); how many per run is set per environment.

@@ -11,7 +11,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 from threadrunner import clock, history, turns
 from threadrunner.assistants import load_assistant
 from threadrunner.budgets import check_budgets
-from threadrunner.errors import ServiceUnavailableError
+from threadrunner.errors import InvalidRequestError, ServiceUnavailableError
 from threadrunner.models.api import CreateRunRequest, OutputFileOut, RunOut
 from threadrunner.models.records import RunError, RunRecord, RunStatus
 from threadrunner.services.context import ApiContext
@@ -25,10 +25,15 @@ RUN_MESSAGE_INLINE_BYTES = 16 * 1024
 
 
 def create_run(ctx: ApiContext, user_id: str, thread_id: str, request: CreateRunRequest) -> RunOut:
+    settings = ctx.run_settings
+    if len(request.message) > settings.max_message_chars:
+        raise InvalidRequestError(
+            f"message is longer than this environment's limit of {settings.max_message_chars} characters",
+            field="message",
+        )
     thread = ctx.threads.get(user_id, thread_id)
     assistant = load_assistant(ctx.tool_settings.assistants_dir, thread.assistant)
     file_ids = files_for_run(ctx, user_id, thread, request.file_ids)
-    settings = ctx.run_settings
     now = clock.now()
     # Queued runs too: a run enqueued within budget starts later even if the day's budget is used by then.
     check_budgets(ctx.usage.day(user_id, now.date()), ctx.cost_settings, now)

@@ -10,6 +10,7 @@ from typing import Any
 from botocore.exceptions import ClientError
 
 from threadrunner import clock
+from threadrunner.clock import retry_after
 from threadrunner.errors import RateLimitExceededError
 from threadrunner.stores._dynamo import is_condition_failure
 
@@ -50,7 +51,7 @@ class RateLimitStore:
         except ClientError as error:
             if not is_condition_failure(error):
                 raise
-            wait = max(1, int((next_window - now).total_seconds() + 0.999))
+            wait = retry_after(next_window, now)
             raise RateLimitExceededError(
                 f"at most {per_minute} {limit_name} per minute; try again in {wait} s", wait
             ) from None
