@@ -32,7 +32,8 @@ from openapi_core.testing import MockRequest, MockResponse
 
 from local.emulator import Exchange
 
-SPEC_PATH = Path(__file__).resolve().parents[2].parent / "shared" / "reference" / "openai-openapi.yaml"
+# Vendored in the repository (vendor/openai-openapi/README.md says from where): never read from outside it.
+SPEC_PATH = Path(__file__).resolve().parents[2] / "vendor" / "openai-openapi" / "openapi.yaml"
 SERVER = "https://api.openai.com"  # the spec's server is https://api.openai.com/v1; our paths keep /v1
 
 _HTTP_METHODS = {"get", "put", "post", "delete", "patch", "head", "options", "trace"}
