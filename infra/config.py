@@ -3,11 +3,22 @@
 from __future__ import annotations
 
 from typing import Annotated, Any, Literal
+from urllib.parse import urlsplit
 
 from aws_cdk import RemovalPolicy
 from aws_cdk import aws_logs as logs
-from pydantic import BaseModel, ConfigDict, Field, HttpUrl, ValidationError, field_validator, model_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    HttpUrl,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 from threadrunner.files.types import KNOWN_TYPES
+from threadrunner.pricing import ModelPrice, default_prices, price_for
 from threadrunner.workflow.limits import check_history_budget
 
 # run.asl.json stops every execution at 7200 s: a run's own deadline must end it well before that.
@@ -39,6 +50,20 @@ _RETENTION = {
 }
 
 Origin = Annotated[str, Field(pattern=r"^(\*|https?://[^/\s]+)$")]
+
+
+def _redirect_url(url: str) -> str:
+    """Where Cognito may send a browser back with an authorization code: https, or plain http to localhost
+    only (a developer's machine); no fragment (OAuth 2.0 forbids one in a redirect URI)."""
+    parts = urlsplit(url)
+    secure = parts.scheme == "https" and bool(parts.hostname)
+    local = parts.scheme == "http" and parts.hostname == "localhost"
+    if not (secure or local) or parts.fragment or any(c.isspace() for c in url):
+        raise ValueError("must be an https:// URL (http:// only for localhost), without a fragment")
+    return url
+
+
+RedirectUrl = Annotated[str, AfterValidator(_redirect_url)]
 
 
 class ConfigError(ValueError):
@@ -174,6 +199,9 @@ class EnvironmentConfig(_Strict):
     database_secret_name: str | None = None
     allowed_origins: list[Origin]
     jwt: JwtConfig | None = None  # None: the stack creates a Cognito user pool
+    # The pool's app client (only without jwt): authorization code grant with PKCE, back to these URLs only.
+    oauth_callback_urls: list[RedirectUrl] = Field(default_factory=list)
+    oauth_logout_urls: list[RedirectUrl] = Field(default_factory=list)
     removal_policy: Literal["destroy", "retain"]
     # When the sweep looks for expired threads TTL has not removed yet (an EventBridge schedule expression).
     sweep_schedule: str = Field(default="rate(1 day)", pattern=r"^(rate|cron)\(.+\)$")
@@ -209,7 +237,32 @@ class EnvironmentConfig(_Strict):
             raise ValueError("thread_max_age_hours must not outlive thread_ttl_days")
         if self.fallback_engine == self.engine:
             raise ValueError("fallback_engine must differ from engine (or be off)")
+        if self.jwt is None and not self.oauth_callback_urls:
+            raise ValueError(
+                "oauth_callback_urls must name at least one URL for the stack's user pool client"
+            )
         check_history_budget(self.max_polls, self.max_tool_calls_per_run)
+        return self
+
+    @model_validator(mode="after")
+    def _priced_under_a_cost_budget(self) -> EnvironmentConfig:
+        """A cost budget refuses runs on a model without a price (threadrunner.budgets): the environment's own
+        models must have one, from prices.json or ``prices``."""
+        if self.daily_cost_budget_usd is None:
+            return self
+        table = {
+            **default_prices(),
+            **{model: ModelPrice.model_validate(price.model_dump()) for model, price in self.prices.items()},
+        }
+        models = [
+            self.model,
+            *(upstream.model for upstream in self.engine_upstreams.values() if upstream.model),
+        ]
+        unpriced = sorted({model for model in models if price_for(model, table) is None})
+        if unpriced:
+            raise ValueError(
+                f"daily_cost_budget_usd is set and {', '.join(unpriced)} has no price: list it in prices"
+            )
         return self
 
     @property

@@ -30,6 +30,7 @@ LAYER_SAMPLE_DATABASE = "/opt/data/sample.db"
 HANDLER = "handler.lambda_handler"
 OUTPUTS_PREFIX = "outputs/"
 UPLOADS_PREFIX = "uploads/"
+STAGED_PREFIX = "staged/"  # staged files' own bytes (threadrunner.models.records.STAGED_PREFIX)
 MESSAGES_PREFIX = "messages/"  # message bodies too large for DynamoDB (threadrunner.stores.messages)
 
 
@@ -52,6 +53,7 @@ class FunctionName(StrEnum):
     delete_threads = "delete_threads"
     sweep_threads = "sweep_threads"
     stage_file = "stage_file"
+    reconcile_run = "reconcile_run"
 
     @property
     def tool(self) -> str | None:
@@ -60,7 +62,12 @@ class FunctionName(StrEnum):
 
     @property
     def talks_to_model(self) -> bool:
-        return self in MODEL_STEPS or self in CLEANUP_FUNCTIONS or self in FILE_FUNCTIONS
+        return (
+            self in MODEL_STEPS
+            or self in CLEANUP_FUNCTIONS
+            or self in FILE_FUNCTIONS
+            or self in REPAIR_FUNCTIONS
+        )
 
     @property
     def pascal(self) -> str:
@@ -93,10 +100,15 @@ CLEANUP_FUNCTIONS = frozenset(
 )
 # Staging uploads (threadrunner.files.staging): it creates the upstream file, so it holds the key too.
 FILE_FUNCTIONS = frozenset({FunctionName.stage_file})
+# Ending runs whose execution died (threadrunner.run_repair): as Finish run, it cancels upstream responses.
+REPAIR_FUNCTIONS = frozenset({FunctionName.reconcile_run})
 WORKFLOW_STEPS = tuple(
     name
     for name in FunctionName
-    if name is not FunctionName.api and name not in CLEANUP_FUNCTIONS and name not in FILE_FUNCTIONS
+    if name is not FunctionName.api
+    and name not in CLEANUP_FUNCTIONS
+    and name not in FILE_FUNCTIONS
+    and name not in REPAIR_FUNCTIONS
 )
 TOOL_FUNCTIONS = tuple(name for name in FunctionName if name.tool is not None)
 

@@ -6,7 +6,7 @@ from aws_cdk import CfnOutput, Stack, Tags
 from constructs import Construct
 
 from infra.config import EnvironmentConfig
-from infra.constants import SERVICE_NAME, OutputName
+from infra.constants import SERVICE_NAME, FunctionName, OutputName
 from infra.constructs.api import Api
 from infra.constructs.cleanup import Cleanup
 from infra.constructs.files import Files
@@ -14,6 +14,7 @@ from infra.constructs.functions import FunctionFactory
 from infra.constructs.identity import Identity
 from infra.constructs.log_groups import LogGroups
 from infra.constructs.monitoring import Monitoring
+from infra.constructs.reconciler import Reconciler
 from infra.constructs.storage import Storage
 from infra.constructs.upstream_secret import UpstreamSecret
 from infra.constructs.workflow import Workflow
@@ -45,6 +46,14 @@ class ThreadrunnerStack(Stack):
             self, "Workflow", config=config, storage=storage, functions=functions, log_groups=log_groups
         )
         cleanup = Cleanup(self, "Cleanup", config=config, storage=storage, functions=functions)
+        reconciler = Reconciler(
+            self,
+            "Reconciler",
+            storage=storage,
+            functions=functions,
+            state_machine=workflow.state_machine,
+            sweep=cleanup.functions[FunctionName.sweep_threads],
+        )
         self.files = Files(self, "Files", config=config, storage=storage, functions=functions)
         identity = Identity(self, "Identity", config=config)
         self.api = Api(
@@ -67,12 +76,19 @@ class ThreadrunnerStack(Stack):
                 self.api.function,
                 *cleanup.functions.values(),
                 self.files.stage_file,
+                reconciler.function,
             ],
             state_machine=workflow.state_machine,
             dead_letters=cleanup.dead_letters,
-            other_alarms=[cleanup.dead_letters_alarm, cleanup.given_up_alarm, self.files.dead_letters_alarm],
+            other_alarms=[
+                cleanup.dead_letters_alarm,
+                cleanup.given_up_alarm,
+                self.files.dead_letters_alarm,
+                reconciler.dead_letters_alarm,
+            ],
         )
         self.cleanup = cleanup
+        self.reconciler = reconciler
         self.storage = storage
         self.log_groups = log_groups
         self.workflow = workflow

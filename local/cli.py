@@ -49,7 +49,8 @@ def sweep(
         str, typer.Option(help="The running `threadrunner local` stack.")
     ] = "http://127.0.0.1:8765",
 ) -> None:
-    """Run the expired-thread sweep on a running local stack (what the daily schedule does in AWS)."""
+    """Run the sweep on a running local stack, as the schedule does in AWS: repair runs whose execution died
+    and the thread locks they left, clean expired threads, retry failed cleanups."""
     import httpx
 
     try:

@@ -1,7 +1,8 @@
-"""The HTTP API on 127.0.0.1: what API Gateway does for route ``ANY /v1/{proxy+}`` with a JWT authorizer.
+"""The HTTP API on 127.0.0.1: what API Gateway does with the API's routes (threadrunner.http.gateway_routes).
 
-Each request is checked like the authorizer checks it (401 without calling the Lambda), turned into a
-payload format 2.0 event, given to the api function, and its response is mapped back to HTTP.
+The path is decoded as HTTP APIs decode it, the route chosen as API Gateway chooses it (404 without one), a
+route behind the JWT authorizer checks the token as the authorizer does (401 without calling the Lambda), and
+the request becomes a payload format 2.0 event for the api function, whose response is mapped back to HTTP.
 """
 
 from __future__ import annotations
@@ -9,12 +10,14 @@ from __future__ import annotations
 import base64
 import json
 import logging
+import re
 import uuid
 from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 from typing import Any
-from urllib.parse import parse_qsl, unquote
+from urllib.parse import parse_qsl
 
+from threadrunner.http.gateway_routes import ROUTES, Selected, select
 from werkzeug.serving import WSGIRequestHandler
 from werkzeug.wrappers import Request, Response
 
@@ -22,9 +25,9 @@ from local.auth import TokenRejectedError, verify_token
 from local.lambdas import Invocation
 from local.loopback import LoopbackServer
 
-ROUTE_KEY = "ANY /v1/{proxy+}"
-ROUTE_PREFIX = "/v1/"
 API_ID = "local"
+_ESCAPE = re.compile(rb"%([0-9A-Fa-f]{2})")
+_STRAY_PERCENT = re.compile(rb"%(?![0-9A-Fa-f]{2})")
 _TEXT_TYPES = ("text/", "json", "xml", "javascript", "application/x-www-form-urlencoded")
 
 access_log = logging.getLogger("local.http_api.access")
@@ -33,11 +36,42 @@ Invoke = Callable[[dict[str, Any]], Invocation]
 Verify = Callable[[str], dict[str, str]]
 
 
+class PathRejectedError(ValueError):
+    """A path HTTP APIs refuse with a 400 before any route: an escape that decodes to no character."""
+
+
+def gateway_path(raw_path: str) -> str:
+    """The path as an HTTP API hands it to the function, in ``rawPath``, ``requestContext.http.path`` and the
+    path parameters: percent-decoded (UTF-8), cut at a ``?`` that decoding made, and decoded once more, so
+    that ``%2520`` is a space and a ``%25`` that then starts no escape is refused. This is what live captures
+    of HTTP APIs show (REST APIs, ALB and function URLs keep the path as sent); the API decodes nothing again.
+    ``raw_path`` is the WSGI ``RAW_URI``'s path: the request's bytes as latin-1."""
+    once = _percent_decoded(raw_path.encode("latin-1")).split("?", 1)[0]
+    return _percent_decoded(once.encode())
+
+
+def _percent_decoded(path: bytes) -> str:
+    if _STRAY_PERCENT.search(path):
+        raise PathRejectedError(f"{path!r} has a % that starts no escape")
+    decoded = _ESCAPE.sub(lambda escape: bytes([int(escape.group(1), 16)]), path)
+    try:
+        return decoded.decode()
+    except UnicodeDecodeError as error:
+        raise PathRejectedError(f"{path!r} does not decode to UTF-8") from error
+
+
 def build_event(
-    request: Request, claims: dict[str, str], *, account_id: str, request_id: str, now: datetime
+    request: Request,
+    claims: dict[str, str] | None,
+    *,
+    route: Selected,
+    path: str,
+    account_id: str,
+    request_id: str,
+    now: datetime,
 ) -> dict[str, Any]:
-    """The event API Gateway sends for this request (payload format version 2.0)."""
-    raw_path = request.environ.get("RAW_URI", request.full_path).split("?", 1)[0]
+    """The event API Gateway sends for this request on ``route`` (payload format version 2.0); ``path`` is the
+    decoded path, ``claims`` those of the token when the route is behind the authorizer."""
     raw_query = request.query_string.decode("latin-1")
     body = request.get_data()
     headers: dict[str, str] = {}
@@ -51,8 +85,8 @@ def build_event(
 
     event: dict[str, Any] = {
         "version": "2.0",
-        "routeKey": ROUTE_KEY,
-        "rawPath": raw_path,
+        "routeKey": route.route.key,
+        "rawPath": path,
         "rawQueryString": raw_query,
     }
     cookies = [part.strip() for value in request.headers.getlist("cookie") for part in value.split(";")]
@@ -64,22 +98,23 @@ def build_event(
     event["requestContext"] = {
         "accountId": account_id,
         "apiId": API_ID,
-        "authorizer": {"jwt": {"claims": claims, "scopes": None}},
+        **({"authorizer": {"jwt": {"claims": claims, "scopes": None}}} if claims is not None else {}),
         "domainName": request.host,
         "http": {
             "method": request.method,
-            "path": raw_path,
+            "path": path,
             "protocol": request.environ.get("SERVER_PROTOCOL", "HTTP/1.1"),
             "sourceIp": request.remote_addr or "",
             "userAgent": request.headers.get("user-agent", ""),
         },
         "requestId": request_id,
-        "routeKey": ROUTE_KEY,
+        "routeKey": route.route.key,
         "stage": "$default",
         "time": now.strftime("%d/%b/%Y:%H:%M:%S +0000"),
         "timeEpoch": int(now.timestamp() * 1000),
     }
-    event["pathParameters"] = {"proxy": unquote(raw_path.removeprefix(ROUTE_PREFIX))}
+    if route.path_parameters:
+        event["pathParameters"] = route.path_parameters
     if body:
         is_text = any(kind in (request.mimetype or "") for kind in _TEXT_TYPES) and _is_utf8(body)
         event["body"] = body.decode() if is_text else base64.b64encode(body).decode()
@@ -138,21 +173,39 @@ class HttpApi(LoopbackServer):
             if outcome.error is not None:
                 return Response(outcome.error.to_payload(), status=500, content_type="application/json")
             return Response(json.dumps(outcome.payload), status=200, content_type="application/json")
-        if not request.path.startswith(ROUTE_PREFIX) or request.path == ROUTE_PREFIX:
-            return _message(404, "Not Found")
         request_id = base64.b64encode(uuid.uuid4().bytes[:10]).decode()
-        try:
-            claims = self._verify(_bearer_token(request))
-        except TokenRejectedError as error:
-            response = _message(401, "Unauthorized")
-            response.headers["www-authenticate"] = f'Bearer error="invalid_token" error_description="{error}"'
-        else:
-            event = build_event(
-                request, claims, account_id=self._account_id, request_id=request_id, now=_now()
-            )
-            response = to_response(self._invoke(event))
+        response = self._route(request, request_id)
         response.headers["apigw-requestid"] = request_id
         return response
+
+    def _route(self, request: Request, request_id: str) -> Response:
+        try:
+            path = gateway_path(request.environ.get("RAW_URI", request.full_path).split("?", 1)[0])
+        except PathRejectedError:
+            return _message(400, "Bad Request")
+        route = select(ROUTES, request.method, path)
+        if route is None:
+            return _message(404, "Not Found")
+        claims = None
+        if route.route.authorized:
+            try:
+                claims = self._verify(_bearer_token(request))
+            except TokenRejectedError as error:
+                response = _message(401, "Unauthorized")
+                response.headers["www-authenticate"] = (
+                    f'Bearer error="invalid_token" error_description="{error}"'
+                )
+                return response
+        event = build_event(
+            request,
+            claims,
+            route=route,
+            path=path,
+            account_id=self._account_id,
+            request_id=request_id,
+            now=_now(),
+        )
+        return to_response(self._invoke(event))
 
 
 class _AccessLogHandler(WSGIRequestHandler):

@@ -143,6 +143,23 @@ class LambdaDispatch:
             self._closed = True
             return self._in_flight.wait_for(lambda: self._running == 0, timeout)
 
+    def handler_for(self, folder: str) -> Handler:
+        """The handler ``functions/<folder>`` runs as (imported on first use, as a cold start would)."""
+        return self._handler(folder)
+
+    @contextmanager
+    def replaced(self, folder: str, handler: Handler) -> Iterator[None]:
+        """Call ``handler`` instead of ``functions/<folder>`` while the block runs (fault injection: a function
+        that keeps failing, as a broken deployment or a dependency outage would make it)."""
+        original = self._handler(folder)
+        with self._import_lock:
+            self._handlers[folder] = handler
+        try:
+            yield
+        finally:
+            with self._import_lock:
+                self._handlers[folder] = original
+
     @contextmanager
     def patch_moto(self) -> Iterator[None]:
         """Route moto's Lambda invocations (the state machine's tasks) to :meth:`invoke`."""

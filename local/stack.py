@@ -19,15 +19,17 @@ from unittest import mock
 import boto3
 from aws_lambda_powertools.utilities import parameters
 from moto import mock_aws
+from moto.stepfunctions.parser.utils import TMP_THREADS as EXECUTION_THREADS  # one per execution
 from pydantic import BaseModel, Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
-from threadrunner import aws, cleanup
+from threadrunner import aws, cleanup, run_repair
 from threadrunner.run_metrics import NAMESPACE
 from threadrunner.services import context as api_context
 from threadrunner.settings import reset_settings
 from threadrunner.workflow import context as step_context
 
 from local.atomic_dynamodb import atomic_dynamodb
+from local.execution_events import deliver_status_changes
 from local.http_api import HttpApi
 from local.lambdas import Invocation, LambdaDispatch
 from local.resources import create_tables
@@ -141,6 +143,8 @@ class LocalStack:
             forget_cached_clients()
             self._create_resources()
             undo.enter_context(self.lambdas.patch_moto())
+            # The reconciler's rule: moto sends no status-change events, so they are delivered from here.
+            undo.enter_context(deliver_status_changes(self.state_machine_arn, self.lambdas))
             undo.callback(self._stop_executions)
             undo.enter_context(self._http)
             self._running = undo.pop_all()
@@ -224,7 +228,7 @@ class LocalStack:
         )
 
     def sweep(self) -> Invocation:
-        """What the daily schedule does in AWS: invoke sweep_threads once."""
+        """What the schedule does in AWS: invoke sweep_threads once (runs and locks, expired threads)."""
         return self.lambdas.invoke(self.lambdas.function_name("sweep_threads"), {})
 
     def _object_created(self, event: dict[str, Any]) -> None:
@@ -236,14 +240,34 @@ class LocalStack:
     def _invoke_api(self, event: dict[str, Any]) -> Any:
         return self.lambdas.invoke(self.lambdas.function_name("api"), event)
 
-    def abort_executions(self, cause: str = "aborted by the local stack") -> None:
-        """Abort every running execution and wait for the handlers they were in: nothing of them goes on
-        (tests call this between scenarios so that no leftover run talks to the next one's upstream)."""
+    def abort_executions(self, cause: str = "aborted by the local stack", *, timeout: float = 30) -> None:
+        """Abort every running execution and wait until nothing of them goes on: no execution running, no
+        interpreter thread alive, no handler running (tests call this between scenarios so that no leftover
+        run talks to the next one's upstream). Their runs end failed (the reconciler, as in AWS).
+
+        One pass is not enough: a handler that ends after the listing may start a successor's execution
+        (Finish run hands the thread over), and a stopped interpreter finishes the task it is in, then
+        notices the stop; so it repeats until one pass finds all three quiet."""
         client = self.client("stepfunctions")
-        running = client.list_executions(stateMachineArn=self.state_machine_arn, statusFilter="RUNNING")
-        for execution in running["executions"]:
-            self._stop_execution(client, execution["executionArn"], cause)
-        self.lambdas.wait_idle(timeout=10)
+        deadline = time.monotonic() + timeout
+        while True:
+            running = [
+                execution["executionArn"]
+                for page in client.get_paginator("list_executions").paginate(
+                    stateMachineArn=self.state_machine_arn, statusFilter="RUNNING"
+                )
+                for execution in page["executions"]
+            ]
+            for execution_arn in running:
+                self._stop_execution(client, execution_arn, cause)
+            interpreters = [thread for thread in EXECUTION_THREADS if thread.is_alive()]
+            for thread in interpreters:
+                thread.join(timeout=max(0.0, deadline - time.monotonic()))
+            idle = self.lambdas.wait_idle(timeout=max(0.0, deadline - time.monotonic()))
+            if not running and not interpreters and idle:
+                return
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"executions still running {timeout} s after they were aborted")
 
     @staticmethod
     def _stop_execution(client: Any, execution_arn: str, cause: str, attempts: int = 50) -> None:
@@ -294,6 +318,7 @@ def forget_cached_clients() -> None:
     api_context.default_context.cache_clear()
     step_context.default_context.cache_clear()
     cleanup.default_context.cache_clear()
+    run_repair.default_context.cache_clear()
 
 
 TOOL_PREFIX = "tool_"  # functions/tool_<name> is the Lambda of tool <name>

@@ -1,5 +1,6 @@
-"""Stage file: S3 Object Created under uploads/ (an EventBridge rule) -> check the upload and hand it to the
-upstream. EventBridge retries a failed invocation, then dead-letters the event."""
+"""Stage file: S3 Object Created under uploads/ (an EventBridge rule) -> copy the upload to staged/ (the file's
+bytes from then on), check the copy and hand it to the upstream. EventBridge retries a failed invocation, then
+dead-letters the event."""
 
 from __future__ import annotations
 

@@ -1,4 +1,5 @@
-"""Sweep threads: on a schedule, clean threads past their expiry that TTL has not removed yet, and retry
+"""Sweep threads: on a schedule, repair runs whose execution died and the locks they left (the reconciler's
+code, for events that never came), clean threads past their expiry that TTL has not removed yet, and retry
 cleanups that failed before (the same code as the TTL stream and deletes)."""
 
 from __future__ import annotations
@@ -7,7 +8,7 @@ from typing import Any
 
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
-from threadrunner import cleanup
+from threadrunner import cleanup, run_repair
 from threadrunner.observability import logger, metrics, tracer
 
 
@@ -15,7 +16,8 @@ from threadrunner.observability import logger, metrics, tracer
 @tracer.capture_lambda_handler(capture_response=False)
 @metrics.log_metrics
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    report = cleanup.sweep(cleanup.default_context())
+    # Each repair publishes RunsRepaired itself (threadrunner.run_metrics, by environment and cause).
+    report = cleanup.sweep(cleanup.default_context(), repairs=run_repair.default_context())
     logger.info("sweep done", extra=report.model_dump())
     metrics.add_metric(name="ThreadsCleaned", unit=MetricUnit.Count, value=report.cleaned)
     metrics.add_metric(name="CleanupsFailed", unit=MetricUnit.Count, value=report.failed)

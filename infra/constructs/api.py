@@ -1,4 +1,5 @@
-"""The HTTP API: every route behind the JWT authorizer, one Lambda behind every route."""
+"""The HTTP API: every path and method to the api Lambda, behind the JWT authorizer but OPTIONS (routes:
+threadrunner.http.gateway_routes)."""
 
 from __future__ import annotations
 
@@ -15,6 +16,7 @@ from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_logs as logs
 from aws_cdk import aws_stepfunctions as sfn
 from constructs import Construct
+from threadrunner.http.gateway_routes import CREATE_FILE, CREATE_RUN, ROUTES, GatewayRoute
 from threadrunner.stores.tables import IDEMPOTENCY, MESSAGES, RUNS, THREADS
 
 from infra.config import EnvironmentConfig, ThrottleConfig
@@ -28,13 +30,8 @@ from infra.constructs.identity import Identity
 from infra.constructs.log_groups import LogGroups
 from infra.constructs.storage import Storage
 
-# Named methods, not ANY: an ANY route would also catch the browser's CORS preflight (OPTIONS, sent without a
-# token) and the JWT authorizer would refuse it. With named methods API Gateway answers preflights itself.
+# The methods a browser may use across origins (CORS). Which routes exist: threadrunner.http.gateway_routes.
 METHODS = ("GET", "POST", "PUT", "PATCH", "DELETE")
-# The routes that start work get their own, stricter throttling (cdk.json ``api_throttling``): their own route
-# keys, more specific than the proxy, so API Gateway applies route settings to them alone.
-CREATE_RUN_ROUTE = ("POST", "/v1/threads/{thread_id}/runs")
-CREATE_FILE_ROUTE = ("POST", "/v1/files")
 # One JSON object per request (HTTP API context variables), so Logs Insights can query the fields.
 ACCESS_LOG_FORMAT = apigateway.AccessLogFormat.custom(
     json.dumps(
@@ -136,19 +133,7 @@ class Api(Construct):
             jwt_audience=identity.audience,
             identity_source=["$request.header.Authorization"],
         )
-        routes = self.http_api.add_routes(
-            path="/v1/{proxy+}",
-            methods=[apigwv2.HttpMethod(method) for method in METHODS],
-            integration=integration,
-            authorizer=authorizer,
-        )
-        for method, path in (CREATE_RUN_ROUTE, CREATE_FILE_ROUTE):
-            routes += self.http_api.add_routes(
-                path=path,
-                methods=[apigwv2.HttpMethod(method)],
-                integration=integration,
-                authorizer=authorizer,
-            )
+        routes = [self._add_route(route, integration, authorizer) for route in ROUTES]
         self.access_logs = log_groups.create(self, "AccessLogs")
         self.stage = self.http_api.add_stage(
             "DefaultStage",
@@ -160,21 +145,41 @@ class Api(Construct):
         self._throttle_routes(config, routes)
         CfnOutput(Stack.of(self), OutputName.api_url.value, value=self.http_api.api_endpoint)
 
+    def _add_route(
+        self,
+        route: GatewayRoute,
+        integration: integrations.HttpLambdaIntegration,
+        authorizer: authorizers.HttpJwtAuthorizer,
+    ) -> apigwv2.HttpRoute:
+        (added,) = self.http_api.add_routes(
+            path=route.path,
+            methods=[apigwv2.HttpMethod(route.method)],
+            integration=integration,
+            authorizer=authorizer if route.authorized else apigwv2.HttpNoneAuthorizer(),
+        )
+        if not route.authorized:
+            reason = (
+                "OPTIONS carries no token (a browser's CORS preflight has none); the API Lambda answers it from "
+                "its route table alone (204 and Allow), reading no data."
+            )
+            Validations.of(added).acknowledge(Acknowledgment(id="AwsSolutions-APIG4", reason=reason))
+        return added
+
     def _throttle_routes(self, config: EnvironmentConfig, routes: list[apigwv2.HttpRoute]) -> None:
         """Route settings (the L2 stage has only the default): stricter limits where a request starts work."""
         limits = {
-            CREATE_RUN_ROUTE: config.api_throttling.create_run,
-            CREATE_FILE_ROUTE: config.api_throttling.create_file,
+            CREATE_RUN: config.api_throttling.create_run,
+            CREATE_FILE: config.api_throttling.create_file,
         }
         cfn_stage: apigwv2.CfnStage = self.stage.node.default_child  # type: ignore[assignment]
         cfn_stage.add_property_override(
             "RouteSettings",
             {
-                f"{method} {path}": {
+                route.key: {
                     "ThrottlingRateLimit": limit.rate_limit,
                     "ThrottlingBurstLimit": limit.burst_limit,
                 }
-                for (method, path), limit in limits.items()
+                for route, limit in limits.items()
             },
         )
         for route in routes:  # route settings name routes that must exist first

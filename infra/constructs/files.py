@@ -1,6 +1,7 @@
 """Files: uploads land in S3 (presigned POST), S3 sends Object Created to EventBridge, a rule hands those
-under uploads/ to stage_file, which checks them and creates the upstream file. Failed deliveries are
-retried by EventBridge and then dead-lettered, with an alarm."""
+under uploads/ to stage_file, which copies each to staged/ (the file's bytes from then on), checks the copy
+and creates the upstream file. Failed deliveries are retried by EventBridge and then dead-lettered, with an
+alarm."""
 
 from __future__ import annotations
 
@@ -30,7 +31,7 @@ class Files(Construct):
     ) -> None:
         super().__init__(scope, construct_id)
         self.stage_file: lambda_.Function = functions.create(FunctionName.stage_file)
-        # File records live in the threads table; uploads are read, and deleted when refused.
+        # File records live in the threads table; uploads are copied to staged/ (the file's bytes) and deleted.
         storage.grant_tables(self.stage_file, read=(THREADS,), write=(THREADS,))
         storage.grant_stage_uploads(self.stage_file)
         self.dead_letters, self.dead_letters_alarm = dead_letters(

@@ -28,9 +28,13 @@ from infra.constructs.upstream_secret import UpstreamSecret
 # Python 3.12 on x86_64: the platform the dependency layer's wheels are chosen for (infra/bundling.py).
 RUNTIME = lambda_.Runtime.PYTHON_3_12
 ARCHITECTURE = lambda_.Architecture.X86_64
-# HTTP API integrations give up at 30 s; the model steps keep the openai client's own timeout below 60 s.
+# HTTP API integrations give up at 30 s. Workflow tasks give a Lambda 90 s (run.asl.json's TimeoutSeconds),
+# which must cover its INIT (up to 10 s) and its timeout. One upstream call may take its retries' attempts
+# times the client timeout plus their waits (threadrunner.settings.UpstreamSettings): the functions that talk
+# to the model get room for that and the rest of their work. tests/infra/test_timing.py holds all of it.
 API_TIMEOUT = Duration.seconds(25)
 STEP_TIMEOUT = Duration.seconds(60)
+MODEL_STEP_TIMEOUT = Duration.seconds(75)
 MEMORY_MB = 256
 # The openai SDK and pydantic models make the model steps heavier; more memory also means more CPU at init.
 MODEL_STEP_MEMORY_MB = 512
@@ -70,6 +74,12 @@ def _cost_environment(config: EnvironmentConfig) -> dict[str, str]:
     if config.daily_cost_budget_usd is not None:
         environment["THREADRUNNER_DAILY_COST_BUDGET_USD"] = str(config.daily_cost_budget_usd)
     return environment
+
+
+def _timeout(name: FunctionName) -> Duration:
+    if name is FunctionName.api:
+        return API_TIMEOUT
+    return MODEL_STEP_TIMEOUT if name.talks_to_model else STEP_TIMEOUT
 
 
 class FunctionFactory(Construct):
@@ -159,7 +169,7 @@ class FunctionFactory(Construct):
             handler=HANDLER,
             code=lambda_.Code.from_asset(str(FUNCTIONS_DIR / name.value), exclude=["__pycache__", "*.pyc"]),
             memory_size=MODEL_STEP_MEMORY_MB if name.talks_to_model else MEMORY_MB,
-            timeout=API_TIMEOUT if name is FunctionName.api else STEP_TIMEOUT,
+            timeout=_timeout(name),
             tracing=lambda_.Tracing.ACTIVE,
             logging_format=lambda_.LoggingFormat.JSON,
             application_log_level_v2=_APPLICATION_LOG_LEVEL[self._config.log_level],

@@ -25,7 +25,19 @@ class Identity(Construct):
             "ApiClient",
             user_pool_client_name=f"{SERVICE_NAME}-{config.name}-api",
             auth_flows=cognito.AuthFlow(user_srp=True),
+            # A public client (a browser or mobile app cannot keep a secret): the authorization code grant with
+            # PKCE, back to the environment's own URLs only. No implicit grant (tokens in the URL fragment),
+            # no client credentials (no secret to hold them).
             generate_secret=False,
+            o_auth=cognito.OAuthSettings(
+                flows=cognito.OAuthFlows(
+                    authorization_code_grant=True, implicit_code_grant=False, client_credentials=False
+                ),
+                scopes=[cognito.OAuthScope.OPENID, cognito.OAuthScope.EMAIL, cognito.OAuthScope.PROFILE],
+                callback_urls=list(config.oauth_callback_urls),
+                logout_urls=list(config.oauth_logout_urls) or None,
+            ),
+            supported_identity_providers=[cognito.UserPoolClientIdentityProvider.COGNITO],
             prevent_user_existence_errors=True,
             access_token_validity=Duration.hours(1),
             id_token_validity=Duration.hours(1),

@@ -1,6 +1,7 @@
 """What an operator watches: one dashboard per environment (runs by status, duration percentiles, tokens, cost
-per day, tool errors, throttles, dead letters) and the alarms (failure rate, timed-out runs, daily cost, dead
-letters, given-up cleanups), all to one encrypted SNS topic. The run metrics are threadrunner.run_metrics'."""
+per day, tool errors, repaired runs, throttles, dead letters) and the alarms (failure rate, timed-out runs,
+daily cost, repaired runs, dead letters, given-up cleanups), all to one encrypted SNS topic. The run metrics
+are threadrunner.run_metrics'."""
 
 from __future__ import annotations
 
@@ -19,6 +20,7 @@ from aws_cdk import aws_stepfunctions as sfn
 from constructs import Construct
 from threadrunner import run_metrics
 from threadrunner.models.records import RunStatus
+from threadrunner.models.repairs import RepairCause
 
 from infra.config import EnvironmentConfig
 from infra.constants import METRICS_NAMESPACE, SERVICE_NAME
@@ -74,6 +76,13 @@ class Monitoring(Construct):
                 description=f"Estimated model spend over the last 24 hours passed USD {config.daily_cost_alarm_usd:g}.",
                 comparison=cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD,
             ),
+            self._alarm(
+                "RunsRepairedAlarm",
+                self.run_metric(run_metrics.RUNS_REPAIRED),
+                threshold=1,
+                description="Runs were repaired: an execution died (failed, timed out, stopped) or a thread "
+                "stayed locked. The reconcile_run and sweep_threads logs name each run and cause.",
+            ),
         ]
         for alarm in other_alarms:  # dead letters, given-up cleanups: same topic
             alarm.add_alarm_action(actions.SnsAction(self.topic))
@@ -82,13 +91,21 @@ class Monitoring(Construct):
         )
 
     def run_metric(
-        self, name: str, *, statistic: str = "Sum", period: Duration = FIVE_MINUTES, label: str | None = None
+        self,
+        name: str,
+        *,
+        statistic: str = "Sum",
+        period: Duration = FIVE_MINUTES,
+        label: str | None = None,
+        cause: str | None = None,
     ) -> cloudwatch.Metric:
-        """A run metric of this environment, across assistants and models (the ``environment`` set)."""
+        """A run metric of this environment, across assistants and models (the ``environment`` set), or for
+        one ``cause`` (RunsRepaired's ``environment`` + ``cause`` set)."""
+        dimensions = {"environment": self._config.name} | ({"cause": cause} if cause is not None else {})
         return cloudwatch.Metric(
             namespace=METRICS_NAMESPACE,
             metric_name=name,
-            dimensions_map={"environment": self._config.name},
+            dimensions_map=dimensions,
             statistic=statistic,
             period=period,
             label=label,
@@ -220,6 +237,16 @@ class Monitoring(Construct):
             ),
             graph(
                 "Fallbacks to the chat engine", [self.run_metric(run_metrics.FALLBACKS, label="fallbacks")]
+            ),
+        )
+        dashboard.add_widgets(
+            graph(
+                "Runs repaired, by cause",
+                [
+                    self.run_metric(run_metrics.RUNS_REPAIRED, cause=cause.value, label=cause.value)
+                    for cause in RepairCause
+                ],
+                stacked=True,
             ),
         )
         dashboard.add_widgets(

@@ -10,7 +10,7 @@ from constructs import Construct
 from threadrunner.stores.tables import ALL_TABLES, IDEMPOTENCY, MESSAGES, RUNS, THREADS, TableSpec
 
 from infra.config import EnvironmentConfig
-from infra.constants import MESSAGES_PREFIX, OUTPUTS_PREFIX, UPLOADS_PREFIX
+from infra.constants import MESSAGES_PREFIX, OUTPUTS_PREFIX, STAGED_PREFIX, UPLOADS_PREFIX
 
 # How the keys under each prefix are named: ids known only at run time, so grants end in "<prefix>*".
 OBJECT_KEYS = {
@@ -18,6 +18,7 @@ OBJECT_KEYS = {
     "named at run time.",
     OUTPUTS_PREFIX: "Generated files are keyed outputs/<thread id>/<run id>/<name>, named at run time.",
     UPLOADS_PREFIX: "Uploads are keyed uploads/<user>/<file id>, a new key per file, known at run time.",
+    STAGED_PREFIX: "Staged files are keyed staged/<user>/<file id>, a new key per file, known at run time.",
 }
 
 # Exact actions: what the stores call (TransactWriteItems is authorized per item as Put/Update/Delete/Check).
@@ -87,12 +88,15 @@ class Storage(Construct):
         self._grant_objects(grantee, ["s3:GetObject"], OUTPUTS_PREFIX)
 
     def grant_stage_uploads(self, grantee: iam.IGrantable) -> None:
-        """Read uploads to check and stage them; delete the ones refused."""
+        """Copy each upload to its file's own key under staged/ (CopyObject: read the source, put the copy),
+        then delete the upload; read the copy to check it and hand it upstream; delete a refused file's copy.
+        Only staging writes under staged/: a presigned POST (the API's rights) cannot."""
         self._grant_objects(grantee, ["s3:GetObject", "s3:DeleteObject"], UPLOADS_PREFIX)
+        self._grant_objects(grantee, ["s3:GetObject", "s3:PutObject", "s3:DeleteObject"], STAGED_PREFIX)
 
-    def grant_read_uploads(self, grantee: iam.IGrantable) -> None:
-        """Read uploads only: the chat engine inlines a run's text files from there."""
-        self._grant_objects(grantee, ["s3:GetObject"], UPLOADS_PREFIX)
+    def grant_read_files(self, grantee: iam.IGrantable) -> None:
+        """Read staged files only: the chat engine inlines a run's text files from there."""
+        self._grant_objects(grantee, ["s3:GetObject"], STAGED_PREFIX)
 
     def send_events_to_eventbridge(self) -> None:
         """Object events go to EventBridge (a bucket property): a rule routes uploads to staging. A direct
@@ -117,7 +121,7 @@ class Storage(Construct):
 
     def grant_cleanup(self, grantee: iam.IGrantable) -> None:
         """List and delete what a thread left in the bucket: message bodies and generated files (listed by
-        prefix), and uploads (deleted by key)."""
+        prefix), and files' uploads and staged copies (deleted by key)."""
         prefixes = [f"{MESSAGES_PREFIX}*", f"{OUTPUTS_PREFIX}*"]
         grantee.grant_principal.add_to_principal_policy(
             iam.PolicyStatement(
@@ -126,7 +130,9 @@ class Storage(Construct):
                 conditions={"StringLike": {"s3:prefix": prefixes}},
             )
         )
-        self._grant_objects(grantee, ["s3:DeleteObject"], MESSAGES_PREFIX, OUTPUTS_PREFIX, UPLOADS_PREFIX)
+        self._grant_objects(
+            grantee, ["s3:DeleteObject"], MESSAGES_PREFIX, OUTPUTS_PREFIX, UPLOADS_PREFIX, STAGED_PREFIX
+        )
 
     def _grant_objects(self, grantee: iam.IGrantable, actions: list[str], *prefixes: str) -> None:
         """``actions`` on any key under each prefix, and cdk-nag told why on the grantee itself: the keys are
@@ -214,10 +220,16 @@ class Storage(Construct):
             server_access_logs_bucket=self.access_logs_bucket,
             server_access_logs_prefix="files-bucket/",
             lifecycle_rules=[
-                # Uploads are staged upstream within minutes; the copy in S3 is only a hand-over.
+                # Uploads are copied to staged/ within seconds (or refused): what is left is a hand-over that
+                # never happened. Staged copies last as long: the chat engine inlines from them.
                 s3.LifecycleRule(
                     id="expire-uploads",
                     prefix=UPLOADS_PREFIX,
+                    expiration=Duration.days(config.files.uploads_expire_days),
+                ),
+                s3.LifecycleRule(
+                    id="expire-staged-files",
+                    prefix=STAGED_PREFIX,
                     expiration=Duration.days(config.files.uploads_expire_days),
                 ),
                 s3.LifecycleRule(

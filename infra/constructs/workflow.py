@@ -118,14 +118,14 @@ class Workflow(Construct):
 
     def _grant_chat_engine(self, storage: Storage) -> None:
         """The chat engine (a thread's own, or the fallback) calls the model in Start run and Submit tool
-        outputs: both replay the thread's log and read the run's uploads to inline them; Start run also
+        outputs: both replay the thread's log and read the run's staged files to inline them; Start run also
         writes the inlined files into the run's user message in the log."""
         for name in (FunctionName.start_run, FunctionName.submit_tool_outputs):
             step = self.steps[name]
             starts = name is FunctionName.start_run
             storage.grant_tables(step, read=(MESSAGES,), write=(MESSAGES,) if starts else ())
             storage.grant_message_bodies(step, read=True, write=starts)
-            storage.grant_read_uploads(step)
+            storage.grant_read_files(step)
 
     def _let_finish_run_start_the_next_run(self) -> None:
         """Finish run hands the thread to its next queued run and starts its execution. The state machine's

@@ -151,6 +151,15 @@ class EmulatorApp:
         with self._lock:
             return list(self._internal_errors)
 
+    def open_calls(self) -> list[str]:
+        with self._lock:
+            responses = [f"response {rid} still running" for rid in self._responses.open_ids()]
+            calls = [
+                f"conversation {cid} waits for the output of {', '.join(ids)}"
+                for cid, ids in self._conversations.with_unanswered_calls().items()
+            ]
+            return responses + calls
+
     def reset(self) -> None:
         with self._lock:
             self._script.clear()

@@ -9,7 +9,7 @@ from threadrunner.clock import epoch, now
 
 from local.emulator.bodies import CreateConversationBody, CreateItemsBody, parse, parse_item
 from local.emulator.errors import invalid_request, not_found
-from local.emulator.items import new_id, stored_item
+from local.emulator.items import new_id, stored_item, unanswered_calls
 
 
 @dataclass
@@ -56,6 +56,14 @@ class ConversationStore:
         self.get(conversation_id)
         del self._conversations[conversation_id]
         return {"id": conversation_id, "object": "conversation.deleted", "deleted": True}
+
+    def with_unanswered_calls(self) -> dict[str, list[str]]:
+        """Conversation id -> the function calls in it that have no output yet (each refuses new responses)."""
+        return {
+            conversation.id: calls
+            for conversation in self._conversations.values()
+            if (calls := unanswered_calls(conversation.items))
+        }
 
     def add_items(self, conversation_id: str, data: Any) -> dict[str, Any]:
         conversation = self.get(conversation_id)

@@ -148,6 +148,10 @@ class ResponseStore:
     def clear(self) -> None:
         self._responses.clear()
 
+    def open_ids(self) -> list[str]:
+        """Background responses still running (queued or in progress): work the client left open."""
+        return [response.id for response in self._responses.values() if not response.final]
+
     def _get(self, response_id: str) -> StoredResponse:
         response = self._responses.get(response_id)
         if response is None:

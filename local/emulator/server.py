@@ -61,6 +61,11 @@ class EmulatorServer(LoopbackServer):
         """Bugs in the emulator itself (answered as 500s); tests should expect none."""
         return self._app.internal_errors
 
+    def open_calls(self) -> list[str]:
+        """What a client left open upstream, readably: background responses still running, and function
+        calls a conversation still waits an output for (either keeps the conversation from going on)."""
+        return self._app.open_calls()
+
     def reset(self) -> None:
         """Forget conversations, responses, files, the script and the exchanges (between tests)."""
         self._app.reset()

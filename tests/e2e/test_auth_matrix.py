@@ -7,7 +7,9 @@ Every documented operation must have a case here: a new route without one fails
 - another user's id of every kind (thread, run, messages, file) is a 404, the same answer as an id that does
   not exist (a DELETE: the same 204 as for nothing to delete, and nothing deleted); lists and usage never
   show another user's data;
-- the operators' routes are 403 for everyone else and allowed for an operator.
+- the operators' routes are 403 for everyone else (a group that only looks like the operators' included) and
+  allowed for an operator.
+OPTIONS, the one method without a token, is tests/e2e/test_abuse.py's.
 """
 
 from __future__ import annotations
@@ -119,12 +121,14 @@ def world(local_stack: LocalStack, emulator_server: EmulatorServer) -> Iterator[
 def operations(local_stack: LocalStack) -> list[Operation]:
     with _client(local_stack, issue_token("reader")) as client:
         document = client.get("/v1/openapi.json").json()
-    return sorted(
+    operations = sorted(
         (method.upper(), path)
         for path, item in document["paths"].items()
         for method in item
         if method in {"get", "post", "put", "patch", "delete"}
     )
+    assert ("GET", "/v1/openapi.json") in operations  # the document documents itself: every route has a case
+    return operations
 
 
 def _not_found_like_missing(world: World, method: str, path: str, body: dict[str, Any] | None = None) -> None:
@@ -194,7 +198,16 @@ ISOLATION: dict[Operation, Callable[[World], None]] = {
     ("POST", "/v1/admin/users/{user_id}/runs/cancel"): lambda w: _forbidden_then_allowed(
         w, "POST", "/v1/admin/users/{user_id}/runs/cancel", 200
     ),
+    ("GET", "/v1/openapi.json"): lambda w: _same_document(w),
 }
+
+
+def _same_document(world: World) -> None:
+    """The document is the API's, the same for everyone: it holds nothing of a user's."""
+    theirs, hers = world.bob.get("/v1/openapi.json"), world.alice.get("/v1/openapi.json")
+    assert theirs.status_code == hers.status_code == 200
+    assert theirs.json() == hers.json()
+    _shows_none_of_hers(theirs, world)
 
 
 def _declare_on_her_thread(world: World) -> None:
@@ -232,7 +245,7 @@ def test_every_route_refuses_a_token_the_authorizer_would_refuse(
     headers = {} if token is None else {"Authorization": token if " " in token else f"Bearer {token}"}
     answers = {}
     with httpx.Client(base_url=local_stack.api_url, timeout=30) as client:
-        for method, path in [*operations, ("GET", "/v1/openapi.json")]:
+        for method, path in operations:
             response = client.request(method, _fill(path, MISSING), headers=headers, json={})
             answers[f"{method} {path}"] = (response.status_code, response.headers.get("content-type"))
             if response.status_code == 401:
@@ -252,3 +265,28 @@ def test_another_users_ids_are_not_found_and_operator_routes_are_forbidden(
         except AssertionError as failure:
             failures.append(f"{operation}: {failure}")
     assert failures == []
+
+
+@pytest.mark.parametrize(
+    "groups",
+    [
+        ["ops,threadrunner-admins"],  # one group (Cognito names may hold commas), not two
+        ["[threadrunner-admins"],
+        ["threadrunner-admins]"],
+        ["threadrunner-admins-readonly", "staff"],
+    ],
+)
+def test_a_group_that_only_looks_like_the_operators_grants_nothing(
+    world: World, local_stack: LocalStack, groups: list[str]
+) -> None:
+    # Given a token whose cognito:groups (API Gateway hands it over as "[a b]") names no operators' group
+    with _client(local_stack, issue_token(f"mallory-{uuid.uuid4().hex[:8]}", groups=groups)) as mallory:
+        # When it asks for the operators' routes, Then each is forbidden, and alice's run is untouched
+        for method, path in [
+            ("GET", "/v1/admin/runs"),
+            ("POST", "/v1/admin/runs/{run_id}/cancel"),
+            ("POST", "/v1/admin/users/{user_id}/runs/cancel"),
+        ]:
+            response = mallory.request(method, _fill(path, world.ids()))
+            assert response.status_code == 403 and response.json()["code"] == "forbidden", (groups, path)
+    assert world.alice.get(f"/v1/runs/{world.run['id']}").json()["status"] == "completed"

@@ -18,6 +18,7 @@ import pytest
 from openai import OpenAI
 from threadrunner.engines.responses import ResponsesEngine
 from threadrunner.stores.runs import RunStore
+from threadrunner.workflow import steps
 
 from local.emulator import EmulatorServer, Plan
 from local.emulator.script import HttpErrorPlan
@@ -38,6 +39,8 @@ class StepCrashed(Exception):
 # A step's Lambda killed mid-way (out of memory, timed out): Lambda reports Runtime.ExitError, which the
 # workflow retries once. The local Lambda dispatch names the error after the exception's type.
 LambdaKilled = type("Runtime.ExitError", (Exception,), {})
+# A tool's Lambda that ran past its timeout, as Lambda reports it.
+ToolLambdaTimedOut = type("Sandbox.Timedout", (Exception,), {})
 
 
 @dataclass(frozen=True)
@@ -59,7 +62,17 @@ FAULTS: dict[str, Fault] = {
         creates=1,
         attempts=4,
     ),
-    "500s, then success": Fault((Plan.http_error(500, None, times=3), Plan.message("ok")), "completed", None),
+    "500s answering polls, then success": Fault(
+        (Plan.http_error(500, None, on="retrieve", times=3), Plan.message("ok")), "completed", None, creates=1
+    ),
+    # A 5xx answering a create may follow its acceptance (a proxy's 502/504, the upstream's own 500/503):
+    # the create is never sent again, and the run fails rather than risk running the model twice.
+    "a 500 answering a create (never sent again)": Fault(
+        (Plan.http_error(500, None),), "failed", "UpstreamOutcomeUnknown", creates=0, attempts=1
+    ),
+    "a 502 answering a create (never sent again)": Fault(
+        (Plan.http_error(502, None),), "failed", "UpstreamOutcomeUnknown", creates=0, attempts=1
+    ),
     "a poll slower than the client timeout": Fault(
         (Plan.http_hang(3.0, on="retrieve"), Plan.message("ok")), "completed", None
     ),
@@ -138,6 +151,13 @@ FAULTS: dict[str, Fault] = {
         creates=1,
         setup=lambda scenario: scenario.kill_before_recording(),
     ),
+    "a tool's Lambda killed each time (the model gets an error output)": Fault(
+        (Plan.tool_calls([("get_table_schema", {"table": "sales"})]), Plan.message("ok")),
+        "completed",
+        None,
+        creates=2,
+        setup=lambda scenario: scenario.kill_tool_lambdas(),
+    ),
     "a Lambda step crash": Fault(
         (Plan.slow(2, Plan.message("never read")),),
         "failed",
@@ -184,6 +204,14 @@ class Scenario:
             record_round(store, *arguments)
 
         self.monkeypatch.setattr(RunStore, "record_round", killed_once)
+
+    def kill_tool_lambdas(self) -> None:
+        """Every tool Lambda is killed past its timeout (Sandbox.Timedout) when it runs its tool."""
+
+        def killed(*arguments: Any) -> Any:
+            raise ToolLambdaTimedOut("Task timed out after 60.00 seconds")
+
+        self.monkeypatch.setattr(steps, "call_tool", killed)
 
     def crash_next_poll(self) -> None:
         """Check run's Lambda dies once, in the middle of its poll."""

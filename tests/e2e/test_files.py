@@ -1,6 +1,7 @@
 """Files end to end, as a client sees them: a presigned POST to the local S3 endpoint with an HTTP client,
 staging on the ObjectCreated event, a run that uses the file, the code interpreter's chart and summary
-downloaded through presigned GETs; refusals, limits, staging failures, retries and cleanup.
+downloaded through presigned GETs; refusals, limits, staging failures, retries and cleanup (replays of a
+presigned POST: test_file_replays.py).
 
 Every exchange with the emulator is checked against the OpenAI OpenAPI description (``upstream``)."""
 
@@ -9,7 +10,6 @@ from __future__ import annotations
 import csv
 import io
 import struct
-import time
 import zlib
 from collections.abc import Callable
 from datetime import UTC, datetime
@@ -24,8 +24,15 @@ from local.s3_endpoint import object_created_event
 from local.stack import LocalStack
 from tests.e2e.conftest import new_thread, wait_for_run
 from tests.support.lifecycle import leftovers
+from tests.support.uploads import (
+    SALES_CSV,
+    declare_file,
+    post_upload,
+    staged_file,
+    upstream_uploads,
+    wait_until_settled,
+)
 
-SALES_CSV = b"region,orders,total\nNorth,7,1234.5\nSouth,2,99\nWest,5,640.25\nEast,1,10\n"
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 ENGINES = ["responses", "assistants"]
 
@@ -36,44 +43,6 @@ def engine(request: pytest.FixtureRequest, configure: Callable[..., None]) -> st
     return str(request.param)
 
 
-def _declare(
-    client: httpx.Client, thread_id: str, data: bytes, *, content_type: str = "text/csv", **fields: Any
-) -> httpx.Response:
-    body = {
-        "thread_id": thread_id,
-        "filename": "sales.csv",
-        "content_type": content_type,
-        "size_bytes": len(data),
-        "purpose": "code_interpreter",
-        **fields,
-    }
-    return client.post("/v1/files", json=body)
-
-
-def _upload(declared: dict[str, Any], data: bytes, content_type: str = "text/csv") -> httpx.Response:
-    """What a browser does with the presigned POST: every field, then the file."""
-    upload = declared["upload"]
-    return httpx.post(upload["url"], data=upload["fields"], files={"file": ("sales.csv", data, content_type)})
-
-
-def _wait_until_settled(client: httpx.Client, file_id: str, timeout: float = 30) -> dict[str, Any]:
-    deadline = time.monotonic() + timeout
-    while True:
-        file = client.get(f"/v1/files/{file_id}").json()
-        if file["status"] != "pending":
-            return dict(file)
-        assert time.monotonic() < deadline, f"file {file_id} still pending after {timeout} s"
-        time.sleep(0.05)
-
-
-def _staged_file(client: httpx.Client, thread_id: str, data: bytes = SALES_CSV) -> dict[str, Any]:
-    declared = _declare(client, thread_id, data)
-    assert declared.status_code == 201, declared.text
-    assert declared.json()["status"] == "pending"
-    assert _upload(declared.json(), data).status_code == 204
-    return _wait_until_settled(client, declared.json()["id"])
-
-
 def _png_width(data: bytes) -> int:
     assert data[:8] == PNG_SIGNATURE
     length, kind = struct.unpack(">I4s", data[8:16])
@@ -82,18 +51,14 @@ def _png_width(data: bytes) -> int:
     return int(struct.unpack(">I", data[16:20])[0])
 
 
-def _upstream_uploads(upstream: EmulatorServer) -> list[Any]:
-    return [e for e in upstream.exchanges if e.method == "POST" and e.path == "/v1/files" and e.status == 200]
-
-
 def test_an_uploaded_csv_is_analysed_and_the_chart_and_summary_download_through_presigned_urls(
     alice: httpx.Client, upstream: EmulatorServer, engine: str
 ) -> None:
     # Given a CSV uploaded with an HTTP client through the presigned POST, and staged
     thread = new_thread(alice, f"analysis-{engine}")
-    file = _staged_file(alice, thread["id"])
+    file = staged_file(alice, thread["id"])
     assert file["status"] == "ready", file
-    assert len(_upstream_uploads(upstream)) == 1
+    assert len(upstream_uploads(upstream)) == 1
     # When the assistant runs with it and the code interpreter analyses it
     upstream.script(Plan.analyse_csv())
     accepted = alice.post(
@@ -124,21 +89,23 @@ def test_a_file_whose_bytes_are_not_its_declared_type_fails_staging(
 ) -> None:
     thread = new_thread(alice, "wrong-type")
     png_bytes = PNG_SIGNATURE + b"\x00" * 40
-    file = _staged_file(alice, thread["id"], png_bytes)  # declared text/csv, uploaded as such
+    file = staged_file(alice, thread["id"], png_bytes)  # declared text/csv, uploaded as such
     assert file["status"] == "failed" and "binary" in file["reason"]
-    assert _upstream_uploads(upstream) == []  # nothing went upstream
+    assert upstream_uploads(upstream) == []  # nothing went upstream
     run = alice.post(f"/v1/threads/{thread['id']}/runs", json={"message": "go", "file_ids": [file["id"]]})
     assert run.status_code == 422 and run.json()["field"] == "file_ids.0"
-    objects = local_stack.client("s3").list_objects_v2(Bucket=local_stack.bucket, Prefix="uploads/alice/")
-    assert [o["Key"] for o in objects.get("Contents", []) if file["id"] in o["Key"]] == []
+    s3 = local_stack.client("s3")
+    for prefix in ("uploads/alice/", "staged/alice/"):  # neither the upload nor a copy of it is kept
+        objects = s3.list_objects_v2(Bucket=local_stack.bucket, Prefix=prefix)
+        assert [o["Key"] for o in objects.get("Contents", []) if file["id"] in o["Key"]] == [], prefix
 
 
 def test_an_upload_over_its_declared_size_is_refused_by_s3_and_the_file_stays_pending(
     alice: httpx.Client, upstream: EmulatorServer
 ) -> None:
     thread = new_thread(alice, "too-big")
-    declared = _declare(alice, thread["id"], SALES_CSV).json()
-    refused = _upload(declared, SALES_CSV + b"Extra,1,1\n")
+    declared = declare_file(alice, thread["id"], SALES_CSV).json()
+    refused = post_upload(declared, SALES_CSV + b"Extra,1,1\n")
     assert refused.status_code == 400 and "EntityTooLarge" in refused.text
     assert alice.get(f"/v1/files/{declared['id']}").json()["status"] == "pending"
     run = alice.post(f"/v1/threads/{thread['id']}/runs", json={"message": "go", "file_ids": [declared["id"]]})
@@ -148,7 +115,7 @@ def test_an_upload_over_its_declared_size_is_refused_by_s3_and_the_file_stays_pe
 def test_someone_elses_file_is_not_found_everywhere(
     alice: httpx.Client, client_for: Callable[[str], httpx.Client], upstream: EmulatorServer
 ) -> None:
-    file = _staged_file(alice, new_thread(alice, "mine")["id"])
+    file = staged_file(alice, new_thread(alice, "mine")["id"])
     mallory = client_for("mallory")
     missing_id = "file_00000000000000000000000000"
     missing = mallory.get(f"/v1/files/{missing_id}")
@@ -157,7 +124,9 @@ def test_someone_elses_file_is_not_found_everywhere(
     assert theirs.text.replace(file["id"], missing_id) == missing.text  # nothing tells them apart
     assert file["id"] not in str(mallory.get("/v1/files").json())
     alices_thread = alice.get(f"/v1/files/{file['id']}").json()["thread_id"]
-    assert _declare(mallory, alices_thread, SALES_CSV).status_code == 404  # nor can they upload to her thread
+    assert (
+        declare_file(mallory, alices_thread, SALES_CSV).status_code == 404
+    )  # nor can they upload to her thread
     thread = new_thread(mallory, "theirs")
     run = mallory.post(f"/v1/threads/{thread['id']}/runs", json={"message": "go", "file_ids": [file["id"]]})
     other = mallory.post(f"/v1/threads/{thread['id']}/runs", json={"message": "go", "file_ids": [missing_id]})
@@ -171,14 +140,14 @@ def test_an_upstream_that_refuses_the_upload_fails_the_file_with_its_reason(
     alice: httpx.Client, upstream: EmulatorServer
 ) -> None:
     upstream.script(Plan.http_error(400, "invalid_file", on="upload", message="File type not supported."))
-    file = _staged_file(alice, new_thread(alice, "refused")["id"])
+    file = staged_file(alice, new_thread(alice, "refused")["id"])
     assert file["status"] == "failed" and "File type not supported" in file["reason"]
 
 
 def test_a_repeated_object_created_event_makes_one_upstream_file(
     alice: httpx.Client, upstream: EmulatorServer, local_stack: LocalStack
 ) -> None:
-    file = _staged_file(alice, new_thread(alice, "twice")["id"])
+    file = staged_file(alice, new_thread(alice, "twice")["id"])
     key = f"uploads/alice/{file['id']}"
     event = object_created_event(
         bucket=local_stack.bucket,
@@ -192,7 +161,7 @@ def test_a_repeated_object_created_event_makes_one_upstream_file(
     )
     again = local_stack.lambdas.invoke(local_stack.lambdas.function_name("stage_file"), event)
     assert again.error is None and again.payload == {"files": {key: "ready"}}
-    assert len(_upstream_uploads(upstream)) == 1
+    assert len(upstream_uploads(upstream)) == 1
 
 
 @pytest.mark.parametrize(
@@ -216,7 +185,7 @@ def test_each_file_limit_is_a_4xx_naming_the_field_and_nothing_is_created(
     thread = new_thread(alice, "limits")
     before = alice.get("/v1/files").json()["files"]
     configure(**settings)
-    refused = _declare(alice, thread["id"], SALES_CSV, **change)
+    refused = declare_file(alice, thread["id"], SALES_CSV, **change)
     assert refused.status_code == 422, refused.text
     assert (refused.json()["field"], refused.json()["code"]) == (field, code)
     assert alice.get("/v1/files").json()["files"] == before
@@ -226,7 +195,7 @@ def test_a_run_takes_at_most_the_files_per_run_limit(
     alice: httpx.Client, upstream: EmulatorServer, configure: Callable[..., None]
 ) -> None:
     thread = new_thread(alice, "per-run")
-    files = [_staged_file(alice, thread["id"])["id"] for _ in range(2)]
+    files = [staged_file(alice, thread["id"])["id"] for _ in range(2)]
     configure(THREADRUNNER_MAX_FILES_PER_RUN="1")
     refused = alice.post(f"/v1/threads/{thread['id']}/runs", json={"message": "go", "file_ids": files})
     assert refused.status_code == 422 and refused.json()["field"] == "file_ids"
@@ -236,7 +205,7 @@ def test_files_and_outputs_go_with_their_thread_and_a_deleted_file_goes_at_once(
     alice: httpx.Client, upstream: EmulatorServer, local_stack: LocalStack
 ) -> None:
     thread = new_thread(alice, "cleanup")
-    kept, dropped = (_staged_file(alice, thread["id"]) for _ in range(2))
+    kept, dropped = (staged_file(alice, thread["id"]) for _ in range(2))
     upstream.script(Plan.analyse_csv())
     run = alice.post(f"/v1/threads/{thread['id']}/runs", json={"message": "chart", "file_ids": [kept["id"]]})
     assert wait_for_run(alice, run.json()["id"])["status"] == "completed"
@@ -250,7 +219,7 @@ def test_files_and_outputs_go_with_their_thread_and_a_deleted_file_goes_at_once(
     deleted = {
         e.path.rsplit("/", 1)[1] for e in upstream.exchanges if e.method == "DELETE" and "/files/" in e.path
     }
-    uploaded = {e.response_json["id"] for e in _upstream_uploads(upstream)}
+    uploaded = {e.response_json["id"] for e in upstream_uploads(upstream)}
     assert uploaded and uploaded <= deleted
     ids = {thread["id"], run.json()["id"], kept["id"], dropped["id"]}
     left = leftovers(
@@ -268,10 +237,10 @@ def test_deleting_a_users_data_takes_their_files_upstream_and_in_s3(
     client_for: Callable[[str], httpx.Client], upstream: EmulatorServer, local_stack: LocalStack
 ) -> None:
     gina = client_for("gina")
-    file = _staged_file(gina, new_thread(gina, "data")["id"])
+    file = staged_file(gina, new_thread(gina, "data")["id"])
     assert gina.delete("/v1/users/me/data").status_code == 202
     assert gina.get("/v1/files").json()["files"] == []
-    uploaded = _upstream_uploads(upstream)[0].response_json["id"]
+    uploaded = upstream_uploads(upstream)[0].response_json["id"]
     assert any(e.method == "DELETE" and e.path == f"/v1/files/{uploaded}" for e in upstream.exchanges)
     left = leftovers(
         local_stack.client("dynamodb"),
@@ -287,19 +256,20 @@ def test_deleting_a_users_data_takes_their_files_upstream_and_in_s3(
 def test_the_sweep_removes_a_file_whose_deletion_was_never_handed_over(
     alice: httpx.Client, upstream: EmulatorServer, local_stack: LocalStack, configure: Callable[..., None]
 ) -> None:
-    file = _staged_file(alice, new_thread(alice, "orphan")["id"])
+    file = staged_file(alice, new_thread(alice, "orphan")["id"])
     configure(THREADRUNNER_DELETE_THREADS_FUNCTION="")  # the hand-over is lost: the file is only hidden
     assert alice.delete(f"/v1/files/{file['id']}").status_code == 202
     assert alice.get(f"/v1/files/{file['id']}").status_code == 404
     assert not any(e.method == "DELETE" for e in upstream.exchanges)
     report = local_stack.sweep()
     assert report.error is None and report.payload["orphaned_files"] >= 1
-    uploaded = _upstream_uploads(upstream)[0].response_json["id"]
+    uploaded = upstream_uploads(upstream)[0].response_json["id"]
     assert [e.path for e in upstream.exchanges if e.method == "DELETE"] == [f"/v1/files/{uploaded}"]
-    objects = local_stack.client("s3").list_objects_v2(
-        Bucket=local_stack.bucket, Prefix=f"uploads/alice/{file['id']}"
-    )
-    assert "Contents" not in objects
+    for prefix in ("uploads", "staged"):
+        objects = local_stack.client("s3").list_objects_v2(
+            Bucket=local_stack.bucket, Prefix=f"{prefix}/alice/{file['id']}"
+        )
+        assert "Contents" not in objects, prefix
 
 
 def test_on_the_chat_engine_an_uploaded_csv_is_inlined_into_the_message_the_model_reads(
@@ -308,8 +278,8 @@ def test_on_the_chat_engine_an_uploaded_csv_is_inlined_into_the_message_the_mode
     # Given a chat thread and a CSV uploaded through the presigned POST (chat stages nothing upstream)
     configure(THREADRUNNER_ENGINE="chat")
     thread = new_thread(alice, "chat-csv")
-    file = _staged_file(alice, thread["id"])
-    assert file["status"] == "ready" and _upstream_uploads(upstream) == []
+    file = staged_file(alice, thread["id"])
+    assert file["status"] == "ready" and upstream_uploads(upstream) == []
     # When the assistant runs with it
     upstream.script(Plan.message("East sold least."))
     accepted = alice.post(
@@ -359,9 +329,9 @@ def test_on_the_chat_engine_a_file_it_cannot_inline_is_a_422_naming_it_and_no_ru
     # Given a chat thread with a ready file the chat engine cannot inline
     configure(THREADRUNNER_ENGINE="chat", **settings)
     thread = new_thread(alice, f"chat-refused-{content_type.replace('/', '-')}")
-    declared = _declare(alice, thread["id"], data, content_type=content_type)
-    assert _upload(declared.json(), data, content_type).status_code == 204
-    assert _wait_until_settled(alice, declared.json()["id"])["status"] == "ready"
+    declared = declare_file(alice, thread["id"], data, content_type=content_type)
+    assert post_upload(declared.json(), data, content_type).status_code == 204
+    assert wait_until_settled(alice, declared.json()["id"])["status"] == "ready"
     # When a run is posted with it
     refused = alice.post(
         f"/v1/threads/{thread['id']}/runs", json={"message": "go", "file_ids": [declared.json()["id"]]}

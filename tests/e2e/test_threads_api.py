@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import re
+import uuid
 from collections.abc import Callable
 
 import httpx
+from threadrunner.settings import FileSettings, RunSettings
 
+from local.emulator import EmulatorServer
 from tests.e2e.conftest import new_thread
 
 
@@ -91,3 +95,52 @@ def test_openapi_document_is_served(alice: httpx.Client) -> None:
     assert {"/v1/usage", "/v1/admin/runs", "/v1/admin/users/{user_id}/runs/cancel"} <= set(document["paths"])
     create_run = document["paths"]["/v1/threads/{thread_id}/runs"]["post"]["responses"]
     assert "429" in create_run and "RunOut" in str(create_run)
+
+
+def test_a_page_of_threads_goes_on_after_a_thread_id(
+    client_for: Callable[[str], httpx.Client], upstream: EmulatorServer
+) -> None:
+    # Given a user's three threads
+    client = client_for(f"pager-{uuid.uuid4().hex[:8]}")
+    newest_first = [new_thread(client, f"page-{i}")["id"] for i in range(3)][::-1]
+    # When they are read a page at a time
+    pages, after = [], None
+    while True:
+        page = client.get("/v1/threads", params={"limit": 1, **({"after": after} if after else {})}).json()
+        pages += [thread["id"] for thread in page["threads"]]
+        if page["next"] is None:
+            break
+        after = page["next"]
+        # Then the cursor is the last thread's id: a position the document's pattern describes whole
+        assert after == pages[-1] and re.fullmatch(r"thr_[0-9a-z]{26}", after)
+    assert pages == newest_first
+    # and any id-shaped position is a place to go on from (none is refused), anything else is a 422
+    assert (
+        client.get("/v1/threads", params={"after": "thr_" + "z" * 26}).json()["threads"][0]["id"] == pages[0]
+    )
+    assert client.get("/v1/threads", params={"after": "thr_" + "0" * 26}).json() == {
+        "threads": [],
+        "next": None,
+    }
+    refused = client.get("/v1/threads", params={"after": "dGhyXzAx"})  # a cursor of the old, opaque kind
+    assert refused.status_code == 422 and refused.json()["field"] == "after"
+
+
+def test_the_document_states_what_this_deployment_takes(alice: httpx.Client) -> None:
+    document = alice.get("/v1/openapi.json").json()
+    schemas = document["components"]["schemas"]
+    files, runs = FileSettings(), RunSettings()
+
+    # what the models cannot know: the deployment's assistants, file types and sizes, message length
+    assert schemas["CreateThreadRequest"]["properties"]["assistant"]["enum"] == ["data-analyst"]
+    assert schemas["CreateFileRequest"]["properties"]["content_type"]["enum"] == files.allowed_file_types
+    assert schemas["CreateFileRequest"]["properties"]["size_bytes"]["maximum"] == files.max_file_bytes
+    assert schemas["CreateRunRequest"]["properties"]["message"]["maxLength"] == runs.max_message_chars
+    assert schemas["CreateRunRequest"]["properties"]["file_ids"]["maxItems"] == files.max_files_per_run
+    # every route answers 401, 422 and 429, and one that reads a body 415; the JWT is the security scheme
+    for path, item in document["paths"].items():
+        for method, operation in item.items():
+            expected = {"401", "422", "429"} | ({"415"} if "requestBody" in operation else set())
+            assert expected <= set(operation["responses"]), (method, path)
+    assert document["security"] == [{"jwt": []}]
+    assert document["components"]["securitySchemes"]["jwt"]["scheme"].lower() == "bearer"

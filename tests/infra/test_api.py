@@ -1,27 +1,78 @@
-"""The HTTP API: JWT on every route, the api Lambda behind it, CORS, access logs and throttling."""
+"""The HTTP API: every path and method to the api Lambda, JWT on every route but OPTIONS, CORS, access logs and
+throttling."""
 
 from __future__ import annotations
 
-from infra.constants import FunctionName
+import importlib.util
+import json
+import re
+import sys
+from typing import Any
+
+import pytest
+from threadrunner.http.gateway_routes import ROUTES, GatewayRoute, select
+
+from infra.constants import REPO_ROOT, FunctionName
 from tests.infra.synth import Synthesized, render, synthesize_with
 
 
-def test_every_route_requires_a_jwt(dev: Synthesized) -> None:
+def test_every_route_goes_to_the_api_lambda_behind_the_jwt_authorizer_but_options(dev: Synthesized) -> None:
     routes = dev.resources("AWS::ApiGatewayV2::Route")
     authorizer_id, _ = dev.only("AWS::ApiGatewayV2::Authorizer")
+    integration_id, _ = dev.only("AWS::ApiGatewayV2::Integration")
 
-    # Named methods: an ANY route would send the browser's tokenless CORS preflight to the authorizer.
-    # The routes that start work have their own keys (their own throttling), to the same Lambda.
-    assert sorted(route["Properties"]["RouteKey"] for route in routes.values()) == [
-        *(f"{method} /v1/{{proxy+}}" for method in ("DELETE", "GET", "PATCH")),
-        "POST /v1/files",
-        "POST /v1/threads/{thread_id}/runs",
-        "POST /v1/{proxy+}",
-        "PUT /v1/{proxy+}",
-    ]
+    # One table of routes (threadrunner.http.gateway_routes), the one the local HTTP API routes by too
+    assert sorted(route["Properties"]["RouteKey"] for route in routes.values()) == sorted(
+        r.key for r in ROUTES
+    )
     for route in routes.values():
-        assert route["Properties"]["AuthorizationType"] == "JWT"
-        assert route["Properties"]["AuthorizerId"] == {"Ref": authorizer_id}
+        properties = route["Properties"]
+        assert properties["Target"] == {"Fn::Join": ["", ["integrations/", {"Ref": integration_id}]]}
+        if properties["RouteKey"].startswith("OPTIONS "):
+            # a browser's CORS preflight carries no token: the Lambda answers it from its route table
+            assert properties["AuthorizationType"] == "NONE"
+        else:
+            assert properties["AuthorizationType"] == "JWT"
+            assert properties["AuthorizerId"] == {"Ref": authorizer_id}
+
+
+@pytest.mark.parametrize("method", ["GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS", "TRACE"])
+def test_every_method_of_every_api_path_reaches_the_lambda_which_answers_405(
+    dev: Synthesized, method: str
+) -> None:
+    # Given the deployed route keys and every path of the API's own document (a new path needs no new route)
+    routes = dev.resources("AWS::ApiGatewayV2::Route")
+    deployed = tuple(_gateway_route(route["Properties"]) for route in routes.values())
+    paths = api_paths()
+    assert {"/v1/threads", "/v1/threads/{thread_id}/runs", "/v1/admin/runs"} <= set(paths)
+    # When API Gateway picks the route for each method of each path (with parameters filled in)
+    unrouted = [path for path in paths if select(deployed, method, _example(path)) is None]
+    # Then every one reaches the API Lambda (none is API Gateway's own 404), so a method the path lacks is the
+    # Lambda's 405 with Allow; and only OPTIONS goes without the authorizer
+    assert unrouted == []
+    authorizers = {select(deployed, method, _example(path)).route.authorized for path in paths}  # type: ignore[union-attr]
+    assert authorizers == {method != "OPTIONS"}
+
+
+def api_paths() -> list[str]:
+    """The paths of the API's OpenAPI document, from the api function's own app."""
+    spec = importlib.util.spec_from_file_location(
+        "api_handler_for_routes", REPO_ROOT / "functions" / "api" / "handler.py"
+    )
+    assert spec is not None and spec.loader is not None
+    handler = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = handler  # pydantic resolves annotations through it
+    spec.loader.exec_module(handler)
+    return sorted(json.loads(handler.app.get_openapi_json_schema())["paths"])
+
+
+def _example(path: str) -> str:
+    return re.sub(r"\{[^}]+\}", "x1", path)
+
+
+def _gateway_route(properties: dict[str, Any]) -> GatewayRoute:
+    method, path = properties["RouteKey"].split(" ", 1)
+    return GatewayRoute(method, path, authorized=properties["AuthorizationType"] == "JWT")
 
 
 def test_the_route_goes_to_the_api_lambda(dev: Synthesized) -> None:

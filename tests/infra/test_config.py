@@ -6,12 +6,14 @@ from typing import Any
 
 import aws_cdk as cdk
 import pytest
+from threadrunner.assistants import load_assistant
+from threadrunner.pricing import ModelPrice, default_prices, price_for
 from threadrunner.settings import RunSettings
 from threadrunner.workflow.limits import HISTORY_EVENT_LIMIT, worst_case_history_events
 
 from infra.app import build
 from infra.config import ConfigError, load_environment
-from infra.constants import FunctionName, stack_name
+from infra.constants import ASSISTANTS_DIR, FunctionName, stack_name
 from tests.infra.synth import CDK_CONTEXT, ENVIRONMENTS, synthesize
 
 VALID = CDK_CONTEXT["environments"]["dev"]
@@ -139,3 +141,32 @@ def test_limits_that_could_near_the_history_limit_are_refused(
         load_dev_with(max_polls=max_polls, max_tool_calls_per_run=max_tool_calls_per_run)
     with pytest.raises(ValueError, match="history events per run"):
         RunSettings(max_polls=max_polls, max_tool_calls_per_run=max_tool_calls_per_run)
+
+
+def test_a_cost_budget_needs_a_price_for_the_environments_models() -> None:
+    # An unlisted variant is not priced as its family (gpt-5-pro-max is not gpt-5)
+    with pytest.raises(ConfigError, match="daily_cost_budget_usd is set and gpt-5-pro-max has no price"):
+        load_dev_with(daily_cost_budget_usd=5, model="gpt-5-pro-max")
+    with pytest.raises(ConfigError, match=r"llama-3\.3-70b has no price"):
+        load_dev_with(daily_cost_budget_usd=5, engine_upstreams={"chat": {"model": "llama-3.3-70b"}})
+    # Listing the price in the environment, or having no cost budget, is fine
+    free = {"input": 0, "cached_input": 0, "output": 0}
+    load_dev_with(daily_cost_budget_usd=5, model="gpt-5-pro-max", prices={"gpt-5-pro-max": free})
+    load_dev_with(daily_cost_budget_usd=None, model="gpt-5-pro-max")
+    load_dev_with(
+        daily_cost_budget_usd=5, model="gpt-4.1-mini-2025-04-14"
+    )  # a dated snapshot of a priced model
+
+
+@pytest.mark.parametrize("environment", ENVIRONMENTS)
+def test_under_a_cost_budget_every_assistants_model_has_a_price(environment: str) -> None:
+    config = load_environment(CDK_CONTEXT["environments"], environment)
+    if config.daily_cost_budget_usd is None:
+        return
+    table = {
+        **default_prices(),
+        **{model: ModelPrice.model_validate(price.model_dump()) for model, price in config.prices.items()},
+    }
+    for path in sorted(ASSISTANTS_DIR.glob("*.yaml")):
+        model = load_assistant(ASSISTANTS_DIR, path.stem).model or config.model
+        assert price_for(model, table) is not None, f"{path.name} runs on {model}: POST runs would answer 422"

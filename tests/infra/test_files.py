@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import json
 
-from infra.constants import FunctionName
+from threadrunner.models import records
+
+from infra.constants import STAGED_PREFIX, UPLOADS_PREFIX, FunctionName
 from tests.infra.synth import Synthesized, actions, render, resources_of, synthesize_with
 from tests.infra.test_storage import files_bucket
 
@@ -49,7 +51,32 @@ def test_stage_file_reads_uploads_writes_file_records_and_reads_the_upstream_key
     }
     assert tables == {f"<{threads}.Arn>"}  # file records live in the threads table, and nothing else
     assert "secretsmanager:GetSecretValue" in granted
-    assert "s3:PutObject" not in granted and "s3:ListBucket" not in granted
+    assert "s3:ListBucket" not in granted
+
+
+def test_only_staging_writes_staged_files_and_presigned_posts_reach_only_uploads(dev: Synthesized) -> None:
+    # A replayed presigned POST (the API's rights, its exact key) cannot reach the bytes of a staged file
+    assert STAGED_PREFIX == records.STAGED_PREFIX and UPLOADS_PREFIX == records.UPLOADS_PREFIX
+    bucket = dev.stack.resolve(dev.stack.storage.bucket.bucket_arn)["Fn::GetAtt"][0]
+    staged, uploads = f"<{bucket}.Arn>/{STAGED_PREFIX}*", f"<{bucket}.Arn>/{UPLOADS_PREFIX}*"
+    writers = {
+        name
+        for name in FunctionName
+        for s in dev.role_statements(name)
+        if {"s3:PutObject", "s3:PutObject*", "s3:*"} & set(actions(s))
+        and staged in {render(resource) for resource in resources_of(s)}
+    }
+    assert writers == {FunctionName.stage_file}
+    api_puts = {
+        render(resource)
+        for s in dev.role_statements(FunctionName.api)
+        if "s3:PutObject" in actions(s)
+        for resource in resources_of(s)
+    }
+    assert uploads in api_puts and staged not in api_puts
+    # and the staging rule fires on uploads only, never on its own copies
+    rule = dev.template["Resources"][_logical_id(dev, dev.stack.files.rule)]["Properties"]
+    assert rule["EventPattern"]["detail"]["object"] == {"key": [{"prefix": UPLOADS_PREFIX}]}
 
 
 def test_limits_and_expiries_come_from_the_environment() -> None:
@@ -68,7 +95,7 @@ def test_limits_and_expiries_come_from_the_environment() -> None:
     synthesized = synthesize_with("staging", files=files)
     _, bucket = files_bucket(synthesized)
     days = {rule["Id"]: rule.get("ExpirationInDays") for rule in bucket["LifecycleConfiguration"]["Rules"]}
-    assert (days["expire-uploads"], days["expire-outputs"]) == (1, 7)
+    assert (days["expire-uploads"], days["expire-staged-files"], days["expire-outputs"]) == (1, 1, 7)
     # The API checks the chat inline limit, the model steps inline up to it.
     for name in (
         FunctionName.api,

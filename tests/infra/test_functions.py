@@ -81,8 +81,9 @@ def test_memory_and_timeouts_fit_each_role(dev: Synthesized) -> None:
     for name in FunctionName:
         properties = dev.function(name)[1]["Properties"]
         assert properties["MemorySize"] == (512 if name.talks_to_model else 256)
-        # HTTP API integrations stop at 30 s.
-        assert properties["Timeout"] == (25 if name is FunctionName.api else 60)
+        # HTTP API integrations stop at 30 s (the workflow's timing: test_timing.py).
+        if name is FunctionName.api:
+            assert properties["Timeout"] < 30
 
 
 def test_every_function_has_the_shared_settings(dev: Synthesized) -> None:
@@ -95,7 +96,7 @@ def test_every_function_has_the_shared_settings(dev: Synthesized) -> None:
         assert found["POWERTOOLS_SERVICE_NAME"] == "threadrunner"
 
 
-def test_only_model_callers_know_where_the_key_is_and_only_api_and_finish_run_start_runs(
+def test_only_model_callers_know_where_the_key_is_and_only_run_starters_know_the_state_machine(
     dev: Synthesized,
 ) -> None:
     secret_id, _ = dev.only("AWS::SecretsManager::Secret")
@@ -107,7 +108,8 @@ def test_only_model_callers_know_where_the_key_is_and_only_api_and_finish_run_st
             assert found["THREADRUNNER_OPENAI_SECRET_NAME"] == {"Ref": secret_id}
         else:
             assert "THREADRUNNER_OPENAI_SECRET_NAME" not in found
-        if name is FunctionName.api:
+        # the API starts runs; the reconciler and the sweep hand threads on (threadrunner.run_repair)
+        if name in (FunctionName.api, FunctionName.reconcile_run, FunctionName.sweep_threads):
             assert found["THREADRUNNER_STATE_MACHINE_ARN"] == {"Ref": machine_id}
         elif name is FunctionName.finish_run:
             # built from the name, not a Ref: the definition already refers to Finish run

@@ -119,21 +119,29 @@ def test_only_the_api_reads_and_writes_the_idempotency_table(dev: Synthesized) -
 def test_each_function_touches_only_the_bucket_prefixes_it_needs(dev: Synthesized) -> None:
     bucket = logical_id(dev, dev.stack.storage.bucket)
     outputs, messages = f"<{bucket}.Arn>/outputs/*", f"<{bucket}.Arn>/messages/*"
-    uploads = f"<{bucket}.Arn>/uploads/*"
-    cleanup = {"s3:ListBucket": {f"<{bucket}.Arn>"}, "s3:DeleteObject": {outputs, messages, uploads}}
+    uploads, staged = f"<{bucket}.Arn>/uploads/*", f"<{bucket}.Arn>/staged/*"
+    cleanup = {"s3:ListBucket": {f"<{bucket}.Arn>"}, "s3:DeleteObject": {outputs, messages, uploads, staged}}
     expected = {
         FunctionName.collect_outputs: {"s3:PutObject": {outputs}, "s3:AbortMultipartUpload": {outputs}},
         FunctionName.finish_run: {"s3:PutObject": {messages}},
-        # the chat engine replays the log and inlines the run's uploads; Start run logs the inlined message
-        FunctionName.start_run: {"s3:GetObject": {messages, uploads}, "s3:PutObject": {messages}},
-        FunctionName.submit_tool_outputs: {"s3:GetObject": {messages, uploads}},
+        # the chat engine replays the log and inlines the run's staged files; Start run logs the inlined message
+        FunctionName.start_run: {"s3:GetObject": {messages, staged}, "s3:PutObject": {messages}},
+        FunctionName.submit_tool_outputs: {"s3:GetObject": {messages, staged}},
         # Check run reads a long user message to start a run stuck upstream again; tools keep whole outputs
         FunctionName.check_run: {"s3:GetObject": {messages}},
         **{name: {"s3:PutObject": {messages}} for name in TOOL_FUNCTIONS},
         # presigned POSTs into uploads/ and GETs of generated files act with the API's rights
         FunctionName.api: {"s3:GetObject": {messages, outputs}, "s3:PutObject": {messages, uploads}},
-        FunctionName.stage_file: {"s3:GetObject": {uploads}, "s3:DeleteObject": {uploads}},
+        # staging copies an upload to staged/ and deletes it; only staging writes under staged/
+        FunctionName.stage_file: {
+            "s3:GetObject": {uploads, staged},
+            "s3:PutObject": {staged},
+            "s3:DeleteObject": {uploads, staged},
+        },
         **dict.fromkeys(CLEANUP_FUNCTIONS, cleanup),
+        # the reconciler ends runs as Finish run does, and so does the sweep for events that never came
+        FunctionName.reconcile_run: {"s3:PutObject": {messages}},
+        FunctionName.sweep_threads: {**cleanup, "s3:PutObject": {messages}},
     }
 
     for name in FunctionName:

@@ -61,7 +61,7 @@ class World:
         content_type: str = "text/csv",
         status: FileStatus = FileStatus.ready,
     ) -> FileRecord:
-        """A file uploaded for the thread (chat stages nothing upstream: its upload stays in S3)."""
+        """A file staged for the thread (chat stages nothing upstream: its staged copy stays in S3)."""
         record = FileRecord(
             id=clock.new_id("file"),
             user_id="alice",

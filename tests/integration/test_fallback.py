@@ -2,26 +2,19 @@
 emulators, real HTTP, the production retry transport) over moto DynamoDB.
 
 Covers each outage signal, what is not an outage, the circuit breaker (open, straight to the fallback,
-one trial after the cooling period, a failed trial) and a failing fallback. Every exchange with either
+one trial after the cooling period, a failed trial) and a failing fallback. A create whose outcome is
+unknown is never an outage: test_lost_creates.py. Every exchange with either
 emulator is checked against the OpenAI OpenAPI description.
 """
 
 from __future__ import annotations
 
 import json
-import socket
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import Any
 
-import boto3
 import pytest
-from threadrunner import clock, history
-from threadrunner.engines import new_client
-from threadrunner.engines.chat import ChatEngine
-from threadrunner.engines.responses import ResponsesEngine
-from threadrunner.engines.retry import RetryPolicy
+from threadrunner import clock
 from threadrunner.errors import (
     UpstreamQuotaExceeded,
     UpstreamRejected,
@@ -29,30 +22,14 @@ from threadrunner.errors import (
     UpstreamUnauthorized,
     UpstreamUnavailable,
 )
-from threadrunner.fallback import Fallback, Route
-from threadrunner.models.records import FilePurpose, FileRecord, FileStatus, RunRecord
-from threadrunner.models.workflow import FinishRunInput, PollSettings, RunProgress, StepError, StepInput
-from threadrunner.settings import RunSettings, ToolSettings
-from threadrunner.stores.blobs import BlobStore
-from threadrunner.stores.breakers import CircuitBreakerStore
-from threadrunner.stores.chat_rounds import ChatRoundStore, ChatState
-from threadrunner.stores.files import FileStore
-from threadrunner.stores.messages import MessageStore
-from threadrunner.stores.runs import RunStore, ToolCallLedger
-from threadrunner.stores.threads import ThreadStore
+from threadrunner.fallback import Route
+from threadrunner.models.records import RunRecord
+from threadrunner.models.workflow import FinishRunInput, RunProgress, StepError
 from threadrunner.workflow import steps
-from threadrunner.workflow.context import StepContext
 
 from local.emulator import EmulatorServer, Plan
-from tests.support.aws import moto_tables
 from tests.support.openai_contract import validate_exchange
-
-BUCKET = "files"
-POLL = PollSettings(first_wait_seconds=0, max_wait_seconds=0, max_polls=20)
-# Fast retries: the waits are recorded, never slept.
-RETRIES = RetryPolicy(
-    max_attempts=4, base_seconds=0.01, max_backoff_seconds=0.04, max_retry_after_seconds=1.0, budget_seconds=5
-)
+from tests.support.upstream_worlds import RETRIES, Fault, World, closed_port_url, worlds
 
 
 @pytest.fixture(scope="module")
@@ -61,149 +38,30 @@ def servers() -> Iterator[tuple[EmulatorServer, EmulatorServer]]:
         yield primary, fallback
 
 
-@dataclass
-class World:
-    ctx: StepContext
-    primary: EmulatorServer
-    fallback: EmulatorServer
-    breakers: CircuitBreakerStore
-    waits: list[float] = field(default_factory=list)  # the primary's retry waits
-
-    def new_run(self, message: str = "hello", files: dict[str, tuple[str, bytes]] | None = None) -> RunRecord:
-        """A run on a thread of its own (so runs need not wait for each other's turn), with ``files``
-        (name -> content type, bytes) uploaded and staged for it."""
-        thread, _ = self.ctx.threads.get_or_create(
-            user_id="alice",
-            assistant="data-analyst",
-            purpose=clock.new_id("p"),
-            engine="responses",
-            max_age_hours=24,
-            ttl_days=30,
-        )
-        now = clock.now()
-        file_ids = [self.staged_file(thread.id, name, *file) for name, file in (files or {}).items()]
-        run = RunRecord(
-            id=clock.new_id("run"),
-            thread_id=thread.id,
-            user_id="alice",
-            assistant="data-analyst",
-            engine="responses",
-            model="gpt-4.1-mini",
-            message=message,
-            file_ids=file_ids,
-            created_at=now,
-            deadline_at=now + timedelta(minutes=5),
-        )
-        self.ctx.threads.acquire(thread, run.id)
-        self.ctx.runs.create(run)
-        self.ctx.messages.add(history.user_message(run))  # as the API does
-        return run
-
-    def staged_file(self, thread_id: str, name: str, content_type: str, data: bytes) -> str:
-        """A file of a responses thread: staged upstream, its upload still in S3."""
-        record = FileRecord(
-            id=clock.new_id("file"),
-            user_id="alice",
-            thread_id=thread_id,
-            engine="responses",
-            filename=name,
-            content_type=content_type,
-            size_bytes=len(data),
-            purpose=FilePurpose.input,
-            status=FileStatus.ready,
-            upstream_file_id=f"file-upstream-{name}",
-            created_at=clock.now(),
-        )
-        assert self.ctx.files is not None
-        self.ctx.files.create(record)
-        boto3.client("s3", region_name="us-east-1").put_object(Bucket=BUCKET, Key=record.key, Body=data)
-        return record.id
-
-    def start(self, run: RunRecord) -> RunRecord:
-        steps.start_run(StepInput(run_id=run.id, settings=POLL, run=RunProgress(status="queued")), self.ctx)
-        return self.ctx.runs.get(run.id)
-
-    def answer(self, run: RunRecord) -> str | None:
-        """Check run, then Collect outputs: the answer of a run that needs no tools."""
-        step = StepInput(run_id=run.id, settings=POLL, run=RunProgress(status="in_progress"))
-        assert steps.check_run(step, self.ctx).status == "completed"
-        steps.collect_outputs(step, self.ctx)
-        return self.ctx.runs.get(run.id).answer
-
-    def creates(self, server: EmulatorServer) -> list[str]:
-        """The model turns a server was asked for (answered or refused)."""
-        paths = ("/v1/responses", "/v1/chat/completions")
-        return [e.path for e in server.exchanges if e.method == "POST" and e.path in paths]
-
-
 @pytest.fixture
 def make_world(servers: tuple[EmulatorServer, EmulatorServer]) -> Iterator[Callable[..., World]]:
-    primary, fallback = servers
-    primary.reset()
-    fallback.reset()
-    with moto_tables() as tables:
-        runs_table = tables["runs"]
-
-        def make(*, primary_url: str | None = None, timeout: float = 5.0, **settings: Any) -> World:
-            run_settings = RunSettings(**{"fallback_engine": "chat", **settings})
-            s3 = boto3.client("s3", region_name="us-east-1")
-            s3.create_bucket(Bucket=BUCKET)
-            blobs = BlobStore(s3, BUCKET)
-            messages = MessageStore(tables["messages"], blobs, inline_bytes=32_768)
-            waits: list[float] = []
-            engines = {
-                "responses": ResponsesEngine(
-                    new_client(
-                        "sk-test", primary_url or primary.base_url, timeout, RETRIES, sleep=waits.append
-                    )
-                ),
-                "chat": ChatEngine(
-                    new_client("sk-test", fallback.base_url, 5.0, RETRIES, sleep=lambda _: None),
-                    ChatState(messages, ChatRoundStore(runs_table), run_settings.context_budget, blobs=blobs),
-                ),
-            }
-            breakers = CircuitBreakerStore(runs_table)
-            ctx = StepContext(
-                runs=RunStore(runs_table),
-                ledger=ToolCallLedger(runs_table),
-                threads=ThreadStore(tables["threads"]),
-                engine=engines.__getitem__,
-                run_settings=run_settings,
-                tool_settings=ToolSettings(),
-                tool_functions={},
-                messages=messages,
-                start_execution=lambda run_id: (
-                    f"arn:aws:states:us-east-1:123456789012:execution:run:{run_id}"
-                ),
-                fallback=Fallback(breakers, run_settings),
-                files=FileStore(tables["threads"]),
-            )
-            return World(ctx=ctx, primary=primary, fallback=fallback, breakers=breakers, waits=waits)
-
+    with worlds(*servers) as make:
         yield make
     for server in servers:
         for exchange in server.exchanges:
             validate_exchange(exchange)
 
 
-def closed_port_url() -> str:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
-    return f"http://127.0.0.1:{port}/v1"  # nothing listens there any more
+def rate_limited(world: World) -> None:
+    """An outage: every attempt of the primary's create is refused 429 (nothing was created)."""
+    world.primary.script(
+        Plan.http_error(429, "rate_limit_exceeded", times=RETRIES.max_attempts, retry_after_ms=30)
+    )
 
 
 OUTAGES: dict[str, tuple[Callable[[World], None], str]] = {
-    "5xx after the retries": (
-        lambda w: w.primary.script(Plan.http_error(500, None, times=RETRIES.max_attempts)),
-        "UpstreamUnavailable: the upstream answered 500",
+    # Not a model turn: a 5xx there proves nothing was started (a 5xx answering a create does not: see
+    # test_lost_creates.py)
+    "a 5xx creating the conversation": (
+        lambda w: w.wire.pending.append(Fault("/conversations", 503, "before")),
+        "UpstreamUnavailable: the upstream answered 503",
     ),
-    "429 after the retries": (
-        lambda w: w.primary.script(
-            Plan.http_error(429, "rate_limit_exceeded", times=RETRIES.max_attempts, retry_after_ms=30)
-        ),
-        "UpstreamRateLimited",
-    ),
+    "429 after the retries": (rate_limited, "UpstreamRateLimited"),
     "404 (the endpoint is gone)": (
         lambda w: w.primary.script(Plan.http_error(404, None)),
         "UpstreamNotFound: the upstream refused the request (404)",
@@ -245,27 +103,16 @@ def test_a_rate_limit_is_retried_waiting_what_retry_after_asks(make_world: Calla
     assert world.waits == [0.03] * (RETRIES.max_attempts - 1)
 
 
-def test_a_connection_error_moves_the_run_to_the_fallback(make_world: Callable[..., World]) -> None:
+def test_a_connection_never_made_moves_the_run_to_the_fallback(make_world: Callable[..., World]) -> None:
+    # Given a primary nobody listens for: each create was refused before it was sent, and tried again
     world = make_world(primary_url=closed_port_url())
     world.fallback.script(Plan.message("Answered by the fallback."))
     run = world.start(world.new_run())
     assert (run.engine, run.fallback_from) == ("chat", "responses")
-    assert "APIConnectionError" in (run.fallback_reason or "")
-    assert world.answer(run) == "Answered by the fallback."
-
-
-def test_a_timeout_moves_the_run_to_the_fallback(make_world: Callable[..., World]) -> None:
-    # Given a primary whose create hangs longer than the client waits
-    world = make_world(timeout=0.5)
-    world.primary.script(Plan.http_hang(3.0))
-    world.fallback.script(Plan.message("Answered by the fallback."))
-    # When the run starts
-    run = world.start(world.new_run())
-    # Then the create was not repeated on the primary (it may have reached it), and the fallback answered
-    assert (run.engine, run.fallback_from) == ("chat", "responses")
-    assert "APITimeoutError" in (run.fallback_reason or "")
-    assert len(run.response_ids) == 1 and run.response_ids[0].startswith("chatcmpl-")
-    assert run.pending_round is None
+    assert (run.fallback_reason or "").startswith(
+        "UpstreamUnavailable: the upstream did not answer: APIConnectionError"
+    )
+    assert len(world.waits) == RETRIES.max_attempts - 1
     assert world.answer(run) == "Answered by the fallback."
 
 
@@ -296,7 +143,7 @@ def test_refusals_are_not_outages(
 
 def test_with_fallback_off_an_outage_fails_the_run(make_world: Callable[..., World]) -> None:
     world = make_world(fallback_engine="off")
-    world.primary.script(Plan.http_error(503, None, times=RETRIES.max_attempts))
+    world.wire.pending.append(Fault("/conversations", 503, "before"))
     with pytest.raises(UpstreamUnavailable):
         world.start(world.new_run())
     assert world.creates(world.fallback) == []
@@ -306,7 +153,7 @@ def test_with_fallback_off_an_outage_fails_the_run(make_world: Callable[..., Wor
 def test_an_open_circuit_sends_later_runs_straight_to_the_fallback(make_world: Callable[..., World]) -> None:
     # Given a primary that just had an outage
     world = make_world()
-    world.primary.script(Plan.http_error(500, None, times=RETRIES.max_attempts))
+    rate_limited(world)
     world.start(world.new_run("first"))
     asked = len(world.creates(world.primary))
     # When the next run starts within the cooling period
@@ -315,7 +162,7 @@ def test_an_open_circuit_sends_later_runs_straight_to_the_fallback(make_world: C
     assert len(world.creates(world.primary)) == asked
     assert (second.engine, second.fallback_from) == ("chat", "responses")
     assert (second.fallback_reason or "").startswith("responses is skipped after an outage (circuit open): ")
-    assert "UpstreamUnavailable" in (second.fallback_reason or "")
+    assert "UpstreamRateLimited" in (second.fallback_reason or "")
     assert world.answer(second)
 
 
@@ -330,7 +177,7 @@ def test_after_the_cooling_period_one_run_tries_the_primary_again(
 ) -> None:
     # Given an open circuit whose cooling period is over
     world = make_world(breaker_cooling_seconds=60)
-    world.primary.script(Plan.http_error(500, None, times=RETRIES.max_attempts))
+    rate_limited(world)
     world.start(world.new_run("outage"))
     after_cooling(monkeypatch, world)
     fallback = world.ctx.fallback
@@ -361,12 +208,12 @@ def test_a_failed_trial_opens_the_circuit_again(
     make_world: Callable[..., World], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     world = make_world(breaker_cooling_seconds=60)
-    world.primary.script(Plan.http_error(500, None, times=RETRIES.max_attempts))
+    rate_limited(world)
     world.start(world.new_run("outage"))
     first = world.breakers.get("dev", "responses")
     after_cooling(monkeypatch, world)
     # When the trial run meets the outage again
-    world.primary.script(Plan.http_error(500, None, times=RETRIES.max_attempts))
+    rate_limited(world)
     run = world.start(world.new_run("trial"))
     # Then it is answered by the fallback, and a new cooling period starts
     assert (run.engine, run.fallback_from) == ("chat", "responses")
@@ -378,12 +225,12 @@ def test_a_failed_trial_opens_the_circuit_again(
 def test_when_the_fallback_fails_too_the_run_fails_with_both_errors(make_world: Callable[..., World]) -> None:
     # Given a primary with an outage and a fallback that refuses the prompt
     world = make_world()
-    world.primary.script(Plan.http_error(502, None, times=RETRIES.max_attempts))
+    rate_limited(world)
     world.fallback.script(Plan.fail("invalid_prompt", "the fallback refused"))
     run = world.new_run("are you there?")
     # When the run starts, both fail; Then the run failed with both reasons, its message kept
     reasons = failed_with_both_reasons(world, run)
-    assert "responses: UpstreamUnavailable: the upstream answered 502" in reasons
+    assert "responses: UpstreamRateLimited: the upstream rate-limited the request" in reasons
     assert (
         "fallback chat: UpstreamRejected: the upstream refused the request (400): the fallback refused"
         in (reasons)
@@ -416,7 +263,7 @@ def failed_with_both_reasons(world: World, run: RunRecord) -> str:
 def test_a_run_with_a_text_file_falls_back_with_the_file_inlined(make_world: Callable[..., World]) -> None:
     # Given a responses run with a CSV (staged upstream, its upload still in S3), and a primary outage
     world = make_world()
-    world.primary.script(Plan.http_error(503, None, times=RETRIES.max_attempts))
+    rate_limited(world)
     world.fallback.script(Plan.message("North sold most."))
     run = world.new_run("Which region sold most?", {"sales.csv": ("text/csv", b"region,total\nNorth,9\n")})
     # When the run starts, it moves to chat
@@ -437,13 +284,13 @@ def test_a_non_text_file_fails_the_fallback_and_the_run_ends_with_both_reasons(
 ) -> None:
     # Given a responses run with a CSV and a PDF, and a primary outage
     world = make_world()
-    world.primary.script(Plan.http_error(503, None, times=RETRIES.max_attempts))
+    rate_limited(world)
     files = {"sales.csv": ("text/csv", b"region\nNorth\n"), "brief.pdf": ("application/pdf", b"%PDF-1.7")}
     run = world.new_run("Summarise both", files)
     # When the run starts, the primary fails and chat cannot take the PDF
     reasons = failed_with_both_reasons(world, run)
     # Then the run failed with both reasons, the second naming the PDF, its message kept as it was
-    assert "responses: UpstreamUnavailable: the upstream answered 503" in reasons
+    assert "responses: UpstreamRateLimited: the upstream rate-limited the request" in reasons
     assert f"fallback chat: FileNotInlinable: file_ids.1: file {run.file_ids[1]} (brief.pdf)" in reasons
     assert "application/pdf, and the chat engine reads only text files" in reasons
     # and chat was never asked

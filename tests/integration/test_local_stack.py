@@ -246,8 +246,8 @@ def test_the_real_workflow_definition_is_loaded_with_every_function_arn(stack: L
 
     collect(json.loads(definition))
     # every step is wired in; tools are routed at run time (FunctionName.$), by Check run
-    # (the API, the cleanup functions and file staging are not steps)
-    not_steps = {"api", "clean_up_thread", "delete_threads", "sweep_threads", "stage_file"}
+    # (the API, the cleanup functions, file staging and the reconciler are not steps)
+    not_steps = {"api", "clean_up_thread", "delete_threads", "sweep_threads", "stage_file", "reconcile_run"}
     step_folders = {path.parent.name for path in REAL_FUNCTIONS.glob("*/handler.py")} - not_steps
     tool_folders = {folder for folder in step_folders if folder.startswith("tool_")}
     assert arns == {stack.lambdas.function_arn(folder) for folder in step_folders - tool_folders}
@@ -286,11 +286,12 @@ def test_the_http_api_delivers_a_v2_event_with_the_token_claims(stack: LocalStac
     assert response.headers["apigw-requestid"]
     event = response.json()
     assert event["version"] == "2.0"
-    assert event["routeKey"] == "ANY /v1/{proxy+}"
+    # the route that starts runs has its own key (its own throttling), as API Gateway routes it
+    assert event["routeKey"] == "POST /v1/threads/{thread_id}/runs"
     assert event["rawPath"] == "/v1/threads/thr_1/runs"
     assert event["rawQueryString"] == "verbose=1&tag=a&tag=b"
     assert event["queryStringParameters"] == {"verbose": "1", "tag": "a,b"}
-    assert event["pathParameters"] == {"proxy": "threads/thr_1/runs"}
+    assert event["pathParameters"] == {"thread_id": "thr_1"}
     assert event["cookies"] == ["session=s1"]
     assert event["headers"]["x-trace"] == "t1"
     assert "cookie" not in event["headers"]

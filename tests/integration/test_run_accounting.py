@@ -10,6 +10,7 @@ from typing import Any
 
 import boto3
 import pytest
+from botocore.exceptions import ClientError
 from threadrunner import clock
 from threadrunner.engines.base import UpstreamRun, UpstreamToolCall
 from threadrunner.models.records import RunError, RunRecord, Usage
@@ -307,3 +308,84 @@ def test_a_queued_run_cancelled_while_it_waited_is_accounted_for_when_its_turn_c
     )
     day = ctx.usage.day("alice", clock.now().date())  # type: ignore[union-attr]
     assert (day.runs, day.total_tokens) == (2, FIRST.total_tokens)
+
+
+class ConflictsFirst:
+    """A client's ``transact_write_items`` whose first ``times`` calls DynamoDB cancels because another
+    transaction held one of the items (the usage day of a user whose two runs end at once)."""
+
+    def __init__(self, transact: Any, times: int = 1) -> None:
+        self._transact = transact
+        self.left = times
+        self.calls = 0
+
+    def __call__(self, **request: Any) -> Any:
+        self.calls += 1
+        if self.left:
+            self.left -= 1
+            reasons = [
+                "None" if n == 0 else "TransactionConflict" for n in range(len(request["TransactItems"]))
+            ]
+            message = (
+                "Transaction cancelled, please refer cancellation reasons for specific reasons "
+                f"[{', '.join(reasons)}]"
+            )
+            raise ClientError(
+                {
+                    "Error": {"Code": "TransactionCanceledException", "Message": message},
+                    "CancellationReasons": [{"Code": reason} for reason in reasons],
+                },
+                "TransactWriteItems",
+            )
+        return self._transact(**request)
+
+
+def test_a_run_whose_ending_conflicts_with_another_on_the_usage_day_still_ends_counted(
+    ctx: StepContext, engine: FakeEngine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Given a run that spent tokens, whose ending meets another run of the same user ending at that moment:
+    # DynamoDB cancels its transaction once, for a conflict on the usage day (not for its condition)
+    run = _new_run(ctx)
+    steps.start_run(_step(run, "queued"), ctx)
+    engine.polls = [UpstreamRun(status="completed", answer="North leads.", usage=FIRST)]
+    steps.check_run(_step(run), ctx)
+    steps.collect_outputs(_step(run), ctx)
+    client = ctx.runs._table.meta.client
+    conflicts = ConflictsFirst(client.transact_write_items)
+    monkeypatch.setattr(client, "transact_write_items", conflicts)
+
+    # When Finish run ends it
+    status = _finish(ctx, run, "completed")
+
+    # Then the transaction is made again and the run ends, with its metrics and usage counted once
+    assert conflicts.calls == 2
+    assert status == "completed"
+    ended = ctx.runs.get(run.id)
+    assert ended.status == "completed" and ended.metrics is not None
+    day = ctx.usage.day("alice", clock.now().date())  # type: ignore[union-attr]
+    assert (day.runs, day.total_tokens) == (1, FIRST.total_tokens)
+
+
+def test_a_run_whose_ending_keeps_conflicting_fails_the_step_so_the_workflow_tries_again(
+    ctx: StepContext, engine: FakeEngine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Given a run whose ending transaction conflicts on every attempt of this Finish run
+    run = _new_run(ctx)
+    steps.start_run(_step(run, "queued"), ctx)
+    engine.polls = [UpstreamRun(status="completed", answer="ok", usage=FIRST)]
+    steps.check_run(_step(run), ctx)
+    client = ctx.runs._table.meta.client
+    conflicts = ConflictsFirst(client.transact_write_items, times=1000)
+    monkeypatch.setattr(client, "transact_write_items", conflicts)
+
+    # When Finish run ends it, it fails (Step Functions retries it) instead of reading "ended already"
+    with pytest.raises(ClientError):
+        _finish(ctx, run, "completed")
+    assert 1 < conflicts.calls < 10  # a bounded number of attempts
+    assert ctx.runs.get(run.id).status == "in_progress"
+
+    # and the retry, once the conflict has passed, ends it counted once
+    conflicts.left = 0
+    assert _finish(ctx, run, "completed") == "completed"
+    day = ctx.usage.day("alice", clock.now().date())  # type: ignore[union-attr]
+    assert (day.runs, day.total_tokens) == (1, FIRST.total_tokens)

@@ -1,5 +1,6 @@
 """Staging an upload (threadrunner.files.staging) over moto DynamoDB and S3 and an in-memory upstream:
-one upstream file per upload whatever the event delivery does, and every refusal a failed file with a reason."""
+one upstream file per upload whatever the event delivery does, every refusal a failed file with a reason, and
+once staged, the file's bytes never change, whatever a replayed presigned POST carries."""
 
 from __future__ import annotations
 
@@ -73,11 +74,15 @@ class World:
             created_at=clock.now(),
         )
         self.ctx.files.create(record)
-        self.s3.put_object(Bucket=BUCKET, Key=record.key, Body=data, ContentType=content_type)
+        self.post(record, data)
         return record
 
+    def post(self, record: FileRecord, data: bytes) -> None:
+        """What the presigned POST writes, the first time or replayed (it is valid until it expires)."""
+        self.s3.put_object(Bucket=BUCKET, Key=record.upload_key, Body=data, ContentType=record.content_type)
+
     def stage(self, record: FileRecord, deadline_in: float = 60) -> FileStatus | None:
-        return staging.stage(record.key, clock.now() + timedelta(seconds=deadline_in), self.ctx)
+        return staging.stage(record.upload_key, clock.now() + timedelta(seconds=deadline_in), self.ctx)
 
     def status(self, record: FileRecord) -> FileRecord:
         found = self.ctx.files.find(record.user_id, record.id)
@@ -85,7 +90,12 @@ class World:
         return found
 
     def upload_exists(self, record: FileRecord) -> bool:
-        return "Contents" in self.s3.list_objects_v2(Bucket=BUCKET, Prefix=record.key)
+        return "Contents" in self.s3.list_objects_v2(Bucket=BUCKET, Prefix=record.upload_key)
+
+    def staged_bytes(self, record: FileRecord) -> bytes | None:
+        """The file's own bytes (what runs inline, what went upstream); None when there is no copy."""
+        found = self.ctx.blobs.find_head(record.key, 1 << 20)
+        return found[1] if found else None
 
 
 @pytest.fixture
@@ -174,6 +184,7 @@ def test_a_refused_upload_fails_with_its_reason_and_is_deleted_before_anything_g
     assert world.stage(record) is FileStatus.failed
     assert reason in (world.status(record).reason or "")
     assert world.upstream.uploaded == {} and not world.upload_exists(record)
+    assert world.staged_bytes(record) is None  # a failed file keeps no copy either
 
 
 def test_a_file_deleted_while_it_was_uploading_leaves_nothing_upstream(world: World) -> None:
@@ -203,3 +214,66 @@ def test_keys_that_are_not_uploads_are_ignored(world: World) -> None:
     assert staging.parse_key("outputs/thr_1/run_1/chart.png") is None
     assert staging.parse_key("uploads/team/alice/file_01") == ("team/alice", "file_01")
     assert staging.stage("messages/x", clock.now(), world.ctx) is None
+
+
+# A presigned POST can be sent again until it expires (15 minutes): after staging, the file's bytes must not
+# change under it, whatever the replay carries and whenever its event comes.
+OTHER = b"region,total\nSouth,9\n"  # as long as CSV, so the POST's size condition lets it in
+
+
+@pytest.mark.parametrize("engine", ["responses", "chat"])
+def test_a_replayed_upload_after_staging_changes_nothing_and_is_deleted(world: World, engine: str) -> None:
+    # Given a file staged from CSV
+    record = world.upload()
+    world.ctx.files.delete("alice", record.id)
+    record = record.model_copy(update={"engine": engine})
+    world.ctx.files.create(record)
+    assert world.stage(record) is FileStatus.ready
+    assert not world.upload_exists(record)  # the upload was a hand-over: the file is the staged copy
+    # When the same presigned POST is replayed with other bytes, and its event comes
+    world.post(record, OTHER)
+    assert world.stage(record) is FileStatus.ready
+    # Then the staged copy (what chat inlines, what went upstream) is still CSV, and the replay is gone
+    assert world.staged_bytes(record) == CSV
+    assert list(world.upstream.uploaded.values()) == ([CSV] if engine == "responses" else [])
+    assert not world.upload_exists(record)
+    assert world.status(record).status is FileStatus.ready
+
+
+def test_a_replay_while_the_file_is_being_staged_is_never_used(world: World) -> None:
+    record = world.upload()
+    seen: list[FileStatus | None] = []
+
+    def replay() -> None:
+        # Mid-upload: the upload was copied and deleted already, so the replay lands on a free key
+        assert not world.upload_exists(record) and world.staged_bytes(record) == CSV
+        world.post(record, OTHER)
+        seen.append(world.stage(record))  # its event, while the first attempt holds the claim
+
+    world.upstream.during_upload = replay
+    assert world.stage(record) is FileStatus.ready
+    assert seen == [FileStatus.pending]
+    assert list(world.upstream.uploaded.values()) == [CSV] and world.staged_bytes(record) == CSV
+    assert not world.upload_exists(record)
+
+
+def test_a_retried_attempt_keeps_the_copy_an_earlier_one_made(world: World) -> None:
+    # Given an attempt that copied the upload, then met an outage (released for a retry)
+    record = world.upload()
+    world.upstream.fail_next = UpstreamUnavailable("503")
+    with pytest.raises(UpstreamUnavailable):
+        world.stage(record)
+    assert world.staged_bytes(record) == CSV and not world.upload_exists(record)
+    # When a replay lands before the retry
+    world.post(record, OTHER)
+    # Then the retry stages the copy it finds, not the replay
+    assert world.stage(record) is FileStatus.ready
+    assert list(world.upstream.uploaded.values()) == [CSV] and world.staged_bytes(record) == CSV
+    assert not world.upload_exists(record)
+
+
+def test_a_file_whose_upload_and_copy_are_both_gone_fails(world: World) -> None:
+    record = world.upload()
+    world.s3.delete_object(Bucket=BUCKET, Key=record.upload_key)  # say, expired before a late event
+    assert world.stage(record) is FileStatus.failed
+    assert "no longer stored" in (world.status(record).reason or "")

@@ -108,7 +108,8 @@ def test_a_deleting_thread_is_hidden_and_takes_no_new_queued_runs(store: ThreadS
     thread = _thread(store, "doomed")
     store.acquire(thread, "run_a")
     store.mark_deleting(thread)
-    assert store.enqueue(thread, "run_b") is None
+    with pytest.raises(NotFoundError):  # the API answers as for a deleted thread
+        store.enqueue(thread, "run_b")
     with pytest.raises(NotFoundError):
         store.get("alice", thread.id)
     assert store.find("alice", thread.id) is not None

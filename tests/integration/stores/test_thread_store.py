@@ -8,6 +8,7 @@ from datetime import timedelta
 from typing import Any
 
 import pytest
+from botocore.exceptions import ClientError
 from threadrunner import clock
 from threadrunner.errors import ConflictError, NotFoundError
 from threadrunner.stores.threads import ThreadStore, thread_key
@@ -78,3 +79,60 @@ def test_one_run_at_a_time(store: ThreadStore) -> None:
     store.release("alice", thread.id, "run_1", ttl_days=30)
     store.acquire(thread, "run_2")
     assert store.get("alice", thread.id).active_run_id == "run_2"
+
+
+def test_a_thread_being_deleted_or_past_its_expiry_takes_no_run(store: ThreadStore) -> None:
+    # Given a thread being deleted, and one past its expiry that TTL has not removed yet
+    deleting, _ = store.get_or_create(**KEY)
+    store.mark_deleting(deleting)
+    expired, _ = store.get_or_create(**KEY | {"purpose": "old"})
+    store._table.update_item(
+        Key=thread_key("alice", expired.id),
+        UpdateExpression="SET expires_at = :t",
+        ExpressionAttributeValues={":t": clock.epoch(clock.now()) - 1},
+    )
+    # When a run asks for either, it is told the thread is not found, and the lock stays free
+    for thread in (deleting, expired):
+        with pytest.raises(NotFoundError):
+            store.acquire(thread, "run_1", ttl_days=30)
+        assert store.find("alice", thread.id).active_run_id is None  # type: ignore[union-attr]
+
+
+def test_the_lock_and_the_runs_own_items_are_written_together_or_not_at_all(store: ThreadStore) -> None:
+    thread, _ = store.get_or_create(**KEY)
+    table = store._table.name
+
+    def run_item(sk: str, condition: str = "attribute_not_exists(sk)") -> dict[str, Any]:
+        return {
+            "Put": {
+                "TableName": table,
+                "Item": {"user_id": "alice", "sk": sk},
+                "ConditionExpression": condition,
+            }
+        }
+
+    # When one of the run's own items cannot be written, the thread is not locked either
+    with pytest.raises(ClientError):
+        store.acquire(
+            thread, "run_1", ttl_days=30, also=[run_item("run#1"), run_item("run#x", "attribute_exists(sk)")]
+        )
+    assert store.get("alice", thread.id).active_run_id is None
+    assert "Item" not in store._table.get_item(Key={"user_id": "alice", "sk": "run#1"})
+    # and when they can, both are written with the lock
+    store.acquire(thread, "run_1", ttl_days=30, also=[run_item("run#1")])
+    assert store.get("alice", thread.id).active_run_id == "run_1"
+    assert "Item" in store._table.get_item(Key={"user_id": "alice", "sk": "run#1"})
+
+
+def test_taking_the_lock_again_for_the_same_run_is_a_no_op(store: ThreadStore) -> None:
+    # Given a lock taken, whose answer was lost (botocore sent the same write again)
+    thread, _ = store.get_or_create(**KEY)
+    store.acquire(thread, "run_1", ttl_days=30)
+    # Then the same run taking it again is fine, another run is refused
+    store.acquire(thread, "run_1", ttl_days=30)
+    with pytest.raises(ConflictError):
+        store.acquire(thread, "run_2", ttl_days=30)
+    # and the same holds in the queue: the same run keeps its place
+    assert store.enqueue(thread, "run_2", ttl_days=30) == 1
+    assert store.enqueue(thread, "run_2", ttl_days=30) == 1
+    assert store.get("alice", thread.id).queue == ["run_2"]

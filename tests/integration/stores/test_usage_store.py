@@ -14,6 +14,7 @@ from threadrunner.stores.usage import UsageStore
 from tests.support.aws import moto_tables
 
 DAY = date(2026, 11, 25)
+MODEL = "gpt-5-mini"  # priced in prices.json
 
 
 @pytest.fixture
@@ -51,13 +52,14 @@ def test_a_used_up_budget_refuses_until_the_next_utc_midnight(store: UsageStore)
     late_evening = datetime(2026, 11, 25, 23, 59, 30, tzinfo=UTC)
 
     with pytest.raises(BudgetExceededError) as refused:
-        check_budgets(store.day("alice", late_evening.date()), settings, late_evening)
+        check_budgets(store.day("alice", late_evening.date()), settings, late_evening, model=MODEL)
     assert (refused.value.budget, refused.value.limit, refused.value.used) == ("daily_tokens", 100, 110)
     assert refused.value.resets_at == datetime(2026, 11, 26, tzinfo=UTC)
 
     midnight = refused.value.resets_at
-    check_budgets(store.day("alice", midnight.date()), settings, midnight)  # a new day: allowed again
-    check_budgets(store.day("bob", late_evening.date()), settings, late_evening)  # others: not affected
+    # A new day: allowed again; others: not affected
+    check_budgets(store.day("alice", midnight.date()), settings, midnight, model=MODEL)
+    check_budgets(store.day("bob", late_evening.date()), settings, late_evening, model=MODEL)
 
 
 def test_the_cost_budget_counts_too(store: UsageStore) -> None:
@@ -65,9 +67,10 @@ def test_the_cost_budget_counts_too(store: UsageStore) -> None:
     store.add("alice", DAY, Usage(total_tokens=1), 3.0)
     noon = datetime(2026, 11, 25, 12, tzinfo=UTC)
     with pytest.raises(BudgetExceededError) as refused:
-        check_budgets(store.day("alice", DAY), CostSettings(daily_cost_budget_usd=5), noon)
+        check_budgets(store.day("alice", DAY), CostSettings(daily_cost_budget_usd=5), noon, model=MODEL)
     assert refused.value.budget == "daily_cost_usd" and refused.value.used == pytest.approx(5.0)
-    check_budgets(store.day("alice", DAY), CostSettings(), noon)  # no budgets configured: never refused
+    # No budgets configured: never refused
+    check_budgets(store.day("alice", DAY), CostSettings(), noon, model=MODEL)
 
 
 def test_deleting_a_users_usage_leaves_others(store: UsageStore) -> None:

@@ -101,9 +101,9 @@ def test_client_errors_are_never_retried(status: int) -> None:
 
 
 def test_5xx_backs_off_exponentially_capped_then_gives_up() -> None:
-    # Given an upstream that keeps answering 503, and a jitter draw of 1 (the longest wait)
+    # Given an upstream that keeps answering 503 to a poll, and a jitter draw of 1 (the longest wait)
     upstream = Upstream(error(503))
-    response, waits = send(upstream)
+    response, waits = send(upstream, "GET", "/v1/responses/resp_1")
     # Then each wait doubles from the base up to the cap, and after max_attempts the 503 is returned
     assert waits == [1.0, 2.0, 3.0]
     assert response.status_code == 503 and len(upstream.requests) == POLICY.max_attempts
@@ -114,7 +114,7 @@ def test_jitter_draws_below_the_exponential_ceiling() -> None:
     waits: list[float] = []
     transport = RetryingTransport(Upstream(error(500)), POLICY, sleep=waits.append, draw=lambda: next(draws))
     with httpx.Client(transport=transport, base_url="https://upstream.test") as client:
-        client.post("/v1/chat/completions", json={})
+        client.get("/v1/responses/resp_1")
     assert waits == [0.5, 0.5, 0.0]
 
 
@@ -149,3 +149,46 @@ def test_a_create_that_lost_its_connection_is_not_sent_again(lost: Exception) ->
     with pytest.raises(type(lost)):
         send(upstream, "POST", "/v1/responses")
     assert len(upstream.requests) == 1
+
+
+@pytest.mark.parametrize("status", [500, 502, 503, 504])
+@pytest.mark.parametrize(
+    "path", ["/v1/responses", "/v1/threads/t/runs", "/v1/threads/t/runs/r/submit_tool_outputs", "/v1/files"]
+)
+def test_a_5xx_answering_a_create_is_returned_at_once(status: int, path: str) -> None:
+    # A proxy's 502/504 (or the upstream's own 500/503) may follow a create the upstream accepted:
+    # sending it again could start the model twice, so the caller learns the outcome is unknown
+    upstream = Upstream(error(status), OK)
+    response, waits = send(upstream, "POST", path)
+    assert response.status_code == status and waits == [] and len(upstream.requests) == 1
+
+
+@pytest.mark.parametrize(
+    "never_made",
+    [httpx.ConnectError("refused"), httpx.ConnectTimeout("no answer to SYN"), httpx.PoolTimeout("pool full")],
+)
+def test_a_create_whose_connection_was_never_made_is_sent_again(never_made: Exception) -> None:
+    # Nothing left: the upstream provably did not take it
+    upstream = Upstream(never_made, OK)
+    response, waits = send(upstream, "POST", "/v1/responses")
+    assert response.status_code == 200 and waits == [1.0] and len(upstream.requests) == 2
+
+
+@pytest.mark.parametrize(
+    "lost", [httpx.WriteError("broken pipe"), httpx.ReadError("reset"), httpx.WriteTimeout("slow")]
+)
+def test_a_create_cut_while_being_sent_or_answered_is_not_sent_again(lost: Exception) -> None:
+    upstream = Upstream(lost, OK)
+    with pytest.raises(type(lost)):
+        send(upstream, "POST", "/v1/responses")
+    assert len(upstream.requests) == 1
+
+
+def test_a_chat_completion_answered_5xx_is_asked_again_but_not_after_a_timeout() -> None:
+    # It leaves nothing upstream: a second completion costs tokens, never a second answer
+    response, waits = send(Upstream(error(502), OK), "POST", "/v1/chat/completions")
+    assert response.status_code == 200 and waits == [1.0]
+    slow = Upstream(httpx.ReadTimeout("slow"), OK)
+    with pytest.raises(httpx.ReadTimeout):
+        send(slow, "POST", "/v1/chat/completions")
+    assert len(slow.requests) == 1

@@ -8,11 +8,12 @@ from datetime import UTC, datetime
 from typing import Any
 
 import pytest
+from threadrunner.http.gateway_routes import ROUTES, select
 from werkzeug.test import Client, EnvironBuilder
 from werkzeug.wrappers import Request
 
 from local.auth import TokenRejectedError
-from local.http_api import HttpApi, build_event, to_response
+from local.http_api import HttpApi, PathRejectedError, build_event, gateway_path, to_response
 from local.lambdas import Invocation, LambdaError
 
 NOW = datetime(2026, 3, 12, 19, 3, 58, 390000, tzinfo=UTC)
@@ -21,7 +22,18 @@ CLAIMS = {"sub": "alice", "exp": "1900000000"}
 
 def event_for(**request: Any) -> dict[str, Any]:
     environ = EnvironBuilder(environ_base={"REMOTE_ADDR": "127.0.0.1"}, **request).get_environ()
-    return build_event(Request(environ), CLAIMS, account_id="123456789012", request_id="req-1", now=NOW)
+    path = gateway_path(environ["RAW_URI"].split("?", 1)[0])
+    route = select(ROUTES, environ["REQUEST_METHOD"], path)
+    assert route is not None
+    return build_event(
+        Request(environ),
+        CLAIMS,
+        route=route,
+        path=path,
+        account_id="123456789012",
+        request_id="req-1",
+        now=NOW,
+    )
 
 
 def test_a_json_request_becomes_a_v2_event() -> None:
@@ -34,11 +46,12 @@ def test_a_json_request_becomes_a_v2_event() -> None:
     )
 
     assert event["version"] == "2.0"
-    assert event["routeKey"] == "ANY /v1/{proxy+}"
+    # the route starting runs has its own key (its own throttling), and its own path parameter
+    assert event["routeKey"] == "POST /v1/threads/{thread_id}/runs"
     assert event["rawPath"] == "/v1/threads/thr_1/runs"
     assert event["rawQueryString"] == "a=1&a=2&empty="
     assert event["queryStringParameters"] == {"a": "1,2", "empty": ""}
-    assert event["pathParameters"] == {"proxy": "threads/thr_1/runs"}
+    assert event["pathParameters"] == {"thread_id": "thr_1"}
     assert event["cookies"] == ["c1=v1", "c2=v2"]
     assert event["headers"]["x-custom"] == "one"
     assert event["headers"]["content-type"] == "application/json"
@@ -59,7 +72,7 @@ def test_a_json_request_becomes_a_v2_event() -> None:
             "userAgent": "tests",
         },
         "requestId": "req-1",
-        "routeKey": "ANY /v1/{proxy+}",
+        "routeKey": "POST /v1/threads/{thread_id}/runs",
         "stage": "$default",
         "time": "12/Mar/2026:19:03:58 +0000",
         "timeEpoch": 1773342238390,
@@ -179,3 +192,89 @@ def test_paths_outside_the_route_are_not_found(client: Client, function: FakeFun
     assert response.status_code == 404
     assert response.json == {"message": "Not Found"}
     assert function.events == []
+
+
+# What live HTTP APIs hand a function as rawPath for a path sent encoded (None: API Gateway answers 400):
+# decoded, cut at a ? decoding made, decoded again. REST APIs, ALB and function URLs keep it as sent.
+LIVE_HTTP_API_PATHS = {
+    "/capture/plain": "/capture/plain",
+    "/capture/space%20value": "/capture/space value",
+    "/capture/question%3Fvalue": "/capture/question",
+    "/capture/percent%25done": None,
+    "/capture/hash%23value": "/capture/hash#value",
+    "/capture/slash%2Fvalue": "/capture/slash/value",
+    "/capture/unicode-%CE%BB-%E4%B8%96%E7%95%8C": "/capture/unicode-λ-世界",
+    "/capture/literal%252Fvalue": "/capture/literal/value",
+    "/capture/literal%253Fvalue": "/capture/literal?value",
+    "/capture/literal%2525value": "/capture/literal%value",
+}
+
+
+@pytest.mark.parametrize("sent", sorted(LIVE_HTTP_API_PATHS))
+def test_a_path_is_decoded_as_http_apis_decode_it(sent: str) -> None:
+    expected = LIVE_HTTP_API_PATHS[sent]
+
+    if expected is None:
+        with pytest.raises(PathRejectedError):
+            gateway_path(sent)
+    else:
+        assert gateway_path(sent) == expected
+
+
+@pytest.mark.parametrize(
+    ("sent", "user_id"),
+    [
+        ("dora%20smith", "dora smith"),
+        ("d%C3%B6rte", "dörte"),
+        ("d%25C3%25B6rte", "dörte"),
+        ("dora+smith", "dora+smith"),
+    ],
+)
+def test_a_percent_encoded_path_parameter_reaches_the_function_decoded(
+    client: Client, function: FakeFunction, sent: str, user_id: str
+) -> None:
+    # Given an operator cancelling the runs of a user whose id the client had to encode
+    client.post(f"/v1/admin/users/{sent}/runs/cancel", headers={"Authorization": "Bearer good"})
+
+    # Then the function gets the path and its parameter decoded, as API Gateway hands them over (the API decodes
+    # nothing again: "+" is a plus in a path)
+    event = function.events[0]
+    assert (
+        event["rawPath"]
+        == event["requestContext"]["http"]["path"]
+        == f"/v1/admin/users/{user_id}/runs/cancel"
+    )
+    assert event["pathParameters"] == {"proxy": f"admin/users/{user_id}/runs/cancel"}
+    assert event["routeKey"] == "ANY /v1/{proxy+}"
+
+
+def test_a_path_api_gateway_cannot_decode_is_a_400_before_the_function(
+    client: Client, function: FakeFunction
+) -> None:
+    response = client.get("/v1/threads/100%25done", headers={"Authorization": "Bearer good"})
+
+    assert response.status_code == 400
+    assert response.json == {"message": "Bad Request"}
+    assert function.events == []
+
+
+@pytest.mark.parametrize("method", ["TRACE", "HEAD", "PUT", "PATCH", "QUERY"])
+def test_every_method_reaches_the_function_which_knows_the_paths(
+    client: Client, function: FakeFunction, method: str
+) -> None:
+    response = client.open("/v1/threads", method=method, headers={"Authorization": "Bearer good"})
+
+    assert response.status_code == 204
+    assert function.events[0]["requestContext"]["http"]["method"] == method
+    assert function.events[0]["routeKey"] == "ANY /v1/{proxy+}"
+
+
+def test_options_reaches_the_function_without_a_token(client: Client, function: FakeFunction) -> None:
+    # Given a browser's CORS preflight, which carries no token
+    response = client.options("/v1/threads/thr_1", headers={"Origin": "http://localhost:3000"})
+
+    # Then it reaches the function on its own route, with no claims, as API Gateway sends it
+    assert response.status_code == 204
+    event = function.events[0]
+    assert event["routeKey"] == "OPTIONS /v1/{proxy+}"
+    assert "authorizer" not in event["requestContext"]

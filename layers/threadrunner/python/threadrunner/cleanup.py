@@ -1,6 +1,7 @@
 """Removing a thread and everything that hangs off it, in one place for every way a thread goes away: the
 TTL stream (functions/clean_up_thread), the daily sweep (functions/sweep_threads) and deletes requested
-through the API (functions/delete_threads).
+through the API (functions/delete_threads). The sweep also repairs runs whose execution died and the locks
+they left behind (threadrunner.run_repair, the reconciler's code).
 
 What is left to clean is recorded first (stores/cleanups.py) and forgotten only once all is gone, so a
 failing step (typically the upstream refusing to delete the conversation) is retried, never lost. Every
@@ -18,7 +19,7 @@ from typing import Any, cast
 from boto3.dynamodb.types import TypeDeserializer
 from pydantic import BaseModel
 
-from threadrunner import aws, clock
+from threadrunner import aws, clock, run_repair
 from threadrunner.engines import Engine, engine_for
 from threadrunner.engines.base import FileEngine
 from threadrunner.files.outputs import outputs_prefix
@@ -162,11 +163,18 @@ class SweepReport(BaseModel):
     failed: int = 0
     given_up: int = 0  # cleanups past max attempts, left for a person (their records stay)
     orphaned_files: int = 0  # files deleted on their own, or whose thread is gone, removed now
+    repaired: int = 0  # runs ended and locks put right (threadrunner.run_repair)
+    repairs_failed: int = 0  # repairs that raised: the next sweep tries again
 
 
-def sweep(ctx: CleanupContext) -> SweepReport:
-    """The backstop: threads past ``expires_at`` that TTL has not removed yet, and cleanups that failed."""
+def sweep(ctx: CleanupContext, repairs: run_repair.RepairContext | None = None) -> SweepReport:
+    """The backstop: with ``repairs``, runs whose execution died and the locks they left (the reconciler's
+    code, for events that never came); threads past ``expires_at`` that TTL has not removed yet, and
+    cleanups that failed."""
     report = SweepReport()
+    if repairs is not None:
+        repaired = run_repair.sweep(repairs)
+        report.repaired, report.repairs_failed = repaired.repaired, repaired.failed
     todo: dict[str, PendingCleanup] = {}
     for waiting in ctx.cleanups.pending():
         if waiting.attempts >= ctx.settings.max_cleanup_attempts:
@@ -268,6 +276,7 @@ def _delete_file(record: FileRecord, engine: FileEngine | None, ctx: CleanupCont
     if record.upstream_file_id and engine is not None:
         engine.delete_file(record.upstream_file_id)
     ctx.blobs.delete(record.key)
+    ctx.blobs.delete(record.upload_key)  # an upload not staged yet, or one replayed after staging
     if ctx.files is not None:
         ctx.files.delete(record.user_id, record.id)  # last: until then it says what is left
 

@@ -36,3 +36,14 @@ def new_id(prefix: str) -> str:
         value, digit = divmod(value, 32)
         chars.append(_ALPHABET[digit])
     return f"{prefix}_{''.join(reversed(chars))}"
+
+
+def id_time(identifier: str) -> datetime | None:
+    """When ``new_id`` made ``identifier`` (to the millisecond); None for an id it did not make."""
+    _, separator, encoded = identifier.rpartition("_")
+    if not separator or len(encoded) != 26 or any(char not in _ALPHABET for char in encoded):
+        return None
+    value = 0
+    for char in encoded:
+        value = value * 32 + _ALPHABET.index(char)
+    return datetime.fromtimestamp((value >> 80) / 1000, UTC)

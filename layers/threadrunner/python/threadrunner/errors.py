@@ -1,4 +1,4 @@
-"""Domain exceptions. The API maps them to HTTP once (functions/api); the workflow sees their class
+"""Domain exceptions. The API maps them to HTTP once (threadrunner.http.resolver); the workflow sees their class
 names as error names (``Catch``/``Retry`` in run.asl.json), so the names are part of the contract."""
 
 from __future__ import annotations

@@ -2,10 +2,17 @@
 engine (usually ``chat``, replaying our own message log), and a circuit breaker sends the next runs straight
 there for a cooling period, after which one run tries the engine again.
 
-Outage signals (what engines/retry.py could not retry away): timeouts and lost connections, 5xx and 429
-rate limits after the retries, 404/410 (an endpoint or server that is gone). Not outages: 429
-``insufficient_quota``, 400, 401, 403: another upstream would not help a bad request, and a missing key or
-quota needs a person, not a detour.
+Outage signals (what engines/retry.py could not retry away): no connection, timeouts of calls that create
+nothing, 5xx and 429 rate limits after the retries, 404/410 (an endpoint or server that is gone). Not
+outages: 429 ``insufficient_quota``, 400, 401, 403: another upstream would not help a bad request, and a
+missing key or quota needs a person, not a detour.
+
+A create whose outcome is unknown (UpstreamOutcomeUnknown: timed out, a 5xx or a garbled answer) is not an
+outage either: the primary may be running that very turn, so creating it again on the fallback could answer
+twice. The run fails instead, and the upstream response is cancelled where its id can be known
+(workflow/lost_creates.py). It does open the circuit (``suspect``): an engine that leaves creates unanswered is in
+trouble, and without that every run would fail the same way while it lasts, never reaching the fallback.
+Runs during the cooling period start on the fallback before asking the primary anything, which is safe.
 
 The switch happens in Start run, before the run has any model turn (workflow/steps.py). A run that has
 started on an engine stays on it: a later outage fails it (after the workflow's retries), and its error
@@ -43,10 +50,15 @@ class Route:
 
 
 def is_outage(error: BaseException) -> bool:
-    if isinstance(error, UpstreamOutcomeUnknown):
-        # A create that timed out or lost its connection; not our own claim of a crashed attempt's round.
-        return error.__cause__ is not None and not isinstance(error.__cause__, ClientError)
+    """The run may move to the fallback engine: the primary provably created nothing."""
     return isinstance(error, UpstreamUnavailable | UpstreamRateLimited | UpstreamNotFound)
+
+
+def is_lost_create(error: BaseException) -> bool:
+    """A create whose outcome the upstream left unknown: the primary may be running it. Not our own refusal
+    to create a round again after an earlier attempt's unknown outcome (its cause is the conditional
+    write's ClientError): that attempt already counted."""
+    return isinstance(error, UpstreamOutcomeUnknown) and not isinstance(error.__cause__, ClientError)
 
 
 class Fallback:
@@ -83,6 +95,15 @@ class Fallback:
         fallback = self._fallback_for(engine)
         if fallback is None:
             return None
+        return Route(fallback, fallback_from=engine, reason=self._open(engine, error))
+
+    def suspect(self, engine: str, error: BaseException) -> None:
+        """A create on ``engine`` got no settling answer: its run fails (see the module's docstring), the
+        next runs go to the fallback until the cooling period is over (nothing happens with fallback off)."""
+        if self._fallback_for(engine) is not None:
+            self._open(engine, error)
+
+    def _open(self, engine: str, error: BaseException) -> str:
         now = clock.now().timestamp()
         reason = f"{type(error).__name__}: {error}"[:_REASON_CHARS]
         self._breakers.open(
@@ -94,7 +115,7 @@ class Fallback:
                 open_until=now + self._settings.breaker_cooling_seconds,
             )
         )
-        return Route(fallback, fallback_from=engine, reason=reason)
+        return reason
 
     def succeeded(self, route: Route) -> None:
         """A run started on its engine: a trial that worked closes the circuit."""

@@ -31,6 +31,8 @@ ESTIMATED_COST = "EstimatedCost"
 # A run on a model the price table does not know: its cost is unknown, not zero.
 RUNS_WITHOUT_PRICE = "RunsWithoutPrice"
 FALLBACKS = "Fallbacks"
+# A run whose execution died, or a thread's lock left wrong, put right (threadrunner.run_repair), by cause.
+RUNS_REPAIRED = "RunsRepaired"
 TOKENS = {
     "PromptTokens": "prompt_tokens",
     "CachedTokens": "cached_tokens",
@@ -42,7 +44,12 @@ Values = Mapping[str, tuple[float, MetricUnit]]
 
 
 def publish(
-    values: Values, *, environment: str, assistant: str | None = None, model: str | None = None
+    values: Values,
+    *,
+    environment: str,
+    assistant: str | None = None,
+    model: str | None = None,
+    cause: str | None = None,
 ) -> None:
     """One EMF document: ``values`` under exactly these dimensions (no implicit ``service``)."""
     if not values:
@@ -54,6 +61,8 @@ def publish(
         document.add_dimension(name="assistant", value=assistant)
     if model is not None:
         document.add_dimension(name="model", value=model)
+    if cause is not None:
+        document.add_dimension(name="cause", value=cause)
     for name, (value, unit) in values.items():
         document.add_metric(name=name, unit=unit, value=value)
     document.flush_metrics()
@@ -63,6 +72,13 @@ def count(name: str, *, environment: str, assistant: str, model: str | None = No
     """A counter by environment and by assistant (and model, if given), e.g. ``count(FALLBACKS, ...)``."""
     publish({name: (value, MetricUnit.Count)}, environment=environment)
     publish({name: (value, MetricUnit.Count)}, environment=environment, assistant=assistant, model=model)
+
+
+def run_repaired(cause: str, *, environment: str) -> None:
+    """One repair: by environment (what the alarm reads) and by environment and cause."""
+    values: Values = {RUNS_REPAIRED: (1, MetricUnit.Count)}
+    publish(values, environment=environment)
+    publish(values, environment=environment, cause=cause)
 
 
 def run_started(run: RunRecord, *, environment: str, queue_wait_seconds: float) -> None:

@@ -81,6 +81,14 @@ class CleanupSettings(_Settings):
     max_cleanup_attempts: int = Field(default=5, gt=0)
 
 
+class RepairSettings(_Settings):
+    """Repairing runs whose execution died (threadrunner.run_repair): the reconciler and the sweep."""
+
+    # The sweep leaves younger runs and locks alone: a run may be between taking its thread's lock and its
+    # StartExecution (the API answers within 30 s), and the reconciler may be on it already.
+    repair_grace_seconds: int = Field(default=300, ge=0)
+
+
 class EngineUpstream(BaseModel):
     """One engine's own upstream, where it differs from the shared one (e.g. chat on a vLLM server)."""
 
@@ -124,16 +132,18 @@ class UpstreamSettings(_Settings):
 
     openai_secret_name: str = "threadrunner/openai-api-key"  # noqa: S105 - a name, not a secret
     openai_base_url: str | None = None
-    # Below the step Lambdas' 60 s timeout, so a slow upstream fails the step, not the Lambda.
+    # One attempt of one upstream call (a chat completion waits for the whole answer within it).
     openai_timeout_seconds: float = Field(default=25.0, gt=0)
     # engine name -> its own base URL, key secret and model (JSON in THREADRUNNER_ENGINE_UPSTREAMS).
     engine_upstreams: dict[str, EngineUpstream] = Field(default_factory=dict)
-    # Retries of one upstream call (engines/retry.py): 429s honouring Retry-After, 5xx, lost reads.
-    retry_max_attempts: int = Field(default=4, ge=1, le=10)
+    # Retries of one upstream call (engines/retry.py): 429s honouring Retry-After, and for calls that create
+    # nothing 5xx and lost reads. A call lasts at most attempts x timeout + budget, below the model steps'
+    # Lambda timeout (tests/infra/test_timing.py); the workflow retries the step after that.
+    retry_max_attempts: int = Field(default=2, ge=1, le=10)
     retry_base_seconds: float = Field(default=0.5, ge=0)
-    retry_max_backoff_seconds: float = Field(default=8.0, ge=0)
-    retry_max_retry_after_seconds: float = Field(default=20.0, ge=0)
-    retry_budget_seconds: float = Field(default=30.0, ge=0)
+    retry_max_backoff_seconds: float = Field(default=4.0, ge=0)
+    retry_max_retry_after_seconds: float = Field(default=10.0, ge=0)
+    retry_budget_seconds: float = Field(default=10.0, ge=0)
 
     def base_url_for(self, engine: str) -> str | None:
         upstream = self.engine_upstreams.get(engine)
@@ -216,6 +226,11 @@ def cleanup_settings() -> CleanupSettings:
 
 
 @cache
+def repair_settings() -> RepairSettings:
+    return RepairSettings()
+
+
+@cache
 def upstream_settings() -> UpstreamSettings:
     return UpstreamSettings()
 
@@ -254,6 +269,7 @@ def reset_settings() -> None:
         upstream_settings,
         tool_settings,
         cleanup_settings,
+        repair_settings,
         file_settings,
         cost_settings,
         operator_settings,

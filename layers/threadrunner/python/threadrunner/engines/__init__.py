@@ -14,6 +14,7 @@ from threadrunner.engines.base import Engine
 from threadrunner.settings import UpstreamSettings
 
 if TYPE_CHECKING:
+    import httpx2 as httpx
     from openai import OpenAI
 
     from threadrunner.engines.assistant_registry import AssistantRegistry
@@ -77,14 +78,16 @@ def new_client(
     timeout: float,
     policy: RetryPolicy,
     sleep: Callable[[float], None] = time.sleep,
+    wire: httpx.BaseTransport | None = None,
 ) -> OpenAI:
-    """An SDK client whose calls are retried by engines/retry.py (the SDK's own retries are off)."""
-    import httpx2 as httpx
+    """An SDK client whose calls are retried by engines/retry.py (the SDK's own retries are off), over
+    ``wire`` (tests put faults there), else plain HTTP."""
+    import httpx2
     import openai
 
     from threadrunner.engines.retry import RetryingTransport
 
-    transport = RetryingTransport(httpx.HTTPTransport(), policy, sleep=sleep)
+    transport = RetryingTransport(wire or httpx2.HTTPTransport(), policy, sleep=sleep)
     return openai.OpenAI(
         api_key=api_key,
         base_url=base_url,

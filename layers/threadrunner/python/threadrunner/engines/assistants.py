@@ -54,7 +54,9 @@ class AssistantsEngine(FilesUpstream):
         self._files = UpstreamFiles(client, purpose="assistants")
 
     def create_thread(self, metadata: dict[str, str]) -> str:
-        with upstream_errors(creating=True):
+        # Not a model turn: a lost create leaves an empty thread behind, never a second answer, so its
+        # errors are outages like any call's (the run may fall back), not UpstreamOutcomeUnknown.
+        with upstream_errors():
             return self._create_client.beta.threads.create(metadata=metadata).id
 
     def delete_thread(self, upstream_thread_id: str) -> None:

@@ -9,6 +9,7 @@ from contextlib import contextmanager
 
 import openai
 
+from threadrunner.engines.retry import never_sent
 from threadrunner.errors import (
     UpstreamError,
     UpstreamNotFound,
@@ -34,9 +35,12 @@ _REFUSALS: dict[int, type[UpstreamError]] = {
 def upstream_errors(*, creating: bool = False) -> Iterator[None]:
     """SDK exceptions become our error names (the workflow retries some of them by name).
 
-    Rate limits and 5xx arrive here after engines/retry.py retried them. A create that timed out or lost
-    its connection may have reached the upstream: that is UpstreamOutcomeUnknown, never retried. An HTTP
-    error answer means nothing was created.
+    ``creating``: the call starts a model turn (a response, a run, tool outputs handed over). Such a call
+    whose outcome the answer does not settle may have been accepted: UpstreamOutcomeUnknown, never retried
+    and never an outage to fall back from (a second create could run the model twice). Only a refusal
+    settles it (a 4xx, a 429), or a connection that was never made. A 5xx does not: a proxy's 502/504 may
+    follow an accepted create, and so may the upstream's own 500/503. Rate limits and, for other calls,
+    5xx arrive here after engines/retry.py retried them.
     """
     try:
         yield
@@ -47,7 +51,7 @@ def upstream_errors(*, creating: bool = False) -> Iterator[None]:
             raise UpstreamQuotaExceeded("the upstream account has no quota left") from None
         raise UpstreamRateLimited("the upstream rate-limited the request") from None
     except (openai.APITimeoutError, openai.APIConnectionError) as error:
-        if creating:
+        if creating and not never_sent(error.__cause__ or error):
             raise UpstreamOutcomeUnknown(
                 f"the upstream did not answer a create call: {type(error).__name__}"
             ) from error
@@ -61,6 +65,10 @@ def upstream_errors(*, creating: bool = False) -> Iterator[None]:
             ) from None
         raise UpstreamUnavailable("the upstream's answer was not valid JSON") from None
     except openai.InternalServerError as error:
+        if creating:
+            raise UpstreamOutcomeUnknown(
+                f"the upstream answered {error.status_code} to a create call, which it may have accepted"
+            ) from None
         raise UpstreamUnavailable(f"the upstream answered {error.status_code}") from None
     except openai.APIStatusError as error:
         raise _REFUSALS.get(error.status_code, UpstreamError)(

@@ -45,7 +45,9 @@ class ResponsesEngine(FilesUpstream):
         self._files = UpstreamFiles(client, purpose="user_data")
 
     def create_thread(self, metadata: dict[str, str]) -> str:
-        with upstream_errors(creating=True):
+        # Not a model turn: a lost create leaves an empty thread behind, never a second answer, so its
+        # errors are outages like any call's (the run may fall back), not UpstreamOutcomeUnknown.
+        with upstream_errors():
             return self._create_client.conversations.create(metadata=metadata).id
 
     def delete_thread(self, upstream_thread_id: str) -> None:

@@ -1,10 +1,16 @@
-"""Staging an upload: S3 ObjectCreated on ``uploads/`` -> check it -> the upstream file -> ready (or failed,
-with a reason). Runs in functions/stage_file.
+"""Staging an upload: S3 ObjectCreated on ``uploads/`` -> a copy of it as the file's own bytes -> checked ->
+the upstream file -> ready (or failed, with a reason). Runs in functions/stage_file.
+
+A presigned POST stays usable until it expires, so the upload key can be written again after staging. The
+file's bytes are therefore never the upload itself: the attempt that claims the file copies the upload to
+``staged/<user>/<file id>`` (once: a retry keeps the copy it finds), deletes the upload, and checks and hands
+upstream only that copy, which no presigned POST can write. An upload arriving for a file that is no longer
+pending (a replayed POST, a repeated event) is deleted and changes nothing.
 
 S3 delivers events at least once, and Lambda retries failed ones: one upstream file per upload all the
-same. The attempt that uploads first claims the file (a conditional write) until its Lambda's deadline;
-others leave it alone. A claim past its deadline means that attempt died mid-upload, so the outcome is
-unknown: the file fails (upload again) rather than risk a second upstream copy.
+same. The attempt that stages claims the file first (a conditional write) until its Lambda's deadline;
+others leave it alone. A claim past its deadline means that attempt died, maybe mid-upload, so the outcome
+is unknown: the file fails (upload again) rather than risk a second upstream copy.
 """
 
 from __future__ import annotations
@@ -27,7 +33,7 @@ from threadrunner.stores.files import FileStore
 
 logger = logging.getLogger(__name__)
 
-# Engines that keep files upstream; others (chat) read the upload from S3 when a run needs it.
+# Engines that keep files upstream; others (chat) read the staged copy from S3 when a run needs it.
 FILE_ENGINES = ("responses", "assistants")
 
 
@@ -77,38 +83,69 @@ def stage(key: str, deadline: datetime, ctx: StagingContext) -> FileStatus | Non
         ctx.blobs.delete(key)  # deleted before its upload arrived: keep nothing
         return None
     if record.status is not FileStatus.pending:
-        return record.status  # a repeated event: done already
+        # A repeated event, or the presigned POST replayed: the file keeps the bytes it was staged with.
+        ctx.blobs.delete(key)
+        return record.status
+    if not ctx.files.claim_staging(user_id, file_id, deadline):
+        return _claimed_elsewhere(record, ctx)
+    claimed = ctx.files.find(user_id, file_id)  # as of the claim: an earlier attempt may have made the copy
+    if claimed is None:
+        return None
+    record = claimed
+    if not _keep_copy(record, ctx):
+        return _fail(record, "the upload is no longer stored; upload the file again", ctx)
     reason = _check(record, ctx)
     if reason is not None:
-        return _fail(record, reason, ctx, delete_upload=True)
+        return _fail(record, reason, ctx)
     engine = ctx.engine(record.engine)
-    if engine is None:
-        ctx.files.mark_ready(user_id, file_id, None, clock.now())
-        return FileStatus.ready
-    if not ctx.files.claim_staging(user_id, file_id, deadline):
-        return _claimed_elsewhere(user_id, file_id, ctx)
-    try:
-        body = ctx.blobs.open(key)
-        try:
-            upstream_file_id = engine.upload_file(
-                record.filename, body, record.content_type, ctx.settings.upstream_file_seconds
-            )
-        finally:
-            body.close()
-    except (UpstreamRateLimited, UpstreamUnavailable):
-        ctx.files.release_staging(user_id, file_id)  # nothing was created: the retried event stages it
-        raise
-    except UpstreamError as error:  # refused, or an outcome we cannot know (a timed-out create)
-        return _fail(record, f"the upstream did not take the file: {error}", ctx, delete_upload=False)
+    upstream_file_id = None
+    if engine is not None:
+        upstream_file_id = _upload(record, engine, ctx)
+        if upstream_file_id is None:
+            return FileStatus.failed
     if not ctx.files.mark_ready(user_id, file_id, upstream_file_id, clock.now()):
-        engine.delete_file(upstream_file_id)  # the file was deleted meanwhile: leave nothing upstream
+        # The file was deleted meanwhile: leave nothing behind, upstream or here.
+        if engine is not None and upstream_file_id is not None:
+            engine.delete_file(upstream_file_id)
+        ctx.blobs.delete(record.key)
         return None
     logger.info("file staged", extra={"file_id": file_id, "engine": record.engine})
     return FileStatus.ready
 
 
+def _keep_copy(record: FileRecord, ctx: StagingContext) -> bool:
+    """Copy the upload to the file's own key, unless an earlier attempt did (a retry keeps that copy, and
+    whatever a replay put at the upload key since is never used), then delete the upload. False when the
+    upload is gone and was never copied. Recorded on the file rather than asked of S3, which answers a
+    missing key with 403 to a role that may not list the bucket."""
+    if record.copied_at is None:
+        if not ctx.blobs.copy(record.upload_key, record.key):
+            return False
+        ctx.files.mark_copied(record.user_id, record.id, clock.now())
+    ctx.blobs.delete(record.upload_key)
+    return True
+
+
+def _upload(record: FileRecord, engine: FileEngine, ctx: StagingContext) -> str | None:
+    """The upstream file id of the staged copy; None when the upstream refused it (the file has failed)."""
+    try:
+        body = ctx.blobs.open(record.key)
+        try:
+            return engine.upload_file(
+                record.filename, body, record.content_type, ctx.settings.upstream_file_seconds
+            )
+        finally:
+            body.close()
+    except (UpstreamRateLimited, UpstreamUnavailable):
+        ctx.files.release_staging(record.user_id, record.id)  # nothing was created: the retry stages it
+        raise
+    except UpstreamError as error:  # refused, or an outcome we cannot know (a timed-out create)
+        _fail(record, f"the upstream did not take the file: {error}", ctx)
+        return None
+
+
 def _check(record: FileRecord, ctx: StagingContext) -> str | None:
-    """Why the upload may not be staged: its real size and first bytes against what was declared."""
+    """Why the staged copy may not be used: its real size and first bytes against what was declared."""
     size, head = ctx.blobs.size_and_head(record.key, SNIFF_BYTES)
     if size > record.size_bytes:
         return f"the upload has {size} bytes, more than the {record.size_bytes} declared"
@@ -119,19 +156,23 @@ def _check(record: FileRecord, ctx: StagingContext) -> str | None:
     return mismatch(record.content_type, head)
 
 
-def _claimed_elsewhere(user_id: str, file_id: str, ctx: StagingContext) -> FileStatus | None:
-    current = ctx.files.find(user_id, file_id)
+def _claimed_elsewhere(record: FileRecord, ctx: StagingContext) -> FileStatus | None:
+    current = ctx.files.find(record.user_id, record.id)
     if current is None:
         return None
     until = current.staging_until
     if current.status is FileStatus.pending and until is not None and until < clock.now():
-        return _fail(current, "staging was interrupted; upload the file again", ctx, delete_upload=False)
+        return _fail(current, "staging was interrupted; upload the file again", ctx)
+    if current.status is FileStatus.pending and current.copied_at is not None:
+        # Another attempt copied the upload already: what is at the upload key now is a replay, never used.
+        ctx.blobs.delete(current.upload_key)
     return current.status  # another attempt is staging it now
 
 
-def _fail(record: FileRecord, reason: str, ctx: StagingContext, *, delete_upload: bool) -> FileStatus:
+def _fail(record: FileRecord, reason: str, ctx: StagingContext) -> FileStatus:
+    """A failed file is never used: neither its upload nor its copy is kept."""
     logger.info("file refused", extra={"file_id": record.id, "reason": reason})
     ctx.files.mark_failed(record.user_id, record.id, reason)
-    if delete_upload:
-        ctx.blobs.delete(record.key)
+    ctx.blobs.delete(record.upload_key)
+    ctx.blobs.delete(record.key)
     return FileStatus.failed

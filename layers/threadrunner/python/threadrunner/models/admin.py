@@ -8,6 +8,10 @@ from pydantic import BaseModel
 
 from threadrunner.models.records import RunRecord
 
+# A page of active runs goes on after a position: the last run's creation time (as stored) and id. Any such
+# position is a valid one, so the document's pattern is the whole rule.
+ACTIVE_RUNS_CURSOR_PATTERN = r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{1,6})?Z~run_[0-9a-z]{26}$"
+
 
 class ActiveRunOut(BaseModel):
     id: str

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from threadrunner.files.urls import PresignedPost
 from threadrunner.models.records import (
@@ -21,18 +21,35 @@ from threadrunner.models.records import (
 )
 
 FILE_ID_PATTERN = r"^file_[0-9a-z]{26}$"
+THREAD_ID_PATTERN = r"^thr_[0-9a-z]{26}$"
+RUN_ID_PATTERN = r"^run_[0-9a-z]{26}$"
+# A user is a token's subject: at most this long (a DynamoDB key takes 2,048 bytes; 256 characters fit).
+MAX_USER_ID_CHARS = 256
+# Blank, as the server counts it (Unicode White_Space), as a regular expression class and as characters.
+BLANK = r"\t\n\x0b\x0c\r \x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000"
+BLANK_CHARACTERS = "\t\n\x0b\x0c\r \x85\xa0\u1680\u2028\u2029\u202f\u205f\u3000" + "".join(
+    map(chr, range(0x2000, 0x200B))
+)
+_NOT_IN_FILENAMES = r"/\\\x00-\x1f"  # no folders, no control characters
 
 
 class _Request(BaseModel):
-    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+    # Values are taken as sent (nothing stripped), so the documented patterns and lengths are the whole rule.
+    model_config = ConfigDict(extra="forbid")
 
 
 class CreateThreadRequest(_Request):
+    # The document lists the deployment's assistants (threadrunner.http.openapi_document).
     assistant: str = Field(
         min_length=1, max_length=63, pattern=r"^[a-z0-9][a-z0-9-]*$", examples=["data-analyst"]
     )
+    # Words, dots, colons, slashes, dashes; spaces only between them.
     purpose: str = Field(
-        default="default", min_length=1, max_length=100, pattern=r"^[\w .:/-]+$", examples=["weekly-report"]
+        default="default",
+        min_length=1,
+        max_length=100,
+        pattern=r"^[\w.:/-]([\w .:/-]*[\w.:/-])?$",
+        examples=["weekly-report"],
     )
     # Reuse the current thread only while its last activity is younger than this (default: per environment).
     max_age_hours: int | None = Field(default=None, gt=0, le=24 * 365)
@@ -43,17 +60,41 @@ MAX_MESSAGE_CHARS = 400_000
 
 class CreateRunRequest(_Request):
     # Long messages are fine (the workflow state carries ids only; the thread's log keeps them in S3). This is
-    # the ceiling; each environment may set a lower limit (max_message_chars).
-    message: str = Field(min_length=1, max_length=MAX_MESSAGE_CHARS)
+    # the ceiling; each environment may set a lower limit (max_message_chars), which its document states.
+    message: str = Field(
+        min_length=1,
+        max_length=MAX_MESSAGE_CHARS,
+        json_schema_extra={"not": {"pattern": f"^[{BLANK}]*$"}},  # not blank: checked by _not_blank
+        description="not blank",
+    )
     # While another run is active: "reject" answers 409, "enqueue" queues this run to start after it.
     if_busy: Literal["reject", "enqueue"] = "reject"
     # The caller's ready files of this thread (POST /v1/files); how many per run is set per environment.
-    file_ids: list[str] = Field(default_factory=list, max_length=100)
+    file_ids: list[Annotated[str, Field(pattern=FILE_ID_PATTERN)]] = Field(
+        default_factory=list, max_length=100
+    )
+
+    @field_validator("message")
+    @classmethod
+    def _not_blank(cls, message: str) -> str:
+        if not message.strip(BLANK_CHARACTERS):
+            raise ValueError("the message is blank")
+        return message
+
+
+_FILENAME = rf"^[^{_NOT_IN_FILENAMES}{BLANK}]([^{_NOT_IN_FILENAMES}]*[^{_NOT_IN_FILENAMES}{BLANK}])?$"
 
 
 class CreateFileRequest(_Request):
-    thread_id: str = Field(pattern=r"^thr_[0-9a-z]{26}$")
-    filename: str = Field(min_length=1, max_length=255, pattern=r"^[^/\\\x00-\x1f]+$", examples=["sales.csv"])
+    thread_id: str = Field(pattern=THREAD_ID_PATTERN)
+    # No folders or control characters, not starting or ending blank.
+    filename: str = Field(
+        min_length=1,
+        max_length=255,
+        pattern=_FILENAME,
+        examples=["sales.csv"],
+    )
+    # The document lists the environment's allowed types, and the largest size (openapi_document).
     content_type: str = Field(max_length=127, pattern=r"^[\w.+-]+/[\w.+-]+$", examples=["text/csv"])
     size_bytes: int = Field(gt=0, examples=[2048])
     purpose: FilePurpose = FilePurpose.code_interpreter
@@ -143,6 +184,8 @@ class MessageToolCallOut(BaseModel):
     name: str
     arguments: str
     is_error: bool
+    # The message's content is then {"truncated": true, "preview", "size_chars"} (threadrunner.tool_summaries).
+    output_truncated: bool = False
 
 
 class MessageOut(BaseModel):
@@ -162,7 +205,11 @@ class MessageOut(BaseModel):
             role=message.role,
             content=message.content,
             tool_call=MessageToolCallOut(
-                call_id=call.call_id, name=call.name, arguments=call.arguments, is_error=call.is_error
+                call_id=call.call_id,
+                name=call.name,
+                arguments=call.arguments,
+                is_error=call.is_error,
+                output_truncated=call.output_truncated,
             )
             if call
             else None,
@@ -180,7 +227,9 @@ class MessagePage(BaseModel):
 class ToolCallOut(BaseModel):
     name: str
     arguments: str
+    # Valid JSON: the output, or past 500 characters {"truncated": true, "preview", "size_chars"}.
     output: str | None
+    output_truncated: bool = False
 
 
 class ExecutionOut(BaseModel):
@@ -237,7 +286,10 @@ class RunOut(BaseModel):
             status=run.status,
             answer=run.answer,
             tool_calls=[
-                ToolCallOut(name=c.name, arguments=c.arguments, output=c.output) for c in run.tool_calls
+                ToolCallOut(
+                    name=c.name, arguments=c.arguments, output=c.output, output_truncated=c.output_truncated
+                )
+                for c in run.tool_calls
             ],
             usage=run.usage,
             metrics=run.metrics,

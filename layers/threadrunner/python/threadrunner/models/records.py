@@ -79,7 +79,10 @@ class ToolCallSummary(BaseModel):
     call_id: str
     name: str
     arguments: str
-    output: str | None = None  # a short summary; the full output is in the ledger
+    # A short form, valid JSON: the output, or when longer than 500 characters a JSON object saying it was cut
+    # (threadrunner.tool_summaries); the full output is in the ledger.
+    output: str | None = None
+    output_truncated: bool = False
     is_error: bool = False
 
 
@@ -225,7 +228,11 @@ class FilePurpose(StrEnum):
     input = "input"
 
 
+# Where a presigned POST puts an upload (its exact key only): a hand-over to staging, deleted once copied.
 UPLOADS_PREFIX = "uploads/"
+# A staged file's bytes: stage_file's copy of the upload it checked, made once. No presigned POST can write
+# here, so replaying one (within its expiry) cannot change a file once it is staged.
+STAGED_PREFIX = "staged/"
 
 
 class FileRecord(Record):
@@ -243,16 +250,20 @@ class FileRecord(Record):
     status: FileStatus = FileStatus.pending
     reason: str | None = None  # why staging failed
     created_at: datetime
-    # The staging attempt that uploads upstream claims the file until its Lambda's deadline.
+    # The staging attempt claims the file until its Lambda's deadline (threadrunner.files.staging).
     staging_until: datetime | None = None
+    # When staging copied the upload to ``key``: from then on the file's bytes are that copy, never the upload.
+    copied_at: datetime | None = None
     staged_at: datetime | None = None
     upstream_file_id: str | None = None
     deleting_at: datetime | None = None  # DELETE: hidden while threadrunner.cleanup removes it
 
     @property
     def key(self) -> str:
-        return upload_key(self.user_id, self.id)
+        """The file's own bytes once staged (what runs inline and what went upstream)."""
+        return f"{STAGED_PREFIX}{self.user_id}/{self.id}"
 
-
-def upload_key(user_id: str, file_id: str) -> str:
-    return f"{UPLOADS_PREFIX}{user_id}/{file_id}"
+    @property
+    def upload_key(self) -> str:
+        """Where the presigned POST puts the upload, before staging copies it to ``key``."""
+        return f"{UPLOADS_PREFIX}{self.user_id}/{self.id}"

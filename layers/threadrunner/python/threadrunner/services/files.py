@@ -51,7 +51,7 @@ def create_file(ctx: ApiContext, user_id: str, request: CreateFileRequest) -> Cr
     )
     ctx.files.create(record)
     upload = ctx.file_urls.upload(
-        record.key,
+        record.upload_key,
         content_type=record.content_type,
         max_bytes=record.size_bytes,
         seconds=limits.upload_url_seconds,

@@ -17,6 +17,7 @@ from threadrunner.models.records import RunError, RunRecord, RunStatus
 from threadrunner.services.context import ApiContext
 from threadrunner.services.endings import end_before_start
 from threadrunner.services.files import files_for_run
+from threadrunner.stores._dynamo import TransactItem
 
 logger = logging.getLogger(__name__)
 
@@ -36,7 +37,9 @@ def create_run(ctx: ApiContext, user_id: str, thread_id: str, request: CreateRun
     file_ids = files_for_run(ctx, user_id, thread, request.file_ids)
     now = clock.now()
     # Queued runs too: a run enqueued within budget starts later even if the day's budget is used by then.
-    check_budgets(ctx.usage.day(user_id, now.date()), ctx.cost_settings, now)
+    check_budgets(
+        ctx.usage.day(user_id, now.date()), ctx.cost_settings, now, model=assistant.model or settings.model
+    )
     per_minute = ctx.api_settings.runs_per_minute
     if per_minute is not None:
         # Last of the checks: a refused request (404, 422, 409 on a file) takes nothing from the limit.
@@ -53,37 +56,22 @@ def create_run(ctx: ApiContext, user_id: str, thread_id: str, request: CreateRun
         created_at=now,
         deadline_at=now + timedelta(seconds=settings.run_deadline_seconds),
     )
+    # The run, its user message and its turn (the lock, or a place in the queue, with the thread's TTL pushed
+    # forward) in one transaction: nothing is half-done when a write fails. 409 while another run is active
+    # (unless it may wait), 404 once the thread is being deleted.
+    new_items = _new_run_items(ctx, run)
+    ttl_days = settings.thread_ttl_days
     if request.if_busy == "enqueue":
-        _record(ctx, run)  # before it joins the queue: whoever starts it reads it
-        position = turns.take_turn(ctx.threads, thread, run.id)
+        position = turns.take_turn(ctx.threads, thread, run.id, ttl_days=ttl_days, also=new_items)
     else:
-        ctx.threads.acquire(thread, run.id)  # 409 while another run is active
-        _record(ctx, run)
+        ctx.threads.acquire(thread, run.id, ttl_days=ttl_days, also=new_items)
         position = None
-    ctx.threads.touch(user_id, thread.id, settings.thread_ttl_days)
     if position is not None:
         return RunOut.of(run, _region(ctx), queue_position=position)
     try:
         execution_arn = ctx.start_execution(run.id)
     except (ClientError, BotoCoreError) as error:
-        # Nothing half-done: the run is recorded as failed and the thread goes to the next in line.
-        end_before_start(
-            ctx,
-            run,
-            RunStatus.failed,
-            RunError(code="workflow_unavailable", message="the run could not be started"),
-        )
-        try:
-            turns.end_turn(
-                run,
-                ctx.threads,
-                ctx.runs,
-                ctx.start_execution,
-                settings.thread_ttl_days,
-                end_cancelled=lambda successor: end_before_start(ctx, successor, RunStatus.cancelled),
-            )
-        except (ClientError, BotoCoreError):
-            logger.exception("the next queued run could not be started", extra={"thread_id": thread.id})
+        _give_up_before_start(ctx, run)
         raise ServiceUnavailableError("the run could not be started; try again") from error
     ctx.runs.update(run.id, execution_arn=execution_arn)
     return RunOut.of(run.model_copy(update={"execution_arn": execution_arn}), _region(ctx))
@@ -132,15 +120,43 @@ def cancel(ctx: ApiContext, run: RunRecord) -> tuple[RunOut, bool]:
     return RunOut.of(current, _region(ctx)), current.status.is_terminal
 
 
-def _record(ctx: ApiContext, run: RunRecord) -> None:
+def _new_run_items(ctx: ApiContext, run: RunRecord) -> list[TransactItem]:
+    """The run item and its user message in the thread's log (logged now, so it is never lost), as writes
+    for the transaction that gives the run its turn. Long texts go to S3 first: should the transaction fail,
+    they are left under the thread's log prefix, which its cleanup removes."""
     stored = run
     if len(run.message.encode()) > RUN_MESSAGE_INLINE_BYTES:
         # The run item stays small (a DynamoDB item stops at 400 KB, and the run also keeps its tool-call
         # summaries): the steps read a long message from S3, where the thread's log keeps it.
         key = ctx.messages.keep_run_message(run.thread_id, run.id, run.message)
         stored = run.model_copy(update={"message": "", "message_key": key})
-    ctx.runs.create(stored)
-    ctx.messages.add(history.user_message(run))  # logged now, so it is never lost
+    return [{"Put": ctx.runs.new_run(stored)}, {"Put": ctx.messages.new_entry(history.user_message(run))}]
+
+
+def _give_up_before_start(ctx: ApiContext, run: RunRecord) -> None:
+    """A run holding its thread whose execution could not start: the thread goes to the next in line first
+    (a thread held by a run that never starts would refuse every run after it), then the run ends failed.
+    Each is tried whatever becomes of the other; the caller is told to try again either way."""
+    try:
+        turns.end_turn(
+            run,
+            ctx.threads,
+            ctx.runs,
+            ctx.start_execution,
+            ctx.run_settings.thread_ttl_days,
+            end_cancelled=lambda successor: end_before_start(ctx, successor, RunStatus.cancelled),
+        )
+    except Exception:
+        logger.exception("the thread could not be handed on", extra={"thread_id": run.thread_id})
+    try:
+        end_before_start(
+            ctx,
+            run,
+            RunStatus.failed,
+            RunError(code="workflow_unavailable", message="the run could not be started"),
+        )
+    except Exception:
+        logger.exception("the run could not be ended", extra={"run_id": run.id})
 
 
 def _region(ctx: ApiContext) -> str:

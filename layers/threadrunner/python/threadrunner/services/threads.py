@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import base64
 import logging
 
 from botocore.exceptions import BotoCoreError, ClientError
 
 from threadrunner.assistants import load_assistant
 from threadrunner.cleanup import pending_for
-from threadrunner.errors import ConflictError, InvalidRequestError
+from threadrunner.errors import ConflictError
 from threadrunner.models.api import CreateThreadRequest, MessageOut, MessagePage, ThreadOut, ThreadPage
 from threadrunner.models.cleanup import DeleteThreadsRequest
 from threadrunner.models.records import RunStatus, ThreadRecord
@@ -39,8 +38,9 @@ def get_thread(ctx: ApiContext, user_id: str, thread_id: str) -> ThreadOut:
 
 
 def list_threads(ctx: ApiContext, user_id: str, *, limit: int, after: str | None) -> ThreadPage:
-    threads, last = ctx.threads.list_live(user_id, limit=limit, after=_decode_cursor(after))
-    return ThreadPage(threads=[ThreadOut.of(t) for t in threads], next=_encode_cursor(last) if last else None)
+    threads, last = ctx.threads.list_live(user_id, limit=limit, after=after)
+    # A page goes on after a thread id (the route checks its pattern): any such id is a position to go on from.
+    return ThreadPage(threads=[ThreadOut.of(t) for t in threads], next=last)
 
 
 def list_messages(
@@ -80,15 +80,17 @@ def delete_user_data(ctx: ApiContext, user_id: str) -> None:
 
 
 def _prepare_deletion(ctx: ApiContext, thread: ThreadRecord) -> None:
-    """Queued runs end cancelled, the active one is asked to stop, and the cleanup is recorded before the
-    thread is hidden: from here on it will be finished, by the cleanup Lambda or by the sweep."""
-    for run_id in list(thread.queue):
-        if ctx.threads.dequeue(thread.user_id, thread.id, run_id):
-            end_before_start(ctx, ctx.runs.get(run_id), RunStatus.cancelled)
-    if thread.active_run_id:
-        ctx.runs.request_cancel(thread.active_run_id)
+    """The cleanup is recorded before the thread is hidden: from here on it will be finished, by the cleanup
+    Lambda or by the sweep. Hidden, the thread takes no new run (stores/run_lock.py), so the runs it has
+    then are all there is: queued ones end cancelled, the active one is asked to stop."""
     ctx.cleanups.record(pending_for(thread))
     ctx.threads.mark_deleting(thread)
+    hidden = ctx.threads.find(thread.user_id, thread.id) or thread
+    for run_id in list(hidden.queue):
+        if ctx.threads.dequeue(hidden.user_id, hidden.id, run_id):
+            end_before_start(ctx, ctx.runs.get(run_id), RunStatus.cancelled)
+    if hidden.active_run_id:
+        ctx.runs.request_cancel(hidden.active_run_id)
 
 
 def hand_over_deletion(ctx: ApiContext, request: DeleteThreadsRequest) -> None:
@@ -103,19 +105,3 @@ def hand_over_deletion(ctx: ApiContext, request: DeleteThreadsRequest) -> None:
     except (ClientError, BotoCoreError):
         # The cleanup is recorded: the daily sweep finishes it. The caller's request did succeed.
         logger.exception("could not hand the deletion over; the sweep will clean up")
-
-
-def _encode_cursor(thread_id: str) -> str:
-    return base64.urlsafe_b64encode(thread_id.encode()).decode().rstrip("=")
-
-
-def _decode_cursor(cursor: str | None) -> str | None:
-    if not cursor:
-        return None
-    try:
-        thread_id = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
-    except ValueError:  # not base64 (binascii.Error), not ASCII, not UTF-8 (UnicodeDecodeError)
-        thread_id = ""
-    if not thread_id.startswith("thr_"):
-        raise InvalidRequestError("after: not a cursor this API returned", field="after")
-    return thread_id

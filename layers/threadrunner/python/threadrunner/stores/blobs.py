@@ -1,5 +1,5 @@
 """Objects in the files bucket, over an injected S3 client: message bodies too large for DynamoDB, uploads
-being staged, generated files, and the prefixes a cleanup empties."""
+and their staged copies, generated files, and the prefixes a cleanup empties."""
 
 from __future__ import annotations
 
@@ -43,6 +43,16 @@ class BlobStore:
     def upload(self, key: str, stream: BinaryIO, content_type: str) -> None:
         """Stream to S3 in parts (upload_fileobj): large files are never held in memory whole."""
         self._s3.upload_fileobj(stream, self._bucket, key, ExtraArgs={"ContentType": content_type})
+
+    def copy(self, source: str, destination: str) -> bool:
+        """A server-side copy within the bucket (never through this process); False when ``source`` is gone."""
+        try:
+            self._s3.copy_object(
+                Bucket=self._bucket, Key=destination, CopySource={"Bucket": self._bucket, "Key": source}
+            )
+        except self._s3.exceptions.NoSuchKey:
+            return False
+        return True
 
     def delete(self, key: str) -> None:
         """Deleting an object that is not there is not an error (as in S3)."""

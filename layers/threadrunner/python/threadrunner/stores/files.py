@@ -80,6 +80,10 @@ class FileStore:
             "#status = :pending AND attribute_not_exists(staging_until) AND attribute_not_exists(deleting_at)",
         )
 
+    def mark_copied(self, user_id: str, file_id: str, at: datetime) -> bool:
+        """The claiming attempt copied the upload to the file's own key: a later attempt keeps that copy."""
+        return self._conditional_set(user_id, file_id, {"copied_at": at}, "#status = :pending")
+
     def release_staging(self, user_id: str, file_id: str) -> None:
         """The upstream refused for a while (rate limit, outage): nothing was created, a retry may claim."""
         self._table.update_item(Key=file_key(user_id, file_id), UpdateExpression="REMOVE staging_until")

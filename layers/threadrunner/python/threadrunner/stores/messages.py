@@ -11,7 +11,7 @@ from typing import Any
 from boto3.dynamodb.conditions import Key
 
 from threadrunner.models.records import MessageRecord
-from threadrunner.stores._dynamo import from_item, to_item
+from threadrunner.stores._dynamo import TransactItem, from_item, to_item
 from threadrunner.stores.blobs import BlobStore
 
 MESSAGES_PREFIX = "messages/"
@@ -34,12 +34,17 @@ class MessageStore:
 
     def add(self, message: MessageRecord) -> None:
         """Write one entry; writing the same id again (a retried step) stores the same thing."""
+        self._table.put_item(Item=self.new_entry(message)["Item"])
+
+    def new_entry(self, message: MessageRecord) -> TransactItem:
+        """The ``Put`` of one entry, for a transaction (the user message of a new run: services.runs). A
+        long body goes to S3 now: if the transaction fails, the orphaned body goes with the thread's log."""
         content = message.content or ""
         if len(content.encode()) > self._inline_bytes:
             key = f"{messages_prefix(message.thread_id)}{message.message_id}"
             self._blobs.put_text(key, content)
             message = message.model_copy(update={"content": None, "content_key": key})
-        self._table.put_item(Item=to_item(message))
+        return {"TableName": self._table.name, "Item": to_item(message)}
 
     def keep_run_message(self, thread_id: str, run_id: str, text: str) -> str:
         """A run's message as it was sent, too long for the run item; returns its key (deleted with the

@@ -11,7 +11,16 @@ from botocore.exceptions import ClientError
 
 from threadrunner.errors import NotFoundError, UpstreamOutcomeUnknown
 from threadrunner.models.records import TERMINAL_STATUSES, RunRecord, ToolCallRecord, Usage
-from threadrunner.stores._dynamo import from_item, is_condition_failure, to_item, to_value, write_if
+from threadrunner.stores._dynamo import (
+    WRITE_RETRY,
+    TransactItem,
+    WriteRetry,
+    from_item,
+    is_condition_failure,
+    to_item,
+    to_value,
+    write_if,
+)
 from threadrunner.stores.tables import ACTIVE_RUNS_INDEX
 
 RUN_SK = "run"
@@ -19,21 +28,39 @@ RUN_SK = "run"
 ACTIVE = "active"
 
 
+def run_not_found(run_id: str) -> NotFoundError:
+    return NotFoundError(f"run {run_id} not found")
+
+
 class RunStore:
-    def __init__(self, table: Any) -> None:
+    def __init__(self, table: Any, *, retry: WriteRetry = WRITE_RETRY) -> None:
         self._table = table
+        self._retry = retry
 
     def create(self, run: RunRecord) -> None:
-        self._table.put_item(
-            Item=to_item(run, run_id=run.id, sk=RUN_SK, active=ACTIVE),
-            ConditionExpression="attribute_not_exists(run_id)",
-        )
+        put = self.new_run(run)
+        del put["TableName"]
+        self._retry.write(self._table.put_item, **put)
+
+    def new_run(self, run: RunRecord) -> TransactItem:
+        """The ``Put`` that creates the run (its own write, or an item of the transaction that gives it its
+        thread's lock: services.runs)."""
+        return {
+            "TableName": self._table.name,
+            "Item": to_item(run, run_id=run.id, sk=RUN_SK, active=ACTIVE),
+            "ConditionExpression": "attribute_not_exists(run_id)",
+        }
 
     def get(self, run_id: str) -> RunRecord:
+        run = self.find(run_id)
+        if run is None:
+            raise run_not_found(run_id)
+        return run
+
+    def find(self, run_id: str) -> RunRecord | None:
+        """The run, or None when there is none (never created, or deleted with its thread or user)."""
         item = self._table.get_item(Key={"run_id": run_id, "sk": RUN_SK}, ConsistentRead=True).get("Item")
-        if item is None:
-            raise NotFoundError(f"run {run_id} not found")
-        return from_item(RunRecord, item)
+        return None if item is None else from_item(RunRecord, item)
 
     def get_for_user(self, run_id: str, user_id: str) -> RunRecord:
         run = self.get(run_id)
@@ -42,7 +69,10 @@ class RunStore:
         return run
 
     def update(self, run_id: str, **fields: Any) -> None:
-        """Set top-level fields (None removes them)."""
+        """Set top-level fields (None removes them). NotFoundError: the run is gone (deleted).
+
+        A new ``status`` never replaces a final one: a step still running when the reconciler (or a
+        cancel) ended the run leaves it ended, and its write is dropped."""
         sets = {k: v for k, v in fields.items() if v is not None}
         removes = [k for k, v in fields.items() if v is None]
         expression = ""
@@ -58,7 +88,14 @@ class RunStore:
         }
         if sets:
             arguments["ExpressionAttributeValues"] = {f":{k}": to_value(v) for k, v in sets.items()}
-        self._table.update_item(**arguments)
+        if "status" in sets:
+            terminal = {f":ended{i}": status.value for i, status in enumerate(TERMINAL_STATUSES)}
+            arguments["ConditionExpression"] += f" AND NOT #status IN ({', '.join(terminal)})"
+            arguments["ExpressionAttributeValues"].update(terminal)
+        if write_if(self._table.update_item, retry=self._retry, **arguments) is None:
+            if "status" in sets and self.find(run_id) is not None:
+                return  # it had ended: it stays as it ended
+            raise run_not_found(run_id)
 
     def finish(self, run_id: str, *, also: Sequence[dict[str, Any]] = (), **fields: Any) -> bool:
         """Set the final status once; False when the run had already ended (a re-executed Finish run).
@@ -80,9 +117,10 @@ class RunStore:
             "ExpressionAttributeValues": values,
         }
         if not also:
-            return write_if(self._table.update_item, **update) is not None
+            return write_if(self._table.update_item, retry=self._retry, **update) is not None
         written = write_if(
             self._table.meta.client.transact_write_items,
+            retry=self._retry,
             TransactItems=[
                 {"Update": {"TableName": self._table.name, **update}},
                 *({"Update": other} for other in also),
@@ -169,6 +207,7 @@ class RunStore:
         False when that is done already (a re-executed step)."""
         reopened = write_if(
             self._table.update_item,
+            retry=self._retry,
             Key={"run_id": run_id, "sk": RUN_SK},
             UpdateExpression=f"REMOVE response_ids[{round_number}]",
             ConditionExpression=f"size(response_ids) = :size AND response_ids[{round_number}] = :id",
@@ -178,13 +217,17 @@ class RunStore:
 
     def record_usage(self, run_id: str, response_id: str, usage: Usage) -> None:
         """Usage per upstream response, so a re-polled response is never counted twice."""
-        self._table.update_item(
+        recorded = write_if(
+            self._table.update_item,
+            retry=self._retry,
             Key={"run_id": run_id, "sk": RUN_SK},
             UpdateExpression="SET usage_by_response.#rid = :u",
             ConditionExpression="attribute_exists(run_id)",
             ExpressionAttributeNames={"#rid": response_id},
             ExpressionAttributeValues={":u": to_value(usage)},
         )
+        if recorded is None:
+            raise run_not_found(run_id)
 
     def list_for_thread(self, thread_id: str) -> list[RunRecord]:
         arguments: dict[str, Any] = {
@@ -204,6 +247,7 @@ class RunStore:
         terminal = [status.value for status in TERMINAL_STATUSES]
         flagged = write_if(
             self._table.update_item,
+            retry=self._retry,
             Key={"run_id": run_id, "sk": RUN_SK},
             UpdateExpression="SET cancel_requested = :yes",
             ConditionExpression="attribute_exists(run_id) AND NOT #status IN ("

@@ -2,40 +2,34 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any
 
 from boto3.dynamodb.conditions import Attr, Key
-from botocore.exceptions import ClientError
 
 from threadrunner import clock
 from threadrunner.errors import ConflictError, NotFoundError
 from threadrunner.models.records import ThreadRecord
-from threadrunner.stores._dynamo import from_item, is_condition_failure, to_item, write_if
+from threadrunner.stores._dynamo import WRITE_RETRY, WriteRetry, from_item, to_item, write_if
+from threadrunner.stores.run_lock import RunLock
+from threadrunner.stores.thread_items import expiry, is_live, slot_key, thread_key, thread_not_found
+
+__all__ = ["ThreadStore", "slot_key", "thread_key"]
 
 
-def thread_key(user_id: str, thread_id: str) -> dict[str, str]:
-    return {"user_id": user_id, "sk": f"thread#{thread_id}"}
+class ThreadStore(RunLock):
+    """Thread items and slots; the run lock and its queue come from RunLock (stores/run_lock.py)."""
 
-
-def slot_key(user_id: str, assistant: str, purpose: str) -> dict[str, str]:
-    return {"user_id": user_id, "sk": f"slot#{assistant}#{purpose}"}
-
-
-# Conditional updates that lost a race re-read and try again, a few times.
-_ATTEMPTS = 5
-
-
-class ThreadStore:
-    def __init__(self, table: Any) -> None:
+    def __init__(self, table: Any, *, retry: WriteRetry = WRITE_RETRY) -> None:
         self._table = table
+        self._retry = retry
 
     def get(self, user_id: str, thread_id: str) -> ThreadRecord:
         """The caller's thread; someone else's, one past its expiry (TTL lags) or one being deleted is not
         found."""
         thread = self.find(user_id, thread_id)
-        if thread is None or not _is_live(thread, clock.epoch(clock.now())):
-            raise NotFoundError(f"thread {thread_id} not found")
+        if thread is None or not is_live(thread, clock.epoch(clock.now())):
+            raise thread_not_found(thread_id)
         return thread
 
     def find(self, user_id: str, thread_id: str) -> ThreadRecord | None:
@@ -64,7 +58,7 @@ class ThreadStore:
             response = self._table.query(**arguments)
             for item in response["Items"]:
                 thread = from_item(ThreadRecord, item)
-                if _is_live(thread, now):
+                if is_live(thread, now):
                     threads.append(thread)
                     if len(threads) == limit:
                         return threads, thread.id
@@ -127,7 +121,7 @@ class ThreadStore:
                 engine=engine,
                 created_at=now,
                 last_activity_at=now,
-                expires_at=_expiry(now, ttl_days),
+                expires_at=expiry(now, ttl_days),
             )
             if self._create(thread, seen_thread_id):
                 return thread, True
@@ -208,103 +202,3 @@ class ThreadStore:
         with self._table.batch_writer() as batch:
             for item in response["Items"]:
                 batch.delete_item(Key={"user_id": item["user_id"], "sk": item["sk"]})
-
-    def acquire(self, thread: ThreadRecord, run_id: str) -> None:
-        """Take the thread's run lock: the upstream allows one run per conversation at a time."""
-        try:
-            self._table.update_item(
-                Key=thread_key(thread.user_id, thread.id),
-                UpdateExpression="SET active_run_id = :run",
-                ConditionExpression="attribute_exists(sk) AND attribute_not_exists(active_run_id)",
-                ExpressionAttributeValues={":run": run_id},
-            )
-        except ClientError as error:
-            if is_condition_failure(error):
-                current = self.get(thread.user_id, thread.id)
-                raise ConflictError(
-                    f"thread {thread.id} already has an active run", active_run_id=current.active_run_id or ""
-                ) from error
-            raise
-
-    def enqueue(self, thread: ThreadRecord, run_id: str) -> int | None:
-        """Queue the run behind the active one; its position (1 = next), or None when the thread has no
-        active run any more (the caller takes the lock instead)."""
-        response = write_if(
-            self._table.update_item,
-            Key=thread_key(thread.user_id, thread.id),
-            UpdateExpression="SET #q = list_append(if_not_exists(#q, :empty), :run)",
-            ConditionExpression="attribute_exists(active_run_id) AND attribute_not_exists(deleting_at)",
-            ExpressionAttributeNames={"#q": "queue"},
-            ExpressionAttributeValues={":empty": [], ":run": [run_id]},
-            ReturnValues="UPDATED_NEW",
-        )
-        return None if response is None else len(response["Attributes"]["queue"])
-
-    def dequeue(self, user_id: str, thread_id: str, run_id: str) -> bool:
-        """Take a queued run out of the line; False when it is not queued (any more)."""
-        for _ in range(_ATTEMPTS):
-            thread = self.find(user_id, thread_id)
-            if thread is None or run_id not in thread.queue:
-                return False
-            index = thread.queue.index(run_id)
-            removed = write_if(
-                self._table.update_item,
-                Key=thread_key(user_id, thread_id),
-                UpdateExpression=f"REMOVE #q[{index}]",
-                ConditionExpression=f"#q[{index}] = :run",
-                ExpressionAttributeNames={"#q": "queue"},
-                ExpressionAttributeValues={":run": run_id},
-            )
-            if removed is not None:
-                return True
-            # the line moved: look again
-        raise ConflictError(f"the queue of thread {thread_id} keeps changing; try again")
-
-    def release(self, user_id: str, thread_id: str, run_id: str, ttl_days: int) -> str | None:
-        """Give the lock back (only if this run holds it) and count the run as activity. With runs queued,
-        the lock goes straight to the first of them, whose id is returned: the caller starts it."""
-        for _ in range(_ATTEMPTS):
-            thread = self.find(user_id, thread_id)
-            if thread is None or thread.active_run_id != run_id:
-                return None  # released already (a retried Finish run), or the thread is gone
-            now = clock.now()
-            values: dict[str, Any] = {":run": run_id, ":now": now.isoformat(), ":exp": _expiry(now, ttl_days)}
-            next_run = thread.queue[0] if thread.queue else None
-            if next_run is not None:
-                update = "SET active_run_id = :next, last_activity_at = :now, expires_at = :exp REMOVE #q[0]"
-                condition = "active_run_id = :run AND #q[0] = :next"
-                values[":next"] = next_run
-            else:
-                update = "REMOVE active_run_id SET last_activity_at = :now, expires_at = :exp"
-                condition = "active_run_id = :run AND (attribute_not_exists(#q) OR size(#q) = :zero)"
-                values[":zero"] = 0
-            released = write_if(
-                self._table.update_item,
-                Key=thread_key(user_id, thread_id),
-                UpdateExpression=update,
-                ConditionExpression=condition,
-                ExpressionAttributeNames={"#q": "queue"},
-                ExpressionAttributeValues=values,
-            )
-            if released is not None:
-                return next_run
-            # a run was queued or dequeued meanwhile: look again
-        raise ConflictError(f"the queue of thread {thread_id} keeps changing; try again")
-
-    def touch(self, user_id: str, thread_id: str, ttl_days: int) -> None:
-        """Refresh last activity and push the TTL forward (on every run)."""
-        now = clock.now()
-        self._table.update_item(
-            Key=thread_key(user_id, thread_id),
-            UpdateExpression="SET last_activity_at = :now, expires_at = :exp",
-            ConditionExpression="attribute_exists(sk)",
-            ExpressionAttributeValues={":now": now.isoformat(), ":exp": _expiry(now, ttl_days)},
-        )
-
-
-def _is_live(thread: ThreadRecord, now_epoch: int) -> bool:
-    return thread.deleting_at is None and thread.expires_at > now_epoch
-
-
-def _expiry(now: datetime, ttl_days: int) -> int:
-    return clock.epoch(now + timedelta(days=ttl_days))

@@ -39,8 +39,16 @@ from threadrunner.models.workflow import (
     RunToolOutput,
     StepInput,
 )
+from threadrunner.tool_summaries import summarize_tool_calls
 from threadrunner.tools.registry import ToolContext, ToolResult, call_tool, error_result, refusal, tool_specs
+from threadrunner.workflow import lost_creates, tool_crashes
 from threadrunner.workflow.context import StepContext
+from threadrunner.workflow.deleted_runs import (
+    finish_of_deleted,
+    progress_of_deleted,
+    tool_output_of_deleted,
+    unless_run_deleted,
+)
 from threadrunner.workflow.polling import next_wait_seconds
 
 logger = logging.getLogger(__name__)
@@ -53,9 +61,10 @@ MAX_QUEUED_RESTARTS = 1
 
 
 class ToolOutputsMissing(Exception):
-    """A requested tool call has no stored output: submitting now would leave the model waiting."""
+    """Submit tool outputs found no tool call in the run's current round: there is nothing to hand back."""
 
 
+@unless_run_deleted(progress_of_deleted)
 def start_run(step: StepInput, ctx: StepContext) -> RunProgress:
     run = _with_message(ctx.runs.get(step.run_id), ctx)
     if run.response_ids:  # a retried step whose create went out already: nothing to start again
@@ -87,11 +96,16 @@ def _start_with_fallback(run: RunRecord, ctx: StepContext) -> tuple[RunRecord, s
     try:
         upstream_thread_id = _start_on(run, ctx)
     except Exception as error:
-        switched = ctx.fallback.failed(run.engine, error) if fallback.is_outage(error) else None
+        if fallback.is_lost_create(error):
+            # The primary may be running this turn: never a second create anywhere; the run fails.
+            ctx.fallback.suspect(run.engine, error)
+            raise
+        if not fallback.is_outage(error) or ctx.runs.get(run.id).pending_round is not None:
+            # Still claimed: an earlier attempt died after its create and the lookup failed; it may have run.
+            raise
+        switched = ctx.fallback.failed(run.engine, error)
         if switched is None:
             raise
-        if ctx.runs.get(run.id).pending_round == 0:
-            ctx.runs.release_round(run.id, 0)  # the primary's lost create: the fallback makes round 0
         return _on_fallback(_switch(run, switched, ctx), switched, ctx)
     ctx.fallback.succeeded(route)
     return run, upstream_thread_id
@@ -127,6 +141,8 @@ def _start_on(run: RunRecord, ctx: StepContext) -> str:
     engine = ctx.engine(run.engine)
     upstream_thread_id = _upstream_thread(run, engine, ctx)
     request = _run_request(run, upstream_thread_id, ctx)
+    # where a create whose answer was lost is looked for and cancelled
+    run = run.model_copy(update={"upstream_thread_id": upstream_thread_id})
     try:
         _create_round(
             run,
@@ -147,6 +163,7 @@ def _start_on(run: RunRecord, ctx: StepContext) -> str:
     return upstream_thread_id
 
 
+@unless_run_deleted(progress_of_deleted)
 def check_run(step: StepInput, ctx: StepContext) -> RunProgress:
     run = ctx.runs.get(step.run_id)
     engine = ctx.engine(run.engine)
@@ -266,6 +283,7 @@ def _tool_call_limit(run: RunRecord, upstream: UpstreamRun, ctx: StepContext) ->
 def tool_runner(tool_name: str) -> Callable[[RunToolInput, StepContext], RunToolOutput]:
     """The step behind one tool's own Lambda (functions/tool_<name>): it runs that tool and no other."""
 
+    @unless_run_deleted(tool_output_of_deleted)
     def run_tool(call_input: RunToolInput, ctx: StepContext) -> RunToolOutput:
         call = ctx.ledger.get(call_input.run_id, call_input.call_id)
         if call.output is not None:  # a retried step: the tool already ran, reuse its output
@@ -294,6 +312,7 @@ def tool_runner(tool_name: str) -> Callable[[RunToolInput, StepContext], RunTool
     return run_tool
 
 
+@unless_run_deleted(progress_of_deleted)
 def submit_tool_outputs(step: StepInput, ctx: StepContext) -> RunProgress:
     run = _with_message(ctx.runs.get(step.run_id), ctx)
     calls = ctx.ledger.list(run.id)
@@ -307,9 +326,11 @@ def submit_tool_outputs(step: StepInput, ctx: StepContext) -> RunProgress:
             wait_seconds=step.settings.first_wait_seconds,
             poll_count=step.run.poll_count,
         )
-    missing = [call.call_id for call in requested if call.output is None]
-    if not requested or missing:
-        raise ToolOutputsMissing(f"tool calls without output: {', '.join(missing) or 'none requested'}")
+    if not requested:
+        raise ToolOutputsMissing(f"run {run.id} asked for no tool calls in round {run.round}")
+    # A call still without output here had its tool's Lambda die: the model gets an error output for it.
+    calls = tool_crashes.answer_dead_calls(calls, run.round, ctx)
+    requested = [call for call in calls if call.round == run.round]
     outputs = [ToolOutput(call_id=call.call_id, output=call.output or "") for call in requested]
     _summarize_tool_outputs(run, calls, ctx)
     engine = ctx.engine(run.engine)
@@ -330,6 +351,7 @@ def submit_tool_outputs(step: StepInput, ctx: StepContext) -> RunProgress:
     )
 
 
+@unless_run_deleted(progress_of_deleted)
 def collect_outputs(step: StepInput, ctx: StepContext) -> RunProgress:
     """Persist the answer and copy the generated files to S3 now: background responses are only kept
     upstream for a short while, and code interpreter containers expire when idle."""
@@ -345,6 +367,7 @@ def collect_outputs(step: StepInput, ctx: StepContext) -> RunProgress:
     return RunProgress(status=RunStatus.completed, poll_count=step.run.poll_count)
 
 
+@unless_run_deleted(progress_of_deleted)
 def cancel_run(step: StepInput, ctx: StepContext) -> RunProgress:
     run = ctx.runs.get(step.run_id)
     ctx.engine(run.engine).cancel(run)
@@ -357,6 +380,7 @@ def cancel_run(step: StepInput, ctx: StepContext) -> RunProgress:
     return RunProgress(status=RunStatus.timed_out, poll_count=step.run.poll_count)
 
 
+@unless_run_deleted(finish_of_deleted)
 def finish_run(finish: FinishRunInput, ctx: StepContext) -> FinishRunOutput:
     """End the run. The terminal status comes last: a client that sees it finds the answer in the thread's
     log and the thread free for its next run (or already passed to the queued one). Every part is safe to
@@ -551,6 +575,7 @@ def _create_round(
         response_id = create()
     except UpstreamOutcomeUnknown:
         ctx.runs.mark_round_unknown(run.id, round_number)
+        lost_creates.cancel_lost_create(run, round_number, find, ctx)
         raise
     except Exception:
         # the upstream answered with an error: nothing was created
@@ -609,17 +634,6 @@ def _summarize_tool_outputs(run: RunRecord, calls: list[ToolCallRecord], ctx: St
     """Copy a short form of each output (``calls``: the run's ledger) onto the run, for GET /v1/runs/{id};
     returns the run with them. The step's own reads suffice: nothing else writes the run's tool calls
     while Submit tool outputs or Finish run holds it."""
-    outputs = {call.call_id: call for call in calls}
-    summaries = [
-        summary.model_copy(
-            update={
-                "output": (outputs[summary.call_id].output or "")[:SUMMARY_CHARS],
-                "is_error": outputs[summary.call_id].is_error,
-            }
-        )
-        if summary.call_id in outputs and outputs[summary.call_id].output is not None
-        else summary
-        for summary in run.tool_calls
-    ]
+    summaries = summarize_tool_calls(run.tool_calls, calls)  # still valid JSON, and says when it was cut
     ctx.runs.update(run.id, tool_calls=summaries)
     return run.model_copy(update={"tool_calls": summaries})
