@@ -2,19 +2,31 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import aws_cdk as cdk
 from cdk_nag import AwsSolutionsChecks
+from threadrunner.assistant_definitions import AssistantDefinitionError, validate_assistants
 
 from infra.config import ConfigError, load_environment
-from infra.constants import DEFAULT_ENVIRONMENT, ENVIRONMENT_CONTEXT_KEY, ENVIRONMENTS_CONTEXT_KEY, stack_name
+from infra.constants import (
+    ASSISTANTS_DIR,
+    DEFAULT_ENVIRONMENT,
+    ENVIRONMENT_CONTEXT_KEY,
+    ENVIRONMENTS_CONTEXT_KEY,
+    stack_name,
+)
 from infra.stack import ThreadrunnerStack
 
 
-def build(app: cdk.App) -> ThreadrunnerStack:
+def build(app: cdk.App, *, assistants_dir: Path | None = None) -> ThreadrunnerStack:
     """Add the chosen environment's stack to ``app``, with cdk-nag's AwsSolutions checks on every synth.
 
     cdk-nag 3 is a policy-validation plugin (not an Aspect): an unacknowledged finding fails the synth.
+    The assistants' definitions (``assistants_dir``, default assistants/) are checked first
+    (AssistantDefinitionError): a typo'd key or tool fails the synth instead of a run.
     """
+    validate_assistants(assistants_dir or ASSISTANTS_DIR)
     name = str(app.node.try_get_context(ENVIRONMENT_CONTEXT_KEY) or DEFAULT_ENVIRONMENT)
     config = load_environment(app.node.try_get_context(ENVIRONMENTS_CONTEXT_KEY), name)
     stack = ThreadrunnerStack(app, stack_name(name), config=config)
@@ -26,7 +38,7 @@ def main() -> None:
     app = cdk.App()
     try:
         build(app)
-    except ConfigError as error:
+    except (ConfigError, AssistantDefinitionError) as error:
         raise SystemExit(f"threadrunner: {error}") from None
     app.synth()
 

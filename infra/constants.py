@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
 
 from threadrunner.run_metrics import NAMESPACE
+from threadrunner.tools import registry
+from threadrunner.tools.declaration import TOOL_FUNCTION_PREFIX, Capability
 
 SERVICE_NAME = "threadrunner"
 METRICS_NAMESPACE = NAMESPACE  # one namespace for every metric: the library defines it
@@ -34,17 +37,19 @@ STAGED_PREFIX = "staged/"  # staged files' own bytes (threadrunner.models.record
 MESSAGES_PREFIX = "messages/"  # message bodies too large for DynamoDB (threadrunner.stores.messages)
 
 
-TOOL_PREFIX = "tool_"
+TOOL_CODE_FOLDER = "run_tool"  # every tool's Lambda runs functions/run_tool, once per registered tool
+
+
+def _deployed_name(environment: str, function: str) -> str:
+    return f"{SERVICE_NAME}-{environment}-{function.replace('_', '-')}"
 
 
 class FunctionName(StrEnum):
-    """One Lambda per folder in functions/."""
+    """One Lambda per folder in functions/, but run_tool: that one is deployed per tool (``ToolFunction``)."""
 
     api = "api"
     start_run = "start_run"
     check_run = "check_run"
-    tool_get_table_schema = "tool_get_table_schema"
-    tool_query_database = "tool_query_database"
     submit_tool_outputs = "submit_tool_outputs"
     collect_outputs = "collect_outputs"
     cancel_run = "cancel_run"
@@ -56,9 +61,8 @@ class FunctionName(StrEnum):
     reconcile_run = "reconcile_run"
 
     @property
-    def tool(self) -> str | None:
-        """For a tool's own Lambda (functions/tool_<name>), the tool's name."""
-        return self.value.removeprefix(TOOL_PREFIX) if self.value.startswith(TOOL_PREFIX) else None
+    def code_folder(self) -> str:
+        return self.value
 
     @property
     def talks_to_model(self) -> bool:
@@ -80,7 +84,49 @@ class FunctionName(StrEnum):
 
     def function_name(self, environment: str) -> str:
         """The name the console shows, e.g. ``threadrunner-prod-check-run``."""
-        return f"{SERVICE_NAME}-{environment}-{self.value.replace('_', '-')}"
+        return _deployed_name(environment, self.value)
+
+
+@dataclass(frozen=True)
+class ToolFunction:
+    """A registered tool's own Lambda (functions/run_tool with THREADRUNNER_TOOL_NAME): the registry says
+    which exist, so a tool added as one module gets its Lambda, its grants and its route without an edit here."""
+
+    tool: str
+    capabilities: tuple[Capability, ...] = ()
+
+    @property
+    def value(self) -> str:
+        """``tool_<name>``: the function id the library and the local stack use too (``Tool.function_id``)."""
+        return f"{TOOL_FUNCTION_PREFIX}{self.tool}"
+
+    @property
+    def code_folder(self) -> str:
+        return TOOL_CODE_FOLDER
+
+    @property
+    def talks_to_model(self) -> bool:
+        return False  # a tool never holds the upstream key
+
+    @property
+    def pascal(self) -> str:
+        # ToolQueryDatabase, as when each tool had its own folder: logical ids (and the deployed Lambdas) stay.
+        return "".join(part.title() for part in self.value.split("_"))
+
+    def __str__(self) -> str:
+        return self.value
+
+    def function_name(self, environment: str) -> str:
+        """e.g. ``threadrunner-prod-tool-query-database``."""
+        return _deployed_name(environment, self.value)
+
+
+def tool_functions() -> tuple[ToolFunction, ...]:
+    """One Lambda per tool in the registry, read when called (tests register tools of their own)."""
+    return tuple(ToolFunction(tool.name, tool.capabilities) for tool in registry.registered_tools())
+
+
+LambdaName = FunctionName | ToolFunction
 
 
 MODEL_STEPS = frozenset(
@@ -102,6 +148,7 @@ CLEANUP_FUNCTIONS = frozenset(
 FILE_FUNCTIONS = frozenset({FunctionName.stage_file})
 # Ending runs whose execution died (threadrunner.run_repair): as Finish run, it cancels upstream responses.
 REPAIR_FUNCTIONS = frozenset({FunctionName.reconcile_run})
+# The steps the state machine names in run.asl.json (the tools' Lambdas are routed at run time, by ARN).
 WORKFLOW_STEPS = tuple(
     name
     for name in FunctionName
@@ -110,7 +157,8 @@ WORKFLOW_STEPS = tuple(
     and name not in FILE_FUNCTIONS
     and name not in REPAIR_FUNCTIONS
 )
-TOOL_FUNCTIONS = tuple(name for name in FunctionName if name.tool is not None)
+TOOL_FUNCTIONS = tool_functions()  # as registered when infra is imported
+ALL_FUNCTIONS: tuple[LambdaName, ...] = (*FunctionName, *TOOL_FUNCTIONS)
 
 
 def stack_name(environment: str) -> str:

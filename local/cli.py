@@ -7,16 +7,24 @@ from typing import Annotated
 
 import typer
 
+from local.cli_assistants import app as assistants_app
+from local.cli_tools import new_app, tools_app
+
 app = typer.Typer(
     no_args_is_help=True, help="threadrunner local mode: the local stack, tokens, tools, the demo."
 )
-tools_app = typer.Typer(no_args_is_help=True, help="Run the assistants' tools directly.")
 app.add_typer(tools_app, name="tools")
+app.add_typer(new_app, name="new")
+app.add_typer(assistants_app, name="assistants")
 
 
 @app.command()
-def local(port: Annotated[int, typer.Option(help="Port for the HTTP API on 127.0.0.1.")] = 8765) -> None:
-    """Serve the local stack (API, workflow, emulator) until stopped."""
+def local(
+    port: Annotated[
+        int, typer.Option(min=0, max=65535, help="Port for the HTTP API on 127.0.0.1 (0: any free port).")
+    ] = 8765,
+) -> None:
+    """Serve the local stack (API, workflow, emulator) until stopped; `make local PORT=...` runs this."""
     from local.stack import serve
 
     serve(port=port)
@@ -36,11 +44,18 @@ def token(
 
 
 @app.command()
-def demo() -> None:
-    """Ask the Data Analyst a question on the local stack and show what happened."""
+def demo(
+    assistant: Annotated[
+        str, typer.Option(help="The assistant to ask (assistants/<name>.yaml).")
+    ] = "data-analyst",
+    message: Annotated[
+        str, typer.Option(help="The question.")
+    ] = "What were total sales by region last quarter?",
+) -> None:
+    """Ask an assistant a question on the local stack, show what happened and what to try next."""
     from local.demo import run_demo
 
-    raise typer.Exit(run_demo())
+    raise typer.Exit(run_demo(message, assistant=assistant))
 
 
 @app.command()
@@ -60,17 +75,3 @@ def sweep(
         raise typer.Exit(1) from error
     typer.echo(json.dumps(response.json(), indent=2))
     raise typer.Exit(0 if response.status_code == 200 else 1)
-
-
-@tools_app.command("call")
-def tools_call(
-    name: Annotated[str, typer.Argument(help="Tool name, e.g. query_database.")],
-    arguments: Annotated[str, typer.Argument(help="The arguments as JSON.")] = "{}",
-    assistant: Annotated[str, typer.Option(help="Whose tool permissions apply.")] = "data-analyst",
-) -> None:
-    """Run one tool locally and print its JSON output (errors included)."""
-    from threadrunner.tools.registry import call_tool_locally
-
-    result = call_tool_locally(name, arguments, assistant=assistant)
-    typer.echo(json.dumps(json.loads(result.output), indent=2))
-    raise typer.Exit(1 if result.is_error else 0)

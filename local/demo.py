@@ -1,4 +1,5 @@
-"""`make demo`: one question to the Data Analyst on the local stack, and everything that happened."""
+"""`make demo` / `threadrunner demo`: one question to an assistant (the Data Analyst by default) on the local
+stack, everything that happened, and what to try next."""
 
 from __future__ import annotations
 
@@ -12,12 +13,13 @@ from rich.console import Console
 from rich.panel import Panel
 from rich.table import Table
 
+ASSISTANT = "data-analyst"
 QUESTION = "What were total sales by region last quarter?"
 TERMINAL = {"completed", "failed", "cancelled", "timed_out"}
 DEMO_WAIT_SECONDS = 600
 
 
-def run_demo(question: str = QUESTION) -> int:
+def run_demo(question: str = QUESTION, assistant: str = ASSISTANT) -> int:
     """Returns the exit code: 0 when the run completed."""
     from local.auth import issue_token
     from local.stack import LocalStack, local_upstream
@@ -46,8 +48,8 @@ def run_demo(question: str = QUESTION) -> int:
                 timeout=30,
             )
         )
-        thread = _ok(client.post("/v1/threads", json={"assistant": "data-analyst", "purpose": "demo"}))
-        console.print(f"Thread [bold]{thread['id']}[/] for demo-user with the data-analyst assistant")
+        thread = _ok(client.post("/v1/threads", json={"assistant": assistant, "purpose": "demo"}))
+        console.print(f"Thread [bold]{thread['id']}[/] for demo-user with the {assistant} assistant")
         console.print(f"Question: [italic]{question}[/]")
         run = _ok(client.post(f"/v1/threads/{thread['id']}/runs", json={"message": question}))
         run = _wait(client, run["id"], console)
@@ -58,7 +60,37 @@ def run_demo(question: str = QUESTION) -> int:
             console.print(
                 Panel(format_trace(local.execution_trace(run["execution"]["arn"])), title="Execution trace")
             )
+        console.print(_engine_line(run, emulated=upstream.emulated))
+        console.print(
+            Panel(what_to_try_next(assistant, emulated=upstream.emulated), title="What to try next")
+        )
         return 0 if run["status"] == "completed" else 1
+
+
+def _engine_line(run: dict[str, Any], *, emulated: bool) -> str:
+    model = "the emulator's deterministic model" if emulated else f"the upstream's {run['model']}"
+    engine = f"Engine: {run.get('engine') or 'unknown'} ({model})"
+    if run.get("fallback_from"):
+        engine += f", the fallback for {run['fallback_from']}: {run.get('fallback_reason') or 'an outage'}"
+    return engine
+
+
+def what_to_try_next(assistant: str, *, emulated: bool) -> str:
+    """The next steps after the demo: other questions and engines, the stack by hand, the tools."""
+    steps = [
+        f'threadrunner demo --assistant {assistant} --message "Which region sold least last quarter?"',
+        "THREADRUNNER_ENGINE=chat make demo      # or assistants: the same run on another engine",
+        "make local                              # the stack on http://127.0.0.1:8765, then by hand:",
+        "  TOKEN=$(.venv/bin/threadrunner token --user alice)",
+        '  curl -s -H "Authorization: Bearer $TOKEN" -H "Content-Type: application/json" \\',
+        f"""    -d '{{"assistant":"{assistant}","purpose":"demo"}}' http://127.0.0.1:8765/v1/threads""",
+        "threadrunner tools list                 # the tools an assistant can use; `tools call` runs one",
+        "threadrunner new tool <name>            # a tool of your own: one module, found by the registry",
+        "assistants/<name>.yaml                  # your own assistant (tools, instructions), then --assistant",
+    ]
+    if emulated:
+        steps.append("OPENAI_API_KEY=sk-... make demo         # the same demo on a real model")
+    return "\n".join(steps)
 
 
 def _ok(response: httpx.Response) -> dict[str, Any]:

@@ -10,11 +10,12 @@ from __future__ import annotations
 import importlib.util
 import json
 import logging
+import os
 import sys
 import threading
 import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -24,8 +25,11 @@ from unittest import mock
 
 from moto.awslambda_simple.models import LambdaSimpleBackend
 from pydantic import BaseModel, ConfigDict, Field
+from threadrunner.tools import registry
+from threadrunner.tools.tool_lambda import TOOL_NAME_VARIABLE
 
 FUNCTION_PREFIX = "threadrunner-local-"
+TOOL_CODE_FOLDER = "run_tool"  # every tool's Lambda runs functions/run_tool (as infra deploys it)
 logger = logging.getLogger(__name__)
 
 Handler = Callable[[Any, Any], Any]
@@ -45,6 +49,23 @@ class LambdaError(BaseModel):
 
 class FunctionNotFoundError(LookupError):
     """No ``functions/<folder>/handler.py`` for that function name."""
+
+
+@dataclass(frozen=True)
+class FunctionAlias:
+    """A function deployed from another function's code folder with its own environment (as CDK deploys
+    functions/run_tool once per tool, each with its THREADRUNNER_TOOL_NAME)."""
+
+    folder: str
+    environment: Mapping[str, str] = field(default_factory=dict)
+
+
+def tool_function_alias(function: str) -> FunctionAlias | None:
+    """``tool_<name>`` for each tool registered when the function is first invoked -> functions/run_tool."""
+    for tool in registry.TOOLS.values():
+        if tool.function_id == function:
+            return FunctionAlias(TOOL_CODE_FOLDER, {TOOL_NAME_VARIABLE: tool.name})
+    return None
 
 
 @dataclass(frozen=True)
@@ -90,13 +111,23 @@ class LambdaDispatch:
     """Maps function names (``threadrunner-local-<folder>``, or their ARNs) to handlers and calls them.
 
     Handlers are imported once per dispatch (a cold start), then called concurrently: Map iterations and
-    HTTP requests run in parallel threads, as separate Lambda instances would.
+    HTTP requests run in parallel threads, as separate Lambda instances would. A function without a folder
+    of its own may be an alias (``aliases``: each tool's function runs functions/run_tool); it is imported
+    as its own module, with its alias's environment set while it imports (its INIT): the process shares
+    one environment, so per-function variables are read at import.
     """
 
     def __init__(
-        self, functions_dir: Path, *, region: str, account: str, timeout_seconds: float = 60
+        self,
+        functions_dir: Path,
+        *,
+        region: str,
+        account: str,
+        timeout_seconds: float = 60,
+        aliases: Callable[[str], FunctionAlias | None] = tool_function_alias,
     ) -> None:
         self.functions_dir = functions_dir
+        self.aliases = aliases
         self.region = region
         self.account = account
         self.timeout_seconds = timeout_seconds
@@ -111,6 +142,10 @@ class LambdaDispatch:
 
     def function_arn(self, folder: str) -> str:
         return f"arn:aws:lambda:{self.region}:{self.account}:function:{self.function_name(folder)}"
+
+    def tool_functions(self) -> dict[str, str]:
+        """Tool name -> the ARN of its own function, for every registered tool (Check run routes by it)."""
+        return {tool.name: self.function_arn(tool.function_id) for tool in registry.TOOLS.values()}
 
     def folder_for(self, function: str) -> str:
         """``threadrunner-local-start_run``, its ARN, or either with a qualifier -> ``start_run``."""
@@ -215,9 +250,12 @@ class LambdaDispatch:
             return self._handlers[folder]
 
     def _import_handler(self, folder: str) -> Handler:
-        code_root = self.functions_dir / folder
+        if not folder.isidentifier():
+            raise FunctionNotFoundError(f"no handler for {self.function_name(folder)!r}")
+        alias = None if (self.functions_dir / folder).is_dir() else self.aliases(folder)
+        code_root = self.functions_dir / (alias.folder if alias else folder)
         path = code_root / "handler.py"
-        if not folder.isidentifier() or not path.is_file():
+        if not path.is_file():
             raise FunctionNotFoundError(f"no handler for {self.function_name(folder)!r} at {path}")
         # A unique name per dispatch: every local stack gets its own cold start.
         module_name = f"local_lambda_{id(self):x}_{folder}"
@@ -227,6 +265,9 @@ class LambdaDispatch:
         sys.modules[module_name] = module  # pydantic and dataclasses resolve annotations through it
         # In Lambda the function's folder is the code root, so sibling modules import by their bare names.
         sys.path.insert(0, str(code_root))
+        environment = dict(alias.environment) if alias else {}
+        previous = {name: os.environ.get(name) for name in environment}
+        os.environ.update(environment)  # under the import lock: no other function imports meanwhile
         try:
             spec.loader.exec_module(module)
         except BaseException:
@@ -234,6 +275,11 @@ class LambdaDispatch:
             raise
         finally:
             sys.path.remove(str(code_root))
+            for name, value in previous.items():
+                if value is None:
+                    os.environ.pop(name, None)
+                else:
+                    os.environ[name] = value
         handler = getattr(module, "lambda_handler", None)
         if not callable(handler):
             raise FunctionNotFoundError(f"{path} defines no lambda_handler(event, context)")

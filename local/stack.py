@@ -23,9 +23,10 @@ from moto.stepfunctions.parser.utils import TMP_THREADS as EXECUTION_THREADS  # 
 from pydantic import BaseModel, Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 from threadrunner import aws, cleanup, run_repair
+from threadrunner.assistant_definitions import validate_assistants
 from threadrunner.run_metrics import NAMESPACE
 from threadrunner.services import context as api_context
-from threadrunner.settings import reset_settings
+from threadrunner.settings import ToolSettings, reset_settings
 from threadrunner.workflow import context as step_context
 
 from local.atomic_dynamodb import atomic_dynamodb
@@ -132,6 +133,8 @@ class LocalStack:
             undo.enter_context(mock.patch.dict(os.environ, self._environment()))
             for name in _HIDDEN_ENVIRONMENT:
                 os.environ.pop(name, None)
+            # Before anything serves: a typo'd key or tool stops the start, not a run (file, line, key).
+            validate_assistants(ToolSettings().assistants_dir)
             undo.enter_context(mock_aws(config=MOTO_CONFIG))
             # Inside the mock: it stops before moto does, so no late request can reach AWS.
             undo.enter_context(self.s3_endpoint)
@@ -199,13 +202,8 @@ class LocalStack:
             "THREADRUNNER_OPENAI_BASE_URL": self.upstream_base_url,
             # The API hands deletes to this Lambda (an asynchronous invoke, in process here).
             "THREADRUNNER_DELETE_THREADS_FUNCTION": self.lambdas.function_arn("delete_threads"),
-            # As CDK wires Check run: each tool's own Lambda (functions/tool_<name>) by ARN.
-            "THREADRUNNER_TOOL_FUNCTIONS": json.dumps(
-                {
-                    folder.name.removeprefix(TOOL_PREFIX): self.lambdas.function_arn(folder.name)
-                    for folder in sorted(self.functions_dir.glob(f"{TOOL_PREFIX}*"))
-                }
-            ),
+            # As CDK wires Check run: each registered tool's own Lambda (functions/run_tool's code) by ARN.
+            "THREADRUNNER_TOOL_FUNCTIONS": json.dumps(self.lambdas.tool_functions()),
             **self.overrides,
         }
 
@@ -321,7 +319,6 @@ def forget_cached_clients() -> None:
     run_repair.default_context.cache_clear()
 
 
-TOOL_PREFIX = "tool_"  # functions/tool_<name> is the Lambda of tool <name>
 UPLOADS_PREFIX = "uploads/"  # the EventBridge rule's key prefix (infra/constructs/files.py)
 
 
@@ -368,6 +365,34 @@ def local_upstream() -> Iterator[Upstream]:
         )
 
 
+def cli_command(cwd: Path | None = None) -> str:
+    """This ``threadrunner`` as a shell word that runs from ``cwd`` (default: here) with no activated venv:
+    the script beside the running interpreter (``.venv/bin/threadrunner`` from the repository root), relative
+    when it lies under ``cwd``, else absolute; plain ``threadrunner`` when there is no such script."""
+    import shlex
+    import sys
+
+    script = Path(os.path.abspath(sys.executable)).parent / "threadrunner"
+    if not script.is_file():
+        return "threadrunner"
+    here = Path(os.path.abspath(cwd or Path.cwd()))
+    shown = str(script.relative_to(here)) if script.is_relative_to(here) else str(script)
+    return shlex.quote(shown if "/" in shown else f"./{shown}")
+
+
+def banner(api_url: str, upstream: str, cli: str) -> str:
+    """What ``threadrunner local`` prints once it serves: each command runs as printed (``cli`` is
+    ``cli_command()``)."""
+    return (
+        f"threadrunner local stack: {api_url}  (model: {upstream})\n"
+        f"Get a token:  {cli} token --user alice\n"
+        f'Try:          curl -s -X POST {api_url}/v1/threads -H "Authorization: Bearer '
+        f'$({cli} token --user alice)" -H "Content-Type: application/json" '
+        """-d '{"assistant": "data-analyst", "purpose": "demo"}'\n"""
+        "Stop with Ctrl-C."
+    )
+
+
 def serve(port: int) -> None:
     """Serve the local stack on 127.0.0.1:``port`` until Ctrl-C (or SIGTERM)."""
     import signal
@@ -382,15 +407,7 @@ def serve(port: int) -> None:
         stack = running.enter_context(
             LocalStack(upstream_base_url=base_url, api_key=api_key, port=port, overrides=overrides)
         )
-        print(
-            f"threadrunner local stack: {stack.api_url}  (model: {upstream})\n"
-            "Get a token:  threadrunner token --user alice\n"
-            f'Try:          curl -s -X POST {stack.api_url}/v1/threads -H "Authorization: Bearer '
-            '$(threadrunner token --user alice)" -H "Content-Type: application/json" '
-            """-d '{"assistant": "data-analyst", "purpose": "demo"}'\n"""
-            "Stop with Ctrl-C.",
-            flush=True,
-        )
+        print(banner(stack.api_url, upstream, cli_command()), flush=True)
         stopped = threading.Event()
         for stop_signal in (signal.SIGINT, signal.SIGTERM):
             signal.signal(stop_signal, lambda *_: stopped.set())

@@ -15,7 +15,7 @@ from pydantic import BaseModel, BeforeValidator
 from threadrunner import idempotency
 from threadrunner.http import callers
 from threadrunner.http.answers import answers
-from threadrunner.http.openapi_document import api_document
+from threadrunner.http.openapi_document import api_document, docs_page
 from threadrunner.http.resolver import create_resolver, json_response
 from threadrunner.http.route_table import PATH_PARAMETER_PATTERN
 from threadrunner.models.admin import ACTIVE_RUNS_CURSOR_PATTERN, ActiveRunPage, UserRunsCancelled
@@ -104,6 +104,10 @@ def _once(key: str | None, request: BaseModel, create: Callable[[str], tuple[int
 
 @app.post(
     "/v1/threads",
+    summary="Create a thread, or get the current one",
+    description="A thread of the caller's with one assistant for one purpose. While the caller's last thread "
+    "for that assistant and purpose was active within max_age_hours (default per environment), that thread is "
+    "answered (200) instead of a new one (201). Takes an Idempotency-Key.",
     responses=answers(
         {201: "a new thread", 200: "the caller's current thread"}, 409, 503, replay=True, body=True
     ),
@@ -118,7 +122,12 @@ def create_thread(
     return _once(idempotency_key, request, create)
 
 
-@app.get("/v1/threads", responses=answers({200: "the caller's live threads"}))
+@app.get(
+    "/v1/threads",
+    summary="List threads",
+    description="The caller's live threads, newest first; pass a page's next as after for the next page.",
+    responses=answers({200: "the caller's live threads"}),
+)
 def list_threads(
     limit: PageSize = 20,
     after: Annotated[str | None, Query(pattern=THREAD_ID_PATTERN, description="a page's next")] = None,
@@ -126,13 +135,23 @@ def list_threads(
     return json_response(200, threads.list_threads(default_context(), _caller(), limit=limit, after=after))
 
 
-@app.get("/v1/threads/<thread_id>", responses=answers({200: "the thread"}, 404))
+@app.get(
+    "/v1/threads/<thread_id>",
+    summary="Get a thread",
+    description="One of the caller's threads, with its active run (active_run_id) and the runs queued after "
+    "it (queued_run_ids). Another user's thread is a 404, as a missing one.",
+    responses=answers({200: "the thread"}, 404),
+)
 def get_thread(thread_id: ThreadId) -> Response[ThreadOut]:
     return json_response(200, threads.get_thread(default_context(), _caller(), thread_id))
 
 
 @app.delete(
     "/v1/threads/<thread_id>",
+    summary="Delete a thread",
+    description="Hides the thread at once and deletes it in the background: its upstream conversation, runs, "
+    "messages and files (202); 204 when there is nothing to delete. While a run is active: 409 naming it, "
+    "unless force=true, which cancels the run.",
     responses=answers({202: "deletion under way", 204: "nothing to delete"}, 409, empty=(202, 204)),
 )
 def delete_thread(thread_id: ThreadId, force: Annotated[bool, Query()] = False) -> Response[None]:
@@ -140,7 +159,13 @@ def delete_thread(thread_id: ThreadId, force: Annotated[bool, Query()] = False) 
     return Response(status_code=202 if accepted else 204)
 
 
-@app.get("/v1/threads/<thread_id>/messages", responses=answers({200: "the thread's log"}, 404))
+@app.get(
+    "/v1/threads/<thread_id>/messages",
+    summary="List a thread's messages",
+    description="The thread's own log, oldest first: each run's user message, its tool calls (outputs cut to "
+    "500 characters, output_truncated says so) and its answer.",
+    responses=answers({200: "the thread's log"}, 404),
+)
 def list_messages(
     thread_id: ThreadId,
     limit: PageSize = 20,
@@ -150,7 +175,13 @@ def list_messages(
     return json_response(200, page)
 
 
-@app.delete("/v1/users/me/data", responses=answers({202: "deletion under way"}, empty=(202,)))
+@app.delete(
+    "/v1/users/me/data",
+    summary="Delete all of the caller's data",
+    description="Every thread, run, message, file, usage record and stored idempotent answer of the caller, "
+    "here and upstream, is being deleted (202).",
+    responses=answers({202: "deletion under way"}, empty=(202,)),
+)
 def delete_my_data() -> Response[None]:
     threads.delete_user_data(default_context(), _caller())
     return Response(status_code=202)
@@ -158,6 +189,11 @@ def delete_my_data() -> Response[None]:
 
 @app.post(
     "/v1/threads/<thread_id>/runs",
+    summary="Start a run",
+    description="Sends the message (with the thread's ready files in file_ids) to the thread's assistant; the "
+    "run goes on in a Step Functions execution: poll GET /v1/runs/{run_id} until its status is terminal. While "
+    "another run of the thread is active: 409 naming it, or with if_busy=enqueue 202 with queue_position. "
+    "Limited per user (runs_per_minute, daily budgets: 429 with Retry-After). Takes an Idempotency-Key.",
     responses=answers({202: "the run, queued or started"}, 404, 409, 503, replay=True, body=True),
 )
 def create_run(
@@ -172,13 +208,23 @@ def create_run(
     )
 
 
-@app.get("/v1/runs/<run_id>", responses=answers({200: "the run"}, 404))
+@app.get(
+    "/v1/runs/<run_id>",
+    summary="Get a run",
+    description="The run's status, answer, tool calls, usage, metrics and error, the files the model made "
+    "(with download URLs), its engine (and fallback), and a link to its execution in the Step Functions console.",
+    responses=answers({200: "the run"}, 404),
+)
 def get_run(run_id: RunId) -> Response[RunOut]:
     return json_response(200, runs.get_run(default_context(), _caller(), run_id))
 
 
 @app.post(
-    "/v1/runs/<run_id>/cancel", responses=answers({200: "the run, ended", 202: "cancel under way"}, 404)
+    "/v1/runs/<run_id>/cancel",
+    summary="Cancel a run",
+    description="A queued run ends at once (200, the run, cancelled); an active one is cancelled upstream by "
+    "its workflow's next Check run (202). An ended run is answered as it is (200).",
+    responses=answers({200: "the run, ended", 202: "cancel under way"}, 404),
 )
 def cancel_run(run_id: RunId) -> Response[RunOut]:
     run, ended = runs.cancel_run(default_context(), _caller(), run_id)
@@ -187,6 +233,10 @@ def cancel_run(run_id: RunId) -> Response[RunOut]:
 
 @app.post(
     "/v1/files",
+    summary="Create a file and its upload",
+    description="A pending file of one of the caller's threads, and an S3 presigned POST (upload.url, "
+    "upload.fields) to send its bytes to: every field, then file, as multipart/form-data. Staging then checks "
+    "the bytes and makes the file ready (or failed, with a reason). Takes an Idempotency-Key.",
     responses=answers(
         {201: "the file, pending, and where to upload it"}, 404, 409, 503, replay=True, body=True
     ),
@@ -199,18 +249,32 @@ def create_file(
     )
 
 
-@app.get("/v1/files", responses=answers({200: "the caller's files"}))
+@app.get(
+    "/v1/files",
+    summary="List files",
+    description="The caller's files, newest first, each pending, ready or failed.",
+    responses=answers({200: "the caller's files"}),
+)
 def list_files() -> Response[FileList]:
     return json_response(200, files.list_files(default_context(), _caller()))
 
 
-@app.get("/v1/files/<file_id>", responses=answers({200: "the file"}, 404))
+@app.get(
+    "/v1/files/<file_id>",
+    summary="Get a file",
+    description="One of the caller's files: status pending until staging has checked it, then ready (a run "
+    "may take it in file_ids) or failed with a reason.",
+    responses=answers({200: "the file"}, 404),
+)
 def get_file(file_id: FileId) -> Response[FileOut]:
     return json_response(200, files.get_file(default_context(), _caller(), file_id))
 
 
 @app.delete(
     "/v1/files/<file_id>",
+    summary="Delete a file",
+    description="Deletes the file's upstream copy, S3 object and record in the background (202); 204 when "
+    "there is nothing to delete.",
     responses=answers({202: "deletion under way", 204: "nothing to delete"}, empty=(202, 204)),
 )
 def delete_file(file_id: FileId) -> Response[None]:
@@ -218,7 +282,12 @@ def delete_file(file_id: FileId) -> Response[None]:
     return Response(status_code=202 if accepted else 204)
 
 
-@app.get("/v1/usage", responses=answers({200: "the caller's usage by day"}), description=USAGE_RANGE)
+@app.get(
+    "/v1/usage",
+    summary="Get the caller's usage",
+    description="Runs, tokens and estimated cost by UTC day, and their total. " + USAGE_RANGE + ".",
+    responses=answers({200: "the caller's usage by day"}),
+)
 def get_usage(
     from_: Annotated[CalendarDay | None, Query(alias="from", description=USAGE_RANGE)] = None,
     to: Annotated[CalendarDay | None, Query(description=USAGE_RANGE)] = None,
@@ -226,7 +295,13 @@ def get_usage(
     return json_response(200, usage.get_usage(default_context(), _caller(), from_, to))
 
 
-@app.get("/v1/admin/runs", responses=answers({200: "active runs, every user's"}, 403))
+@app.get(
+    "/v1/admin/runs",
+    summary="List active runs (operators)",
+    description="Runs not yet ended, of every user or of user_id, oldest first. Operators only (the admin "
+    "group in cognito:groups, or the threadrunner/admin scope): 403 for anyone else.",
+    responses=answers({200: "active runs, every user's"}, 403),
+)
 def list_active_runs(
     limit: PageSize = 50,
     after: Annotated[
@@ -241,6 +316,9 @@ def list_active_runs(
 
 @app.post(
     "/v1/admin/runs/<run_id>/cancel",
+    summary="Cancel any run (operators)",
+    description="As POST /v1/runs/{run_id}/cancel, for any user's run: the kill switch for one run. "
+    "Operators only.",
     responses=answers({200: "the run, ended", 202: "cancel under way"}, 403, 404),
 )
 def cancel_any_run(run_id: RunId) -> Response[RunOut]:
@@ -250,7 +328,13 @@ def cancel_any_run(run_id: RunId) -> Response[RunOut]:
     return json_response(200 if ended else 202, run)
 
 
-@app.post("/v1/admin/users/<user_id>/runs/cancel", responses=answers({200: "what was cancelled"}, 403))
+@app.post(
+    "/v1/admin/users/<user_id>/runs/cancel",
+    summary="Cancel a user's runs (operators)",
+    description="The kill switch for one user: their queued runs end at once (ended), their active ones are "
+    "cancelled upstream (cancelling). The user id is sent percent-encoded. Operators only.",
+    responses=answers({200: "what was cancelled"}, 403),
+)
 def cancel_user_runs(user_id: UserId) -> Response[UserRunsCancelled]:
     operator = _operator()
     cancelled = admin.cancel_user_runs(default_context(), user_id)
@@ -258,14 +342,29 @@ def cancel_user_runs(user_id: UserId) -> Response[UserRunsCancelled]:
     return json_response(200, cancelled)
 
 
-@app.get("/v1/openapi.json", responses=answers({200: "this document"}))
+@app.get(
+    "/v1/openapi.json",
+    summary="Get this OpenAPI document",
+    description="Every route with every status it answers, and this deployment's own limits: its assistants, "
+    "file types and sizes, message length, files per run. GET /v1/docs shows it in Swagger UI.",
+    responses=answers({200: "this document"}),
+)
 def openapi() -> Response[dict[str, Any]]:
     _caller()
+    return Response(status_code=200, content_type=content_types.APPLICATION_JSON, body=_document())
+
+
+# Swagger UI, without a token (its API Gateway route has no authorizer): not an operation of the document.
+@app.get("/v1/docs", include_in_schema=False, compress=True)
+def docs() -> Response[str]:
+    return Response(status_code=200, content_type="text/html; charset=utf-8", body=docs_page(_document()))
+
+
+def _document() -> dict[str, Any]:
     ctx = default_context()
-    document = api_document(
+    return api_document(
         app, assistants_dir=ctx.tool_settings.assistants_dir, files=ctx.file_settings, runs=ctx.run_settings
     )
-    return Response(status_code=200, content_type=content_types.APPLICATION_JSON, body=document)
 
 
 @logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_HTTP, clear_state=True)

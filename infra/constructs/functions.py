@@ -20,6 +20,7 @@ from infra.constants import (
     METRICS_NAMESPACE,
     SERVICE_NAME,
     FunctionName,
+    LambdaName,
 )
 from infra.constructs.log_groups import LogGroups
 from infra.constructs.storage import Storage
@@ -76,7 +77,7 @@ def _cost_environment(config: EnvironmentConfig) -> dict[str, str]:
     return environment
 
 
-def _timeout(name: FunctionName) -> Duration:
+def _timeout(name: LambdaName) -> Duration:
     if name is FunctionName.api:
         return API_TIMEOUT
     return MODEL_STEP_TIMEOUT if name.talks_to_model else STEP_TIMEOUT
@@ -148,8 +149,9 @@ class FunctionFactory(Construct):
                 }
             )
 
-    def create(self, name: FunctionName, *, environment: Mapping[str, str] | None = None) -> lambda_.Function:
-        """The Lambda for ``functions/<name>/handler.py``; model steps also get the upstream secret."""
+    def create(self, name: LambdaName, *, environment: Mapping[str, str] | None = None) -> lambda_.Function:
+        """The Lambda for ``functions/<name>/handler.py`` (a tool's: functions/run_tool); model steps also get
+        the upstream secret."""
         construct_id = f"{name.pascal}Function"
         role = iam.Role(
             self,
@@ -167,7 +169,9 @@ class FunctionFactory(Construct):
             runtime=RUNTIME,
             architecture=ARCHITECTURE,
             handler=HANDLER,
-            code=lambda_.Code.from_asset(str(FUNCTIONS_DIR / name.value), exclude=["__pycache__", "*.pyc"]),
+            code=lambda_.Code.from_asset(
+                str(FUNCTIONS_DIR / name.code_folder), exclude=["__pycache__", "*.pyc"]
+            ),
             memory_size=MODEL_STEP_MEMORY_MB if name.talks_to_model else MEMORY_MB,
             timeout=_timeout(name),
             tracing=lambda_.Tracing.ACTIVE,

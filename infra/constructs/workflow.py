@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping
+
 from aws_cdk import Acknowledgment, ArnFormat, Stack, Validations
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_lambda as lambda_
@@ -9,14 +11,18 @@ from aws_cdk import aws_secretsmanager as secretsmanager
 from aws_cdk import aws_stepfunctions as sfn
 from constructs import Construct
 from threadrunner.stores.tables import MESSAGES, RUNS, THREADS
+from threadrunner.tools.declaration import Capability
+from threadrunner.tools.tool_lambda import TOOL_NAME_VARIABLE
 
 from infra.config import EnvironmentConfig
 from infra.constants import (
     RUN_WORKFLOW_FILE,
-    TOOL_FUNCTIONS,
     WORKFLOW_STEPS,
     FunctionName,
+    LambdaName,
+    ToolFunction,
     state_machine_name,
+    tool_functions,
 )
 from infra.constructs.functions import FunctionFactory
 from infra.constructs.log_groups import LogGroups
@@ -37,21 +43,23 @@ class Workflow(Construct):
         log_groups: LogGroups,
     ) -> None:
         super().__init__(scope, construct_id)
-        database = self._database(config)
-        tools = {name: functions.create(name, environment=database) for name in TOOL_FUNCTIONS}
-        if self._database_secret is not None:
-            for tool in tools.values():
-                self._database_secret.grant_read(tool)
+        self._database_secret_name = config.database_secret_name
+        self._database_secret = self._database(config)
+        # One Lambda per registered tool, granted what its declared capabilities need and nothing more.
+        self.tools: dict[ToolFunction, lambda_.Function] = {}
+        for tool in tool_functions():
+            function = functions.create(tool, environment={TOOL_NAME_VARIABLE: tool.tool})
+            self._grant_capabilities(tool, function)
+            self.tools[tool] = function
         # Check run routes each tool call to its tool's Lambda; the Map invokes the ARN it was given.
         routes = Stack.of(self).to_json_string(
-            {str(name.tool): fn.function_arn for name, fn in tools.items()}
+            {tool.tool: fn.function_arn for tool, fn in self.tools.items()}
         )
         self.name = state_machine_name(config.name)
-        self.steps: dict[FunctionName, lambda_.Function] = dict(tools)
+        self.steps: dict[LambdaName, lambda_.Function] = {tool: fn for tool, fn in self.tools.items()}
         for name in WORKFLOW_STEPS:
-            if name not in tools:
-                routing = {"THREADRUNNER_TOOL_FUNCTIONS": routes} if name is FunctionName.check_run else None
-                self.steps[name] = functions.create(name, environment=routing)
+            routing = {"THREADRUNNER_TOOL_FUNCTIONS": routes} if name is FunctionName.check_run else None
+            self.steps[name] = functions.create(name, environment=routing)
         self._grant_data_access(storage)
         self._let_finish_run_start_the_next_run()
         # The /aws/vendedlogs/ prefix keeps Step Functions from growing the account's log resource policy.
@@ -66,7 +74,7 @@ class Workflow(Construct):
             definition_substitutions={
                 name.asl_placeholder: function.function_arn
                 for name, function in self.steps.items()
-                if name.tool is None  # tools are routed at run time, by ARN
+                if isinstance(name, FunctionName)  # tools are routed at run time, by ARN
             },
             tracing_enabled=True,
             # Every event (state entered, task failed, ...) in every environment, never execution data: the
@@ -86,19 +94,33 @@ class Workflow(Construct):
             ),
         )
 
-    def _database(self, config: EnvironmentConfig) -> dict[str, str] | None:
-        """The SQL tools' database secret, when the environment names one."""
-        self._database_secret = None
+    def _database(self, config: EnvironmentConfig) -> secretsmanager.ISecret | None:
+        """The SQL tools' database secret, when the environment names one (else the bundled sample)."""
         if config.database_secret_name is None:
             return None
-        self._database_secret = secretsmanager.Secret.from_secret_name_v2(
-            self, "DatabaseSecret", config.database_secret_name
-        )
-        return {"THREADRUNNER_DATABASE_SECRET_NAME": config.database_secret_name}
+        return secretsmanager.Secret.from_secret_name_v2(self, "DatabaseSecret", config.database_secret_name)
+
+    def _grant_capabilities(self, tool: ToolFunction, function: lambda_.Function) -> None:
+        for capability in tool.capabilities:
+            grant = CAPABILITY_GRANTS.get(capability)
+            if grant is None:
+                raise ValueError(
+                    f"tool {tool.tool} declares capability {capability!r}, which grants nothing yet: "
+                    "add it to CAPABILITY_GRANTS in infra/constructs/workflow.py"
+                )
+            grant(self, function)
+
+    def _grant_database(self, function: lambda_.Function) -> None:
+        """Capability.database: the bundled sample is in the layer (nothing to grant); a database in Secrets
+        Manager is read by name, at run time."""
+        if self._database_secret is None or self._database_secret_name is None:
+            return
+        function.add_environment("THREADRUNNER_DATABASE_SECRET_NAME", self._database_secret_name)
+        self._database_secret.grant_read(function)
 
     def _grant_data_access(self, storage: Storage) -> None:
         for name, function in self.steps.items():
-            if name.tool is not None:
+            if isinstance(name, ToolFunction):
                 # A tool reads the run and writes its ledger entry; it never changes a thread. A whole output
                 # the model gets cut short is kept with the thread's log in S3.
                 storage.grant_tables(function, read=BOTH_TABLES, write=(RUNS,))
@@ -151,3 +173,11 @@ class Workflow(Construct):
                 resources=[function.function_arn for function in self.steps.values()],
             )
         )
+
+
+# What each capability a tool may declare (threadrunner.tools.declaration.Capability) grants its Lambda: the
+# one place where tool permissions are decided. Every tool Lambda also gets its ledger access
+# (Workflow._grant_data_access); a capability missing here stops synth with its name.
+CAPABILITY_GRANTS: Mapping[Capability, Callable[[Workflow, lambda_.Function], None]] = {
+    Capability.database: Workflow._grant_database,
+}

@@ -118,9 +118,11 @@ class ChatCompletions:
             raise invalid_request("The emulator answers with one choice (n=1).", param="n")
         messages = [_parse_message(raw, index) for index, raw in enumerate(request.messages)]
         _check_tool_rounds(messages)
-        tools = {tool.function.name for tool in request.tools}
-        if request.tool_choice == "none":
-            tools = set()
+        tools = [
+            policy.FunctionTool(tool.function.name, tool.function.description or "", tool.function.parameters)
+            for tool in request.tools
+            if request.tool_choice != "none"
+        ]
         plan = self._script.next_turn() or policy.plan_for(
             _turn(messages), instructions=_instructions(messages), tools=tools, today=self._today()
         )

@@ -1,29 +1,43 @@
-"""The demo model: a small deterministic policy that answers the Data Analyst's sales question.
+"""The emulator's default model: a small deterministic policy that answers any assistant.
 
-It reads the conversation like a model would: the latest user message, and the tool calls and outputs
-since then (a ``Turn``: the Responses and the Assistants side of the emulator both build one). Asked about
-sales with ``get_table_schema`` and ``query_database`` on offer, it fetches the two schemas (in one turn),
-then runs one SQL query for the last full calendar quarter, then answers with the figures from the
-query's rows. Anything else gets a short acknowledgement.
+It reads the conversation like a model would: the latest user message, the tool calls and outputs since
+then, and what the turn gave the code interpreter (a ``Turn``: the Responses, Chat Completions and Assistants
+sides of the emulator all build one). Then, in order:
+
+1. The code interpreter was given a CSV with this question: it analyses it (``Plan.analyse_csv``: a PNG chart
+   and a summary CSV).
+2. The Data Analyst's tools (``get_table_schema`` and ``query_database``) and a question about sales: it
+   fetches the two schemas (in one turn), runs one SQL query for the last full calendar quarter, then
+   answers with the figures from the query's rows.
+3. Tool calls of this turn came back: it answers quoting each output (``get_weather returned {...}``).
+4. Function tools on offer: it calls, once each, the tools the question names (a word of the tool's name),
+   else those whose description shares a word with the question, else every tool; arguments come from each
+   tool's JSON schema and the question (``local.emulator.tool_arguments``). With the Data Analyst's two
+   tools only a named tool is called (``Describe the customers table``), as other questions there are
+   small talk.
+5. Otherwise (no tools, a greeting): an answer that repeats the question and says what it could do.
 """
 
 from __future__ import annotations
 
 import json
 import re
-from collections.abc import Mapping
-from dataclasses import dataclass, field
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field, replace
 from datetime import date, timedelta
 from decimal import Decimal
 from typing import Any
 
 from local.emulator.script import Plan
+from local.emulator.tool_arguments import arguments_for, key_words, name_words
 
 SCHEMA_TOOL = "get_table_schema"
 QUERY_TOOL = "query_database"
 
 _CURRENT_DATE = re.compile(r"Current date:\s*(\d{4}-\d{2}-\d{2})")
 _ABOUT_SALES = re.compile(r"\b(sales|revenue|sold|turnover)\b", re.IGNORECASE)
+_QUOTED_OUTPUT_CHARS = 400  # of each tool output, in the answer
+_REAL_MODEL = "Set OPENAI_API_KEY to talk to a real model."
 
 
 @dataclass(frozen=True)
@@ -75,27 +89,63 @@ class ToolCall:
 
 
 @dataclass(frozen=True)
+class FunctionTool:
+    """A function tool as the model sees it: its name, description and JSON schema of its arguments."""
+
+    name: str
+    description: str = ""
+    parameters: Mapping[str, Any] | None = None
+
+
+@dataclass(frozen=True)
 class Turn:
-    """What the model reads: the latest user question, and the tool calls and outputs since it."""
+    """What the model reads: the latest user question, the tool calls and outputs since it, and the CSV
+    the code interpreter was given with it (its file name), if any."""
 
     question: str | None
     calls: tuple[ToolCall, ...] = ()
     outputs: Mapping[str, Any] = field(default_factory=dict)  # call id -> the output the tool gave
+    csv_file: str | None = None
 
 
-def plan_turn(items: list[dict[str, Any]], *, instructions: str | None, tools: set[str], today: date) -> Plan:
+def plan_turn(
+    items: list[dict[str, Any]],
+    *,
+    instructions: str | None,
+    tools: Iterable[FunctionTool | str],
+    today: date,
+    csv_file: str | None = None,
+) -> Plan:
     """The next model turn, given every item of a Responses conversation so far (oldest first)."""
-    return plan_for(turn_from_items(items), instructions=instructions, tools=tools, today=today)
+    turn = replace(turn_from_items(items), csv_file=csv_file)
+    return plan_for(turn, instructions=instructions, tools=tools, today=today)
 
 
-def plan_for(turn: Turn, *, instructions: str | None, tools: set[str], today: date) -> Plan:
-    """The next model turn, whichever API asks."""
+def plan_for(
+    turn: Turn, *, instructions: str | None, tools: Iterable[FunctionTool | str], today: date
+) -> Plan:
+    """The next model turn, whichever API asks. A tool given by name alone takes no arguments."""
+    offered = [FunctionTool(tool) if isinstance(tool, str) else tool for tool in tools]
+    names = {tool.name for tool in offered}
     question = turn.question
     if question is None:
         return Plan.message("Hello! Ask me a question and I will do my best to answer it.")
-    if not ({SCHEMA_TOOL, QUERY_TOOL} <= tools and _ABOUT_SALES.search(question)):
-        return Plan.message(f'You asked: "{_shorten(question)}". I can only answer questions about sales.')
+    if turn.csv_file is not None and not turn.calls:
+        return Plan.analyse_csv(f"I analysed {turn.csv_file}: here is a chart and a summary of its numbers.")
+    analyst = {SCHEMA_TOOL, QUERY_TOOL} <= names
+    if analyst and _ABOUT_SALES.search(question):
+        return _sales_turn(turn, instructions=instructions, today=today)
+    if turn.calls:
+        return Plan.message(answer_from_outputs(question, turn))
+    chosen = choose_tools(question, offered, broad=not analyst)
+    if chosen:
+        return Plan.tool_calls(
+            [(tool.name, arguments_for(tool.parameters, question, today=today)) for tool in chosen]
+        )
+    return Plan.message(_without_tools(question, offered, analyst=analyst))
 
+
+def _sales_turn(turn: Turn, *, instructions: str | None, today: date) -> Plan:
     quarter = last_full_quarter(current_date(instructions, today))
     if not any(call.name == SCHEMA_TOOL for call in turn.calls):
         return Plan.tool_calls([(SCHEMA_TOOL, {"table": "sales"}), (SCHEMA_TOOL, {"table": "customers"})])
@@ -103,6 +153,50 @@ def plan_for(turn: Turn, *, instructions: str | None, tools: set[str], today: da
     if not queries:
         return Plan.tool_calls([(QUERY_TOOL, {"query": sales_by_region_sql(quarter)})])
     return Plan.message(answer_from_query(quarter, turn.outputs.get(queries[-1].call_id)))
+
+
+def choose_tools(question: str, tools: list[FunctionTool], *, broad: bool = True) -> list[FunctionTool]:
+    """The tools to call for ``question``, in the order offered: those it names (a word of the tool's
+    name), else (``broad``) those whose description shares a word with it, else every tool. A question
+    with no word that says anything (``hi``, ``thanks``) calls none."""
+    asked = key_words(question)
+    if not asked:
+        return []
+    named = [tool for tool in tools if name_words(tool.name) & asked]
+    if named or not broad:
+        return named
+    described = [tool for tool in tools if key_words(tool.description) & asked]
+    return described or list(tools)
+
+
+def answer_from_outputs(question: str, turn: Turn) -> str:
+    """The answer once this turn's tool calls came back: each output quoted, errors said as such."""
+    lines = [f'You asked: "{_shorten(question)}". Here is what the tools returned:']
+    for call in turn.calls:
+        output = turn.outputs.get(call.call_id)
+        if output is None:
+            lines.append(f"- {call.name} gave no output")
+            continue
+        result = _json_object(output)
+        if result is not None and set(result) == {"error"}:
+            lines.append(f"- {call.name} failed: {_shorten(str(result['error']), _QUOTED_OUTPUT_CHARS)}")
+            continue
+        text = text_of(output) if isinstance(output, list) else str(output)
+        lines.append(f"- {call.name} returned {_shorten(text, _QUOTED_OUTPUT_CHARS)}")
+    return "\n".join(lines)
+
+
+def _without_tools(question: str, tools: list[FunctionTool], *, analyst: bool) -> str:
+    said = f'You asked: "{_shorten(question)}". This is the emulator\'s deterministic model'
+    if analyst:
+        return (
+            f"{said}: ask me about sales (say, total sales by region last quarter), or name a table to "
+            f"describe. {_REAL_MODEL}"
+        )
+    if tools:
+        names = ", ".join(tool.name for tool in tools)
+        return f"{said}: ask a question about what my tools do ({names}) and I will call them. {_REAL_MODEL}"
+    return f"{said}, and this assistant has no tools, so all I can do is repeat your question. {_REAL_MODEL}"
 
 
 def turn_from_items(items: list[dict[str, Any]]) -> Turn:

@@ -98,11 +98,16 @@ class ResponseStore:
         seen = history + new_items
         if missing := unanswered_calls(seen):
             raise invalid_request(f"No tool output found for function call {missing[0]}.", param="input")
+        container = self._container(request)
         plan = self._script.next_turn() or policy.plan_turn(
             seen,
             instructions=request.instructions,
-            tools={tool.name for tool in request.function_tools},
+            tools=[
+                policy.FunctionTool(tool.name, tool.description or "", tool.parameters)
+                for tool in request.function_tools
+            ],
             today=self._today(),
+            csv_file=_given_csv(request, container),
         )
         response = StoredResponse(
             id=new_id("resp"),
@@ -112,7 +117,7 @@ class ResponseStore:
             polls_left=self._polls if plan.polls is None else plan.polls,
             seen=seen,
             history_items=len(history),
-            container=self._container(request),
+            container=container,
         )
         if request.conversation is not None:
             self._conversations.get(request.conversation).items.extend(new_items)
@@ -229,6 +234,15 @@ class ResponseStore:
         if response.conversation_id is not None:
             with suppress(ApiError):  # the conversation may have been deleted while the model ran
                 self._conversations.get(response.conversation_id).items.extend(response.output)
+
+
+def _given_csv(request: CreateResponseBody, container: Container | None) -> str | None:
+    """The name of the first CSV this request gives the code interpreter (its new container's files); an
+    existing container by id gives nothing new (it may hold an earlier analysis's summary.csv)."""
+    tool = request.code_interpreter
+    if container is None or tool is None or not isinstance(tool.container, AutoContainer):
+        return None
+    return next((f.filename for f in container.files.values() if f.filename.lower().endswith(".csv")), None)
 
 
 def _analysis_output(container: Container | None, text: str) -> list[dict[str, Any]]:

@@ -28,7 +28,7 @@ from local.emulator.assistants import AssistantStore
 from local.emulator.beta_bodies import CreateRunBody, SubmitToolOutputsBody
 from local.emulator.bodies import parse
 from local.emulator.errors import invalid_request, not_found
-from local.emulator.files import FileStore
+from local.emulator.files import FileStore, StoredFile
 from local.emulator.items import new_id
 from local.emulator.pages import page
 from local.emulator.script import (
@@ -102,8 +102,16 @@ class StoredRun:
         return self.status not in ACTIVE
 
     @property
-    def tool_names(self) -> set[str]:
-        return {tool["function"]["name"] for tool in self.tools if tool["type"] == "function"}
+    def function_tools(self) -> list[policy.FunctionTool]:
+        return [
+            policy.FunctionTool(
+                tool["function"]["name"],
+                tool["function"].get("description") or "",
+                tool["function"].get("parameters"),
+            )
+            for tool in self.tools
+            if tool["type"] == "function"
+        ]
 
 
 class RunStore:
@@ -280,11 +288,15 @@ class RunStore:
 
     def _start_turn(self, run: StoredRun) -> None:
         """The model looks at the thread and this run's calls so far, and decides its next turn."""
+        csv_file = self._given_csv(run)
         turn = policy.Turn(
-            question=run.thread.latest_user_text(), calls=tuple(run.calls), outputs=dict(run.outputs)
+            question=run.thread.latest_user_text(),
+            calls=tuple(run.calls),
+            outputs=dict(run.outputs),
+            csv_file=csv_file.filename if csv_file is not None else None,
         )
         run.plan = self._script.next_turn() or policy.plan_for(
-            turn, instructions=run.instructions, tools=run.tool_names, today=self._today()
+            turn, instructions=run.instructions, tools=run.function_tools, today=self._today()
         )
         run.polls_left = self._polls if run.plan.polls is None else run.plan.polls
         if run.plan.expires_in is not None:
@@ -369,15 +381,7 @@ class RunStore:
     def _analysis(self, run: StoredRun, text: str) -> list[dict[str, Any]] | None:
         """The code interpreter on the first CSV attached for it: the chart as ``image_file`` content, and
         the answer's text linking the summary CSV with a ``file_path`` annotation."""
-        if not any(tool["type"] == "code_interpreter" for tool in run.tools):
-            return None
-        csv_file = None
-        for attachment in run.thread.latest_user_attachments():
-            stored = self._files.get(attachment["file_id"])
-            uses_code = any(tool["type"] == "code_interpreter" for tool in attachment["tools"])
-            if uses_code and stored.filename.lower().endswith(".csv"):
-                csv_file = stored
-                break
+        csv_file = self._given_csv(run)
         if csv_file is None:
             return None
         analysis = analyse_csv(csv_file.data)
@@ -397,6 +401,17 @@ class RunStore:
             {"type": "image_file", "image_file": {"file_id": chart.id}},
             {"type": "text", "text": {"value": value, "annotations": [annotation]}},
         ]
+
+    def _given_csv(self, run: StoredRun) -> StoredFile | None:
+        """The first CSV the latest user message attached for the code interpreter, when the run has it."""
+        if not any(tool["type"] == "code_interpreter" for tool in run.tools):
+            return None
+        for attachment in run.thread.latest_user_attachments():
+            stored = self._files.get(attachment["file_id"])
+            uses_code = any(tool["type"] == "code_interpreter" for tool in attachment["tools"])
+            if uses_code and stored.filename.lower().endswith(".csv"):
+                return stored
+        return None
 
     def _answer(
         self,

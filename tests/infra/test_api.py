@@ -16,7 +16,9 @@ from infra.constants import REPO_ROOT, FunctionName
 from tests.infra.synth import Synthesized, render, synthesize_with
 
 
-def test_every_route_goes_to_the_api_lambda_behind_the_jwt_authorizer_but_options(dev: Synthesized) -> None:
+def test_every_route_goes_to_the_api_lambda_behind_the_jwt_authorizer_but_options_and_docs(
+    dev: Synthesized,
+) -> None:
     routes = dev.resources("AWS::ApiGatewayV2::Route")
     authorizer_id, _ = dev.only("AWS::ApiGatewayV2::Authorizer")
     integration_id, _ = dev.only("AWS::ApiGatewayV2::Integration")
@@ -25,11 +27,13 @@ def test_every_route_goes_to_the_api_lambda_behind_the_jwt_authorizer_but_option
     assert sorted(route["Properties"]["RouteKey"] for route in routes.values()) == sorted(
         r.key for r in ROUTES
     )
+    # Exactly two go without a token: a browser's CORS preflight carries none (the Lambda answers it from its
+    # route table), nor does a browser opening the docs page (Swagger UI over the API's document)
+    assert {r.key for r in ROUTES if not r.authorized} == {"OPTIONS /v1/{proxy+}", "GET /v1/docs"}
     for route in routes.values():
         properties = route["Properties"]
         assert properties["Target"] == {"Fn::Join": ["", ["integrations/", {"Ref": integration_id}]]}
-        if properties["RouteKey"].startswith("OPTIONS "):
-            # a browser's CORS preflight carries no token: the Lambda answers it from its route table
+        if properties["RouteKey"] in {"OPTIONS /v1/{proxy+}", "GET /v1/docs"}:
             assert properties["AuthorizationType"] == "NONE"
         else:
             assert properties["AuthorizationType"] == "JWT"
@@ -52,6 +56,9 @@ def test_every_method_of_every_api_path_reaches_the_lambda_which_answers_405(
     assert unrouted == []
     authorizers = {select(deployed, method, _example(path)).route.authorized for path in paths}  # type: ignore[union-attr]
     assert authorizers == {method != "OPTIONS"}
+    # And the docs page alone, GET, goes without the authorizer; any other method of it takes the JWT route
+    docs = select(deployed, method, "/v1/docs")
+    assert docs is not None and docs.route.authorized == (method not in ("GET", "OPTIONS"))
 
 
 def api_paths() -> list[str]:

@@ -6,7 +6,7 @@ from typing import Any
 
 import aws_cdk as cdk
 import pytest
-from threadrunner.assistants import load_assistant
+from threadrunner.assistant_definitions import load_assistant
 from threadrunner.pricing import ModelPrice, default_prices, price_for
 from threadrunner.settings import RunSettings
 from threadrunner.workflow.limits import HISTORY_EVENT_LIMIT, worst_case_history_events

@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from infra.constants import FunctionName
+from infra.constants import ALL_FUNCTIONS, FunctionName
 from infra.constructs.log_groups import LOGS_KEY_ACTIONS
 from tests.infra.synth import AUTO_DELETE_PROVIDER, ENVIRONMENTS, Synthesized, render, synthesize
 
@@ -33,7 +33,8 @@ def test_every_log_group_is_encrypted_with_the_stacks_own_rotated_key(environmen
 
     # Every log group (functions, state machine, API access logs) uses the one key
     groups = synthesized.resources("AWS::Logs::LogGroup")
-    assert len(groups) == len(FunctionName) + 2
+    # one per function (tools included) + the state machine's + the API's access logs
+    assert len(groups) == len(ALL_FUNCTIONS) + 2
     for logical_id, group in groups.items():
         assert render(group["Properties"].get("KmsKeyId")) == f"<{key_id}.Arn>", logical_id
     # which rotates, and which CloudWatch Logs may use for this account's log groups in this region only

@@ -7,8 +7,17 @@ import json
 from pathlib import Path
 
 import pytest
+from threadrunner.tools import registry
 
-from infra.constants import FUNCTIONS_DIR, FunctionName
+from infra.constants import (
+    ALL_FUNCTIONS,
+    FUNCTIONS_DIR,
+    TOOL_CODE_FOLDER,
+    TOOL_FUNCTIONS,
+    FunctionName,
+    LambdaName,
+)
+from local.cli_tools import deployed_function_name
 from tests.infra.synth import Synthesized, render, synthesize_with
 
 SHARED_VARIABLES = {
@@ -34,16 +43,25 @@ SHARED_VARIABLES = {
 }
 
 
-def variables(synthesized: Synthesized, name: FunctionName) -> dict[str, object]:
+def variables(synthesized: Synthesized, name: LambdaName) -> dict[str, object]:
     return synthesized.function(name)[1]["Properties"]["Environment"]["Variables"]
 
 
-def test_one_lambda_per_functions_folder(dev: Synthesized) -> None:
+def test_one_lambda_per_functions_folder_and_one_per_registered_tool(dev: Synthesized) -> None:
     folders = {path.name for path in FUNCTIONS_DIR.iterdir() if path.is_dir() and path.name != "__pycache__"}
     names = {value["Properties"]["FunctionName"] for value in dev.ours("AWS::Lambda::Function").values()}
 
-    assert folders == {name.value for name in FunctionName}
-    assert names == {name.function_name("dev") for name in FunctionName}
+    # run_tool is every tool's code, deployed once per tool in the registry
+    assert folders == {name.value for name in FunctionName} | {TOOL_CODE_FOLDER}
+    assert names == {name.function_name("dev") for name in ALL_FUNCTIONS}
+    assert {tool.tool for tool in TOOL_FUNCTIONS} == set(registry.TOOLS)
+    for tool in TOOL_FUNCTIONS:
+        properties = dev.function(tool)[1]["Properties"]
+        assert properties["Environment"]["Variables"]["THREADRUNNER_TOOL_NAME"] == tool.tool
+        # what `threadrunner tools list` says it runs in
+        assert properties["FunctionName"] == deployed_function_name(
+            registry.TOOLS[tool.tool].function_id, "dev"
+        )
     for folder in folders:
         assert "lambda_handler" in top_level_names(FUNCTIONS_DIR / folder / "handler.py"), folder
 
@@ -59,8 +77,8 @@ def top_level_names(module: Path) -> set[str]:
     return names
 
 
-@pytest.mark.parametrize("name", list(FunctionName))
-def test_shared_runtime_tracing_logging_and_layers(dev: Synthesized, name: FunctionName) -> None:
+@pytest.mark.parametrize("name", ALL_FUNCTIONS, ids=str)
+def test_shared_runtime_tracing_logging_and_layers(dev: Synthesized, name: LambdaName) -> None:
     _, function = dev.function(name)
     properties = function["Properties"]
 
@@ -78,7 +96,7 @@ def test_shared_runtime_tracing_logging_and_layers(dev: Synthesized, name: Funct
 
 
 def test_memory_and_timeouts_fit_each_role(dev: Synthesized) -> None:
-    for name in FunctionName:
+    for name in ALL_FUNCTIONS:
         properties = dev.function(name)[1]["Properties"]
         assert properties["MemorySize"] == (512 if name.talks_to_model else 256)
         # HTTP API integrations stop at 30 s (the workflow's timing: test_timing.py).
@@ -87,7 +105,7 @@ def test_memory_and_timeouts_fit_each_role(dev: Synthesized) -> None:
 
 
 def test_every_function_has_the_shared_settings(dev: Synthesized) -> None:
-    for name in FunctionName:
+    for name in ALL_FUNCTIONS:
         found = variables(dev, name)
         assert set(found) >= SHARED_VARIABLES
         assert found["THREADRUNNER_ASSISTANTS_DIR"] == "/opt/assistants"
@@ -102,7 +120,7 @@ def test_only_model_callers_know_where_the_key_is_and_only_run_starters_know_the
     secret_id, _ = dev.only("AWS::SecretsManager::Secret")
     machine_id, _ = dev.only("AWS::StepFunctions::StateMachine")
 
-    for name in FunctionName:
+    for name in ALL_FUNCTIONS:
         found = variables(dev, name)
         if name.talks_to_model:
             assert found["THREADRUNNER_OPENAI_SECRET_NAME"] == {"Ref": secret_id}
@@ -125,7 +143,7 @@ def test_only_model_callers_know_where_the_key_is_and_only_run_starters_know_the
 def test_an_environment_upstream_reaches_the_model_steps_only() -> None:
     synthesized = synthesize_with("staging", openai_base_url="https://llm.example.com/v1")
 
-    for name in FunctionName:
+    for name in ALL_FUNCTIONS:
         found = variables(synthesized, name)
         expected = "https://llm.example.com/v1" if name.talks_to_model else None
         assert found.get("THREADRUNNER_OPENAI_BASE_URL") == expected
@@ -141,7 +159,7 @@ def test_an_engines_own_upstream_reaches_the_model_steps_with_its_secret_name_on
     synthesized = synthesize_with(
         "staging", engine_upstreams={"chat": chat}, fallback_engine="chat", context_tokens={"llama": 8000}
     )
-    for name in FunctionName:
+    for name in ALL_FUNCTIONS:
         found = variables(synthesized, name)
         # Then the model steps learn where it is (the secret's name, never its value)
         upstreams = json.loads(str(found["THREADRUNNER_ENGINE_UPSTREAMS"])) if name.talks_to_model else None

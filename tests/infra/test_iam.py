@@ -5,8 +5,18 @@ from __future__ import annotations
 import json
 
 import pytest
+from threadrunner.tools.declaration import Capability
 
-from infra.constants import CLEANUP_FUNCTIONS, MODEL_STEPS, TOOL_FUNCTIONS, WORKFLOW_STEPS, FunctionName
+from infra.constants import (
+    ALL_FUNCTIONS,
+    CLEANUP_FUNCTIONS,
+    MODEL_STEPS,
+    TOOL_FUNCTIONS,
+    WORKFLOW_STEPS,
+    FunctionName,
+    LambdaName,
+    ToolFunction,
+)
 from tests.infra.synth import (
     AUTO_DELETE_PROVIDER,
     ENVIRONMENTS,
@@ -19,7 +29,7 @@ from tests.infra.synth import (
 )
 
 
-def grants(synthesized: Synthesized, name: FunctionName) -> dict[str, set[str]]:
+def grants(synthesized: Synthesized, name: LambdaName) -> dict[str, set[str]]:
     """Action -> the resources it is allowed on, for the function's role."""
     allowed: dict[str, set[str]] = {}
     for statement in synthesized.role_statements(name):
@@ -47,9 +57,9 @@ def test_model_steps_can_read_the_upstream_secret_and_nothing_else_of_secrets_ma
     ]
 
 
-@pytest.mark.parametrize("name", [*TOOL_FUNCTIONS, FunctionName.api])
+@pytest.mark.parametrize("name", [*TOOL_FUNCTIONS, FunctionName.api], ids=str)
 def test_functions_that_do_not_call_the_model_cannot_read_the_secret(
-    dev: Synthesized, name: FunctionName
+    dev: Synthesized, name: LambdaName
 ) -> None:
     assert not [action for action in grants(dev, name) if action.startswith("secretsmanager:")]
 
@@ -66,8 +76,8 @@ def test_no_lambda_environment_holds_a_secret_value(dev: Synthesized) -> None:
     assert json.loads(secret["Properties"]["GenerateSecretString"]["SecretStringTemplate"]) == {"api_key": ""}
 
 
-@pytest.mark.parametrize("name", TOOL_FUNCTIONS)
-def test_tools_read_both_tables_and_write_only_the_runs_table(dev: Synthesized, name: FunctionName) -> None:
+@pytest.mark.parametrize("name", TOOL_FUNCTIONS, ids=str)
+def test_tools_read_both_tables_and_write_only_the_runs_table(dev: Synthesized, name: LambdaName) -> None:
     threads = logical_id(dev, dev.stack.storage.threads_table)
     runs = logical_id(dev, dev.stack.storage.runs_table)
 
@@ -84,7 +94,7 @@ def test_tools_read_both_tables_and_write_only_the_runs_table(dev: Synthesized, 
     assert not [action for action in allowed if action.startswith("states:")]
 
 
-@pytest.mark.parametrize("name", [name for name in WORKFLOW_STEPS if name not in TOOL_FUNCTIONS])
+@pytest.mark.parametrize("name", WORKFLOW_STEPS)
 def test_the_other_steps_read_and_write_both_tables(dev: Synthesized, name: FunctionName) -> None:
     threads = logical_id(dev, dev.stack.storage.threads_table)
     runs = logical_id(dev, dev.stack.storage.runs_table)
@@ -103,7 +113,7 @@ def test_the_other_steps_read_and_write_both_tables(dev: Synthesized, name: Func
 def test_only_the_api_reads_and_writes_the_idempotency_table(dev: Synthesized) -> None:
     idempotency = f"<{logical_id(dev, dev.stack.storage.idempotency_table)}.Arn>"
 
-    for name in FunctionName:
+    for name in ALL_FUNCTIONS:
         reaches = {action for action, arns in grants(dev, name).items() if idempotency in arns}
         if name is FunctionName.api:
             assert {
@@ -144,7 +154,7 @@ def test_each_function_touches_only_the_bucket_prefixes_it_needs(dev: Synthesize
         FunctionName.sweep_threads: {**cleanup, "s3:PutObject": {messages}},
     }
 
-    for name in FunctionName:
+    for name in ALL_FUNCTIONS:
         s3_actions = {
             action: resources for action, resources in grants(dev, name).items() if action.startswith("s3:")
         }
@@ -169,7 +179,7 @@ def test_cleanup_functions_own_the_data_the_api_hands_them_only_deletes(dev: Syn
         # only the sweep reads a whole table, and only the threads table
         assert allowed.get("dynamodb:Scan") == ({threads} if name is FunctionName.sweep_threads else None)
     assert grants(dev, FunctionName.api)["lambda:InvokeFunction"] == {f"<{delete_threads}.Arn>"}
-    assert {name for name in FunctionName if "lambda:InvokeFunction" in grants(dev, name)} == {
+    assert {name for name in ALL_FUNCTIONS if "lambda:InvokeFunction" in grants(dev, name)} == {
         FunctionName.api
     }
 
@@ -223,7 +233,7 @@ def test_roles_carry_no_managed_policies(dev: Synthesized, prod: Synthesized) ->
 def test_only_the_tool_lambdas_can_read_the_database_secret() -> None:
     # Given an environment whose SQL tools use a database held in Secrets Manager
     synthesized = synthesize_with("staging", database_secret_name="threadrunner/staging/warehouse")
-    for name in FunctionName:
+    for name in ALL_FUNCTIONS:
         secret_reads = {
             resource
             for action, resources in grants(synthesized, name).items()
@@ -231,17 +241,19 @@ def test_only_the_tool_lambdas_can_read_the_database_secret() -> None:
             for resource in resources
         }
         reads_database = any("threadrunner/staging/warehouse" in resource for resource in secret_reads)
-        # Then the tools, and only they, may read it, and they learn its name (never its value)
-        assert reads_database == (name in TOOL_FUNCTIONS), name
+        # Then the tools that declare the database, and only they, may read it, and they learn its name
+        # (never its value)
+        declares = isinstance(name, ToolFunction) and Capability.database in name.capabilities
+        assert reads_database == declares, name
         environment = synthesized.function(name)[1]["Properties"]["Environment"]["Variables"]
-        assert ("THREADRUNNER_DATABASE_SECRET_NAME" in environment) == (name in TOOL_FUNCTIONS)
+        assert ("THREADRUNNER_DATABASE_SECRET_NAME" in environment) == declares
 
 
 def test_model_steps_can_read_an_engines_own_secret_too() -> None:
     # Given chat on its own upstream with its own key secret
     chat = {"base_url": "https://vllm.example.com/v1", "secret_name": "threadrunner/staging/vllm"}
     synthesized = synthesize_with("staging", engine_upstreams={"chat": chat})
-    for name in FunctionName:
+    for name in ALL_FUNCTIONS:
         secret_reads = grants(synthesized, name).get("secretsmanager:GetSecretValue", set())
         reads_it = any("threadrunner/staging/vllm-??????" in resource for resource in secret_reads)
         # Then exactly the functions that talk to the model may read it

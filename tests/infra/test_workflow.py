@@ -22,9 +22,7 @@ def substitute(text: str, values: dict[str, str]) -> str:
 def test_the_definition_is_the_asl_file_with_each_step_functions_arn(dev: Synthesized) -> None:
     # Given the ASL file and, independently, which Lambda is which step (by deployed name)
     asl = RUN_WORKFLOW_FILE.read_text()
-    step_arns = {
-        name.asl_placeholder: f"<{dev.function(name)[0]}.Arn>" for name in WORKFLOW_STEPS if name.tool is None
-    }
+    step_arns = {name.asl_placeholder: f"<{dev.function(name)[0]}.Arn>" for name in WORKFLOW_STEPS}
     expected = json.loads(substitute(asl, step_arns))
 
     # When the template's definition is rendered with its own substitutions
@@ -75,12 +73,12 @@ def test_the_state_machine_may_invoke_exactly_the_seven_step_functions(dev: Synt
     (statement,) = invoking
     assert actions(statement) == ["lambda:InvokeFunction"]
     invoked = {render(resource) for resource in resources_of(statement)}
-    assert invoked == {f"<{dev.function(name)[0]}.Arn>" for name in WORKFLOW_STEPS}
+    assert invoked == {f"<{dev.function(name)[0]}.Arn>" for name in (*WORKFLOW_STEPS, *TOOL_FUNCTIONS)}
     assert f"<{dev.function(FunctionName.api)[0]}.Arn>" not in invoked
 
 
 def test_every_tool_has_its_own_lambda_and_check_run_routes_calls_to_it(dev: Synthesized) -> None:
-    # Given the tool registry, every tool is deployed as functions/tool_<name>
+    # Given the tool registry, every tool is deployed as its own Lambda
     assert {name.tool for name in TOOL_FUNCTIONS} == set(TOOLS)
     _, check_run = dev.function(FunctionName.check_run)
     routes = render(check_run["Properties"]["Environment"]["Variables"]["THREADRUNNER_TOOL_FUNCTIONS"])

@@ -24,7 +24,6 @@ from threadrunner.settings import CostSettings, RunSettings, ToolSettings
 from threadrunner.stores.blobs import BlobStore
 from threadrunner.stores.messages import MessageStore
 from threadrunner.stores.runs import RunStore, ToolCallLedger
-from threadrunner.stores.thread_locks import ThreadLocks
 from threadrunner.stores.threads import ThreadStore
 from threadrunner.stores.usage import UsageStore
 from threadrunner.workflow import steps
@@ -115,7 +114,6 @@ def repair_world() -> Iterator[RepairWorld]:
         )
         repairs = RepairContext(
             steps=step_context,
-            locks=ThreadLocks(tables["threads"]),
             stepfunctions=stepfunctions,
             state_machine_arn=machine,
         )

@@ -27,7 +27,7 @@ from sqlalchemy import (
     make_url,
     text,
 )
-from threadrunner.assistants import AssistantConfig, DatabaseAccess
+from threadrunner.assistant_definitions import AssistantConfig, DatabaseAccess
 from threadrunner.settings import ToolSettings
 from threadrunner.tools.database import Database
 from threadrunner.tools.postgres import PostgresDatabase

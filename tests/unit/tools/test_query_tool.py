@@ -10,11 +10,16 @@ from typing import Any, ClassVar
 
 import pytest
 from sqlalchemy import create_engine
-from threadrunner.assistants import AssistantConfig, DatabaseAccess
+from threadrunner.assistant_definitions import AssistantConfig, DatabaseAccess
 from threadrunner.settings import ToolSettings
+from threadrunner.tools.catalog.query_database import (
+    MAX_CELL_CHARS,
+    QueryDatabaseArguments,
+    json_value,
+    query_database,
+)
 from threadrunner.tools.database import Database, QueryRows
 from threadrunner.tools.errors import QueryRefused
-from threadrunner.tools.query_tool import MAX_CELL_CHARS, QueryDatabaseArguments, json_value, query_database
 from threadrunner.tools.registry import ToolContext, call_tool
 
 

@@ -7,7 +7,7 @@ from collections.abc import Iterator
 
 import pytest
 from pydantic import BaseModel, ConfigDict
-from threadrunner.assistants import AssistantConfig, DatabaseAccess
+from threadrunner.assistant_definitions import AssistantConfig, DatabaseAccess
 from threadrunner.settings import ToolSettings
 from threadrunner.tools import registry
 from threadrunner.tools.errors import ToolTimeout

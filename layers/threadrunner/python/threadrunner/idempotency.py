@@ -33,6 +33,7 @@ from boto3.dynamodb.conditions import Key
 from pydantic import BaseModel, ConfigDict
 
 from threadrunner.errors import ConflictError, InvalidRequestError, ServiceUnavailableError
+from threadrunner.stores._dynamo import every_item
 from threadrunner.stores.tables import IDEMPOTENCY
 
 HEADER = "Idempotency-Key"
@@ -140,13 +141,8 @@ class IdempotentRequests:
             "ProjectionExpression": ", ".join(keys),
         }
         with self._table.batch_writer() as batch:
-            while True:
-                response = self._table.query(**arguments)
-                for item in response["Items"]:
-                    batch.delete_item(Key={name: item[name] for name in keys})
-                if "LastEvaluatedKey" not in response:
-                    return
-                arguments["ExclusiveStartKey"] = response["LastEvaluatedKey"]
+            for item in every_item(self._table.query, **arguments):
+                batch.delete_item(Key={name: item[name] for name in keys})
 
 
 def _run(*, request: dict[str, Any], create: Callable[[], tuple[int, BaseModel]]) -> dict[str, Any]:

@@ -38,8 +38,7 @@ from threadrunner.models.repairs import (
     RepairReport,
 )
 from threadrunner.models.workflow import FinishRunInput, RunProgress, StepError
-from threadrunner.settings import repair_settings, storage_settings, workflow_settings
-from threadrunner.stores.thread_locks import ThreadLocks
+from threadrunner.settings import repair_settings, workflow_settings
 from threadrunner.workflow import context as step_context
 from threadrunner.workflow import steps
 from threadrunner.workflow.context import StepContext
@@ -69,7 +68,6 @@ class HandOverFailed(Exception):
 @dataclass(frozen=True)
 class RepairContext:
     steps: StepContext  # what Finish run works with: a repair ends a run the way Finish run does
-    locks: ThreadLocks
     stepfunctions: Any
     state_machine_arn: str
     # The sweep leaves younger runs and locks alone (see settings.RepairSettings).
@@ -85,7 +83,6 @@ class RepairContext:
 def default_context() -> RepairContext:
     return RepairContext(
         steps=step_context.default_context(),
-        locks=ThreadLocks(aws.table(storage_settings().threads_table)),
         stepfunctions=aws.client("stepfunctions"),
         state_machine_arn=workflow_settings().state_machine_arn,
         grace_seconds=repair_settings().repair_grace_seconds,
@@ -137,7 +134,7 @@ def sweep(ctx: RepairContext) -> RepairReport:
         except Exception:
             report.failed += 1
             logger.exception("run not repaired", extra={"run_id": run.id})
-    for thread in ctx.locks.held():
+    for thread in ctx.steps.threads.held():
         try:
             report.repaired += _check_thread(thread, ctx, now)
         except Exception:

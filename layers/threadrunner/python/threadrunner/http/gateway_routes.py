@@ -5,8 +5,10 @@ Every method of every path under /v1/ reaches the API Lambda (``ANY``): the Lamb
 answers a method a path lacks with 405 and ``Allow`` (API Gateway alone would answer 404). ``OPTIONS`` has a
 route of its own without the JWT authorizer: a browser's CORS preflight carries no token, and API Gateway
 sends a preflight to a matching route (``ANY`` would match it) rather than answering it, so the Lambda answers
-OPTIONS, from its route table alone (API Gateway adds the CORS headers). The routes that start work have their
-own keys, so that their stricter throttling (route settings) applies to them alone.
+OPTIONS, from its route table alone (API Gateway adds the CORS headers). ``GET /v1/docs`` (Swagger UI) has no
+authorizer either: a browser opening the page sends no token, and the page shows the API's document, no data.
+The routes that start work have their own keys, so that their stricter throttling (route settings) applies to
+them alone.
 """
 
 from __future__ import annotations
@@ -30,9 +32,10 @@ class GatewayRoute:
 
 EVERY_METHOD = GatewayRoute("ANY", PROXY_PATH)
 OPTIONS = GatewayRoute("OPTIONS", PROXY_PATH, authorized=False)
+DOCS = GatewayRoute("GET", "/v1/docs", authorized=False)
 CREATE_RUN = GatewayRoute("POST", "/v1/threads/{thread_id}/runs")
 CREATE_FILE = GatewayRoute("POST", "/v1/files")
-ROUTES = (EVERY_METHOD, OPTIONS, CREATE_RUN, CREATE_FILE)
+ROUTES = (EVERY_METHOD, OPTIONS, DOCS, CREATE_RUN, CREATE_FILE)
 
 _VARIABLE = re.compile(r"\{(\w+)(\+?)\}")
 

@@ -1,15 +1,22 @@
 """GET /v1/openapi.json: the app's OpenAPI document, with what this deployment enforces beyond the models (its
 assistants, file types and sizes, message length, files per run), so that a request the document calls valid
-is one the API takes, and one it refuses is refused (422)."""
+is one the API takes, and one it refuses is refused (422). GET /v1/docs shows it in Swagger UI.
+
+The docs page carries the document and Swagger UI's script and style inline (the copies Powertools ships): it
+loads nothing from elsewhere, so it works offline and behind a strict egress policy, and it needs no token
+(a browser opening a link sends none; "Authorize" takes one for trying the routes out)."""
 
 from __future__ import annotations
 
 import json
+from functools import cache
 from pathlib import Path
 from typing import Any
 
+import aws_lambda_powertools.event_handler.openapi.swagger_ui as swagger_ui
 from aws_lambda_powertools.event_handler import APIGatewayHttpResolver
 from aws_lambda_powertools.event_handler.openapi.models import HTTPBearer
+from aws_lambda_powertools.event_handler.openapi.swagger_ui import generate_swagger_html
 
 from threadrunner.settings import FileSettings, RunSettings
 
@@ -53,3 +60,22 @@ def api_document(
 def assistant_names(directory: Path) -> list[str]:
     """The assistants as code (``assistants/<name>.yaml``) a thread may be created for."""
     return sorted(path.stem for path in directory.glob("*.yaml"))
+
+
+def docs_page(document: dict[str, Any]) -> str:
+    """Swagger UI for ``document``, self-contained: the document, script and style are in the page."""
+    script, style = _swagger_ui_assets()
+    # "</" inside a <script> would end it: a description may hold "</script>".
+    spec = json.dumps(document).replace("</", "<\\/")
+    page = generate_swagger_html(spec, script, style, swagger_base_url="", oauth2_config=None)
+    return page.replace("<title>Swagger UI</title>", f"<title>{TITLE} API</title>", 1)
+
+
+@cache
+def _swagger_ui_assets() -> tuple[str, str]:
+    """Swagger UI's bundle and style as Powertools ships them (read once per Lambda environment)."""
+    folder = Path(swagger_ui.__file__).parent
+    return (
+        (folder / "swagger-ui-bundle.min.js").read_text(encoding="utf-8"),
+        (folder / "swagger-ui.min.css").read_text(encoding="utf-8"),
+    )

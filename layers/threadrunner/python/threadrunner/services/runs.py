@@ -9,7 +9,7 @@ from datetime import timedelta
 from botocore.exceptions import BotoCoreError, ClientError
 
 from threadrunner import clock, history, turns
-from threadrunner.assistants import load_assistant
+from threadrunner.assistant_definitions import load_assistant
 from threadrunner.budgets import check_budgets
 from threadrunner.errors import InvalidRequestError, ServiceUnavailableError
 from threadrunner.models.api import CreateRunRequest, OutputFileOut, RunOut

@@ -6,7 +6,7 @@ import logging
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from threadrunner.assistants import load_assistant
+from threadrunner.assistant_definitions import load_assistant
 from threadrunner.cleanup import pending_for
 from threadrunner.errors import ConflictError
 from threadrunner.models.api import CreateThreadRequest, MessageOut, MessagePage, ThreadOut, ThreadPage

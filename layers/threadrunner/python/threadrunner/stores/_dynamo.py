@@ -12,7 +12,7 @@ import logging
 import random
 import re
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any, TypeVar
@@ -35,6 +35,16 @@ RETRYABLE_CANCELLATIONS = frozenset(
 # ThrottlingException and ProvisionedThroughputExceededException, aws.CLIENT_CONFIG; not this one.)
 RETRYABLE_ERRORS = frozenset({"TransactionConflictException"})
 _REASONS_IN_MESSAGE = re.compile(r"\[([A-Za-z, ]*)\]\s*$")
+
+
+def every_item(read: Callable[..., Any], **arguments: Any) -> Iterator[dict[str, Any]]:
+    """Every item a Query or Scan (``table.query`` / ``table.scan``) finds, page after page."""
+    while True:
+        response = read(**arguments)
+        yield from response["Items"]
+        if "LastEvaluatedKey" not in response:
+            return
+        arguments["ExclusiveStartKey"] = response["LastEvaluatedKey"]
 
 
 def to_item(model: BaseModel, **keys: str) -> dict[str, Any]:

@@ -13,7 +13,7 @@ from boto3.dynamodb.conditions import Attr, Key
 from botocore.exceptions import ClientError
 
 from threadrunner.models.records import PendingCleanup
-from threadrunner.stores._dynamo import from_item, is_condition_failure, to_item
+from threadrunner.stores._dynamo import every_item, from_item, is_condition_failure, to_item
 
 ERROR_CHARS = 500
 
@@ -66,10 +66,4 @@ class CleanupLedger:
     def pending(self) -> list[PendingCleanup]:
         """Every unfinished cleanup (a Scan, for the daily sweep)."""
         arguments: dict[str, Any] = {"FilterExpression": Attr("kind").eq("cleanup")}
-        found: list[PendingCleanup] = []
-        while True:
-            response = self._table.scan(**arguments)
-            found.extend(from_item(PendingCleanup, item) for item in response["Items"])
-            if "LastEvaluatedKey" not in response:
-                return found
-            arguments["ExclusiveStartKey"] = response["LastEvaluatedKey"]
+        return [from_item(PendingCleanup, item) for item in every_item(self._table.scan, **arguments)]

@@ -11,7 +11,7 @@ from botocore.exceptions import ClientError
 
 from threadrunner.errors import NotFoundError
 from threadrunner.models.records import FileRecord, FileStatus
-from threadrunner.stores._dynamo import from_item, is_condition_failure, to_item, to_value
+from threadrunner.stores._dynamo import every_item, from_item, is_condition_failure, to_item, to_value
 
 REASON_CHARS = 500
 
@@ -48,24 +48,12 @@ class FileStore:
             "KeyConditionExpression": Key("user_id").eq(user_id) & Key("sk").begins_with("file#"),
             "ConsistentRead": True,
         }
-        files: list[FileRecord] = []
-        while True:
-            response = self._table.query(**arguments)
-            files.extend(from_item(FileRecord, item) for item in response["Items"])
-            if "LastEvaluatedKey" not in response:
-                return files
-            arguments["ExclusiveStartKey"] = response["LastEvaluatedKey"]
+        return [from_item(FileRecord, item) for item in every_item(self._table.query, **arguments)]
 
     def everyone(self) -> list[FileRecord]:
         """Every file of every user (a Scan, for the daily sweep)."""
         arguments: dict[str, Any] = {"FilterExpression": Attr("kind").eq("file")}
-        files: list[FileRecord] = []
-        while True:
-            response = self._table.scan(**arguments)
-            files.extend(from_item(FileRecord, item) for item in response["Items"])
-            if "LastEvaluatedKey" not in response:
-                return files
-            arguments["ExclusiveStartKey"] = response["LastEvaluatedKey"]
+        return [from_item(FileRecord, item) for item in every_item(self._table.scan, **arguments)]
 
     def for_thread(self, user_id: str, thread_id: str) -> list[FileRecord]:
         return [record for record in self.all_for_user(user_id) if record.thread_id == thread_id]

@@ -11,7 +11,7 @@ from typing import Any
 from boto3.dynamodb.conditions import Key
 
 from threadrunner.models.records import MessageRecord
-from threadrunner.stores._dynamo import TransactItem, from_item, to_item
+from threadrunner.stores._dynamo import TransactItem, every_item, from_item, to_item
 from threadrunner.stores.blobs import BlobStore
 
 MESSAGES_PREFIX = "messages/"
@@ -93,14 +93,10 @@ class MessageStore:
             "ProjectionExpression": "thread_id, message_id",
         }
         with self._table.batch_writer() as batch:
-            while True:
-                response = self._table.query(**arguments)
-                for item in response["Items"]:
-                    batch.delete_item(Key={"thread_id": item["thread_id"], "message_id": item["message_id"]})
-                    deleted += 1
-                if "LastEvaluatedKey" not in response:
-                    return deleted
-                arguments["ExclusiveStartKey"] = response["LastEvaluatedKey"]
+            for item in every_item(self._table.query, **arguments):
+                batch.delete_item(Key={"thread_id": item["thread_id"], "message_id": item["message_id"]})
+                deleted += 1
+        return deleted
 
     def _with_body(self, message: MessageRecord) -> MessageRecord:
         if message.content is None and message.content_key:

@@ -15,6 +15,7 @@ from threadrunner.stores._dynamo import (
     WRITE_RETRY,
     TransactItem,
     WriteRetry,
+    every_item,
     from_item,
     is_condition_failure,
     to_item,
@@ -234,13 +235,7 @@ class RunStore:
             "IndexName": "by_thread",
             "KeyConditionExpression": Key("thread_id").eq(thread_id),
         }
-        runs: list[RunRecord] = []
-        while True:
-            response = self._table.query(**arguments)
-            runs.extend(from_item(RunRecord, item) for item in response["Items"])
-            if "LastEvaluatedKey" not in response:
-                return runs
-            arguments["ExclusiveStartKey"] = response["LastEvaluatedKey"]
+        return [from_item(RunRecord, item) for item in every_item(self._table.query, **arguments)]
 
     def request_cancel(self, run_id: str) -> bool:
         """Flag a started run for Check run to cancel; False when it has already ended."""
@@ -265,13 +260,8 @@ class RunStore:
             "ProjectionExpression": "run_id, sk",
         }
         with self._table.batch_writer() as batch:
-            while True:
-                response = self._table.query(**arguments)
-                for item in response["Items"]:
-                    batch.delete_item(Key={"run_id": item["run_id"], "sk": item["sk"]})
-                if "LastEvaluatedKey" not in response:
-                    return
-                arguments["ExclusiveStartKey"] = response["LastEvaluatedKey"]
+            for item in every_item(self._table.query, **arguments):
+                batch.delete_item(Key={"run_id": item["run_id"], "sk": item["sk"]})
 
 
 class ToolCallLedger:

@@ -10,7 +10,7 @@ from boto3.dynamodb.conditions import Attr, Key
 from threadrunner import clock
 from threadrunner.errors import ConflictError, NotFoundError
 from threadrunner.models.records import ThreadRecord
-from threadrunner.stores._dynamo import WRITE_RETRY, WriteRetry, from_item, to_item, write_if
+from threadrunner.stores._dynamo import WRITE_RETRY, WriteRetry, every_item, from_item, to_item, write_if
 from threadrunner.stores.run_lock import RunLock
 from threadrunner.stores.thread_items import expiry, is_live, slot_key, thread_key, thread_not_found
 
@@ -72,13 +72,15 @@ class ThreadStore(RunLock):
             "KeyConditionExpression": Key("user_id").eq(user_id) & Key("sk").begins_with("thread#"),
             "ConsistentRead": True,
         }
-        threads: list[ThreadRecord] = []
-        while True:
-            response = self._table.query(**arguments)
-            threads.extend(from_item(ThreadRecord, item) for item in response["Items"])
-            if "LastEvaluatedKey" not in response:
-                return threads
-            arguments["ExclusiveStartKey"] = response["LastEvaluatedKey"]
+        return [from_item(ThreadRecord, item) for item in every_item(self._table.query, **arguments)]
+
+    def held(self) -> list[ThreadRecord]:
+        """Threads with an active run or runs in their queue (a Scan, for the sweep's repair of locks)."""
+        arguments: dict[str, Any] = {
+            "FilterExpression": Attr("kind").eq("thread")
+            & (Attr("active_run_id").exists() | Attr("queue").size().gt(0))
+        }
+        return [from_item(ThreadRecord, item) for item in every_item(self._table.scan, **arguments)]
 
     def expired(self, now: datetime) -> list[ThreadRecord]:
         """Threads past ``expires_at`` that DynamoDB has not removed yet (TTL can lag by days).
@@ -87,13 +89,7 @@ class ThreadStore(RunLock):
         arguments: dict[str, Any] = {
             "FilterExpression": Attr("kind").eq("thread") & Attr("expires_at").lte(clock.epoch(now))
         }
-        threads: list[ThreadRecord] = []
-        while True:
-            response = self._table.scan(**arguments)
-            threads.extend(from_item(ThreadRecord, item) for item in response["Items"])
-            if "LastEvaluatedKey" not in response:
-                return threads
-            arguments["ExclusiveStartKey"] = response["LastEvaluatedKey"]
+        return [from_item(ThreadRecord, item) for item in every_item(self._table.scan, **arguments)]
 
     def get_or_create(
         self, *, user_id: str, assistant: str, purpose: str, engine: str, max_age_hours: int, ttl_days: int

@@ -12,7 +12,7 @@ from boto3.dynamodb.conditions import Key
 from threadrunner import clock
 from threadrunner.models.records import Usage
 from threadrunner.models.usage import DailyUsage
-from threadrunner.stores._dynamo import from_item
+from threadrunner.stores._dynamo import every_item, from_item
 
 USAGE_PREFIX = "usage#"
 _COUNTERS = ("prompt_tokens", "cached_tokens", "completion_tokens", "reasoning_tokens", "total_tokens")
@@ -80,10 +80,5 @@ class UsageStore:
             "ProjectionExpression": "user_id, sk",
         }
         with self._table.batch_writer() as batch:
-            while True:
-                response = self._table.query(**arguments)
-                for item in response["Items"]:
-                    batch.delete_item(Key={"user_id": item["user_id"], "sk": item["sk"]})
-                if "LastEvaluatedKey" not in response:
-                    return
-                arguments["ExclusiveStartKey"] = response["LastEvaluatedKey"]
+            for item in every_item(self._table.query, **arguments):
+                batch.delete_item(Key={"user_id": item["user_id"], "sk": item["sk"]})

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pydantic import BaseModel, ConfigDict
 
-from threadrunner.assistants import AssistantConfig
+from threadrunner.assistant_definitions import AssistantConfig
 from threadrunner.settings import ToolSettings
 from threadrunner.tools.database import Database, configured_database
 

@@ -1,4 +1,7 @@
-"""The tool registry: each tool is a pydantic argument model plus a function; the model sees the schema.
+"""The tool registry: every ``@tool`` in a module of ``threadrunner.tools.catalog``, found by discovery.
+
+A tool is one module (tools/declaration.py says how to declare one); nothing else lists tools. Infra,
+Check run's routing, the local stack and the CLI all read ``TOOLS``.
 
 ``call_tool`` never raises for a tool problem. Unknown or forbidden tools, bad JSON, invalid arguments,
 refusals, timeouts and crashes all come back as ``{"error": "..."}`` outputs, so the model can read them
@@ -7,71 +10,82 @@ and the run goes on. Outputs stay valid JSON within ``tool_output_max_chars``.
 
 from __future__ import annotations
 
+import importlib
 import json
 import logging
-from collections.abc import Callable
+import pkgutil
+from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor
 from concurrent.futures import TimeoutError as FutureTimeout
-from dataclasses import dataclass
-from typing import Any
 
 from pydantic import BaseModel, ValidationError
 
-from threadrunner.assistants import AssistantConfig, load_assistant
+from threadrunner.assistant_definitions import AssistantConfig, load_assistant
 from threadrunner.engines.base import ToolSpec
 from threadrunner.errors import InvalidRequestError
-from threadrunner.settings import tool_settings
-from threadrunner.tools import query_tool, schema_tool
+from threadrunner.settings import ToolSettings, tool_settings
 from threadrunner.tools.context import ToolContext
+from threadrunner.tools.declaration import Capability, Tool, ToolDeclarationError, declared_tool
 from threadrunner.tools.errors import ToolError, ToolTimeout
 
 __all__ = [
+    "CATALOGS",
     "TOOLS",
+    "Capability",
     "Tool",
     "ToolContext",
     "ToolResult",
     "call_tool",
     "call_tool_locally",
+    "discover",
     "error_result",
     "refusal",
+    "registered_tools",
+    "standalone_context",
+    "tool_names",
     "tool_specs",
 ]
 
 logger = logging.getLogger(__name__)
 
 MAX_ERROR_CHARS = 500
+CATALOGS = ("threadrunner.tools.catalog",)
 
 
-@dataclass(frozen=True)
-class Tool:
-    name: str
-    description: str
-    arguments: type[BaseModel]
-    run: Callable[[Any, ToolContext], BaseModel]
+def discover(packages: Iterable[str] = CATALOGS) -> dict[str, Tool]:
+    """Import every module of ``packages`` and collect the tools they declare (sorted by name). Two tools
+    with one name, or a module that fails to import, stop it: a tool never goes missing without a word."""
+    found: dict[str, Tool] = {}
+    for package_name in packages:
+        package = importlib.import_module(package_name)
+        for module_info in sorted(pkgutil.iter_modules(package.__path__), key=lambda info: info.name):
+            if module_info.name.startswith("_"):
+                continue
+            module = importlib.import_module(f"{package_name}.{module_info.name}")
+            for value in vars(module).values():
+                declared = declared_tool(value)
+                if declared is None or declared.module != module.__name__:
+                    continue  # not a tool, or one imported from elsewhere
+                if declared.name in found and found[declared.name] != declared:
+                    raise ToolDeclarationError(
+                        f"two tools are named {declared.name}: in {found[declared.name].module} "
+                        f"and {declared.module}"
+                    )
+                found[declared.name] = declared
+    return dict(sorted(found.items()))
 
-    def spec(self) -> ToolSpec:
-        return ToolSpec(
-            name=self.name, description=self.description, parameters=self.arguments.model_json_schema()
-        )
+
+TOOLS: dict[str, Tool] = discover()
 
 
-TOOLS: dict[str, Tool] = {
-    tool.name: tool
-    for tool in (
-        Tool(
-            "get_table_schema",
-            schema_tool.DESCRIPTION,
-            schema_tool.GetTableSchemaArguments,
-            schema_tool.get_table_schema,
-        ),
-        Tool(
-            "query_database",
-            query_tool.DESCRIPTION,
-            query_tool.QueryDatabaseArguments,
-            query_tool.query_database,
-        ),
-    )
-}
+def registered_tools() -> list[Tool]:
+    """Every registered tool, by name."""
+    return [TOOLS[name] for name in sorted(TOOLS)]
+
+
+def tool_names() -> list[str]:
+    """The names assistants may list (assistants/<name>.yaml, ``tools``)."""
+    return sorted(TOOLS)
 
 
 class ToolResult(BaseModel):
@@ -115,14 +129,27 @@ def refusal(name: str, assistant: AssistantConfig) -> ToolResult | None:
     return None
 
 
-def call_tool_locally(name: str, arguments: str, *, assistant: str = "data-analyst") -> ToolResult:
-    """For the CLI: the assistant from ``assistants_dir`` and the configured database."""
+def call_tool_locally(name: str, arguments: str, *, assistant: str | None = None) -> ToolResult:
+    """For the CLI: the call as ``assistant`` (from ``assistants_dir``) would make it. Without one, as the
+    data-analyst with the tool added when it does not list it, so every registered tool can be tried."""
     settings = tool_settings()
     try:
-        config = load_assistant(settings.assistants_dir, assistant)
+        config = load_assistant(settings.assistants_dir, assistant or DEFAULT_CLI_ASSISTANT)
     except InvalidRequestError as error:
         return error_result(str(error))
+    if assistant is None and name in TOOLS and name not in config.tools:
+        config = config.model_copy(update={"tools": [*config.tools, name]})
     return call_tool(name, arguments, ToolContext(assistant=config, settings=settings))
+
+
+DEFAULT_CLI_ASSISTANT = "data-analyst"
+
+
+def standalone_context(*tools: str, settings: ToolSettings | None = None) -> ToolContext:
+    """A context for trying ``tools`` on their own (a tool's unit test): an assistant that may use only
+    them and no database tables."""
+    assistant = AssistantConfig(name="tool-tester", instructions="Try the tools.", tools=list(tools))
+    return ToolContext(assistant=assistant, settings=settings or ToolSettings())
 
 
 def _tool_for(name: str, assistant: AssistantConfig) -> Tool:

@@ -10,7 +10,7 @@ from datetime import datetime
 from typing import cast
 
 from threadrunner import accounting, clock, fallback, history, run_metrics, turns
-from threadrunner.assistants import load_assistant
+from threadrunner.assistant_definitions import load_assistant
 from threadrunner.engines.base import (
     AssistantDefinition,
     Engine,
@@ -281,7 +281,7 @@ def _tool_call_limit(run: RunRecord, upstream: UpstreamRun, ctx: StepContext) ->
 
 
 def tool_runner(tool_name: str) -> Callable[[RunToolInput, StepContext], RunToolOutput]:
-    """The step behind one tool's own Lambda (functions/tool_<name>): it runs that tool and no other."""
+    """The step behind one tool's own Lambda (functions/run_tool, one per tool): it runs that tool and no other."""
 
     @unless_run_deleted(tool_output_of_deleted)
     def run_tool(call_input: RunToolInput, ctx: StepContext) -> RunToolOutput:

@@ -15,6 +15,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field
 
 from threadrunner.tools.context import ToolContext
+from threadrunner.tools.declaration import Capability, tool
 from threadrunner.tools.errors import QueryRefused
 
 MAX_CELL_CHARS = 500
@@ -40,6 +41,11 @@ class QueryResult(BaseModel):
     truncated: bool  # rows were left out (row cap or output size) or a cell was cut short
 
 
+@tool(
+    description=DESCRIPTION,
+    capabilities=[Capability.database],
+    example={"query": "SELECT region, COUNT(*) AS customers FROM customers GROUP BY region"},
+)
 def query_database(arguments: QueryDatabaseArguments, context: ToolContext) -> QueryResult:
     from threadrunner.tools.sql_policy import check_query  # on first call: sqlglot is not for model steps
 

@@ -9,6 +9,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from threadrunner.tools.context import ToolContext
 from threadrunner.tools.database import DatabaseUnavailable
+from threadrunner.tools.declaration import Capability, tool
 from threadrunner.tools.errors import ToolError
 
 if TYPE_CHECKING:
@@ -47,6 +48,7 @@ class TableSchema(BaseModel):
     foreign_keys: list[ForeignKeySchema]
 
 
+@tool(description=DESCRIPTION, capabilities=[Capability.database], example={"table": "sales"})
 def get_table_schema(arguments: GetTableSchemaArguments, context: ToolContext) -> TableSchema:
     from sqlalchemy import inspect  # on first call: model steps import this module for the tool spec only
     from sqlalchemy.exc import SQLAlchemyError

@@ -1,0 +1,378 @@
+"""Assistants as code: ``assistants/<name>.yaml`` holds one assistant's instructions, model and tools.
+
+One pydantic model (``AssistantConfig``) reads the YAML everywhere: at ``make synth`` (infra/app.py), at the
+local stack's start, in ``threadrunner assistants validate``, and when the API and the workflow steps load an
+assistant. A problem is reported with the file, the line and the key, e.g.
+``assistants/foo.yaml:7: tools[1]: unknown tool 'get_wether' (registered: get_table_schema, query_database)``.
+
+``assistants/assistant.schema.json`` is this model's JSON schema (``threadrunner assistants schema``), for
+editors; tests/unit/test_assistant_definitions.py keeps it up to date.
+"""
+
+from __future__ import annotations
+
+import difflib
+import os
+import re
+from collections.abc import Collection, Iterable
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, Any, Literal
+
+import yaml
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from threadrunner.errors import InvalidRequestError
+
+_NAME = re.compile(r"[a-z0-9][a-z0-9-]{0,62}")
+SUFFIX = ".yaml"
+SCHEMA_FILE = "assistant.schema.json"
+
+
+class _Definition(BaseModel):
+    model_config = ConfigDict(extra="forbid")  # a typo'd key is an error, not a silently ignored setting
+
+
+class DatabaseAccess(_Definition):
+    """Which tables the assistant's SQL tools may read."""
+
+    tables: list[str] = Field(min_length=1, description="The tables the SQL tools may read.")
+
+
+class ServerTool(_Definition):
+    """A tool entry in its long form. Today every tool runs on the server (its own Lambda), unattended."""
+
+    name: str = Field(description="A registered tool (threadrunner/tools).")
+    runs_on: Literal["server"] = Field(default="server", description="Where the tool runs: the server.")
+    approval: Literal["none"] = Field(default="none", description="Whether a person approves each call: no.")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _not_yet(cls, data: Any) -> Any:
+        """Client tools and approvals are a later feature: say so rather than 'should be server'."""
+        if isinstance(data, dict):
+            if data.get("runs_on") == "client":
+                raise ValueError("runs_on: client is not supported yet (every tool runs on the server today)")
+            if data.get("approval") == "required":
+                raise ValueError("approval: required is not supported yet (tool calls run without approval)")
+            for key in ("description", "parameters"):
+                if key in data:
+                    raise ValueError(
+                        f"{key} is not supported yet (it is for client tools; a server tool's comes from "
+                        "its registration)"
+                    )
+        return data
+
+
+def _name_of(entry: str | ServerTool) -> str:
+    return entry if isinstance(entry, str) else entry.name
+
+
+if TYPE_CHECKING:  # once validated, a tool entry is its name (the registry and the engines use names)
+    ToolEntry = str
+else:
+    ToolEntry = Annotated[str | ServerTool, AfterValidator(_name_of)]
+
+
+class AssistantConfig(_Definition):
+    """One assistant: assistants/<name>.yaml. Editors check a file against this schema when its first line is
+    `# yaml-language-server: $schema=assistant.schema.json`."""
+
+    model_config = ConfigDict(
+        title="threadrunner assistant",
+        json_schema_extra={"$schema": "https://json-schema.org/draft/2020-12/schema"},
+    )
+
+    name: str = Field(
+        pattern=f"^{_NAME.pattern}$",
+        description="The assistant's name: the file's name without .yaml, and what POST /v1/threads takes.",
+    )
+    description: str = Field(default="", description="What the assistant is for (for people).")
+    instructions: str = Field(
+        min_length=1, description="The system instructions the model gets on every run."
+    )
+    model: str | None = Field(
+        default=None, min_length=1, description="The model; default: the environment's (cdk.json)."
+    )
+    engine: Literal["responses", "assistants", "chat"] | None = Field(
+        default=None, description="The engine threads of this assistant use; default: the environment's."
+    )
+    tools: list[ToolEntry] = Field(
+        default_factory=list,
+        description="The tools the model may call: a registered tool's name, or {name: ...}.",
+    )
+    database: DatabaseAccess | None = Field(
+        default=None, description="What the SQL tools (get_table_schema, query_database) may read."
+    )
+
+
+def assistant_json_schema() -> dict[str, Any]:
+    """What ``assistants/assistant.schema.json`` holds."""
+    return AssistantConfig.model_json_schema()
+
+
+@dataclass(frozen=True)
+class Problem:
+    file: str
+    line: int  # 0: the file as a whole (it cannot be read)
+    key: str  # the key path, e.g. tools[1] or database.tables; "" for the file as a whole
+    message: str
+
+    def __str__(self) -> str:
+        line = f":{self.line}" if self.line else ""
+        return f"{self.file}{line}: {self.key + ': ' if self.key else ''}{self.message}"
+
+
+class AssistantDefinitionError(ValueError):
+    """One or more assistant definitions are invalid; ``str()`` is one problem per line."""
+
+    def __init__(self, problems: list[Problem]) -> None:
+        self.problems = problems
+        super().__init__("\n".join(str(problem) for problem in problems))
+
+
+def registered_tool_names() -> list[str]:
+    """The tools an assistant may list: the registry's."""
+    from threadrunner.tools.registry import tool_names  # the registry imports this module
+
+    return tool_names()
+
+
+def read_definition(path: Path, *, registered_tools: Collection[str] | None = None) -> AssistantConfig:
+    """Read and check one definition; every problem found is in the AssistantDefinitionError raised."""
+    text = path.read_bytes()
+    tools = registered_tool_names() if registered_tools is None else registered_tools
+    return _checked(_display(path), path.stem, text, frozenset(tools))
+
+
+def check_paths(paths: Iterable[Path]) -> tuple[list[AssistantConfig], list[Problem]]:
+    """Every definition in ``paths`` (files, or folders of ``*.yaml``), and every problem they have."""
+    tools = frozenset(registered_tool_names())
+    configs: list[AssistantConfig] = []
+    problems: list[Problem] = []
+    for path in _definition_files(paths, problems):
+        try:
+            configs.append(_checked(_display(path), path.stem, path.read_bytes(), tools))
+        except AssistantDefinitionError as error:
+            problems.extend(error.problems)
+        except OSError as error:
+            problems.append(Problem(_display(path), 0, "", f"cannot be read: {error.strerror or error}"))
+    return configs, problems
+
+
+def validate_assistants(directory: Path) -> list[AssistantConfig]:
+    """The assistants of ``directory``, or an AssistantDefinitionError naming every problem."""
+    configs, problems = check_paths([directory])
+    if problems:
+        raise AssistantDefinitionError(problems)
+    return configs
+
+
+def load_assistant(directory: Path, name: str) -> AssistantConfig:
+    """Load one assistant by name; an unknown name is a client error naming the ``assistant`` field.
+
+    The file is read on every call and parsed again only when its bytes changed: the local stack picks up
+    an edited definition on the next request, and a Lambda (whose files never change) reads a small file.
+    """
+    if not _NAME.fullmatch(name):  # also keeps the name from walking out of the directory
+        raise InvalidRequestError(f"unknown assistant {name!r}", field="assistant")
+    path = directory / f"{name}{SUFFIX}"
+    try:
+        text = path.read_bytes()
+    except (FileNotFoundError, IsADirectoryError, NotADirectoryError):
+        raise InvalidRequestError(f"unknown assistant {name!r}", field="assistant") from None
+    return _parsed(str(path), name, text, frozenset(registered_tool_names()))
+
+
+@lru_cache(maxsize=128)
+def _parsed(path: str, name: str, text: bytes, tools: frozenset[str]) -> AssistantConfig:
+    return _checked(_display(Path(path)), name, text, tools)
+
+
+def _definition_files(paths: Iterable[Path], problems: list[Problem]) -> list[Path]:
+    found: list[Path] = []
+    for path in paths:
+        if path.is_dir():
+            found.extend(sorted(path.glob(f"*{SUFFIX}")))
+            # A definition under another suffix would be skipped without a word: name it.
+            problems.extend(
+                Problem(_display(other), 0, "", f"assistant definitions end in {SUFFIX}")
+                for other in sorted(path.glob("*.yml"))
+            )
+        elif path.exists():
+            found.append(path)
+        else:
+            problems.append(Problem(_display(path), 0, "", "no such file or folder"))
+    return found
+
+
+def _checked(file: str, stem: str, text: bytes, tools: frozenset[str]) -> AssistantConfig:
+    """The definition in ``text`` (the file ``file``, named ``stem``), checked against the model and the
+    registered tools."""
+    try:
+        root, data = _compose(text)
+    except yaml.MarkedYAMLError as error:
+        mark = error.problem_mark or error.context_mark
+        line = mark.line + 1 if mark else 1
+        raise AssistantDefinitionError(
+            [Problem(file, line, "", f"not valid YAML: {error.problem or error}")]
+        ) from None
+    except (yaml.YAMLError, UnicodeDecodeError) as error:
+        raise AssistantDefinitionError([Problem(file, 1, "", f"not valid YAML: {error}")]) from None
+    if root is None or not isinstance(root, yaml.MappingNode):
+        line = root.start_mark.line + 1 if root is not None else 1
+        raise AssistantDefinitionError(
+            [Problem(file, line, "", "must be a mapping of keys (name, instructions, tools, ...)")]
+        )
+    # The tools are checked on the data as written, so a typo'd tool is named beside any other problem.
+    problems = _duplicate_keys(file, root) + _tool_problems(file, root, data.get("tools"), tools)
+    config: AssistantConfig | None = None
+    try:
+        config = AssistantConfig.model_validate(data)
+    except ValidationError as error:
+        problems.extend(_from_validation(file, root, error))
+    if config is not None and config.name != stem:
+        line, key = _locate(root, ("name",))
+        problems.append(
+            Problem(file, line, key, f"{config.name!r} does not match the file's name ({stem!r})")
+        )
+    if problems or config is None:
+        raise AssistantDefinitionError(sorted(problems, key=lambda problem: problem.line))
+    return config
+
+
+def _tool_problems(file: str, root: yaml.Node, entries: Any, tools: frozenset[str]) -> list[Problem]:
+    """Tools that are not registered, or listed twice (the model checks each entry's form)."""
+    problems: list[Problem] = []
+    seen: set[str] = set()
+    for index, entry in enumerate(entries if isinstance(entries, list) else []):
+        name = entry.get("name") if isinstance(entry, dict) else entry
+        if not isinstance(name, str):
+            continue
+        line, key = _locate(root, ("tools", index))
+        if name not in tools:
+            problems.append(Problem(file, line, key, _unknown_tool(name, tools)))
+        elif name in seen:
+            problems.append(Problem(file, line, key, f"{name!r} is listed twice"))
+        seen.add(name)
+    return problems
+
+
+def _compose(text: bytes) -> tuple[yaml.Node | None, Any]:
+    """The node tree (it keeps line numbers) and the data built from it: one parse."""
+    loader = yaml.SafeLoader(text.decode("utf-8"))
+    try:
+        root = loader.get_single_node()
+        return root, (loader.construct_document(root) if root is not None else None)
+    finally:
+        loader.dispose()  # type: ignore[no-untyped-call]
+
+
+def _duplicate_keys(file: str, node: yaml.Node, path: str = "") -> list[Problem]:
+    """YAML keeps the last of two equal keys without a word; a definition should not say two things."""
+    problems: list[Problem] = []
+    if isinstance(node, yaml.MappingNode):
+        first: dict[str, int] = {}
+        for key, value in node.value:
+            line = key.start_mark.line + 1
+            name = str(key.value)
+            where = f"{path}.{name}" if path else name
+            if name in first:
+                problems.append(Problem(file, line, where, f"duplicate key (first on line {first[name]})"))
+            first.setdefault(name, line)
+            problems.extend(_duplicate_keys(file, value, where))
+    elif isinstance(node, yaml.SequenceNode):
+        for index, item in enumerate(node.value):
+            problems.extend(_duplicate_keys(file, item, f"{path}[{index}]"))
+    return problems
+
+
+# The tags pydantic puts in an error's location for the branch of a union ("str", "ServerTool").
+_UNION_BRANCHES = {"str", ServerTool.__name__}
+
+
+def _from_validation(file: str, root: yaml.Node, error: ValidationError) -> list[Problem]:
+    problems: list[Problem] = []
+    errors = error.errors(include_url=False)
+    for detail in errors:
+        loc = tuple(part for part in detail["loc"] if part not in _UNION_BRANCHES)
+        if (
+            detail["type"] == "string_type"
+            and len(detail["loc"]) > len(loc)
+            and _other_branch_failed(errors, detail)
+        ):
+            continue  # a mapping given for a tool: the ServerTool branch's errors say what is wrong
+        line, key = _locate(root, loc)
+        problems.append(Problem(file, line, key, _message(detail, loc)))
+    return list(dict.fromkeys(problems))
+
+
+def _other_branch_failed(errors: list[Any], detail: Any) -> bool:
+    """Whether a union's other branch (the long form of a tool) has errors at the same entry."""
+    prefix = detail["loc"][:-1]
+    return any(
+        other is not detail and tuple(other["loc"][: len(prefix)]) == tuple(prefix) for other in errors
+    )
+
+
+def _message(detail: Any, loc: tuple[int | str, ...]) -> str:
+    kind = detail["type"]
+    if kind == "extra_forbidden":
+        return f"unknown key {loc[-1]!r} (known keys: {', '.join(_known_keys(loc[:-1]))})"
+    if kind == "missing":
+        return "required key missing"
+    if kind == "model_type" and loc[:1] == ("tools",):
+        return f"a tool is a registered tool's name or a mapping with its name (got {detail['input']!r})"
+    if kind == "value_error":
+        return str(detail["msg"]).removeprefix("Value error, ")
+    shown = detail.get("input")
+    got = f" (got {shown!r})" if isinstance(shown, str | int | float | bool) or shown is None else ""
+    return f"{detail['msg']}{got}"
+
+
+def _known_keys(parent: tuple[int | str, ...]) -> list[str]:
+    model: type[BaseModel] = AssistantConfig
+    if parent[:1] == ("tools",):
+        model = ServerTool
+    elif parent[:1] == ("database",):
+        model = DatabaseAccess
+    return list(model.model_fields)
+
+
+def _locate(root: yaml.Node, loc: tuple[int | str, ...]) -> tuple[int, str]:
+    """The line of the key (or list item) ``loc`` names, and its path (``tools[1].runs_on``). A key that is
+    not there (a missing one) gets the line of the mapping it belongs in."""
+    node, line, key = root, root.start_mark.line + 1, ""
+    found = True
+    for part in loc:
+        key = f"{key}[{part}]" if isinstance(part, int) else (f"{key}.{part}" if key else str(part))
+        if not found:
+            continue
+        child: yaml.Node | None = None
+        if isinstance(node, yaml.MappingNode):
+            for key_node, value_node in node.value:
+                if str(key_node.value) == str(part):
+                    child, line = value_node, key_node.start_mark.line + 1
+        elif isinstance(node, yaml.SequenceNode) and isinstance(part, int) and part < len(node.value):
+            child = node.value[part]
+            line = child.start_mark.line + 1
+        if child is None:
+            found = False
+        else:
+            node = child
+    return line, key
+
+
+def _unknown_tool(name: str, tools: Collection[str]) -> str:
+    close = difflib.get_close_matches(name, sorted(tools), n=1)
+    hint = f"; did you mean {close[0]!r}?" if close else ""
+    return f"unknown tool {name!r}{hint} (registered: {', '.join(sorted(tools)) or 'none'})"
+
+
+def _display(path: Path) -> str:
+    """The path as the person running the check would type it: relative to the working folder when inside."""
+    try:
+        return os.path.relpath(path) if path.is_absolute() and Path.cwd() in path.parents else str(path)
+    except (OSError, ValueError):
+        return str(path)
