@@ -73,5 +73,9 @@ diff: need-node $(DEV_STAMP) node_modules/.installed
 deploy: need-node $(DEV_STAMP) node_modules/.installed
 	$(CDK) deploy -c env=$(ENV)
 
+# Each handler's INIT import time as a ratio to `import openai`, tracing on as in Lambda (fresh interpreters).
+bench: $(DEV_STAMP)
+	$(BIN)/threadrunner bench imports
+
 clean:
 	rm -rf $(VENV) node_modules cdk.out .build .pytest_cache .mypy_cache .ruff_cache .hypothesis

@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
 
+from threadrunner.function_kinds import FunctionKind
 from threadrunner.run_metrics import NAMESPACE
 from threadrunner.tools import registry
 from threadrunner.tools.declaration import TOOL_FUNCTION_PREFIX, Capability
@@ -74,6 +75,13 @@ class FunctionName(StrEnum):
         )
 
     @property
+    def kind(self) -> FunctionKind:
+        """What it traces and which dependency layers it gets (threadrunner.function_kinds)."""
+        if self is FunctionName.api:
+            return FunctionKind.api
+        return FunctionKind.model if self in MODEL_STEPS else FunctionKind.housekeeping
+
+    @property
     def pascal(self) -> str:
         return "".join(part.title() for part in self.value.split("_"))
 
@@ -107,6 +115,10 @@ class ToolFunction:
     @property
     def talks_to_model(self) -> bool:
         return False  # a tool never holds the upstream key
+
+    @property
+    def kind(self) -> FunctionKind:
+        return FunctionKind.tools
 
     @property
     def pascal(self) -> str:

@@ -8,6 +8,7 @@ from typing import Annotated
 import typer
 
 from local.cli_assistants import app as assistants_app
+from local.cli_bench import bench_app
 from local.cli_tools import new_app, tools_app
 
 app = typer.Typer(
@@ -16,6 +17,7 @@ app = typer.Typer(
 app.add_typer(tools_app, name="tools")
 app.add_typer(new_app, name="new")
 app.add_typer(assistants_app, name="assistants")
+app.add_typer(bench_app, name="bench")
 
 
 @app.command()

@@ -9,8 +9,9 @@ from aws_cdk import Acknowledgment, Duration, Validations
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_lambda as lambda_
 from constructs import Construct
+from threadrunner.function_kinds import KIND_VARIABLE
 
-from infra.bundling import dependency_layer_code, library_layer_code
+from infra.bundling import DEPENDENCY_LAYERS, DependencyLayer, dependency_layers_code, library_layer_code
 from infra.config import EnvironmentConfig
 from infra.constants import (
     FUNCTIONS_DIR,
@@ -84,7 +85,8 @@ def _timeout(name: LambdaName) -> Duration:
 
 
 class FunctionFactory(Construct):
-    """Builds each Lambda with the shared settings, its own role and log group, and both layers."""
+    """Builds each Lambda with the shared settings, its own role and log group, the threadrunner layer and the
+    dependency layers of its kind (infra/bundling.py)."""
 
     def __init__(
         self,
@@ -100,12 +102,18 @@ class FunctionFactory(Construct):
         self._config = config
         self._log_groups = log_groups
         self._upstream_secret = upstream_secret
-        self.layers = [
-            self._layer(
-                "LibraryLayer", library_layer_code(), "threadrunner library, assistants, sample database"
-            ),
-            self._layer("DependencyLayer", dependency_layer_code(), "threadrunner runtime dependencies"),
-        ]
+        self.library_layer = self._layer(
+            "LibraryLayer", library_layer_code(), "threadrunner library, assistants, sample database"
+        )
+        # "DependencyLayer" was every function's one layer: the core one keeps its id.
+        self.dependency_layers = {
+            layer: self._layer(
+                "DependencyLayer" if layer is DependencyLayer.core else f"{layer.title()}DependencyLayer",
+                code,
+                f"threadrunner runtime dependencies: {layer}",
+            )
+            for layer, code in dependency_layers_code().items()
+        }
         self._environment = {
             "POWERTOOLS_SERVICE_NAME": SERVICE_NAME,
             "POWERTOOLS_METRICS_NAMESPACE": METRICS_NAMESPACE,
@@ -179,10 +187,14 @@ class FunctionFactory(Construct):
             application_log_level_v2=_APPLICATION_LOG_LEVEL[self._config.log_level],
             system_log_level_v2=lambda_.SystemLogLevel.WARN,
             log_group=log_group,
-            layers=self.layers,
+            layers=[
+                self.library_layer,
+                *(self.dependency_layers[layer] for layer in DEPENDENCY_LAYERS[name.kind]),
+            ],
             role=role,
             environment={
                 **self._environment,
+                KIND_VARIABLE: name.kind.value,
                 **(self._model_environment if name.talks_to_model else {}),
                 **(environment or {}),
             },

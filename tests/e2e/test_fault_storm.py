@@ -23,7 +23,7 @@ import botocore.client
 import httpx
 import pytest
 from botocore.exceptions import ClientError
-from threadrunner.workflow import steps
+from threadrunner.workflow import tool_steps
 
 from local.emulator import EmulatorServer, Plan
 from local.stack import LocalStack
@@ -193,17 +193,17 @@ def step_failing(wave: Wave) -> Iterator[None]:
 
 @contextmanager
 def tool_lambda_dies(wave: Wave) -> Iterator[None]:
-    call_tool = steps.call_tool
+    call_tool = tool_steps.call_tool
 
     def dies(name: str, arguments: str, context: Any) -> Any:
         raise LambdaTimedOut("Task timed out after 60.00 seconds")
 
-    wave.storm.monkeypatch.setattr(steps, "call_tool", dies)
+    wave.storm.monkeypatch.setattr(tool_steps, "call_tool", dies)
     try:
         post_with_tool_rounds(wave)
         yield
     finally:
-        wave.storm.monkeypatch.setattr(steps, "call_tool", call_tool)
+        wave.storm.monkeypatch.setattr(tool_steps, "call_tool", call_tool)
 
 
 @contextmanager

@@ -18,7 +18,7 @@ import pytest
 from openai import OpenAI
 from threadrunner.engines.responses import ResponsesEngine
 from threadrunner.stores.runs import RunStore
-from threadrunner.workflow import steps
+from threadrunner.workflow import tool_steps
 
 from local.emulator import EmulatorServer, Plan
 from local.emulator.script import HttpErrorPlan
@@ -211,7 +211,7 @@ class Scenario:
         def killed(*arguments: Any) -> Any:
             raise ToolLambdaTimedOut("Task timed out after 60.00 seconds")
 
-        self.monkeypatch.setattr(steps, "call_tool", killed)
+        self.monkeypatch.setattr(tool_steps, "call_tool", killed)
 
     def crash_next_poll(self) -> None:
         """Check run's Lambda dies once, in the middle of its poll."""

@@ -9,7 +9,7 @@ from typing import Any
 import httpx
 import pytest
 from threadrunner.stores.runs import ToolCallLedger
-from threadrunner.workflow import steps
+from threadrunner.workflow import tool_steps
 
 from local.emulator import EmulatorServer, Plan
 from local.stack import LocalStack
@@ -94,7 +94,7 @@ def test_a_tool_lambda_killed_every_time_gives_the_model_an_error_and_the_run_co
     # Lambda error after the exception's type)
     killed = type(death, (Exception,), {})
     ran: list[str] = []
-    call_tool = steps.call_tool
+    call_tool = tool_steps.call_tool
 
     def dies_in_the_schema_tool(name: str, arguments: str, context: Any) -> Any:
         if name == "get_table_schema":
@@ -102,12 +102,12 @@ def test_a_tool_lambda_killed_every_time_gives_the_model_an_error_and_the_run_co
             raise killed("the Lambda was killed")
         return call_tool(name, arguments, context)
 
-    monkeypatch.setattr(steps, "call_tool", dies_in_the_schema_tool)
+    monkeypatch.setattr(tool_steps, "call_tool", dies_in_the_schema_tool)
     # When a run asks for it, and for a working tool
     run = _ask_schema_and_count(alice, upstream, f"killed-{death}")
     # Then the run completes; the tool ran twice, never a third time; the model got an error for it
     assert run["status"] == "completed", run
-    assert len(ran) == steps.MAX_TOOL_ATTEMPTS
+    assert len(ran) == tool_steps.MAX_TOOL_ATTEMPTS
     outputs = _outputs_the_model_got(upstream, run)
     assert outputs["get_table_schema"] == {
         "error": "the tool get_table_schema did not finish after 2 attempts"

@@ -74,3 +74,46 @@ def test_dependencies_are_installed_once_for_the_lambda_platform(
     # The runtime provides boto3 and botocore; only what it lacks is in the layer.
     assert sorted(path.name for path in (first / "python").iterdir()) == ["pydantic"]
     assert [path.name for path in tmp_path.iterdir()] == [first.name]
+
+
+def _distribution(site: Path, name: str, requires: list[str], files: list[str]) -> None:
+    info = site / f"{name}-1.0.dist-info"
+    info.mkdir(parents=True)
+    metadata = ["Metadata-Version: 2.1", f"Name: {name}", "Version: 1.0"]
+    (info / "METADATA").write_text("\n".join([*metadata, *(f"Requires-Dist: {r}" for r in requires)]) + "\n")
+    for file in files:
+        (site / file).parent.mkdir(parents=True, exist_ok=True)
+        (site / file).write_text("")
+    record = [*files, f"{info.name}/METADATA", f"{info.name}/RECORD"]
+    (info / "RECORD").write_text("".join(f"{path},,\n" for path in record))
+
+
+def test_the_bundle_splits_into_layers_by_what_each_requirement_needs(tmp_path: Path) -> None:
+    # Given one bundle: core needs pydantic (and a Windows-only package), openai shares pydantic and needs
+    # httpx2, sqlglot needs nothing, and botocore's urllib3 stayed behind (the runtime has both)
+    site = tmp_path / "python"
+    _distribution(site, "pydantic", ['colorama; sys_platform == "win32"'], ["pydantic/__init__.py"])
+    _distribution(site, "openai", ["pydantic", "httpx2"], ["openai/__init__.py", "bin/openai"])
+    _distribution(site, "httpx2", [], ["httpx2/__init__.py"])
+    _distribution(site, "sqlglot", ['duckdb; extra == "dev"'], ["sqlglot/__init__.py"])
+    _distribution(site, "colorama", [], ["colorama/__init__.py"])
+    _distribution(site, "urllib3", [], ["urllib3/__init__.py"])
+    requirements = ("pydantic==1.0", "openai==1.0", "sqlglot==1.0")
+
+    # When it is split
+    files = {
+        layer: {str(path) for path in bundling.layer_files(tmp_path, layer, requirements)}
+        for layer in bundling.DependencyLayer
+    }
+
+    # Then each package is in one layer, the one of the first requirement that needs it on the runtime
+    core, model, tools = (files[layer] for layer in bundling.DependencyLayer)
+    assert "python/pydantic/__init__.py" in core and "python/pydantic-1.0.dist-info/RECORD" in core
+    assert {"python/openai/__init__.py", "python/httpx2/__init__.py"} <= model
+    assert tools == {
+        "python/sqlglot/__init__.py",
+        *(f"python/sqlglot-1.0.dist-info/{f}" for f in ("METADATA", "RECORD")),
+    }
+    everything = core | model | tools
+    assert not any(name in path for path in everything for name in ("colorama", "urllib3", "bin/"))
+    assert len(everything) == len(core) + len(model) + len(tools)

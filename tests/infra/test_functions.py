@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 from threadrunner.tools import registry
 
+from infra.bundling import DEPENDENCY_LAYERS
 from infra.constants import (
     ALL_FUNCTIONS,
     FUNCTIONS_DIR,
@@ -88,9 +89,15 @@ def test_shared_runtime_tracing_logging_and_layers(dev: Synthesized, name: Lambd
     assert properties["TracingConfig"] == {"Mode": "Active"}
     assert properties["LoggingConfig"]["LogFormat"] == "JSON"
     assert properties["LoggingConfig"]["ApplicationLogLevel"] == "DEBUG"
-    assert sorted(render(layer) for layer in properties["Layers"]) == sorted(
-        f"<{layer}>" for layer in dev.resources("AWS::Lambda::LayerVersion")
-    )
+    # the threadrunner layer, then its kind's dependency layers (test_function_imports.py: their contents)
+    descriptions = {
+        dev.template["Resources"][render(layer)[1:-1]]["Properties"]["Description"]
+        for layer in properties["Layers"]
+    }
+    assert descriptions == {
+        "threadrunner library, assistants, sample database",
+        *(f"threadrunner runtime dependencies: {layer}" for layer in DEPENDENCY_LAYERS[name.kind]),
+    }
     log_group = dev.template["Resources"][properties["LoggingConfig"]["LogGroup"]["Ref"]]
     assert log_group["Properties"]["RetentionInDays"] == 14
 

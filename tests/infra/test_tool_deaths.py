@@ -1,7 +1,7 @@
 """How Run tools (run.asl.json) meets a tool Lambda that dies: never by failing the run.
 
 The tool's own step counts its attempts and gives up with an error output after MAX_TOOL_ATTEMPTS deaths
-(workflow/steps.py), so the task retries a killed Lambda exactly that often: one try fewer and the model
+(workflow/tool_steps.py), so the task retries a killed Lambda exactly that often: one try fewer and the model
 would lose an answer the tool could still give, one more and a tool that keeps killing its Lambda would
 fail the run. Anything else ends in the item processor's own Catch, with the call's error output.
 """
@@ -12,7 +12,7 @@ import json
 from typing import Any
 
 from threadrunner.models.workflow import RunToolOutput
-from threadrunner.workflow.steps import MAX_TOOL_ATTEMPTS
+from threadrunner.workflow.tool_steps import MAX_TOOL_ATTEMPTS
 
 from infra.constants import RUN_WORKFLOW_FILE
 

@@ -15,10 +15,10 @@ from typing import Any
 import boto3
 import pytest
 from openai import OpenAI
-from threadrunner.engines.assistant_registry import AssistantRegistry
-from threadrunner.engines.assistants import AssistantsEngine
+from threadrunner.engines.assistant_sync import AssistantRegistry
+from threadrunner.engines.assistants_v2 import AssistantsEngine
 from threadrunner.engines.base import AssistantDefinition, RunRequest, ToolSpec
-from threadrunner.stores.assistants import UpstreamAssistant, UpstreamAssistantStore
+from threadrunner.stores.upstream_assistants import UpstreamAssistant, UpstreamAssistantStore
 
 from local.emulator import EmulatorServer
 from tests.support.aws import moto_tables

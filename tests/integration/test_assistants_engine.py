@@ -14,8 +14,8 @@ from datetime import timedelta
 import pytest
 from openai import OpenAI
 from threadrunner import clock
-from threadrunner.engines.assistant_registry import AssistantRegistry
-from threadrunner.engines.assistants import AssistantsEngine
+from threadrunner.engines.assistant_sync import AssistantRegistry
+from threadrunner.engines.assistants_v2 import AssistantsEngine
 from threadrunner.engines.base import AssistantDefinition, RunRequest, ToolOutput, ToolSpec, UpstreamRun
 from threadrunner.errors import (
     UpstreamError,
@@ -24,7 +24,7 @@ from threadrunner.errors import (
     UpstreamRateLimited,
 )
 from threadrunner.models.records import RunRecord
-from threadrunner.stores.assistants import UpstreamAssistantStore
+from threadrunner.stores.upstream_assistants import UpstreamAssistantStore
 
 from local.emulator import EmulatorServer, Plan
 from tests.support.aws import moto_tables

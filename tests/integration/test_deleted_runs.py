@@ -21,7 +21,7 @@ from threadrunner.stores.cleanups import CleanupLedger
 from threadrunner.stores.messages import MessageStore
 from threadrunner.stores.runs import RunStore, ToolCallLedger
 from threadrunner.stores.threads import ThreadStore
-from threadrunner.workflow import steps
+from threadrunner.workflow import check_steps, finish_steps, start_steps, tool_steps
 from threadrunner.workflow.context import StepContext
 
 from tests.support.aws import moto_tables
@@ -109,24 +109,24 @@ def test_every_step_of_a_deleted_run_answers_quietly_and_finish_run_says_deleted
     # Given a run that started and waits for its tool call
     ctx = world.ctx
     run = started_run(ctx, log_message=True)
-    progress = steps.start_run(_step(run, RunProgress(status="queued")), ctx)
-    progress = steps.check_run(_step(run, progress), ctx)
+    progress = start_steps.start_run(_step(run, RunProgress(status="queued")), ctx)
+    progress = check_steps.check_run(_step(run, progress), ctx)
     assert progress.status == "requires_action" and progress.tool_calls
     # When its thread is deleted (runs, log, thread, upstream conversation)
     world.delete_thread_of(run)
 
     # Then each step that runs next answers without an error what leads to Finish run
     call = progress.tool_calls[0]
-    tool = steps.tool_runner(call.name)(
+    tool = tool_steps.tool_runner(call.name)(
         RunToolInput(run_id=run.id, call_id=call.call_id, name=call.name), ctx
     )
     assert (tool.call_id, tool.is_error) == (call.call_id, True)
     for step in (
-        steps.start_run,
-        steps.check_run,
-        steps.submit_tool_outputs,
-        steps.collect_outputs,
-        steps.cancel_run,
+        start_steps.start_run,
+        check_steps.check_run,
+        tool_steps.submit_tool_outputs,
+        finish_steps.collect_outputs,
+        check_steps.cancel_run,
     ):
         answered = step(_step(run, progress), ctx)
         assert (answered.status, answered.tool_calls) == ("cancelled", []), step.__name__
@@ -134,7 +134,7 @@ def test_every_step_of_a_deleted_run_answers_quietly_and_finish_run_says_deleted
     # and Finish run, reached by a status or by a failed step's Catch, says the run is deleted
     failure = {"Error": "UpstreamUnavailable", "Cause": "the upstream did not answer"}
     for finish in (_finish(run, progress), _finish(run, progress, failure)):
-        assert steps.finish_run(finish, ctx).status == "deleted"
+        assert finish_steps.finish_run(finish, ctx).status == "deleted"
     # and nothing of the run was written back
     assert ctx.runs.find(run.id) is None and ctx.ledger.list(run.id) == []
     assert ctx.messages.page(run.thread_id, limit=10) == ([], False)
@@ -144,11 +144,11 @@ def test_a_run_deleted_while_a_step_works_on_it_ends_the_step_quietly(world: Wor
     # Given a started run whose thread is deleted while Check run polls its upstream response
     ctx = world.ctx
     run = started_run(ctx, log_message=True)
-    progress = steps.start_run(_step(run, RunProgress(status="queued")), ctx)
+    progress = start_steps.start_run(_step(run, RunProgress(status="queued")), ctx)
     world.engine.before_poll = lambda: world.delete_thread_of(run)
 
     # When Check run goes on to record what the poll said, the run is gone: it answers quietly
-    answered = steps.check_run(_step(run, progress), ctx)
+    answered = check_steps.check_run(_step(run, progress), ctx)
 
     assert answered.status == "cancelled"
     assert ctx.runs.find(run.id) is None and ctx.ledger.list(run.id) == []
@@ -158,7 +158,7 @@ def test_a_step_failing_for_its_own_reason_still_fails_while_its_run_exists(worl
     # Given a run whose upstream poll fails (the run is not deleted)
     ctx = world.ctx
     run = started_run(ctx, log_message=True)
-    progress = steps.start_run(_step(run, RunProgress(status="queued")), ctx)
+    progress = start_steps.start_run(_step(run, RunProgress(status="queued")), ctx)
 
     def fail() -> None:
         raise RuntimeError("the upstream broke")
@@ -166,4 +166,4 @@ def test_a_step_failing_for_its_own_reason_still_fails_while_its_run_exists(worl
     world.engine.before_poll = fail
     # Then the step's own error reaches the workflow (its Retry and Catch), as before
     with pytest.raises(RuntimeError, match="the upstream broke"):
-        steps.check_run(_step(run, progress), ctx)
+        check_steps.check_run(_step(run, progress), ctx)

@@ -13,12 +13,12 @@ from datetime import timedelta
 import pytest
 from openai import OpenAI
 from threadrunner import clock
-from threadrunner.engines.assistant_registry import AssistantRegistry
-from threadrunner.engines.assistants import AssistantsEngine
+from threadrunner.engines.assistant_sync import AssistantRegistry
+from threadrunner.engines.assistants_v2 import AssistantsEngine
 from threadrunner.engines.base import AssistantDefinition, GeneratedFile, RunFile, RunRequest
 from threadrunner.engines.responses import ResponsesEngine
 from threadrunner.models.records import RunRecord
-from threadrunner.stores.assistants import UpstreamAssistantStore
+from threadrunner.stores.upstream_assistants import UpstreamAssistantStore
 
 from local.emulator import EmulatorServer, Plan
 from tests.support.aws import moto_tables

@@ -25,7 +25,7 @@ from threadrunner.errors import (
 from threadrunner.fallback import Route
 from threadrunner.models.records import RunRecord
 from threadrunner.models.workflow import FinishRunInput, RunProgress, StepError
-from threadrunner.workflow import steps
+from threadrunner.workflow import finish_steps
 
 from local.emulator import EmulatorServer, Plan
 from tests.support.openai_contract import validate_exchange
@@ -244,7 +244,7 @@ def failed_with_both_reasons(world: World, run: RunRecord) -> str:
         world.start(run)
     error = failed.value
     cause = json.dumps({"errorType": type(error).__name__, "errorMessage": str(error)})
-    steps.finish_run(
+    finish_steps.finish_run(
         FinishRunInput(
             run_id=run.id,
             run=RunProgress(status="queued"),

@@ -20,7 +20,7 @@ from threadrunner.stores.messages import MessageStore
 from threadrunner.stores.runs import RunStore, ToolCallLedger
 from threadrunner.stores.threads import ThreadStore
 from threadrunner.stores.usage import UsageStore
-from threadrunner.workflow import steps
+from threadrunner.workflow import finish_steps
 from threadrunner.workflow.context import StepContext
 
 from tests.support.aws import moto_tables
@@ -81,7 +81,7 @@ class World:
         return thread, runs
 
     def finish(self, run: RunRecord) -> str:
-        return steps.finish_run(
+        return finish_steps.finish_run(
             FinishRunInput(run_id=run.id, run=RunProgress(status="completed")), self.ctx
         ).status
 

@@ -18,7 +18,7 @@ from openai import OpenAI
 from threadrunner.errors import UpstreamOutcomeUnknown
 from threadrunner.models.records import RunRecord
 from threadrunner.models.workflow import FinishRunInput, RunProgress, StepError
-from threadrunner.workflow import steps
+from threadrunner.workflow import finish_steps
 
 from local.emulator import EmulatorServer, Plan
 from tests.support.openai_contract import validate_exchange
@@ -48,7 +48,7 @@ def fails_unknown(world: World, run: RunRecord) -> RunRecord:
     with pytest.raises(UpstreamOutcomeUnknown) as lost:
         world.start(run)
     cause = json.dumps({"errorType": "UpstreamOutcomeUnknown", "errorMessage": str(lost.value)})
-    steps.finish_run(
+    finish_steps.finish_run(
         FinishRunInput(
             run_id=run.id,
             run=RunProgress(status="queued"),

@@ -13,7 +13,7 @@ from threadrunner import clock, run_repair
 from threadrunner.models.records import RunStatus
 from threadrunner.models.repairs import RepairCause
 from threadrunner.models.workflow import FinishRunInput
-from threadrunner.workflow import steps
+from threadrunner.workflow import finish_steps
 
 from tests.support.emf import by_dimensions, emf_documents
 from tests.support.repairs import (
@@ -117,7 +117,7 @@ def test_a_run_that_ended_as_usual_is_left_alone(
             "error": {"Error": "UpstreamRejected", "Cause": "400"},
         }
     )
-    steps.finish_run(finish, world.steps)
+    finish_steps.finish_run(finish, world.steps)
     capsys.readouterr()
 
     # When its status change arrives

@@ -14,7 +14,7 @@ from threadrunner.models.workflow import FinishRunInput
 from threadrunner.settings import CleanupSettings
 from threadrunner.stores.cleanups import CleanupLedger
 from threadrunner.stores.threads import thread_key
-from threadrunner.workflow import steps
+from threadrunner.workflow import finish_steps
 
 from tests.support.emf import dimensions_of, emf_documents, metric_names
 from tests.support.repairs import (
@@ -138,7 +138,7 @@ def test_a_successor_whose_start_keeps_failing_is_repaired_by_the_sweep(
     # whose Finish run fails on the hand-over until the workflow gives up ("Run could not be recorded")
     finish = FinishRunInput.model_validate({"run_id": run.id, "run": {"status": "completed"}})
     with pytest.raises(Exception, match="ServiceUnavailable"):
-        steps.finish_run(finish, world.steps)
+        finish_steps.finish_run(finish, world.steps)
     # and whose reconciler ends it, but cannot start the next run either (Lambda retries, then dead letters)
     with pytest.raises(run_repair.HandOverFailed):
         run_repair.reconcile(

@@ -21,7 +21,7 @@ from threadrunner.stores.messages import MessageStore
 from threadrunner.stores.runs import RunStore, ToolCallLedger
 from threadrunner.stores.threads import ThreadStore
 from threadrunner.stores.usage import UsageStore
-from threadrunner.workflow import steps
+from threadrunner.workflow import check_steps, finish_steps, start_steps, tool_steps
 from threadrunner.workflow.context import StepContext
 
 from tests.support.aws import moto_tables
@@ -83,7 +83,7 @@ def _step(run: RunRecord, status: str = "in_progress") -> StepInput:
 
 def _finish(ctx: StepContext, run: RunRecord, status: str, error: dict[str, Any] | None = None) -> str:
     finish = FinishRunInput.model_validate({"run_id": run.id, "run": {"status": status}, "error": error})
-    return steps.finish_run(finish, ctx).status
+    return finish_steps.finish_run(finish, ctx).status
 
 
 def _published(capsys: pytest.CaptureFixture[str]) -> dict[tuple[tuple[str, str], ...], dict[str, Any]]:
@@ -96,18 +96,18 @@ def test_a_completed_run_with_tool_rounds_publishes_its_status_duration_tools_to
     # Given a run that started (RunsStarted and QueueWait by environment and by assistant)
     run = _new_run(ctx)
     capsys.readouterr()
-    steps.start_run(_step(run, "queued"), ctx)
+    start_steps.start_run(_step(run, "queued"), ctx)
     started = _published(capsys)
     assert started[(ENV,)]["RunsStarted"] == 1 and started[BY_ASSISTANT]["RunsStarted"] == 1
     assert started[(ENV,)]["QueueWait"] >= 0
     # and two model rounds: the first asks for a tool this assistant does not have (an error output)
     call = UpstreamToolCall(call_id="c1", name="no_such_tool", arguments="{}")
     engine.polls = [UpstreamRun(status="completed", tool_calls=[call], usage=FIRST)]
-    assert steps.check_run(_step(run), ctx).status == "requires_action"
-    steps.submit_tool_outputs(_step(run), ctx)
+    assert check_steps.check_run(_step(run), ctx).status == "requires_action"
+    tool_steps.submit_tool_outputs(_step(run), ctx)
     engine.polls = [UpstreamRun(status="completed", answer="North leads.", usage=SECOND)]
-    assert steps.check_run(_step(run), ctx).status == "completed"
-    steps.collect_outputs(_step(run), ctx)
+    assert check_steps.check_run(_step(run), ctx).status == "completed"
+    finish_steps.collect_outputs(_step(run), ctx)
     capsys.readouterr()
 
     # When Finish run ends it
@@ -146,9 +146,9 @@ def test_a_retried_finish_run_counts_nothing_twice(
     ctx: StepContext, engine: FakeEngine, capsys: pytest.CaptureFixture[str]
 ) -> None:
     run = _new_run(ctx)
-    steps.start_run(_step(run, "queued"), ctx)
+    start_steps.start_run(_step(run, "queued"), ctx)
     engine.polls = [UpstreamRun(status="completed", answer="ok", usage=FIRST)]
-    steps.check_run(_step(run), ctx)
+    check_steps.check_run(_step(run), ctx)
     _finish(ctx, run, "completed")
     capsys.readouterr()
 
@@ -165,10 +165,10 @@ def test_a_failed_run_publishes_runs_failed_with_its_usage_and_error(
     ctx: StepContext, engine: FakeEngine, capsys: pytest.CaptureFixture[str]
 ) -> None:
     run = _new_run(ctx)
-    steps.start_run(_step(run, "queued"), ctx)
+    start_steps.start_run(_step(run, "queued"), ctx)
     failure = RunError(code="server_error", message="the model crashed")
     engine.polls = [UpstreamRun(status="failed", error=failure, usage=FIRST)]
-    assert steps.check_run(_step(run), ctx).status == "failed"
+    assert check_steps.check_run(_step(run), ctx).status == "failed"
     capsys.readouterr()
 
     assert _finish(ctx, run, "failed") == "failed"
@@ -185,11 +185,11 @@ def test_a_timed_out_run_publishes_runs_timed_out(
     ctx: StepContext, engine: FakeEngine, capsys: pytest.CaptureFixture[str]
 ) -> None:
     run = _new_run(ctx)
-    steps.start_run(_step(run, "queued"), ctx)
+    start_steps.start_run(_step(run, "queued"), ctx)
     engine.polls = [UpstreamRun(status="in_progress")]
     ctx.runs.update(run.id, deadline_at=clock.now() - timedelta(seconds=1))
-    assert steps.check_run(_step(run), ctx).status == "timed_out"
-    steps.cancel_run(_step(run, "timed_out"), ctx)
+    assert check_steps.check_run(_step(run), ctx).status == "timed_out"
+    check_steps.cancel_run(_step(run, "timed_out"), ctx)
     capsys.readouterr()
 
     assert _finish(ctx, run, "timed_out") == "timed_out"
@@ -205,9 +205,9 @@ def test_a_cancelled_run_publishes_runs_cancelled(
     ctx: StepContext, engine: FakeEngine, capsys: pytest.CaptureFixture[str]
 ) -> None:
     run = _new_run(ctx)
-    steps.start_run(_step(run, "queued"), ctx)
+    start_steps.start_run(_step(run, "queued"), ctx)
     ctx.runs.request_cancel(run.id)
-    assert steps.check_run(_step(run), ctx).status == "cancelled"
+    assert check_steps.check_run(_step(run), ctx).status == "cancelled"
     capsys.readouterr()
 
     assert _finish(ctx, run, "cancelled") == "cancelled"
@@ -221,7 +221,7 @@ def test_a_crashed_step_is_published_as_a_failed_run_with_the_usage_so_far(
     ctx: StepContext, engine: FakeEngine, capsys: pytest.CaptureFixture[str]
 ) -> None:
     run = _new_run(ctx)
-    steps.start_run(_step(run, "queued"), ctx)
+    start_steps.start_run(_step(run, "queued"), ctx)
     ctx.runs.record_usage(run.id, "resp_1", FIRST)
     capsys.readouterr()
     cause = json.dumps({"errorType": "UpstreamUnavailable", "errorMessage": "502 from upstream"})
@@ -242,9 +242,9 @@ def test_a_model_without_a_price_has_no_cost_and_a_warning_metric(
     ctx: StepContext, engine: FakeEngine, capsys: pytest.CaptureFixture[str]
 ) -> None:
     run = _new_run(ctx, model="our-own-llm")
-    steps.start_run(_step(run, "queued"), ctx)
+    start_steps.start_run(_step(run, "queued"), ctx)
     engine.polls = [UpstreamRun(status="completed", answer="ok", usage=FIRST)]
-    steps.check_run(_step(run), ctx)
+    check_steps.check_run(_step(run), ctx)
     capsys.readouterr()
 
     assert _finish(ctx, run, "completed") == "completed"
@@ -262,7 +262,7 @@ def test_deleting_the_thread_mid_run_does_not_get_around_the_usage_count(
 ) -> None:
     # Given a run that spent tokens, on a thread its user is deleting (which cancels the run)
     run = _new_run(ctx)
-    steps.start_run(_step(run, "queued"), ctx)
+    start_steps.start_run(_step(run, "queued"), ctx)
     ctx.runs.record_usage(run.id, "resp_1", FIRST)
     ctx.threads.mark_deleting(ctx.threads.get("alice", run.thread_id))
 
@@ -285,9 +285,9 @@ def test_a_queued_run_cancelled_while_it_waited_is_accounted_for_when_its_turn_c
     ctx.runs.create(waiting)
     assert ctx.threads.enqueue(thread, waiting.id) == 1
     ctx.runs.request_cancel(waiting.id)
-    steps.start_run(_step(active, "queued"), ctx)
+    start_steps.start_run(_step(active, "queued"), ctx)
     engine.polls = [UpstreamRun(status="completed", answer="ok", usage=FIRST)]
-    steps.check_run(_step(active), ctx)
+    check_steps.check_run(_step(active), ctx)
     capsys.readouterr()
 
     # When the active run finishes and hands the thread on
@@ -346,10 +346,10 @@ def test_a_run_whose_ending_conflicts_with_another_on_the_usage_day_still_ends_c
     # Given a run that spent tokens, whose ending meets another run of the same user ending at that moment:
     # DynamoDB cancels its transaction once, for a conflict on the usage day (not for its condition)
     run = _new_run(ctx)
-    steps.start_run(_step(run, "queued"), ctx)
+    start_steps.start_run(_step(run, "queued"), ctx)
     engine.polls = [UpstreamRun(status="completed", answer="North leads.", usage=FIRST)]
-    steps.check_run(_step(run), ctx)
-    steps.collect_outputs(_step(run), ctx)
+    check_steps.check_run(_step(run), ctx)
+    finish_steps.collect_outputs(_step(run), ctx)
     client = ctx.runs._table.meta.client
     conflicts = ConflictsFirst(client.transact_write_items)
     monkeypatch.setattr(client, "transact_write_items", conflicts)
@@ -371,9 +371,9 @@ def test_a_run_whose_ending_keeps_conflicting_fails_the_step_so_the_workflow_tri
 ) -> None:
     # Given a run whose ending transaction conflicts on every attempt of this Finish run
     run = _new_run(ctx)
-    steps.start_run(_step(run, "queued"), ctx)
+    start_steps.start_run(_step(run, "queued"), ctx)
     engine.polls = [UpstreamRun(status="completed", answer="ok", usage=FIRST)]
-    steps.check_run(_step(run), ctx)
+    check_steps.check_run(_step(run), ctx)
     client = ctx.runs._table.meta.client
     conflicts = ConflictsFirst(client.transact_write_items, times=1000)
     monkeypatch.setattr(client, "transact_write_items", conflicts)

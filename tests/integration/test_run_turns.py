@@ -18,7 +18,7 @@ from threadrunner.stores.blobs import BlobStore
 from threadrunner.stores.messages import MessageStore
 from threadrunner.stores.runs import RunStore, ToolCallLedger
 from threadrunner.stores.threads import ThreadStore
-from threadrunner.workflow import steps
+from threadrunner.workflow import check_steps, finish_steps
 from threadrunner.workflow.context import StepContext
 
 from tests.support.aws import moto_tables
@@ -142,7 +142,7 @@ def test_check_run_cancels_upstream_when_a_cancel_was_requested(ctx: StepContext
     run = _run(ctx, thread, response_ids=["resp_9"], status=RunStatus.in_progress)
     ctx.runs.request_cancel(run.id)
     settings = PollSettings(first_wait_seconds=0, max_wait_seconds=0, max_polls=5)
-    progress = steps.check_run(
+    progress = check_steps.check_run(
         StepInput(run_id=run.id, settings=settings, run=RunProgress(status="in_progress", poll_count=2)), ctx
     )
     assert (progress.status, progress.poll_count) == ("cancelled", 2)
@@ -170,7 +170,7 @@ def test_finish_run_after_a_crash_stops_upstream_frees_the_thread_and_logs_the_r
         run=RunProgress(status="in_progress"),
         error=StepError(Error="KeyError", Cause='{"errorMessage": "boom"}'),
     )
-    assert steps.finish_run(crashed, ctx).status == "failed"
+    assert finish_steps.finish_run(crashed, ctx).status == "failed"
     assert engine.cancelled == ["resp_2"]  # the current response, which holds the conversation
     assert ctx.threads.get("alice", thread.id).active_run_id is None
     logged, _ = ctx.messages.page(thread.id, limit=10)
@@ -198,7 +198,7 @@ def test_when_a_run_is_seen_ended_its_answer_is_logged_and_the_thread_is_free(
 
     monkeypatch.setattr(ctx.runs, "finish", finish_and_look)
     # When Finish run ends it
-    steps.finish_run(FinishRunInput(run_id=run.id, run=RunProgress(status="completed")), ctx)
+    finish_steps.finish_run(FinishRunInput(run_id=run.id, run=RunProgress(status="completed")), ctx)
     # Then by the time its status is terminal, the thread is free and the answer is in the log
     assert seen_at_the_end == [(None, ["Forty-two."])]
     assert ctx.runs.get(run.id).status is RunStatus.completed

@@ -23,8 +23,8 @@ import pytest
 from openai import OpenAI
 from threadrunner import clock
 from threadrunner.engines import new_client
-from threadrunner.engines.assistant_registry import AssistantRegistry
-from threadrunner.engines.assistants import AssistantsEngine
+from threadrunner.engines.assistant_sync import AssistantRegistry
+from threadrunner.engines.assistants_v2 import AssistantsEngine
 from threadrunner.engines.base import Engine
 from threadrunner.engines.chat import ChatEngine
 from threadrunner.engines.responses import ResponsesEngine
@@ -33,13 +33,13 @@ from threadrunner.errors import UpstreamNotFound, UpstreamOutcomeUnknown, Upstre
 from threadrunner.models.records import RunRecord
 from threadrunner.models.workflow import FinishRunInput, PollSettings, RunProgress, RunToolInput, StepInput
 from threadrunner.settings import RunSettings, ToolSettings
-from threadrunner.stores.assistants import UpstreamAssistantStore
 from threadrunner.stores.blobs import BlobStore
 from threadrunner.stores.chat_rounds import ChatRoundStore, ChatState
 from threadrunner.stores.messages import MessageStore
 from threadrunner.stores.runs import RunStore, ToolCallLedger
 from threadrunner.stores.threads import ThreadStore
-from threadrunner.workflow import steps
+from threadrunner.stores.upstream_assistants import UpstreamAssistantStore
+from threadrunner.workflow import check_steps, finish_steps, start_steps, tool_steps
 from threadrunner.workflow.context import StepContext
 
 from local.emulator import EmulatorServer, Plan
@@ -95,14 +95,14 @@ class World:
     def until_settled(self, run: RunRecord, progress: RunProgress) -> RunProgress:
         """Check run until it needs something other than another poll."""
         for _ in range(POLL.max_polls):
-            progress = steps.check_run(self.step(run, progress), self.ctx)
+            progress = check_steps.check_run(self.step(run, progress), self.ctx)
             if progress.status != "in_progress":
                 return progress
         raise AssertionError("the run never settled")
 
     def run_tools(self, run: RunRecord, progress: RunProgress) -> None:
         for call in progress.tool_calls:
-            steps.tool_runner(call.name)(
+            tool_steps.tool_runner(call.name)(
                 RunToolInput(run_id=run.id, call_id=call.call_id, name=call.name), self.ctx
             )
 
@@ -110,7 +110,7 @@ class World:
         payload: dict[str, Any] = {"run_id": run.id, "run": progress.model_dump(mode="json")}
         if error is not None:
             payload["error"] = {"Error": type(error).__name__, "Cause": str(error)}
-        return str(steps.finish_run(FinishRunInput.model_validate(payload), self.ctx).status)
+        return str(finish_steps.finish_run(FinishRunInput.model_validate(payload), self.ctx).status)
 
 
 @pytest.fixture
@@ -183,10 +183,10 @@ def test_a_start_run_re_executed_after_a_crash_finds_its_upstream_run_and_create
     run = world.new_run()
     crash_recording_once(monkeypatch, round_number=0)
     with pytest.raises(StepCrashed):
-        steps.start_run(world.step(run), world.ctx)
+        start_steps.start_run(world.step(run), world.ctx)
     assert world.creates() == 1
     # When Step Functions runs Start run again
-    progress = steps.start_run(world.step(run), world.ctx)
+    progress = start_steps.start_run(world.step(run), world.ctx)
     # Then it found the upstream run the first attempt made and created nothing more
     assert world.creates() == 1
     assert len(world.ctx.runs.get(run.id).response_ids) == 1
@@ -194,9 +194,9 @@ def test_a_start_run_re_executed_after_a_crash_finds_its_upstream_run_and_create
     progress = world.until_settled(run, progress)
     assert progress.status == "requires_action"
     world.run_tools(run, progress)
-    progress = world.until_settled(run, steps.submit_tool_outputs(world.step(run, progress), world.ctx))
+    progress = world.until_settled(run, tool_steps.submit_tool_outputs(world.step(run, progress), world.ctx))
     assert progress.status == "completed"
-    steps.collect_outputs(world.step(run, progress), world.ctx)
+    finish_steps.collect_outputs(world.step(run, progress), world.ctx)
     assert world.finish(run, progress) == "completed"
     ended = world.ctx.runs.get(run.id)
     assert ended.answer == "The sales table has rows."
@@ -211,20 +211,20 @@ def test_submit_tool_outputs_re_executed_after_a_crash_submits_once(
     world = make_world(engine)
     script_one_tool_round(world)
     run = world.new_run()
-    progress = world.until_settled(run, steps.start_run(world.step(run), world.ctx))
+    progress = world.until_settled(run, start_steps.start_run(world.step(run), world.ctx))
     world.run_tools(run, progress)
     crash_recording_once(monkeypatch, round_number=1)
     with pytest.raises(StepCrashed):
-        steps.submit_tool_outputs(world.step(run, progress), world.ctx)
+        tool_steps.submit_tool_outputs(world.step(run, progress), world.ctx)
     # When the step runs again, and once more after that (a retry of a retry)
-    steps.submit_tool_outputs(world.step(run, progress), world.ctx)
-    again = steps.submit_tool_outputs(world.step(run, progress), world.ctx)
+    tool_steps.submit_tool_outputs(world.step(run, progress), world.ctx)
+    again = tool_steps.submit_tool_outputs(world.step(run, progress), world.ctx)
     # Then the outputs went upstream once and the run completes
     assert world.creates() == 2
     assert len(world.ctx.runs.get(run.id).response_ids) == 2
     progress = world.until_settled(run, again)
     assert progress.status == "completed"
-    steps.collect_outputs(world.step(run, progress), world.ctx)
+    finish_steps.collect_outputs(world.step(run, progress), world.ctx)
     assert world.finish(run, progress) == "completed"
 
 
@@ -239,9 +239,9 @@ def test_a_lost_response_id_fails_the_run_rather_than_asking_the_model_twice(
     run = world.new_run()
     progress = RunProgress(status="queued")
     if round_number == 1:
-        progress = world.until_settled(run, steps.start_run(world.step(run), world.ctx))
+        progress = world.until_settled(run, start_steps.start_run(world.step(run), world.ctx))
         world.run_tools(run, progress)
-    step = steps.start_run if round_number == 0 else steps.submit_tool_outputs
+    step = start_steps.start_run if round_number == 0 else tool_steps.submit_tool_outputs
     crash_recording_once(monkeypatch, round_number)
     with pytest.raises(StepCrashed):
         step(world.step(run, progress), world.ctx)
@@ -267,7 +267,7 @@ def test_a_crash_before_the_create_went_out_creates_it_on_the_next_attempt(
     run = world.new_run()
     world.ctx.runs.claim_round(run.id, 0)
     # When Start run runs again
-    progress = steps.start_run(world.step(run), world.ctx)
+    progress = start_steps.start_run(world.step(run), world.ctx)
     # Then it looked, found nothing, and created the round once
     assert world.creates() == 1
     assert world.until_settled(run, progress).status == "completed"
@@ -281,11 +281,11 @@ def test_collect_outputs_and_finish_run_re_run_change_nothing(
     world = make_world(engine)
     world.upstream.script(Plan.message("Hello."))
     run = world.new_run()
-    progress = world.until_settled(run, steps.start_run(world.step(run), world.ctx))
+    progress = world.until_settled(run, start_steps.start_run(world.step(run), world.ctx))
     assert progress.status == "completed"
     # When Collect outputs and Finish run each run twice
     for _ in range(2):
-        steps.collect_outputs(world.step(run, progress), world.ctx)
+        finish_steps.collect_outputs(world.step(run, progress), world.ctx)
     first = world.ctx.runs.get(run.id)
     statuses = [world.finish(run, progress) for _ in range(2)]
     # Then the run ended once, with its answer and metrics, and the thread's log has each message once
@@ -316,16 +316,17 @@ def test_a_start_stuck_in_the_queue_is_cancelled_and_started_again_once(
     world = make_world(engine, max_queued_seconds=30)
     world.upstream.script(Plan.stays_queued(), Plan.message("Hello."))
     run = world.new_run()
-    progress = steps.start_run(world.step(run), world.ctx)
-    assert steps.check_run(world.step(run, progress), world.ctx).status == "in_progress"  # queued, not long
+    progress = start_steps.start_run(world.step(run), world.ctx)
+    # queued, not long
+    assert check_steps.check_run(world.step(run, progress), world.ctx).status == "in_progress"
     # When it has been queued past the limit
     age_the_round(world, run)
-    progress = steps.check_run(world.step(run, progress), world.ctx)
+    progress = check_steps.check_run(world.step(run, progress), world.ctx)
     # Then it is cancelled, created again once the cancel has landed, and the run completes
     assert progress.status == "in_progress" and cancels(world) == 1
     progress = world.until_settled(run, progress)
     assert progress.status == "completed"
-    steps.collect_outputs(world.step(run, progress), world.ctx)
+    finish_steps.collect_outputs(world.step(run, progress), world.ctx)
     assert world.finish(run, progress) == "completed"
     ended = world.ctx.runs.get(run.id)
     assert ended.answer == "Hello." and len(ended.response_ids) == 1 and ended.queued_restarts == 1
@@ -340,16 +341,16 @@ def test_a_start_stuck_twice_fails_the_run_with_a_clear_error(
     world = make_world(engine, max_queued_seconds=30)
     world.upstream.script(Plan.stays_queued(), Plan.stays_queued())
     run = world.new_run()
-    progress = steps.start_run(world.step(run), world.ctx)
+    progress = start_steps.start_run(world.step(run), world.ctx)
     # When the start stays queued past the limit, and its restart too
     age_the_round(world, run)
-    progress = steps.check_run(world.step(run, progress), world.ctx)
+    progress = check_steps.check_run(world.step(run, progress), world.ctx)
     for _ in range(3):  # until the cancel has landed and the restart is created
-        progress = steps.check_run(world.step(run, progress), world.ctx)
+        progress = check_steps.check_run(world.step(run, progress), world.ctx)
         if world.creates() == 2:
             break
     age_the_round(world, run)
-    progress = steps.check_run(world.step(run, progress), world.ctx)
+    progress = check_steps.check_run(world.step(run, progress), world.ctx)
     # Then the run fails, saying why, with both responses cancelled and the thread free
     assert progress.status == "failed"
     assert world.finish(run, progress) == "failed"
@@ -369,7 +370,7 @@ def test_more_tool_calls_than_the_environment_allows_fail_the_run(
     world.upstream.script(Plan.tool_calls([("get_table_schema", {"table": t}) for t in ("a", "b", "c")]))
     run = world.new_run()
     # When Check run sees them
-    progress = world.until_settled(run, steps.start_run(world.step(run), world.ctx))
+    progress = world.until_settled(run, start_steps.start_run(world.step(run), world.ctx))
     # Then the run fails with a clear error and no tool runs
     assert progress.status == "failed" and not progress.tool_calls
     assert world.finish(run, progress) == "failed"
@@ -387,20 +388,20 @@ def test_a_run_ended_while_its_tools_were_awaited_leaves_the_conversation_usable
     world = make_world("responses")
     world.upstream.script(Plan.tool_calls([("get_table_schema", {"table": "sales"})]), Plan.message("Hi."))
     run = world.new_run("shared")
-    progress = world.until_settled(run, steps.start_run(world.step(run), world.ctx))
+    progress = world.until_settled(run, start_steps.start_run(world.step(run), world.ctx))
     assert progress.status == "requires_action"
     # When the run ends before the outputs are submitted (the user cancels, or the deadline passes)
     if ending == "cancelled":
         world.ctx.runs.request_cancel(run.id)
-        progress = steps.check_run(world.step(run, progress), world.ctx)
+        progress = check_steps.check_run(world.step(run, progress), world.ctx)
     else:
-        progress = steps.cancel_run(world.step(run, progress), world.ctx)
+        progress = check_steps.cancel_run(world.step(run, progress), world.ctx)
     assert world.finish(run, progress) == ending
     # Then the open call was answered upstream with an error, and the thread's next run completes
     closed = [e for e in world.upstream.exchanges if e.method == "POST" and e.path.endswith("/items")]
     assert [item["type"] for item in closed[0].request_json["items"]] == ["function_call_output"]
     following = world.new_run("shared")
-    done = world.until_settled(following, steps.start_run(world.step(following), world.ctx))
+    done = world.until_settled(following, start_steps.start_run(world.step(following), world.ctx))
     assert done.status == "completed"
 
 
@@ -412,8 +413,8 @@ def test_a_call_left_open_on_the_conversation_is_closed_before_the_next_start(
     world = make_world("responses")
     world.upstream.script(Plan.message("First."))
     first = world.new_run("open-call")
-    progress = world.until_settled(first, steps.start_run(world.step(first), world.ctx))
-    steps.collect_outputs(world.step(first, progress), world.ctx)
+    progress = world.until_settled(first, start_steps.start_run(world.step(first), world.ctx))
+    finish_steps.collect_outputs(world.step(first, progress), world.ctx)
     assert world.finish(first, progress) == "completed"
     conversation = world.ctx.runs.get(first.id).upstream_thread_id or ""
     world.upstream.script(Plan.tool_calls([("get_table_schema", {"table": "sales"})]))
@@ -426,7 +427,7 @@ def test_a_call_left_open_on_the_conversation_is_closed_before_the_next_start(
     # When the thread's next run starts
     world.upstream.script(Plan.message("Second."))
     following = world.new_run("open-call")
-    progress = world.until_settled(following, steps.start_run(world.step(following), world.ctx))
+    progress = world.until_settled(following, start_steps.start_run(world.step(following), world.ctx))
     # Then the open call was answered with an error output and the run completes
     assert progress.status == "completed"
     closed = [e for e in world.upstream.exchanges if e.method == "POST" and e.path.endswith("/items")]
@@ -441,7 +442,7 @@ def test_a_404_forgets_the_conversation_only_when_the_conversation_itself_is_gon
     world = make_world("responses")
     world.upstream.script(Plan.message("First."))
     first = world.new_run("gone")
-    progress = world.until_settled(first, steps.start_run(world.step(first), world.ctx))
+    progress = world.until_settled(first, start_steps.start_run(world.step(first), world.ctx))
     assert world.finish(first, progress) == "completed"
     conversation = world.ctx.runs.get(first.id).upstream_thread_id
     # When the next start is answered 404: the conversation was deleted, or the endpoint answers 404
@@ -453,7 +454,7 @@ def test_a_404_forgets_the_conversation_only_when_the_conversation_itself_is_gon
     following = world.new_run("gone")
     expected = UpstreamThreadGone if deleted else UpstreamNotFound
     with pytest.raises(expected):
-        steps.start_run(world.step(following), world.ctx)
+        start_steps.start_run(world.step(following), world.ctx)
     # Then only a conversation that is gone is forgotten (the next run starts a new one); otherwise the
     # thread keeps it (a dead endpoint is an outage, and the conversation may still need deleting)
     kept = world.ctx.threads.get("alice", following.thread_id).upstream_thread_id

@@ -19,7 +19,7 @@ from threadrunner.stores.blobs import BlobStore
 from threadrunner.stores.messages import MessageStore
 from threadrunner.stores.runs import RunStore, ToolCallLedger
 from threadrunner.stores.threads import ThreadStore
-from threadrunner.workflow import steps
+from threadrunner.workflow import check_steps, start_steps, tool_steps
 from threadrunner.workflow.context import StepContext
 
 from tests.support.aws import moto_tables
@@ -64,14 +64,14 @@ def step(run: RunRecord, progress: RunProgress | None = None) -> StepInput:
 def asking_for_tools(ctx: StepContext, engine: FakeEngine) -> tuple[RunRecord, RunProgress]:
     """A started run whose model asked for the schema and a count."""
     run = started_run(ctx, model="m")
-    steps.start_run(step(run), ctx)
+    start_steps.start_run(step(run), ctx)
     engine.polls = [UpstreamRun(status="completed", tool_calls=[SCHEMA, COUNT])]
-    return run, steps.check_run(step(run), ctx)
+    return run, check_steps.check_run(step(run), ctx)
 
 
 def run_tool(ctx: StepContext, run: RunRecord, call: UpstreamToolCall) -> bool:
     """The tool's own Lambda, once; returns whether its output is an error."""
-    return steps.tool_runner(call.name)(
+    return tool_steps.tool_runner(call.name)(
         RunToolInput(run_id=run.id, call_id=call.call_id, name=call.name), ctx
     ).is_error
 
@@ -92,7 +92,7 @@ def test_a_call_whose_lambda_died_mid_tool_is_answered_with_an_error_and_the_oth
     assert run_tool(ctx, run, COUNT) is False
     ctx.ledger.start_attempt(run.id, SCHEMA.call_id, clock.now().isoformat())
     # When Submit tool outputs runs
-    steps.submit_tool_outputs(step(run, progress), ctx)
+    tool_steps.submit_tool_outputs(step(run, progress), ctx)
     # Then the model got the count, and an error saying the schema tool died
     outputs = submitted(engine)
     assert outputs[COUNT.call_id]["rows"] == [[1]]
@@ -111,7 +111,7 @@ def test_a_late_real_output_loses_to_the_recorded_crash(ctx: StepContext, engine
     # Given a crash recorded by Submit tool outputs
     run, progress = asking_for_tools(ctx, engine)
     run_tool(ctx, run, COUNT)
-    steps.submit_tool_outputs(step(run, progress), ctx)
+    tool_steps.submit_tool_outputs(step(run, progress), ctx)
     crash = ctx.ledger.get(run.id, SCHEMA.call_id)
     # When the tool's Lambda still gets to store an output (an invocation the service ran after all)
     late = crash.model_copy(update={"output": '{"columns": []}', "is_error": False})
@@ -132,7 +132,7 @@ def test_a_real_output_stored_before_the_lambda_died_is_what_the_model_gets(
     run_tool(ctx, run, SCHEMA)
     stored = ctx.ledger.get(run.id, SCHEMA.call_id)
     # When Submit tool outputs runs (the Map item ended through its Catch)
-    steps.submit_tool_outputs(step(run, progress), ctx)
+    tool_steps.submit_tool_outputs(step(run, progress), ctx)
     # Then it submits the real output, and records no crash over it
     assert submitted(engine)[SCHEMA.call_id] == json.loads(stored.output or "")
     assert ctx.ledger.get(run.id, SCHEMA.call_id) == stored
@@ -140,9 +140,9 @@ def test_a_real_output_stored_before_the_lambda_died_is_what_the_model_gets(
 
 def test_a_re_executed_submit_hands_over_nothing_twice(ctx: StepContext, engine: FakeEngine) -> None:
     run, progress = asking_for_tools(ctx, engine)
-    steps.submit_tool_outputs(step(run, progress), ctx)  # both crashed (their Lambdas never started)
+    tool_steps.submit_tool_outputs(step(run, progress), ctx)  # both crashed (their Lambdas never started)
     first: list[ToolOutput] = engine.creates[-1][1]  # type: ignore[assignment]
-    steps.submit_tool_outputs(step(run, progress), ctx)
+    tool_steps.submit_tool_outputs(step(run, progress), ctx)
     assert [kind for kind, _ in engine.creates] == ["start", "submit"]
     assert {output.call_id for output in first} == {SCHEMA.call_id, COUNT.call_id}
     calls: list[ToolCallRecord] = ctx.ledger.list(run.id)
@@ -151,6 +151,6 @@ def test_a_re_executed_submit_hands_over_nothing_twice(ctx: StepContext, engine:
 
 def test_submit_still_refuses_a_round_without_tool_calls(ctx: StepContext, engine: FakeEngine) -> None:
     run = started_run(ctx, model="m")
-    steps.start_run(step(run), ctx)
-    with pytest.raises(steps.ToolOutputsMissing):
-        steps.submit_tool_outputs(step(run, RunProgress(status="requires_action")), ctx)
+    start_steps.start_run(step(run), ctx)
+    with pytest.raises(tool_steps.ToolOutputsMissing):
+        tool_steps.submit_tool_outputs(step(run, RunProgress(status="requires_action")), ctx)

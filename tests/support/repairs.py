@@ -26,7 +26,7 @@ from threadrunner.stores.messages import MessageStore
 from threadrunner.stores.runs import RunStore, ToolCallLedger
 from threadrunner.stores.threads import ThreadStore
 from threadrunner.stores.usage import UsageStore
-from threadrunner.workflow import steps
+from threadrunner.workflow import check_steps, start_steps
 from threadrunner.workflow.context import StepContext
 
 from tests.support.aws import moto_tables
@@ -133,13 +133,13 @@ def run_mid_tool_round(world: RepairWorld, *, purpose: str = "repair") -> tuple[
     ctx.threads.acquire(thread, run.id)
     ctx.runs.create(run)
     ctx.runs.update(run.id, execution_arn=world.starter(run.id))
-    steps.start_run(step(run, "queued"), ctx)
+    start_steps.start_run(step(run, "queued"), ctx)
     calls = [
         UpstreamToolCall(call_id="call_schema", name="get_table_schema", arguments="{}"),
         UpstreamToolCall(call_id="call_query", name="query_database", arguments='{"query": "SELECT 1"}'),
     ]
     world.engine.polls = [UpstreamRun(status="completed", tool_calls=calls, usage=USAGE)]
-    assert steps.check_run(step(run), ctx).status == "requires_action"
+    assert check_steps.check_run(step(run), ctx).status == "requires_action"
     return ctx.runs.get(run.id), [call.call_id for call in calls]
 
 

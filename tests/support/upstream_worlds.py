@@ -20,8 +20,8 @@ import boto3
 import httpx2 as httpx
 from threadrunner import clock, history
 from threadrunner.engines import new_client
-from threadrunner.engines.assistant_registry import AssistantRegistry
-from threadrunner.engines.assistants import AssistantsEngine
+from threadrunner.engines.assistant_sync import AssistantRegistry
+from threadrunner.engines.assistants_v2 import AssistantsEngine
 from threadrunner.engines.chat import ChatEngine
 from threadrunner.engines.responses import ResponsesEngine
 from threadrunner.engines.retry import RetryPolicy
@@ -29,7 +29,6 @@ from threadrunner.fallback import Fallback
 from threadrunner.models.records import FilePurpose, FileRecord, FileStatus, RunRecord
 from threadrunner.models.workflow import PollSettings, RunProgress, StepInput
 from threadrunner.settings import RunSettings, ToolSettings
-from threadrunner.stores.assistants import UpstreamAssistantStore
 from threadrunner.stores.blobs import BlobStore
 from threadrunner.stores.breakers import CircuitBreakerStore
 from threadrunner.stores.chat_rounds import ChatRoundStore, ChatState
@@ -37,7 +36,8 @@ from threadrunner.stores.files import FileStore
 from threadrunner.stores.messages import MessageStore
 from threadrunner.stores.runs import RunStore, ToolCallLedger
 from threadrunner.stores.threads import ThreadStore
-from threadrunner.workflow import steps
+from threadrunner.stores.upstream_assistants import UpstreamAssistantStore
+from threadrunner.workflow import check_steps, finish_steps, start_steps
 from threadrunner.workflow.context import StepContext
 
 from local.emulator import EmulatorServer
@@ -149,14 +149,16 @@ class World:
         return record.id
 
     def start(self, run: RunRecord) -> RunRecord:
-        steps.start_run(StepInput(run_id=run.id, settings=POLL, run=RunProgress(status="queued")), self.ctx)
+        start_steps.start_run(
+            StepInput(run_id=run.id, settings=POLL, run=RunProgress(status="queued")), self.ctx
+        )
         return self.ctx.runs.get(run.id)
 
     def answer(self, run: RunRecord) -> str | None:
         """Check run, then Collect outputs: the answer of a run that needs no tools."""
         step = StepInput(run_id=run.id, settings=POLL, run=RunProgress(status="in_progress"))
-        assert steps.check_run(step, self.ctx).status == "completed"
-        steps.collect_outputs(step, self.ctx)
+        assert check_steps.check_run(step, self.ctx).status == "completed"
+        finish_steps.collect_outputs(step, self.ctx)
         return self.ctx.runs.get(run.id).answer
 
     def creates(self, server: EmulatorServer) -> list[str]:

@@ -6,10 +6,10 @@ from dataclasses import dataclass, field
 
 import pytest
 from threadrunner import clock
-from threadrunner.engines.assistant_registry import AssistantRegistry
+from threadrunner.engines.assistant_sync import AssistantRegistry
 from threadrunner.engines.base import AssistantDefinition, ToolSpec
 from threadrunner.errors import UpstreamError
-from threadrunner.stores.assistants import UpstreamAssistant
+from threadrunner.stores.upstream_assistants import UpstreamAssistant
 
 ANALYST = AssistantDefinition(
     name="data-analyst",

@@ -14,7 +14,7 @@ twice. The run fails instead, and the upstream response is cancelled where its i
 trouble, and without that every run would fail the same way while it lasts, never reaching the fallback.
 Runs during the cooling period start on the fallback before asking the primary anything, which is safe.
 
-The switch happens in Start run, before the run has any model turn (workflow/steps.py). A run that has
+The switch happens in Start run, before the run has any model turn (workflow/start_steps.py). A run that has
 started on an engine stays on it: a later outage fails it (after the workflow's retries), and its error
 opens nothing, since Start run is where the next run's engine is chosen.
 """

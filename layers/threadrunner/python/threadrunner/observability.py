@@ -7,6 +7,7 @@ import logging
 
 from aws_lambda_powertools import Logger, Metrics, Tracer
 
+from threadrunner.function_kinds import FunctionKindSettings, traced_modules
 from threadrunner.run_metrics import NAMESPACE
 
 # At DEBUG these libraries log whole requests and answers (botocore logs Secrets Manager's, the upstream key
@@ -16,6 +17,8 @@ for _library in QUIET_LIBRARIES:
     logging.getLogger(_library).setLevel(logging.INFO)
 
 logger = Logger()
-tracer = Tracer()
+# Tracer() would patch every library X-Ray supports, importing sqlalchemy, psycopg and httpx into every
+# function at INIT: each kind of function traces the clients it uses (threadrunner.function_kinds).
+tracer = Tracer(patch_modules=traced_modules(FunctionKindSettings().function_kind))
 # The namespace from the library, not only the environment: whoever imports this first, metrics can flush.
 metrics = Metrics(namespace=NAMESPACE)

@@ -7,7 +7,7 @@ for every execution that ends FAILED, TIMED_OUT or ABORTED. The scheduled sweep 
 DescribeExecution about every run not yet ended, then checks every thread's lock and queue, so an event
 that never came is made up for within one sweep.
 
-A run is ended as Finish run ends one (workflow.steps.finish_run, called here): its open tool calls are
+A run is ended as Finish run ends one (workflow.finish_steps.finish_run, called here): its open tool calls are
 answered and its upstream response cancelled, its outputs logged, its thread handed to the next queued run
 (whose execution is started), then its status, metrics and usage in one write (threadrunner.accounting).
 Everything is safe to repeat: a second event, or a run that has ended, changes nothing. Each repair adds 1
@@ -40,7 +40,7 @@ from threadrunner.models.repairs import (
 from threadrunner.models.workflow import FinishRunInput, RunProgress, StepError
 from threadrunner.settings import repair_settings, workflow_settings
 from threadrunner.workflow import context as step_context
-from threadrunner.workflow import steps
+from threadrunner.workflow import finish_steps
 from threadrunner.workflow.context import StepContext
 
 logger = logging.getLogger(__name__)
@@ -276,7 +276,7 @@ def _finish(run: RunRecord, error: RunError | None, ctx: RepairContext) -> None:
     )
     finish = FinishRunInput(run_id=run.id, run=RunProgress(status=run.status), error=failure)
     try:
-        steps.finish_run(finish, ctx.finishing)
+        finish_steps.finish_run(finish, ctx.finishing)
     except HandOverFailed:
         # Finish run gives the thread away before it records the end: all but the end is done, so end it.
         current = ctx.steps.runs.get(run.id)

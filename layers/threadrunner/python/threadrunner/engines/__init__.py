@@ -17,7 +17,7 @@ if TYPE_CHECKING:
     import httpx2 as httpx
     from openai import OpenAI
 
-    from threadrunner.engines.assistant_registry import AssistantRegistry
+    from threadrunner.engines.assistant_sync import AssistantRegistry
     from threadrunner.engines.retry import RetryPolicy
     from threadrunner.stores.chat_rounds import ChatState
 
@@ -54,7 +54,7 @@ def engine_for(
         policy,
     )
     if name == "assistants":
-        from threadrunner.engines.assistants import AssistantsEngine
+        from threadrunner.engines.assistants_v2 import AssistantsEngine
 
         return AssistantsEngine(client, assistants)
     if name == "chat":

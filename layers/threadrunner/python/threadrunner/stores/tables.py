@@ -5,7 +5,8 @@ threads: partition ``user_id``, sort ``sk``. Items: ``thread#<id>`` (a thread) a
   Also ``usage#<yyyy-mm-dd>``: the user's usage counters for that UTC day (stores/usage.py).
 runs: partition ``run_id``, sort ``sk``. Items: ``run`` (the run) and ``call#<call_id>`` (the tool-call ledger).
   The sparse index ``by_thread`` lists a thread's runs in creation order. Also ``assistant#<name>`` /
-  ``upstream#<environment>``: the upstream assistant an assistant definition is synced to (stores/assistants.py);
+  ``upstream#<environment>``: the upstream assistant an assistant definition is synced to
+  (stores/upstream_assistants.py);
   ``chat#<nnnn>`` items of a run's partition: the chat engine's completions (stores/chat_rounds.py); and
   ``breaker#<environment>`` / ``engine#<engine>``: an engine's open circuit breaker (stores/breakers.py).
   The sparse index ``active_runs`` holds the runs not yet ended (``active`` is removed when a run ends): the

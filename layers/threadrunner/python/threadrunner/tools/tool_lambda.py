@@ -14,7 +14,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from threadrunner.models.workflow import RunToolInput
 from threadrunner.tools import registry
-from threadrunner.workflow import steps
+from threadrunner.workflow import tool_steps
 from threadrunner.workflow.handler import step_handler
 
 TOOL_NAME_VARIABLE = "THREADRUNNER_TOOL_NAME"
@@ -44,7 +44,7 @@ def tool_lambda_handler(settings: ToolFunctionSettings | None = None) -> Handler
         raise ToolNotConfigured(
             f"{TOOL_NAME_VARIABLE}={name!r} is not a registered tool: {', '.join(registry.TOOLS)}"
         )
-    return step_handler(steps.tool_runner(name), RunToolInput)
+    return step_handler(tool_steps.tool_runner(name), RunToolInput)
 
 
 def _not_configured(event: dict[str, Any], context: Any) -> dict[str, Any]:

@@ -8,7 +8,7 @@ from functools import cache
 
 from threadrunner import aws
 from threadrunner.engines import Engine, engine_for
-from threadrunner.engines.assistant_registry import AssistantRegistry
+from threadrunner.engines.assistant_sync import AssistantRegistry
 from threadrunner.executions import ExecutionStarter
 from threadrunner.fallback import Fallback
 from threadrunner.settings import (
@@ -24,7 +24,6 @@ from threadrunner.settings import (
     upstream_settings,
     workflow_settings,
 )
-from threadrunner.stores.assistants import UpstreamAssistantStore
 from threadrunner.stores.blobs import BlobStore
 from threadrunner.stores.breakers import CircuitBreakerStore
 from threadrunner.stores.chat_rounds import ChatRoundStore, ChatState
@@ -32,6 +31,7 @@ from threadrunner.stores.files import FileStore
 from threadrunner.stores.messages import MessageStore
 from threadrunner.stores.runs import RunStore, ToolCallLedger
 from threadrunner.stores.threads import ThreadStore
+from threadrunner.stores.upstream_assistants import UpstreamAssistantStore
 from threadrunner.stores.usage import UsageStore
 
 

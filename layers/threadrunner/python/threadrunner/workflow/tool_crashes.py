@@ -1,10 +1,10 @@
 """Tool calls whose Lambda died: the model gets an error output for each, and the run goes on.
 
 Run tools (run.asl.json) retries a tool Lambda that was killed (timed out, out of memory, crashed) a bounded
-number of times; the tool's own step stops trying after MAX_TOOL_ATTEMPTS deaths (workflow/steps.py). What
-still fails, in any way (a Lambda that cannot even start, an error of the step itself, retries used up), is
-caught inside the Map item, so one call cannot fail the run. Submit tool outputs, which runs once every item
-has ended, then answers each call of the round still without an output here.
+number of times; the tool's own step stops trying after MAX_TOOL_ATTEMPTS deaths (workflow/tool_steps.py).
+What still fails, in any way (a Lambda that cannot even start, an error of the step itself, retries used up),
+is caught inside the Map item, so one call cannot fail the run. Submit tool outputs, which runs once every
+item has ended, then answers each call of the round still without an output here.
 
 The ledger keeps one output per call, first write wins (ToolCallLedger.save_output): a real output that
 landed before this one is kept and submitted; one that lands later (a Lambda the service still ran) is

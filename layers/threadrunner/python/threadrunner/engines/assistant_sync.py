@@ -12,13 +12,14 @@ from typing import Protocol
 from threadrunner import clock
 from threadrunner.engines.base import AssistantDefinition
 from threadrunner.errors import UpstreamError
-from threadrunner.stores.assistants import UpstreamAssistant
+from threadrunner.stores.upstream_assistants import UpstreamAssistant
 
 MAX_ATTEMPTS = 3
 
 
 class AssistantRecords(Protocol):
-    """Where the synced ids live (stores.assistants.UpstreamAssistantStore); writes are conditional."""
+    """Where the synced ids live (stores.upstream_assistants.UpstreamAssistantStore); writes are
+    conditional."""
 
     def get(self, environment: str, name: str) -> UpstreamAssistant | None: ...
 

@@ -2,7 +2,8 @@
 pauses on ``requires_action`` for tool outputs. For self-hosted Assistants-compatible servers (OpenAI's
 hosted Assistants API shut down on 2026-08-26).
 
-The assistant itself is code (``assistants/<name>.yaml``), synced upstream by the AssistantRegistry.
+The assistant itself is code (``assistants/<name>.yaml``), synced upstream by the AssistantRegistry
+(engines/assistant_sync.py).
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from typing import Any
 import openai
 from openai import OpenAI
 
-from threadrunner.engines.assistant_registry import AssistantRegistry
+from threadrunner.engines.assistant_sync import AssistantRegistry
 from threadrunner.engines.base import (
     AssistantDefinition,
     GeneratedFile,

@@ -1,0 +1,151 @@
+"""Check run and Cancel run: what the run needs next (wait, tool calls, its outputs, its end), the watchdog
+(deadline and poll limit), and a start stuck in the upstream's queue."""
+
+from __future__ import annotations
+
+import logging
+
+from threadrunner import clock
+from threadrunner.engines.base import UpstreamRun
+from threadrunner.models.records import RunError, RunRecord, RunStatus
+from threadrunner.models.workflow import RunProgress, StepInput
+from threadrunner.workflow.context import StepContext
+from threadrunner.workflow.deleted_runs import progress_of_deleted, unless_run_deleted
+from threadrunner.workflow.polling import next_wait_seconds
+from threadrunner.workflow.rounds import create_round, run_request, with_message
+from threadrunner.workflow.tool_steps import record_tool_calls
+
+logger = logging.getLogger(__name__)
+
+# A start stuck in the upstream's queue is cancelled and created again this many times, then the run fails.
+MAX_QUEUED_RESTARTS = 1
+
+
+@unless_run_deleted(progress_of_deleted)
+def check_run(step: StepInput, ctx: StepContext) -> RunProgress:
+    run = ctx.runs.get(step.run_id)
+    engine = ctx.engine(run.engine)
+    if run.cancel_requested:  # POST /v1/runs/{id}/cancel: stop upstream, end the run cancelled
+        engine.cancel(run)
+        return RunProgress(status=RunStatus.cancelled, poll_count=step.run.poll_count)
+    poll_count = step.run.poll_count + 1
+    if run.restarting_round:
+        restarted = _restart_round(run, step, ctx, poll_count)
+        if restarted is not None:
+            return restarted
+        run = ctx.runs.get(run.id)
+    upstream = engine.poll(run)
+    response_id = run.current_response_id or ""
+    if upstream.status not in ("queued", "in_progress"):
+        ctx.runs.record_usage(run.id, response_id, upstream.usage)
+
+    if upstream.tool_calls and upstream.status in ("completed", "requires_action", "incomplete"):
+        if (limit_error := _tool_call_limit(run, upstream, ctx)) is not None:
+            # Left waiting, the calls would hold the thread upstream (an Assistants run until it expires,
+            # a conversation for good): cancel the run and answer them with an error.
+            engine.cancel(run)
+            engine.close_tool_calls(run, [call.call_id for call in upstream.tool_calls])
+            ctx.runs.update(run.id, error=limit_error)
+            return RunProgress(status=RunStatus.failed, poll_count=poll_count)
+        pending = record_tool_calls(run, upstream, ctx)
+        ctx.runs.update(run.id, status=RunStatus.requires_action)
+        return RunProgress(status=RunStatus.requires_action, poll_count=poll_count, tool_calls=pending)
+    if upstream.status == "completed":
+        return RunProgress(status="completed", poll_count=poll_count)
+    if upstream.status in ("failed", "cancelled", "expired", "incomplete"):
+        error = upstream.error or RunError(
+            code=upstream.status, message=f"the upstream run ended {upstream.status}"
+        )
+        ctx.runs.update(run.id, error=error, answer=upstream.answer)
+        return RunProgress(status=upstream.status, poll_count=poll_count)
+    if upstream.status == "queued" and _stuck_in_queue(run, ctx):
+        return _cancel_stuck_round(run, step, ctx, poll_count)
+    return _wait_or_time_out(run, step, poll_count, upstream.poll_after_ms)
+
+
+def _wait_or_time_out(
+    run: RunRecord, step: StepInput, poll_count: int, poll_after_ms: int | None
+) -> RunProgress:
+    """The watchdog: past the run's deadline or the poll limit the run ends timed_out (Cancel run)."""
+    if clock.now() >= run.deadline_at or poll_count >= step.settings.max_polls:
+        return RunProgress(status=RunStatus.timed_out, poll_count=poll_count)
+    wait = next_wait_seconds(step.settings, poll_count, poll_after_ms)
+    return RunProgress(status=RunStatus.in_progress, wait_seconds=wait, poll_count=poll_count)
+
+
+def _stuck_in_queue(run: RunRecord, ctx: StepContext) -> bool:
+    started = run.round_started_at or run.started_at
+    if started is None:
+        return False
+    return (clock.now() - started).total_seconds() > ctx.run_settings.max_queued_seconds
+
+
+def _cancel_stuck_round(run: RunRecord, step: StepInput, ctx: StepContext, poll_count: int) -> RunProgress:
+    """A response the upstream never picked up: cancel it, and start the run again once (only the start:
+    tool outputs cannot be handed to a cancelled Assistants run). Next time, the run fails."""
+    ctx.engine(run.engine).cancel(run)
+    seconds = ctx.run_settings.max_queued_seconds
+    if run.round > 0 or run.queued_restarts >= MAX_QUEUED_RESTARTS:
+        again = " again, after a restart" if run.queued_restarts else ""
+        error = RunError(
+            code="UpstreamStuckQueued",
+            message=f"the upstream kept the run queued for more than {seconds:g} s{again}; it was cancelled",
+        )
+        ctx.runs.update(run.id, error=error)
+        return RunProgress(status=RunStatus.failed, poll_count=poll_count)
+    logger.warning("run %s: queued upstream for more than %g s, cancelled to start again", run.id, seconds)
+    ctx.runs.update(run.id, restarting_round=True, queued_restarts=run.queued_restarts + 1)
+    return RunProgress(
+        status=RunStatus.in_progress, wait_seconds=step.settings.first_wait_seconds, poll_count=poll_count
+    )
+
+
+def _restart_round(run: RunRecord, step: StepInput, ctx: StepContext, poll_count: int) -> RunProgress | None:
+    """Start the stuck start again once its cancel has landed. None: it got going before the cancel
+    landed and goes on as usual."""
+    engine = ctx.engine(run.engine)
+    if run.response_ids:
+        upstream = engine.poll(run)
+        if upstream.status in ("queued", "in_progress"):  # still cancelling
+            return _wait_or_time_out(run, step, poll_count, upstream.poll_after_ms)
+        if upstream.status != "cancelled":
+            ctx.runs.update(run.id, restarting_round=False)
+            return None
+        ctx.runs.reopen_round(run.id, run.round, run.current_response_id or "")
+    fresh = with_message(run, ctx).model_copy(update={"response_ids": []})
+    request = run_request(fresh, fresh.upstream_thread_id or "", ctx)
+    create_round(
+        fresh,
+        0,
+        create=lambda: engine.start(request, fresh.message),
+        find=lambda: engine.find_created(request, fresh, 0, []),
+        ctx=ctx,
+    )
+    ctx.runs.update(run.id, restarting_round=False)
+    return RunProgress(
+        status=RunStatus.in_progress, wait_seconds=step.settings.first_wait_seconds, poll_count=poll_count
+    )
+
+
+def _tool_call_limit(run: RunRecord, upstream: UpstreamRun, ctx: StepContext) -> RunError | None:
+    limit = ctx.run_settings.max_tool_calls_per_run
+    asked = len({summary.call_id for summary in run.tool_calls} | {c.call_id for c in upstream.tool_calls})
+    if asked <= limit:
+        return None
+    return RunError(
+        code="ToolCallLimitExceeded",
+        message=f"the model asked for {asked} tool calls in this run; this environment allows {limit}",
+    )
+
+
+@unless_run_deleted(progress_of_deleted)
+def cancel_run(step: StepInput, ctx: StepContext) -> RunProgress:
+    run = ctx.runs.get(step.run_id)
+    ctx.engine(run.engine).cancel(run)
+    ctx.runs.update(
+        run.id,
+        error=RunError(
+            code="timed_out", message="the run did not finish before its deadline and was cancelled"
+        ),
+    )
+    return RunProgress(status=RunStatus.timed_out, poll_count=step.run.poll_count)

@@ -1,0 +1,142 @@
+"""Tool calls: routing what the model asked for (Check run records each call and sends it to its tool's
+Lambda, or straight to an error output), Run tool (one tool's own Lambda) and Submit tool outputs."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import datetime
+
+from threadrunner import clock
+from threadrunner.assistant_definitions import load_assistant
+from threadrunner.engines.base import ToolOutput, UpstreamRun
+from threadrunner.models.records import RunRecord, RunStatus, ToolCallRecord, ToolCallSummary
+from threadrunner.models.workflow import PendingToolCall, RunProgress, RunToolInput, RunToolOutput, StepInput
+from threadrunner.tools.registry import ToolContext, ToolResult, call_tool, error_result, refusal
+from threadrunner.workflow import tool_crashes
+from threadrunner.workflow.context import StepContext
+from threadrunner.workflow.deleted_runs import progress_of_deleted, tool_output_of_deleted, unless_run_deleted
+from threadrunner.workflow.rounds import create_round, run_request, summarize_tool_outputs, with_message
+
+# A tool Lambda that died (timeout, crash) is tried again once; then the model gets an error output.
+MAX_TOOL_ATTEMPTS = 2
+
+
+class ToolOutputsMissing(Exception):
+    """Submit tool outputs found no tool call in the run's current round: there is nothing to hand back."""
+
+
+def record_tool_calls(run: RunRecord, upstream: UpstreamRun, ctx: StepContext) -> list[PendingToolCall]:
+    """Put every requested call in the ledger and route it: to its tool's Lambda, or, when it must not run
+    (unknown tool, not this assistant's, no Lambda deployed), straight to an error output for the model."""
+    assistant = load_assistant(ctx.tool_settings.assistants_dir, run.assistant)
+    known = {summary.call_id for summary in run.tool_calls}
+    pending = []
+    for call in upstream.tool_calls:
+        record = ToolCallRecord(
+            run_id=run.id, call_id=call.call_id, round=run.round, name=call.name, arguments=call.arguments
+        )
+        ctx.ledger.add(record)
+        function = ctx.tool_functions.get(call.name)
+        refused = refusal(call.name, assistant)
+        if refused is None and function is None:
+            refused = error_result(f"the tool {call.name} is not deployed")
+        if refused is not None:
+            _store_output(record, refused, clock.now(), ctx)
+        else:
+            pending.append(PendingToolCall(call_id=call.call_id, name=call.name, function=function or ""))
+    new = [
+        ToolCallSummary(call_id=c.call_id, name=c.name, arguments=c.arguments)
+        for c in upstream.tool_calls
+        if c.call_id not in known
+    ]
+    if new:
+        ctx.runs.update(run.id, tool_calls=[*run.tool_calls, *new])
+    return pending
+
+
+def tool_runner(tool_name: str) -> Callable[[RunToolInput, StepContext], RunToolOutput]:
+    """The step behind one tool's own Lambda (functions/run_tool, one per tool): it runs that tool and no other."""
+
+    @unless_run_deleted(tool_output_of_deleted)
+    def run_tool(call_input: RunToolInput, ctx: StepContext) -> RunToolOutput:
+        call = ctx.ledger.get(call_input.run_id, call_input.call_id)
+        if call.output is not None:  # a retried step: the tool already ran, reuse its output
+            return RunToolOutput(call_id=call.call_id, is_error=call.is_error)
+        started = clock.now()
+        attempt = ctx.ledger.start_attempt(call.run_id, call.call_id, started.isoformat())
+        if call.name != tool_name:
+            result = error_result(f"the call for {call.name} reached the {tool_name} tool")
+        elif attempt > MAX_TOOL_ATTEMPTS:  # earlier attempts died (Lambda timeout, crash): stop trying
+            result = error_result(f"the tool {tool_name} did not finish after {MAX_TOOL_ATTEMPTS} attempts")
+        else:
+            run = ctx.runs.get(call_input.run_id)
+            assistant = load_assistant(ctx.tool_settings.assistants_dir, run.assistant)
+            result = call_tool(
+                call.name, call.arguments, ToolContext(assistant=assistant, settings=ctx.tool_settings)
+            )
+            if result.full_output is not None:
+                key = ctx.messages.keep_tool_output(
+                    run.thread_id, call.run_id, call.call_id, result.full_output
+                )
+                call = call.model_copy(update={"full_output_key": key})
+        stored = _store_output(call, result, started, ctx)
+        return RunToolOutput(call_id=stored.call_id, is_error=stored.is_error)
+
+    run_tool.__name__ = f"run_{tool_name}"
+    return run_tool
+
+
+@unless_run_deleted(progress_of_deleted)
+def submit_tool_outputs(step: StepInput, ctx: StepContext) -> RunProgress:
+    run = with_message(ctx.runs.get(step.run_id), ctx)
+    calls = ctx.ledger.list(run.id)
+    # Every call the current response asked for (the ledger has them all, including refused ones).
+    requested = [call for call in calls if call.round == run.round]
+    if not requested and any(call.round == run.round - 1 for call in calls):
+        # A re-executed step: the outputs went out and their round is recorded; nothing to submit again.
+        ctx.runs.update(run.id, status=RunStatus.in_progress)
+        return RunProgress(
+            status=RunStatus.in_progress,
+            wait_seconds=step.settings.first_wait_seconds,
+            poll_count=step.run.poll_count,
+        )
+    if not requested:
+        raise ToolOutputsMissing(f"run {run.id} asked for no tool calls in round {run.round}")
+    # A call still without output here had its tool's Lambda die: the model gets an error output for it.
+    calls = tool_crashes.answer_dead_calls(calls, run.round, ctx)
+    requested = [call for call in calls if call.round == run.round]
+    outputs = [ToolOutput(call_id=call.call_id, output=call.output or "") for call in requested]
+    summarize_tool_outputs(run, calls, ctx)
+    engine = ctx.engine(run.engine)
+    request = run_request(run, run.upstream_thread_id or "", ctx)
+    call_ids = [output.call_id for output in outputs]
+    create_round(
+        run,
+        run.round + 1,
+        create=lambda: engine.submit_tool_outputs(request, run, outputs),
+        find=lambda: engine.find_created(request, run, run.round + 1, call_ids),
+        ctx=ctx,
+    )
+    ctx.runs.update(run.id, status=RunStatus.in_progress)
+    return RunProgress(
+        status=RunStatus.in_progress,
+        wait_seconds=step.settings.first_wait_seconds,
+        poll_count=step.run.poll_count,
+    )
+
+
+def _store_output(
+    call: ToolCallRecord, result: ToolResult, started: datetime, ctx: StepContext
+) -> ToolCallRecord:
+    finished = clock.now()
+    return ctx.ledger.save_output(
+        call.model_copy(
+            update={
+                "output": result.output,
+                "is_error": result.is_error,
+                "truncated": result.truncated,
+                "finished_at": finished,
+                "duration_ms": int((finished - started).total_seconds() * 1000),
+            }
+        )
+    )
