@@ -75,7 +75,7 @@ deploy: need-node $(DEV_STAMP) node_modules/.installed
 
 # Each handler's INIT import time as a ratio to `import openai`, tracing on as in Lambda (fresh interpreters).
 bench: $(DEV_STAMP)
-	$(BIN)/threadrunner bench imports
+	$(BIN)/threadrunner bench
 
 clean:
 	rm -rf $(VENV) node_modules cdk.out .build .pytest_cache .mypy_cache .ruff_cache .hypothesis

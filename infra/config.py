@@ -173,11 +173,16 @@ class EnvironmentConfig(_Strict):
     log_retention_days: int
     poll_first_seconds: int = Field(ge=0)
     poll_max_seconds: int = Field(ge=0)
+    # Check run polls about every second inside one invocation while the model call is younger than this; the
+    # Check run Lambda's timeout grows with it (infra/constructs/functions.py).
+    check_wait_seconds: int = Field(default=40, ge=0, le=60)
     run_deadline_seconds: int = Field(gt=0, lt=_MAX_RUN_DEADLINE_SECONDS)
     # Polls and tool calls bound a run's history events: the worst case must leave half of the 25,000
     # a Standard execution allows free (threadrunner/workflow/limits.py).
     max_polls: int = Field(gt=0, le=2000)
     max_tool_calls_per_run: int = Field(default=250, gt=0)
+    # How long a run waits for the application (client tool outputs, approvals); then timed_out, action_expired.
+    client_tool_timeout_seconds: int = Field(default=900, gt=0, le=86_400)
     # Characters in a user message (the API's ceiling is 400,000).
     max_message_chars: int = Field(default=400_000, gt=0, le=400_000)
     # A start the upstream keeps queued longer than this is cancelled and created again once.

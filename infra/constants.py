@@ -60,6 +60,8 @@ class FunctionName(StrEnum):
     sweep_threads = "sweep_threads"
     stage_file = "stage_file"
     reconcile_run = "reconcile_run"
+    # Wait for the application (run.asl.json): keeps the run's task token for the API's SendTaskSuccess.
+    wait_for_application = "wait_for_application"
 
     @property
     def code_folder(self) -> str:

@@ -25,11 +25,19 @@ def local(
     port: Annotated[
         int, typer.Option(min=0, max=65535, help="Port for the HTTP API on 127.0.0.1 (0: any free port).")
     ] = 8765,
+    model_seconds: Annotated[
+        float | None,
+        typer.Option(
+            min=0,
+            help="The emulator's model takes this many seconds of wall time per call, however often it is "
+            "polled (default: it answers after one poll).",
+        ),
+    ] = None,
 ) -> None:
     """Serve the local stack (API, workflow, emulator) until stopped; `make local PORT=...` runs this."""
     from local.stack import serve
 
-    serve(port=port)
+    serve(port=port, model_seconds=model_seconds)
 
 
 @app.command()

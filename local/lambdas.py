@@ -125,17 +125,21 @@ class LambdaDispatch:
         account: str,
         timeout_seconds: float = 60,
         aliases: Callable[[str], FunctionAlias | None] = tool_function_alias,
+        timeout_for: Callable[[str], float] | None = None,
     ) -> None:
         self.functions_dir = functions_dir
         self.aliases = aliases
         self.region = region
         self.account = account
         self.timeout_seconds = timeout_seconds
+        self.timeout_for = timeout_for  # a function's own timeout, by folder (else timeout_seconds)
         self._handlers: dict[str, Handler] = {}
         self._import_lock = threading.Lock()
         self._in_flight = threading.Condition()
         self._running = 0
         self._closed = False
+        # Called after every invocation with the function's folder and its duration in seconds (the bench).
+        self._observers: list[Callable[[str, float], None]] = []
 
     def function_name(self, folder: str) -> str:
         return f"{FUNCTION_PREFIX}{folder}"
@@ -177,6 +181,15 @@ class LambdaDispatch:
         with self._in_flight:
             self._closed = True
             return self._in_flight.wait_for(lambda: self._running == 0, timeout)
+
+    @contextmanager
+    def observed(self, observer: Callable[[str, float], None]) -> Iterator[None]:
+        """Call ``observer(folder, seconds)`` after each invocation while the block runs (counting them)."""
+        self._observers.append(observer)
+        try:
+            yield
+        finally:
+            self._observers.remove(observer)
 
     def handler_for(self, folder: str) -> Handler:
         """The handler ``functions/<folder>`` runs as (imported on first use, as a cold start would)."""
@@ -230,14 +243,18 @@ class LambdaDispatch:
         context = LambdaContext(
             function_name=self.function_name(folder),
             invoked_function_arn=self.function_arn(folder),
-            timeout_seconds=self.timeout_seconds,
+            timeout_seconds=self.timeout_for(folder) if self.timeout_for else self.timeout_seconds,
         )
+        started = time.monotonic()
         try:
             result = handler(json.loads(json.dumps(event)), context)
         except Exception as error:
             # Lambda logs the stack trace; the caller only gets the type and the message.
             logger.exception("%s failed (request %s)", context.function_name, context.aws_request_id)
             return _failure(type(error).__name__, str(error))
+        finally:
+            for observer in list(self._observers):
+                observer(folder, time.monotonic() - started)
         try:
             return Invocation(payload=json.loads(json.dumps(result)))
         except (TypeError, ValueError) as error:

@@ -26,7 +26,7 @@ from threadrunner import aws, cleanup, run_repair
 from threadrunner.assistant_definitions import validate_assistants
 from threadrunner.run_metrics import NAMESPACE
 from threadrunner.services import context as api_context
-from threadrunner.settings import ToolSettings, reset_settings
+from threadrunner.settings import ToolSettings, reset_settings, run_settings
 from threadrunner.workflow import context as step_context
 
 from local.atomic_dynamodb import atomic_dynamodb
@@ -69,6 +69,18 @@ def render_definition(definition: str, function_arn: Callable[[str], str]) -> st
     return rendered
 
 
+# As infra/constructs/functions.py sets them (not imported: local mode installs no CDK): Check run gets room
+# to poll inside one invocation for check_wait_seconds, then make one more upstream call.
+STEP_TIMEOUT_SECONDS = 60
+MODEL_STEP_TIMEOUT_SECONDS = 75
+
+
+def function_timeout_seconds(folder: str) -> float:
+    if folder == "check_run":
+        return MODEL_STEP_TIMEOUT_SECONDS + run_settings().check_wait_seconds
+    return STEP_TIMEOUT_SECONDS
+
+
 class LocalStack:
     """Everything the deployed service has, in this process. One at a time: moto is process-global.
 
@@ -95,7 +107,9 @@ class LocalStack:
         self.definition_path = definition_path
         self.overrides = dict(overrides or {})
         self.functions_dir = functions_dir
-        self.lambdas = LambdaDispatch(functions_dir, region=REGION, account=ACCOUNT)
+        self.lambdas = LambdaDispatch(
+            functions_dir, region=REGION, account=ACCOUNT, timeout_for=function_timeout_seconds
+        )
         self.table_names: dict[str, str] = {}  # logical name -> table name, once started
         self.bucket = f"{NAME}-files"
         self.secret_name = "threadrunner/local/openai-api-key"  # noqa: S105 - a name, not a secret
@@ -127,7 +141,9 @@ class LocalStack:
         with ExitStack() as undo:
             self._claim_process()
             # Fresh handlers on every start: a cold start, and no dispatch closed by an earlier stop().
-            self.lambdas = LambdaDispatch(self.functions_dir, region=REGION, account=ACCOUNT)
+            self.lambdas = LambdaDispatch(
+                self.functions_dir, region=REGION, account=ACCOUNT, timeout_for=function_timeout_seconds
+            )
             undo.callback(self._release_process)
             undo.callback(forget_cached_clients)  # last on stop: nothing keeps pointing at moto
             undo.enter_context(mock.patch.dict(os.environ, self._environment()))
@@ -258,6 +274,7 @@ class LocalStack:
             ]
             for execution_arn in running:
                 self._stop_execution(client, execution_arn, cause)
+            _interrupt_task_token_waits()
             interpreters = [thread for thread in EXECUTION_THREADS if thread.is_alive()]
             for thread in interpreters:
                 thread.join(timeout=max(0.0, deadline - time.monotonic()))
@@ -308,6 +325,22 @@ def _drop_failure_events(record: logging.LogRecord) -> bool:
     return not record.getMessage().startswith("Exception=FailureEventException")
 
 
+def _interrupt_task_token_waits() -> None:
+    """A stopped execution's ``.waitForTaskToken`` task (Wait for the application) would go on waiting in
+    its moto thread until its timeout: wake it, as AWS ends the task with the execution."""
+    from moto.stepfunctions.parser.models import stepfunctions_parser_backends
+
+    backend = stepfunctions_parser_backends[ACCOUNT][REGION]
+    for machine in list(backend.state_machines):
+        for execution in list(machine.executions):
+            environment = getattr(getattr(execution, "exec_worker", None), "env", None)
+            if environment is None or environment.is_running():  # only the stopped ones
+                continue
+            pool = getattr(getattr(environment, "callback_pool_manager", None), "_pool", {})
+            for endpoint in list(pool.values()):
+                endpoint.interrupt_all()
+
+
 def forget_cached_clients() -> None:
     """Settings, boto3 clients and cached secrets are per process: drop them when the world changes."""
     reset_settings()
@@ -341,8 +374,9 @@ class ServeSettings(BaseSettings):
 
 
 @contextmanager
-def local_upstream() -> Iterator[Upstream]:
-    """The real upstream when OPENAI_API_KEY is set, else the emulator, running until the block ends."""
+def local_upstream(model_seconds: float | None = None) -> Iterator[Upstream]:
+    """The real upstream when OPENAI_API_KEY is set, else the emulator, running until the block ends
+    (``model_seconds``: the emulator's model takes that many seconds of wall time per call)."""
     settings = ServeSettings()
     overrides = {"THREADRUNNER_MODEL": settings.threadrunner_model} if settings.threadrunner_model else {}
     if settings.openai_api_key is not None:
@@ -355,7 +389,7 @@ def local_upstream() -> Iterator[Upstream]:
         return
     from local.emulator import EmulatorServer
 
-    with EmulatorServer(port=0) as emulator:
+    with EmulatorServer(port=0, model_seconds=model_seconds) as emulator:
         yield Upstream(
             base_url=emulator.base_url,
             api_key="local-emulator",
@@ -393,7 +427,7 @@ def banner(api_url: str, upstream: str, cli: str) -> str:
     )
 
 
-def serve(port: int) -> None:
+def serve(port: int, model_seconds: float | None = None) -> None:
     """Serve the local stack on 127.0.0.1:``port`` until Ctrl-C (or SIGTERM)."""
     import signal
 
@@ -401,7 +435,7 @@ def serve(port: int) -> None:
     access_log.addHandler(logging.StreamHandler())
     access_log.setLevel(logging.INFO)
     with ExitStack() as running:
-        upstream_ = running.enter_context(local_upstream())
+        upstream_ = running.enter_context(local_upstream(model_seconds))
         base_url, api_key, upstream = upstream_.base_url, upstream_.api_key, upstream_.description
         overrides = upstream_.overrides
         stack = running.enter_context(

@@ -24,6 +24,7 @@ from threadrunner.models.api import (
     MAX_USER_ID_CHARS,
     RUN_ID_PATTERN,
     THREAD_ID_PATTERN,
+    ApprovalsRequest,
     CreatedFileOut,
     CreateFileRequest,
     CreateRunRequest,
@@ -32,12 +33,13 @@ from threadrunner.models.api import (
     FileOut,
     MessagePage,
     RunOut,
+    SubmitToolOutputsRequest,
     ThreadOut,
     ThreadPage,
 )
 from threadrunner.models.usage import UsageOut
 from threadrunner.observability import logger, metrics, tracer
-from threadrunner.services import admin, files, runs, threads, usage
+from threadrunner.services import actions, admin, files, runs, threads, usage
 from threadrunner.services.context import default_context
 
 app = create_resolver()
@@ -229,6 +231,37 @@ def get_run(run_id: RunId) -> Response[RunOut]:
 def cancel_run(run_id: RunId) -> Response[RunOut]:
     run, ended = runs.cancel_run(default_context(), _caller(), run_id)
     return json_response(200 if ended else 202, run)
+
+
+@app.post(
+    "/v1/runs/<run_id>/tool_outputs",
+    summary="Answer a run's client tool calls",
+    description="A run in requires_action whose required_action is submit_tool_outputs waits for the "
+    "application to run its client tools: post one output per waiting call (tool_call_id from "
+    "required_action.tool_calls), all at once, before expires_at; the run resumes (200, the run). Unknown, "
+    "missing or repeated ids, and an output over the tool output limit, are a 422 naming the field; a run not "
+    "waiting for tool outputs is a 409; a repeat of the accepted submission is answered with the run.",
+    responses=answers({200: "the run, resumed"}, 404, 409, body=True),
+)
+def submit_tool_outputs(
+    run_id: RunId, request: Annotated[SubmitToolOutputsRequest, Body(embed=False)]
+) -> Response[RunOut]:
+    return json_response(200, actions.submit_tool_outputs(default_context(), _caller(), run_id, request))
+
+
+@app.post(
+    "/v1/runs/<run_id>/approvals",
+    summary="Approve or deny a run's tool calls",
+    description="A run in requires_action whose required_action is approve_tool_calls waits for a person to "
+    "decide on each call of a tool marked approval: required, all at once, before expires_at: approved calls "
+    "run, a denied one gives the model an output saying it was denied (with the reason), and the run goes on "
+    "(200, the run; who decided and when is shown with each tool call). Same 409 and 422 rules as tool_outputs.",
+    responses=answers({200: "the run, resumed"}, 404, 409, body=True),
+)
+def submit_approvals(
+    run_id: RunId, request: Annotated[ApprovalsRequest, Body(embed=False)]
+) -> Response[RunOut]:
+    return json_response(200, actions.submit_approvals(default_context(), _caller(), run_id, request))
 
 
 @app.post(

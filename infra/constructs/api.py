@@ -196,6 +196,13 @@ class Api(Construct):
                 actions=["states:StartExecution"], resources=[state_machine.state_machine_arn]
             )
         )
+        # Client tool outputs and approvals resume a run waiting for the application (its task token).
+        self.function.add_to_role_policy(
+            iam.PolicyStatement(
+                actions=["states:SendTaskSuccess", "states:SendTaskFailure"],
+                resources=[state_machine.state_machine_arn],
+            )
+        )
         executions = Stack.of(self).format_arn(
             service="states",
             resource="execution",

@@ -33,7 +33,8 @@ ARCHITECTURE = lambda_.Architecture.X86_64
 # HTTP API integrations give up at 30 s. Workflow tasks give a Lambda 90 s (run.asl.json's TimeoutSeconds),
 # which must cover its INIT (up to 10 s) and its timeout. One upstream call may take its retries' attempts
 # times the client timeout plus their waits (threadrunner.settings.UpstreamSettings): the functions that talk
-# to the model get room for that and the rest of their work. tests/infra/test_timing.py holds all of it.
+# to the model get room for that and the rest of their work; Check run also for polling inside one invocation
+# (check_wait_seconds, its task's TimeoutSeconds is 150 s). tests/infra/test_timing.py holds all of it.
 API_TIMEOUT = Duration.seconds(25)
 STEP_TIMEOUT = Duration.seconds(60)
 MODEL_STEP_TIMEOUT = Duration.seconds(75)
@@ -78,9 +79,12 @@ def _cost_environment(config: EnvironmentConfig) -> dict[str, str]:
     return environment
 
 
-def _timeout(name: LambdaName) -> Duration:
+def _timeout(name: LambdaName, config: EnvironmentConfig) -> Duration:
     if name is FunctionName.api:
         return API_TIMEOUT
+    if name is FunctionName.check_run:
+        # Check run may poll inside one invocation for up to check_wait_seconds, then make one more call.
+        return Duration.seconds(MODEL_STEP_TIMEOUT.to_seconds() + config.check_wait_seconds)
     return MODEL_STEP_TIMEOUT if name.talks_to_model else STEP_TIMEOUT
 
 
@@ -129,9 +133,11 @@ class FunctionFactory(Construct):
             "THREADRUNNER_MODEL": config.model,
             "THREADRUNNER_POLL_FIRST_SECONDS": str(config.poll_first_seconds),
             "THREADRUNNER_POLL_MAX_SECONDS": str(config.poll_max_seconds),
+            "THREADRUNNER_CHECK_WAIT_SECONDS": str(config.check_wait_seconds),
             "THREADRUNNER_RUN_DEADLINE_SECONDS": str(config.run_deadline_seconds),
             "THREADRUNNER_MAX_POLLS": str(config.max_polls),
             "THREADRUNNER_MAX_TOOL_CALLS_PER_RUN": str(config.max_tool_calls_per_run),
+            "THREADRUNNER_CLIENT_TOOL_TIMEOUT_SECONDS": str(config.client_tool_timeout_seconds),
             "THREADRUNNER_MAX_MESSAGE_CHARS": str(config.max_message_chars),
             "THREADRUNNER_MAX_QUEUED_SECONDS": str(config.max_queued_seconds),
             "THREADRUNNER_THREAD_MAX_AGE_HOURS": str(config.thread_max_age_hours),
@@ -181,7 +187,7 @@ class FunctionFactory(Construct):
                 str(FUNCTIONS_DIR / name.code_folder), exclude=["__pycache__", "*.pyc"]
             ),
             memory_size=MODEL_STEP_MEMORY_MB if name.talks_to_model else MEMORY_MB,
-            timeout=_timeout(name),
+            timeout=_timeout(name, self._config),
             tracing=lambda_.Tracing.ACTIVE,
             logging_format=lambda_.LoggingFormat.JSON,
             application_log_level_v2=_APPLICATION_LOG_LEVEL[self._config.log_level],

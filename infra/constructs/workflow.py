@@ -164,6 +164,13 @@ class Workflow(Construct):
         finish_run.add_to_role_policy(
             iam.PolicyStatement(actions=["states:StartExecution"], resources=[machine_arn])
         )
+        # Wait for the application hands its own token back when the application answered before it
+        # stored the token (threadrunner.workflow.application_steps).
+        self.steps[FunctionName.wait_for_application].add_to_role_policy(
+            iam.PolicyStatement(
+                actions=["states:SendTaskSuccess", "states:SendTaskFailure"], resources=[machine_arn]
+            )
+        )
 
     def _grant_invoke(self) -> None:
         """lambda:InvokeFunction on exactly the step functions (CDK's grant adds ``:*`` for versions)."""

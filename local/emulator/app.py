@@ -94,7 +94,13 @@ class EmulatorApp:
     """All state lives here, behind one lock: requests are served one at a time, which is plenty."""
 
     def __init__(
-        self, *, polls: int, poll_after_ms: int, api_key: str | None, today: Callable[[], date] | None = None
+        self,
+        *,
+        polls: int,
+        poll_after_ms: int,
+        api_key: str | None,
+        today: Callable[[], date] | None = None,
+        model_seconds: float | None = None,
     ) -> None:
         self._lock = threading.RLock()
         self._api_key = api_key
@@ -110,6 +116,7 @@ class EmulatorApp:
             today=today or (lambda: now().date()),
             files=self._files,
             containers=self._containers,
+            model_seconds=model_seconds,
         )
         self._chat = ChatCompletions(
             self._script, poll_after_ms=poll_after_ms, today=today or (lambda: now().date())
@@ -159,6 +166,10 @@ class EmulatorApp:
                 for cid, ids in self._conversations.with_unanswered_calls().items()
             ]
             return responses + calls
+
+    def completion_times(self) -> dict[str, float]:
+        with self._lock:
+            return self._responses.completion_times()
 
     def reset(self) -> None:
         with self._lock:

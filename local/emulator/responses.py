@@ -1,7 +1,8 @@
 """Responses: created from a plan (scripted or the demo policy), revealed as the client polls.
 
 A background response is ``queued`` when created, ``in_progress`` for its plan's number of retrieves, then
-final. Its output is decided at creation (that is when the model "sees" the conversation) and joins the
+final; in time-based mode (``model_seconds``) it is final ``model_seconds`` after its creation instead, however
+often it is polled. Its output is decided at creation (that is when the model "sees" the conversation) and joins the
 conversation when the response completes. While a response of a conversation is not final, the
 conversation is locked, as on the real service.
 """
@@ -10,6 +11,7 @@ from __future__ import annotations
 
 import json
 import math
+import time
 from collections.abc import Callable
 from contextlib import suppress
 from dataclasses import dataclass, field
@@ -58,6 +60,8 @@ class StoredResponse:
     usage: dict[str, Any] | None = None
     history_items: int = 0  # how many of ``seen`` came from earlier turns (a prompt-cache hit, in _usage)
     container: Container | None = None  # the code interpreter's, when the request has the tool
+    ready_at: float | None = None  # time-based mode: when the model is done (wall clock, time.time())
+    finished_at: float | None = None  # when it became final (wall clock): what a completion delay counts from
 
     @property
     def final(self) -> bool:
@@ -80,7 +84,9 @@ class ResponseStore:
         today: Callable[[], date],
         files: FileStore | None = None,
         containers: ContainerStore | None = None,
+        model_seconds: float | None = None,
     ) -> None:
+        self._model_seconds = model_seconds
         self._files = files or FileStore()
         self._containers = containers or ContainerStore()
         self._conversations = conversations
@@ -119,6 +125,8 @@ class ResponseStore:
             history_items=len(history),
             container=container,
         )
+        if self._model_seconds is not None:
+            response.ready_at = time.time() + self._model_seconds
         if request.conversation is not None:
             self._conversations.get(request.conversation).items.extend(new_items)
         self._responses[response.id] = response
@@ -129,6 +137,13 @@ class ResponseStore:
     def retrieve(self, response_id: str) -> StoredResponse:
         response = self._get(response_id)
         if response.final or isinstance(response.plan, StaysQueuedPlan):
+            return response
+        if response.ready_at is not None and not isinstance(response.plan, NeverFinishesPlan):
+            if time.time() < response.ready_at:
+                response.status = "in_progress"
+            else:
+                self._finish(response)
+                response.finished_at = response.ready_at
             return response
         if response.polls_left > 0 or isinstance(response.plan, NeverFinishesPlan):
             response.polls_left = max(response.polls_left - 1, 0)
@@ -152,6 +167,10 @@ class ResponseStore:
 
     def clear(self) -> None:
         self._responses.clear()
+
+    def completion_times(self) -> dict[str, float]:
+        """Response id -> when the model finished it (wall clock), for the responses that are final."""
+        return {rid: r.finished_at for rid, r in self._responses.items() if r.finished_at is not None}
 
     def open_ids(self) -> list[str]:
         """Background responses still running (queued or in progress): work the client left open."""
@@ -230,6 +249,7 @@ class ResponseStore:
         else:
             raise TypeError(f"unknown plan {plan!r}")
         response.completed_at = epoch(now()) if response.status == "completed" else None
+        response.finished_at = time.time()
         response.usage = _usage(response)
         if response.conversation_id is not None:
             with suppress(ApiError):  # the conversation may have been deleted while the model ran

@@ -16,7 +16,9 @@ class EmulatorServer(LoopbackServer):
     ``polls`` is how many retrieves a background response stays in progress before its final status
     (plans override it with ``Plan.slow``); ``poll_after_ms`` is the ``openai-poll-after-ms`` hint sent
     while it runs; ``api_key``, when set, is the only key accepted (else any non-empty one is);
-    ``today`` overrides the date the demo policy falls back to when the instructions carry none.
+    ``today`` overrides the date the demo policy falls back to when the instructions carry none;
+    ``model_seconds`` makes it time-based: a background response is final that many seconds of wall time
+    after its creation, however often it is polled (``threadrunner local --model-seconds``).
     """
 
     def __init__(
@@ -28,12 +30,14 @@ class EmulatorServer(LoopbackServer):
         poll_after_ms: int = 500,
         api_key: str | None = None,
         today: date | None = None,
+        model_seconds: float | None = None,
     ) -> None:
         self._app = EmulatorApp(
             polls=polls,
             poll_after_ms=poll_after_ms,
             api_key=api_key,
             today=(lambda: today) if today else None,
+            model_seconds=model_seconds,
         )
         super().__init__(self._app, name="openai-emulator", port=port, host=host)
 
@@ -65,6 +69,10 @@ class EmulatorServer(LoopbackServer):
         """What a client left open upstream, readably: background responses still running, and function
         calls a conversation still waits an output for (either keeps the conversation from going on)."""
         return self._app.open_calls()
+
+    def completion_times(self) -> dict[str, float]:
+        """Response id -> when the model finished it (wall clock, ``time.time()``), for final responses."""
+        return self._app.completion_times()
 
     def reset(self) -> None:
         """Forget conversations, responses, files, the script and the exchanges (between tests)."""

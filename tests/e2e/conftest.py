@@ -21,6 +21,7 @@ from tests.support.openai_contract import validate_exchange
 FAST = {
     "THREADRUNNER_POLL_FIRST_SECONDS": "0",
     "THREADRUNNER_POLL_MAX_SECONDS": "0",
+    "THREADRUNNER_CHECK_WAIT_SECONDS": "0",  # no polling inside Check run: the e2e tests never wait
     "THREADRUNNER_RUN_DEADLINE_SECONDS": "120",
 }
 TERMINAL = {"completed", "failed", "cancelled", "timed_out"}

@@ -61,6 +61,10 @@ def _client(stack: LocalStack, token: str) -> httpx.Client:
 
 
 def _valid_body(path: str) -> dict[str, Any]:
+    if path.endswith("/tool_outputs"):
+        return {"tool_outputs": [{"tool_call_id": "call_1", "output": "42"}]}
+    if path.endswith("/approvals"):
+        return {"decisions": [{"tool_call_id": "call_1", "approve": True}]}
     if path.endswith("/runs"):
         return {"message": "hi"}
     if path == "/v1/files":

@@ -185,6 +185,15 @@ ISOLATION: dict[Operation, Callable[[World], None]] = {
     ("POST", "/v1/runs/{run_id}/cancel"): lambda w: _not_found_like_missing(
         w, "POST", "/v1/runs/{run_id}/cancel"
     ),
+    ("POST", "/v1/runs/{run_id}/tool_outputs"): lambda w: _not_found_like_missing(
+        w,
+        "POST",
+        "/v1/runs/{run_id}/tool_outputs",
+        {"tool_outputs": [{"tool_call_id": "call_1", "output": "x"}]},
+    ),
+    ("POST", "/v1/runs/{run_id}/approvals"): lambda w: _not_found_like_missing(
+        w, "POST", "/v1/runs/{run_id}/approvals", {"decisions": [{"tool_call_id": "call_1", "approve": True}]}
+    ),
     ("GET", "/v1/files"): lambda w: _shows_none_of_hers(w.bob.get("/v1/files"), w),
     ("POST", "/v1/files"): lambda w: _declare_on_her_thread(w),
     ("GET", "/v1/files/{file_id}"): lambda w: _not_found_like_missing(w, "GET", "/v1/files/{file_id}"),

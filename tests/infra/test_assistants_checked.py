@@ -27,8 +27,8 @@ def fresh_app() -> cdk.App:
         ),
         ("name: helper\ninstructions: x\ntemperature: 0.2\n", r"helper\.yaml:3: temperature: unknown key"),
         (
-            "name: helper\ninstructions: x\ntools:\n  - name: query_database\n    approval: required\n",
-            r"helper\.yaml:4: tools\[0\]: approval: required is not supported yet",
+            "name: helper\ninstructions: x\ntools:\n  - name: query_database\n    approval: maybe\n",
+            r"helper\.yaml:5: tools\[0\]\.approval: Input should be 'none' or 'required'",
         ),
     ],
 )

@@ -130,6 +130,7 @@ def test_each_environments_longest_run_stays_far_below_the_history_limit(environ
     ]
     assert variables["THREADRUNNER_MAX_POLLS"] == str(config.max_polls)
     assert variables["THREADRUNNER_MAX_TOOL_CALLS_PER_RUN"] == str(config.max_tool_calls_per_run)
+    assert variables["THREADRUNNER_CLIENT_TOOL_TIMEOUT_SECONDS"] == str(config.client_tool_timeout_seconds)
     assert variables["THREADRUNNER_MAX_QUEUED_SECONDS"] == str(config.max_queued_seconds)
 
 

@@ -184,6 +184,13 @@ def test_cleanup_functions_own_the_data_the_api_hands_them_only_deletes(dev: Syn
     }
 
 
+def test_only_the_api_and_wait_for_the_application_may_resume_a_waiting_run(dev: Synthesized) -> None:
+    resumers = {name for name in ALL_FUNCTIONS if "states:SendTaskSuccess" in grants(dev, name)}
+    assert resumers == {FunctionName.api, FunctionName.wait_for_application}
+    [machine] = grants(dev, FunctionName.wait_for_application)["states:SendTaskSuccess"]
+    assert ":stateMachine:" in machine and "threadrunner-dev-run" in machine
+
+
 def test_the_api_starts_stops_and_describes_only_its_own_state_machines_runs(dev: Synthesized) -> None:
     machine, _ = dev.only("AWS::StepFunctions::StateMachine")
 
@@ -192,10 +199,14 @@ def test_the_api_starts_stops_and_describes_only_its_own_state_machines_runs(dev
     executions = f"arn:<AWS::Partition>:states:<AWS::Region>:<AWS::AccountId>:execution:<{machine}.Name>:*"
     assert allowed["states:StartExecution"] == {f"<{machine}>"}
     assert allowed["states:StopExecution"] == allowed["states:DescribeExecution"] == {executions}
+    # SendTaskSuccess: client tool outputs and approvals resume a run waiting for the application.
+    assert allowed["states:SendTaskSuccess"] == allowed["states:SendTaskFailure"] == {f"<{machine}>"}
     assert {action for action in allowed if action.startswith("states:")} == {
         "states:StartExecution",
         "states:StopExecution",
         "states:DescribeExecution",
+        "states:SendTaskSuccess",
+        "states:SendTaskFailure",
     }
 
 

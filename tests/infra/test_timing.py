@@ -9,6 +9,9 @@ then in its Lambda, and only then in its workflow task.
   to the client's timeout, plus every wait between them (engines/retry.py keeps the waits of one call within
   the retry budget). Otherwise a slow upstream kills the Lambda (``Sandbox.Timedout``) instead of failing the
   step with an error the workflow can act on.
+- Check run's polling inside one invocation (``check_wait_seconds``) and then one more upstream call fit in
+  its Lambda: it stops polling early when the Lambda has less left (threadrunner/workflow/polling.py), but
+  the configured bound must leave that room, or every long model call would cut its waiting short.
 - A tool's own wall-clock budget (threadrunner.tools.registry) fits in its Lambda: a slow tool gives the
   model an error output instead of killing the Lambda.
 """
@@ -23,7 +26,7 @@ from typing import Any, TypeVar
 
 import pytest
 from pydantic_settings import BaseSettings
-from threadrunner.settings import ToolSettings, UpstreamSettings
+from threadrunner.settings import RunSettings, ToolSettings, UpstreamSettings
 
 from infra.constants import TOOL_FUNCTIONS, FunctionName
 from tests.infra.synth import ENVIRONMENTS, Synthesized, render, synthesize
@@ -137,3 +140,13 @@ def test_a_tools_own_budget_ends_before_its_lambda(synthesized: Synthesized) -> 
         settings = settings_of(ToolSettings, function)
         assert settings.sql_timeout_seconds <= settings.tool_timeout_seconds
         assert settings.tool_timeout_seconds < function["Properties"]["Timeout"], name
+
+
+def test_check_runs_polling_inside_one_invocation_and_one_more_call_fit_in_its_lambda(
+    synthesized: Synthesized,
+) -> None:
+    _, check_run = synthesized.function(FunctionName.check_run)
+    bound = settings_of(RunSettings, check_run).check_wait_seconds
+    assert bound > 0  # the test would prove nothing otherwise
+    longest = longest_upstream_call_seconds(settings_of(UpstreamSettings, check_run))
+    assert bound + longest < check_run["Properties"]["Timeout"], (bound, longest)

@@ -41,6 +41,7 @@ from threadrunner.stores.threads import ThreadStore
 from threadrunner.stores.upstream_assistants import UpstreamAssistantStore
 from threadrunner.workflow import check_steps, finish_steps, start_steps, tool_steps
 from threadrunner.workflow.context import StepContext
+from threadrunner.workflow.invocation import lambda_invocation
 
 from local.emulator import EmulatorServer, Plan
 from tests.support.aws import moto_tables
@@ -459,3 +460,69 @@ def test_a_404_forgets_the_conversation_only_when_the_conversation_itself_is_gon
     # thread keeps it (a dead endpoint is an outage, and the conversation may still need deleting)
     kept = world.ctx.threads.get("alice", following.thread_id).upstream_thread_id
     assert kept == (None if deleted else conversation)
+
+
+def _response_gets(world: World, since: int) -> list[str]:
+    return [
+        e.path
+        for e in world.upstream.exchanges[since:]
+        if e.method == "GET" and e.path.startswith("/v1/responses/")
+    ]
+
+
+def test_collect_outputs_does_not_fetch_the_finished_response_again(make_world: Callable[..., World]) -> None:
+    # Given a run whose Check run saw its response completed
+    world = make_world("responses")
+    world.upstream.script(Plan.message("The sales table has 42 rows."))
+    run = world.new_run()
+    progress = world.until_settled(run, start_steps.start_run(world.step(run), world.ctx))
+    assert progress.status == "completed"
+    seen = len(world.upstream.exchanges)
+    # When Collect outputs runs (twice, as a retried step may)
+    finish_steps.collect_outputs(world.step(run, progress), world.ctx)
+    finish_steps.collect_outputs(world.step(run, progress), world.ctx)
+    # Then it kept the answer Check run had, with no GET of the response
+    assert _response_gets(world, seen) == []
+    assert world.ctx.runs.get(run.id).answer == "The sales table has 42 rows."
+    assert world.finish(run, progress) == "completed"
+
+
+def test_check_run_polls_inside_one_invocation_while_the_model_call_is_young(
+    make_world: Callable[..., World], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Given a response that stays in progress for three retrieves, and Check run allowed to wait 40 s
+    world = make_world("responses")
+    world.upstream.script(Plan.slow(3, Plan.message("Done.")))
+    pauses: list[float] = []
+    monkeypatch.setattr(check_steps, "_sleep", pauses.append)
+    settings = POLL.model_copy(update={"check_wait_seconds": 40})
+    run = world.new_run()
+    start_steps.start_run(world.step(run), world.ctx)
+    # When one Check run runs
+    progress = check_steps.check_run(
+        StepInput(run_id=run.id, settings=settings, run=RunProgress(status="in_progress")), world.ctx
+    )
+    # Then it polled until the answer, about every second, and the workflow needs no Wait
+    assert progress.status == "completed"
+    assert pauses == [1.0, 1.0, 1.0]
+
+
+def test_check_run_hands_back_to_a_wait_when_its_lambda_runs_short(
+    make_world: Callable[..., World], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    world = make_world("responses")
+    world.upstream.script(Plan.slow(3, Plan.message("Done.")))
+    monkeypatch.setattr(check_steps, "_sleep", lambda seconds: None)
+    settings = POLL.model_copy(update={"check_wait_seconds": 40})
+    run = world.new_run()
+    start_steps.start_run(world.step(run), world.ctx)
+
+    class Context:  # a Lambda with less left than one more upstream call may take
+        def get_remaining_time_in_millis(self) -> int:
+            return 5_000
+
+    with lambda_invocation(Context()):
+        progress = check_steps.check_run(
+            StepInput(run_id=run.id, settings=settings, run=RunProgress(status="in_progress")), world.ctx
+        )
+    assert progress.status == "in_progress"

@@ -20,7 +20,7 @@ from threadrunner.assistant_definitions import (
     validate_assistants,
 )
 from threadrunner.errors import InvalidRequestError
-from threadrunner.tools.registry import TOOLS
+from threadrunner.tools.registry import TOOLS, tool_specs
 
 ASSISTANTS_DIR = Path(__file__).resolve().parents[2] / "assistants"
 GOOD = """\
@@ -160,22 +160,77 @@ def test_each_problem_names_its_line_and_key(tmp_path: Path, text: str, expected
 @pytest.mark.parametrize(
     ("entry", "expected"),
     [
-        ("runs_on: client", ":5: tools[0]: runs_on: client is not supported yet"),
-        ("approval: required", ":5: tools[0]: approval: required is not supported yet"),
-        ("description: Looks things up.", ":5: tools[0]: description is not supported yet"),
+        ("runs_on: client", ":5: tools[0].description: required key missing"),
+        ("description: Looks things up.", ":5: tools[0]: description is for client tools (runs_on: client)"),
         ("runs_on: moon", ":6: tools[0].runs_on: Input should be 'server' (got 'moon')"),
+        ("approval: maybe", ":6: tools[0].approval: Input should be 'none' or 'required' (got 'maybe')"),
     ],
 )
-def test_client_tools_and_approvals_are_refused_as_not_supported_yet(
+def test_a_long_form_tool_entry_is_checked_for_where_it_runs(
     tmp_path: Path, entry: str, expected: str
 ) -> None:
-    # Given a long-form tool entry asking for what the runtime cannot do today
+    # Given a long-form tool entry that says something the runtime cannot do
     text = f"name: helper\ninstructions: x\ntools:\n  # the one tool\n  - name: query_database\n    {entry}\n"
     path = write(tmp_path, "helper.yaml", text)
 
-    # Then it is refused, not silently run on the server or without approval
+    # Then it is refused, naming the line and the key
     problems = problems_of(path)
-    assert len(problems) == 1 and problems[0].startswith(f"{path}{expected}"), problems
+    assert any(problem.startswith(f"{path}{expected}") for problem in problems), problems
+
+
+CLIENT_TOOL = """\
+name: helper
+instructions: x
+tools:
+  - name: query_database
+    approval: required
+  - name: get_weather
+    runs_on: client
+    description: The weather, from the application.
+    parameters:
+      type: object
+      properties:
+        city: {type: string}
+      required: [city]
+"""
+
+
+def test_client_tools_and_approval_gates_are_read_with_their_declarations(tmp_path: Path) -> None:
+    config = read_definition(write(tmp_path, "helper.yaml", CLIENT_TOOL))
+
+    assert config.tools == ["query_database", "get_weather"]
+    assert config.approval_required == {"query_database"}
+    assert config.client_tools["get_weather"].parameters["required"] == ["city"]
+    assert [spec.name for spec in tool_specs(config)] == ["query_database", "get_weather"]
+    assert tool_specs(config)[1].description == "The weather, from the application."
+
+
+@pytest.mark.parametrize(
+    ("parameters", "expected"),
+    [
+        ("{type: string}", "parameters must be a JSON schema of type object"),
+        ("{type: object, properties: {city: {type: text}}}", "'text' is not a JSON schema type"),
+        ("{type: object, properties: {}, required: [city]}", "does not define: city"),
+    ],
+)
+def test_a_client_tool_needs_a_json_schema_object_for_its_parameters(
+    tmp_path: Path, parameters: str, expected: str
+) -> None:
+    text = (
+        "name: helper\ninstructions: x\ntools:\n  - name: lookup\n    runs_on: client\n"
+        f"    description: d\n    parameters: {parameters}\n"
+    )
+    problems = problems_of(write(tmp_path, "helper.yaml", text))
+    assert len(problems) == 1 and expected in problems[0], problems
+
+
+def test_a_client_tool_may_not_take_a_registered_tools_name(tmp_path: Path) -> None:
+    text = (
+        "name: helper\ninstructions: x\ntools:\n  - name: query_database\n    runs_on: client\n"
+        "    description: d\n    parameters: {type: object}\n"
+    )
+    problems = problems_of(write(tmp_path, "helper.yaml", text))
+    assert any("registered server tool's name" in problem for problem in problems), problems
 
 
 def test_a_folder_check_reports_every_file_and_flags_yml(tmp_path: Path) -> None:

@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 from threadrunner import clock
 from threadrunner.errors import NotFoundError
-from threadrunner.models.records import RunRecord, RunStatus
+from threadrunner.models.records import ActionType, RequiredAction, RunRecord, RunStatus
 from threadrunner.stores.runs import RunStore
 
 from tests.support.aws import moto_tables
@@ -62,3 +62,43 @@ def test_updating_a_deleted_run_says_it_is_gone(runs: RunStore) -> None:
         runs.update(clock.new_id("run"), status=RunStatus.in_progress)
     with pytest.raises(NotFoundError):
         runs.update(clock.new_id("run"), answer="late")
+
+
+def _waiting_for_approval(runs: RunStore) -> RunRecord:
+    run = _run(round=1)
+    runs.create(run)
+    action = RequiredAction(
+        type=ActionType.approve_tool_calls,
+        round=1,
+        call_ids=["call_db"],
+        expires_at=clock.now() + timedelta(minutes=15),
+    )
+    runs.update(run.id, status=RunStatus.requires_action, required_action=action)
+    return run
+
+
+def test_approvals_that_move_the_wait_on_to_client_tools_keep_the_task_token(runs: RunStore) -> None:
+    # Given a run waiting for approvals whose wait stored its task token in the meantime
+    run = _waiting_for_approval(runs)
+    assert runs.store_action_token(run.id, 1, "token-1")
+    expires_at = runs.get(run.id).required_action.expires_at  # type: ignore[union-attr]
+    # When the approvals move the same wait on to the round's client tool
+    assert runs.advance_action(run.id, 1, call_ids=["call_weather"], approvals_digest="d1")
+    # Then the token and expiry are the wait's still, and the action waits for the client's outputs
+    action = runs.get(run.id).required_action
+    assert action is not None
+    assert (action.type.value, action.call_ids, action.task_token) == (
+        "submit_tool_outputs",
+        ["call_weather"],
+        "token-1",
+    )
+    assert action.expires_at == expires_at and action.approvals_digest == "d1"
+    # and a second, concurrent move finds nothing left to move
+    assert not runs.advance_action(run.id, 1, call_ids=["call_weather"], approvals_digest="d2")
+
+
+def test_a_token_stored_after_the_approvals_moved_the_wait_on_is_kept(runs: RunStore) -> None:
+    run = _waiting_for_approval(runs)
+    assert runs.advance_action(run.id, 1, call_ids=["call_weather"], approvals_digest="d1")
+    assert runs.store_action_token(run.id, 1, "token-late")
+    assert runs.get(run.id).required_action.task_token == "token-late"  # type: ignore[union-attr]

@@ -21,7 +21,17 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 import yaml
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Discriminator,
+    Field,
+    PrivateAttr,
+    Tag,
+    ValidationError,
+    model_validator,
+)
 
 from threadrunner.errors import InvalidRequestError
 
@@ -41,38 +51,93 @@ class DatabaseAccess(_Definition):
 
 
 class ServerTool(_Definition):
-    """A tool entry in its long form. Today every tool runs on the server (its own Lambda), unattended."""
+    """A tool entry in its long form: a registered tool (its own Lambda), run unattended or, with
+    ``approval: required``, once a person approved the call (POST /v1/runs/{id}/approvals)."""
 
     name: str = Field(description="A registered tool (threadrunner/tools).")
     runs_on: Literal["server"] = Field(default="server", description="Where the tool runs: the server.")
-    approval: Literal["none"] = Field(default="none", description="Whether a person approves each call: no.")
+    approval: Literal["none", "required"] = Field(
+        default="none", description="Whether a person approves each call before it runs."
+    )
 
     @model_validator(mode="before")
     @classmethod
-    def _not_yet(cls, data: Any) -> Any:
-        """Client tools and approvals are a later feature: say so rather than 'should be server'."""
+    def _server_keys(cls, data: Any) -> Any:
         if isinstance(data, dict):
-            if data.get("runs_on") == "client":
-                raise ValueError("runs_on: client is not supported yet (every tool runs on the server today)")
-            if data.get("approval") == "required":
-                raise ValueError("approval: required is not supported yet (tool calls run without approval)")
             for key in ("description", "parameters"):
                 if key in data:
                     raise ValueError(
-                        f"{key} is not supported yet (it is for client tools; a server tool's comes from "
-                        "its registration)"
+                        f"{key} is for client tools (runs_on: client); a server tool's comes from its "
+                        "registration"
                     )
         return data
 
 
-def _name_of(entry: str | ServerTool) -> str:
+class ClientTool(_Definition):
+    """A tool the application runs itself: the run waits (requires_action) until it posts the outputs to
+    POST /v1/runs/{id}/tool_outputs."""
+
+    name: str = Field(pattern=r"^[a-zA-Z0-9_-]{1,64}$", description="The function name the model calls.")
+    runs_on: Literal["client"] = Field(description="Where the tool runs: the application (client).")
+    description: str = Field(min_length=1, description="What the tool does, for the model.")
+    parameters: dict[str, Any] = Field(description="The tool's arguments: a JSON schema of type object.")
+
+    @model_validator(mode="after")
+    def _parameters_are_a_schema(self) -> ClientTool:
+        check_json_schema_object(self.parameters)
+        return self
+
+
+_JSON_TYPES = frozenset({"object", "array", "string", "number", "integer", "boolean", "null"})
+
+
+def check_json_schema_object(schema: dict[str, Any]) -> None:
+    """A client tool's parameters: a JSON schema of type object (what function tools take), its properties
+    schemas with known types and its required keys among them. (The Lambda layer has no jsonschema.)"""
+    if schema.get("type") != "object":
+        raise ValueError("parameters must be a JSON schema of type object")
+    properties = schema.get("properties", {})
+    if not isinstance(properties, dict) or not all(isinstance(value, dict) for value in properties.values()):
+        raise ValueError("parameters.properties must map each argument to its JSON schema")
+    for name, prop in properties.items():
+        kinds = prop.get("type", "string")
+        for kind in kinds if isinstance(kinds, list) else [kinds]:
+            if kind not in _JSON_TYPES:
+                raise ValueError(f"parameters.properties.{name}.type: {kind!r} is not a JSON schema type")
+    required = schema.get("required", [])
+    if not isinstance(required, list) or not all(isinstance(key, str) for key in required):
+        raise ValueError("parameters.required must be a list of argument names")
+    if unknown := [key for key in required if key not in properties]:
+        raise ValueError(f"parameters.required names arguments it does not define: {', '.join(unknown)}")
+
+
+def _is_client(entry: Any) -> bool:
+    return isinstance(entry, dict) and entry.get("runs_on") == "client"
+
+
+def _tool_form(entry: Any) -> str:
+    """Which form a tools entry is in: a name, a server tool's mapping or a client tool's (by runs_on)."""
+    if isinstance(entry, dict):
+        return "ClientTool" if _is_client(entry) else "ServerTool"
+    if isinstance(entry, ClientTool | ServerTool):
+        return type(entry).__name__
+    return "str"
+
+
+def _name_of(entry: str | ServerTool | ClientTool) -> str:
     return entry if isinstance(entry, str) else entry.name
 
 
 if TYPE_CHECKING:  # once validated, a tool entry is its name (the registry and the engines use names)
     ToolEntry = str
 else:
-    ToolEntry = Annotated[str | ServerTool, AfterValidator(_name_of)]
+    ToolEntry = Annotated[
+        Annotated[str, Tag("str")]
+        | Annotated[ServerTool, Tag("ServerTool")]
+        | Annotated[ClientTool, Tag("ClientTool")],
+        Discriminator(_tool_form),
+        AfterValidator(_name_of),
+    ]
 
 
 class AssistantConfig(_Definition):
@@ -105,6 +170,40 @@ class AssistantConfig(_Definition):
     database: DatabaseAccess | None = Field(
         default=None, description="What the SQL tools (get_table_schema, query_database) may read."
     )
+    # Filled from ``tools`` (never written in the YAML): the client tools' declarations, and the server
+    # tools whose calls wait for a person's approval.
+    _client_tools: dict[str, ClientTool] = PrivateAttr(default_factory=dict)
+    _approval_required: frozenset[str] = PrivateAttr(default_factory=frozenset)
+
+    @model_validator(mode="wrap")
+    @classmethod
+    def _keep_tool_forms(cls, data: Any, handler: Any) -> Any:
+        config = handler(data)
+        entries = data.get("tools") if isinstance(data, dict) else None
+        if isinstance(config, AssistantConfig) and isinstance(entries, list):
+            config._client_tools = {
+                entry["name"]: ClientTool.model_validate(entry) for entry in entries if _is_client(entry)
+            }
+            config._approval_required = frozenset(
+                entry["name"]
+                for entry in entries
+                if isinstance(entry, dict) and not _is_client(entry) and entry.get("approval") == "required"
+            )
+        return config
+
+    @property
+    def client_tools(self) -> dict[str, ClientTool]:
+        """name -> declaration of the tools the application runs (POST /v1/runs/{id}/tool_outputs)."""
+        return self._client_tools
+
+    @property
+    def approval_required(self) -> frozenset[str]:
+        """The server tools whose calls wait for POST /v1/runs/{id}/approvals."""
+        return self._approval_required
+
+    @property
+    def server_tools(self) -> list[str]:
+        return [name for name in self.tools if name not in self._client_tools]
 
 
 def assistant_json_schema() -> dict[str, Any]:
@@ -251,7 +350,12 @@ def _tool_problems(file: str, root: yaml.Node, entries: Any, tools: frozenset[st
         if not isinstance(name, str):
             continue
         line, key = _locate(root, ("tools", index))
-        if name not in tools:
+        if _is_client(entry):
+            if name in tools:
+                problems.append(Problem(file, line, key, f"{name!r} is a registered server tool's name"))
+            elif name in seen:
+                problems.append(Problem(file, line, key, f"{name!r} is listed twice"))
+        elif name not in tools:
             problems.append(Problem(file, line, key, _unknown_tool(name, tools)))
         elif name in seen:
             problems.append(Problem(file, line, key, f"{name!r} is listed twice"))
@@ -289,7 +393,7 @@ def _duplicate_keys(file: str, node: yaml.Node, path: str = "") -> list[Problem]
 
 
 # The tags pydantic puts in an error's location for the branch of a union ("str", "ServerTool").
-_UNION_BRANCHES = {"str", ServerTool.__name__}
+_UNION_BRANCHES = {"str", ServerTool.__name__, ClientTool.__name__}
 
 
 def _from_validation(file: str, root: yaml.Node, error: ValidationError) -> list[Problem]:
@@ -322,7 +426,7 @@ def _message(detail: Any, loc: tuple[int | str, ...]) -> str:
         return f"unknown key {loc[-1]!r} (known keys: {', '.join(_known_keys(loc[:-1]))})"
     if kind == "missing":
         return "required key missing"
-    if kind == "model_type" and loc[:1] == ("tools",):
+    if kind in ("model_type", "string_type") and loc[:1] == ("tools",) and len(loc) == 2:
         return f"a tool is a registered tool's name or a mapping with its name (got {detail['input']!r})"
     if kind == "value_error":
         return str(detail["msg"]).removeprefix("Value error, ")

@@ -22,6 +22,7 @@ def execution_input(run_id: str, settings: RunSettings) -> ExecutionInput:
             first_wait_seconds=settings.poll_first_seconds,
             max_wait_seconds=settings.poll_max_seconds,
             max_polls=settings.max_polls,
+            check_wait_seconds=settings.check_wait_seconds,
         ),
         run=RunProgress(status=RunStatus.queued),
     )

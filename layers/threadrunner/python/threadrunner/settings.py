@@ -37,11 +37,16 @@ class RunSettings(_Settings):
     model: str = "gpt-4.1-mini"
     poll_first_seconds: int = Field(default=2, ge=0)
     poll_max_seconds: int = Field(default=20, ge=0)
+    # Check run polls about every second inside one invocation while the model call is younger than this
+    # (threadrunner/workflow/polling.py); its Lambda's timeout leaves room for it (tests/infra/test_timing.py).
+    check_wait_seconds: int = Field(default=40, ge=0, le=60)
     run_deadline_seconds: int = Field(default=600, gt=0)
     # Polls and tool calls bound a run's history events far below the 25,000 limit (workflow/limits.py).
     max_polls: int = Field(default=400, gt=0, le=2000)
     # More tool calls than this in one run fail it (ToolCallLimitExceeded).
     max_tool_calls_per_run: int = Field(default=250, gt=0)
+    # How long a run waits for the application (client tool outputs, approvals) before it ends timed_out.
+    client_tool_timeout_seconds: int = Field(default=900, gt=0)
     # A round whose upstream response stays queued this long is cancelled and started again once.
     max_queued_seconds: float = Field(default=120, gt=0)
     thread_max_age_hours: int = Field(default=24, gt=0)

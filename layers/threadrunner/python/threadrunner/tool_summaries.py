@@ -54,7 +54,12 @@ def summarize_tool_calls(
         short = summarize_output(call.output)
         summarized.append(
             summary.model_copy(
-                update={"output": short.text, "output_truncated": short.truncated, "is_error": call.is_error}
+                update={
+                    "output": short.text,
+                    "output_truncated": short.truncated,
+                    "is_error": call.is_error,
+                    "approval": call.approval,
+                }
             )
         )
     return summarized

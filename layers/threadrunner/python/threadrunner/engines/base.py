@@ -17,6 +17,7 @@ from typing import BinaryIO, Literal, Protocol
 
 from pydantic import BaseModel, Field
 
+from threadrunner.models.records import GeneratedFile as GeneratedFile  # kept here for the engines
 from threadrunner.models.records import RunError, RunRecord, Usage
 
 UpstreamStatus = Literal[
@@ -52,14 +53,6 @@ class RunFile(BaseModel):
     content_type: str
     purpose: Literal["code_interpreter", "input"]
     key: str  # the upload in S3
-
-
-class GeneratedFile(BaseModel):
-    """A file the model produced upstream: a container file (``container_id``) or a Files API file."""
-
-    name: str
-    file_id: str
-    container_id: str | None = None
 
 
 class UpstreamRun(BaseModel):

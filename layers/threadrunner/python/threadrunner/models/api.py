@@ -9,6 +9,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from threadrunner.files.urls import PresignedPost
 from threadrunner.models.records import (
+    ApprovalDecision,
     FilePurpose,
     FileRecord,
     FileStatus,
@@ -225,11 +226,72 @@ class MessagePage(BaseModel):
 
 
 class ToolCallOut(BaseModel):
+    id: str | None = None  # the call's id: what tool_outputs and approvals name as tool_call_id
     name: str
     arguments: str
     # Valid JSON: the output, or past 500 characters {"truncated": true, "preview", "size_chars"}.
     output: str | None
     output_truncated: bool = False
+    runs_on: str = "server"  # client: the application ran it (POST /v1/runs/{id}/tool_outputs)
+    approval: ApprovalDecision | None = None  # who approved (or denied) the call, when, and why
+
+
+class RequiredCallOut(BaseModel):
+    id: str
+    name: str
+    arguments: str
+
+
+class RequiredActionOut(BaseModel):
+    """What a run in requires_action waits for: submit_tool_outputs (POST /v1/runs/{id}/tool_outputs) or
+    approve_tool_calls (POST /v1/runs/{id}/approvals), every call at once, before expires_at."""
+
+    type: str
+    tool_calls: list[RequiredCallOut]
+    expires_at: datetime
+
+    @classmethod
+    def of(cls, run: RunRecord) -> RequiredActionOut | None:
+        action = run.required_action
+        if action is None or action.answered_at is not None or run.status != "requires_action":
+            return None
+        calls = {call.call_id: call for call in run.tool_calls}
+        return cls(
+            type=action.type,
+            tool_calls=[
+                RequiredCallOut(id=call_id, name=calls[call_id].name, arguments=calls[call_id].arguments)
+                for call_id in action.call_ids
+                if call_id in calls
+            ],
+            expires_at=action.expires_at,
+        )
+
+
+class ToolOutputIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    tool_call_id: str = Field(min_length=1, max_length=256)
+    output: str
+
+
+class SubmitToolOutputsRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    tool_outputs: list[ToolOutputIn] = Field(min_length=1, max_length=128)
+
+
+class ApprovalIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    tool_call_id: str = Field(min_length=1, max_length=256)
+    approve: bool
+    reason: str | None = Field(default=None, max_length=2000)
+
+
+class ApprovalsRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    decisions: list[ApprovalIn] = Field(min_length=1, max_length=128)
 
 
 class ExecutionOut(BaseModel):
@@ -259,6 +321,8 @@ class RunOut(BaseModel):
     fallback_reason: str | None = None
     file_ids: list[str] = Field(default_factory=list)
     files: list[OutputFileOut] = Field(default_factory=list)  # what the run generated
+    # requires_action: the client tool calls to answer, or the calls to approve, and until when.
+    required_action: RequiredActionOut | None = None
 
     @classmethod
     def of(
@@ -287,7 +351,13 @@ class RunOut(BaseModel):
             answer=run.answer,
             tool_calls=[
                 ToolCallOut(
-                    name=c.name, arguments=c.arguments, output=c.output, output_truncated=c.output_truncated
+                    id=c.call_id,
+                    name=c.name,
+                    arguments=c.arguments,
+                    output=c.output,
+                    output_truncated=c.output_truncated,
+                    runs_on=c.runs_on,
+                    approval=c.approval,
                 )
                 for c in run.tool_calls
             ],
@@ -305,6 +375,7 @@ class RunOut(BaseModel):
             fallback_reason=run.fallback_reason,
             file_ids=run.file_ids,
             files=files or [],
+            required_action=RequiredActionOut.of(run),
         )
 
 

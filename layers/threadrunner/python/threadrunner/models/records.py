@@ -84,6 +84,40 @@ class ToolCallSummary(BaseModel):
     output: str | None = None
     output_truncated: bool = False
     is_error: bool = False
+    runs_on: str = "server"  # client: the application answered it (POST /v1/runs/{id}/tool_outputs)
+    approval: ApprovalDecision | None = None  # a server tool with approval: required
+
+
+class ActionType(StrEnum):
+    """What a run in requires_action waits for from the application."""
+
+    submit_tool_outputs = "submit_tool_outputs"  # client tools: POST /v1/runs/{id}/tool_outputs
+    approve_tool_calls = "approve_tool_calls"  # approval gates: POST /v1/runs/{id}/approvals
+
+
+class RequiredAction(BaseModel):
+    """The calls of the current round the run waits on (Check run sets it; Wait for the application stores
+    the task token; the API answers it and hands the token back with SendTaskSuccess)."""
+
+    type: ActionType
+    round: int
+    call_ids: list[str]
+    expires_at: datetime
+    task_token: str | None = None
+    answered_at: datetime | None = None
+    answered_by: str | None = None
+    answer_digest: str | None = None  # of the accepted submission: its repeat is answered, not refused
+    # of the accepted approvals when the same wait went on to the round's client tools
+    approvals_digest: str | None = None
+
+
+class ApprovalDecision(BaseModel):
+    """Who decided on a call that needs approval, and when."""
+
+    approved: bool
+    reason: str | None = None
+    decided_by: str
+    decided_at: datetime
 
 
 class OutputFile(BaseModel):
@@ -106,6 +140,14 @@ class RunMetrics(BaseModel):
     tool_errors: int = 0
     estimated_cost_usd: float | None = None  # None: the model has no price (threadrunner.pricing)
     error: str | None = None  # the error code, when it did not complete
+
+
+class GeneratedFile(BaseModel):
+    """A file the model produced upstream: a container file (``container_id``) or a Files API file."""
+
+    name: str
+    file_id: str
+    container_id: str | None = None
 
 
 class RunRecord(Record):
@@ -146,7 +188,13 @@ class RunRecord(Record):
     fallback_reason: str | None = None
     file_ids: list[str] = Field(default_factory=list)  # the caller's uploads attached to the message
     output_files: list[OutputFile] = Field(default_factory=list)
+    # Check run keeps what the finished response produced (its answer, and the files to copy), so Collect
+    # outputs does not fetch the response again: ``outputs_of`` names that response.
+    generated_files: list[GeneratedFile] = Field(default_factory=list)
+    outputs_of: str | None = None
     metrics: RunMetrics | None = None  # set once the run has ended (threadrunner.accounting)
+    # requires_action with client tools or calls waiting for approval: what the application must answer.
+    required_action: RequiredAction | None = None
 
     @property
     def usage(self) -> Usage:
@@ -174,6 +222,10 @@ class ToolCallRecord(Record):
     is_error: bool = False
     truncated: bool = False
     full_output_key: str | None = None  # S3: the whole output, when ``output`` was cut for the model
+    # "client": the application runs it; "approval": a server tool waiting for a person's decision.
+    waits_for: str | None = None
+    approval: ApprovalDecision | None = None
+    answered_by: str | None = None  # the user who posted a client tool's output
     attempts: int = 0
     started_at: datetime | None = None
     finished_at: datetime | None = None

@@ -11,6 +11,9 @@ class PollSettings(BaseModel):
     first_wait_seconds: int = Field(ge=0)
     max_wait_seconds: int = Field(ge=0)
     max_polls: int = Field(gt=0)
+    # Check run polls about every second inside one invocation while the model call is younger than this
+    # (0: it hands back to a Wait after one poll). Absent from executions started before it existed.
+    check_wait_seconds: int = Field(default=0, ge=0)
 
 
 class PendingToolCall(BaseModel):

@@ -18,6 +18,7 @@ from threadrunner.services.context import ApiContext
 from threadrunner.services.endings import end_before_start
 from threadrunner.services.files import files_for_run
 from threadrunner.stores._dynamo import TransactItem
+from threadrunner.workflow import application_steps
 
 logger = logging.getLogger(__name__)
 
@@ -117,6 +118,11 @@ def cancel(ctx: ApiContext, run: RunRecord) -> tuple[RunOut, bool]:
         return RunOut.of(ctx.runs.get(run.id), _region(ctx)), True
     ctx.runs.request_cancel(run.id)
     current = ctx.runs.get(run.id)
+    action = current.required_action
+    if action is not None and action.answered_at is None and action.task_token:
+        # Waiting for the application, no Check run comes: end the wait (without a token yet, Wait for the
+        # application ends it as soon as it stores one).
+        application_steps.abandon(action.task_token, run.id)
     return RunOut.of(current, _region(ctx)), current.status.is_terminal
 
 

@@ -10,7 +10,13 @@ from boto3.dynamodb.conditions import Attr, Key
 from botocore.exceptions import ClientError
 
 from threadrunner.errors import NotFoundError, UpstreamOutcomeUnknown
-from threadrunner.models.records import TERMINAL_STATUSES, RunRecord, ToolCallRecord, Usage
+from threadrunner.models.records import (
+    TERMINAL_STATUSES,
+    ActionType,
+    RunRecord,
+    ToolCallRecord,
+    Usage,
+)
 from threadrunner.stores._dynamo import (
     WRITE_RETRY,
     TransactItem,
@@ -253,6 +259,76 @@ class RunStore:
         )
         return flagged is not None
 
+    def store_action_token(self, run_id: str, round_number: int, token: str) -> bool:
+        """Wait for the application: keep its task token on the run's required action. False when the
+        application answered first (the caller then hands the token back itself)."""
+        stored = write_if(
+            self._table.update_item,
+            retry=self._retry,
+            Key={"run_id": run_id, "sk": RUN_SK},
+            UpdateExpression="SET required_action.task_token = :token",
+            ConditionExpression="attribute_exists(required_action) AND required_action.#round = :round "
+            "AND attribute_not_exists(required_action.answered_at)",
+            ExpressionAttributeNames={"#round": "round"},
+            ExpressionAttributeValues={":token": token, ":round": round_number},
+        )
+        return stored is not None
+
+    def answer_action(
+        self, run_id: str, round_number: int, *, by: str, digest: str, answered_at: datetime
+    ) -> RunRecord | None:
+        """Mark the required action answered, once, and the run in progress again: the run as it now is
+        (its token, if the wait stored one, is for the caller to send), or None when it was answered
+        already or no longer waits."""
+        written = write_if(
+            self._table.update_item,
+            retry=self._retry,
+            Key={"run_id": run_id, "sk": RUN_SK},
+            UpdateExpression="SET required_action.answered_at = :at, required_action.answered_by = :by, "
+            "required_action.answer_digest = :digest, #status = :in_progress",
+            ConditionExpression="attribute_exists(required_action) AND required_action.#round = :round "
+            "AND attribute_not_exists(required_action.answered_at) AND #status = :waiting",
+            ExpressionAttributeNames={"#round": "round", "#status": "status"},
+            ExpressionAttributeValues={
+                ":at": to_value(answered_at),
+                ":by": by,
+                ":digest": digest,
+                ":round": round_number,
+                ":in_progress": "in_progress",
+                ":waiting": "requires_action",
+            },
+            ReturnValues="ALL_NEW",
+        )
+        return None if written is None else from_item(RunRecord, written["Attributes"])
+
+    def advance_action(
+        self, run_id: str, round_number: int, *, call_ids: list[str], approvals_digest: str
+    ) -> bool:
+        """Approvals decided, the same wait goes on to the round's client tools: the action becomes
+        submit_tool_outputs for ``call_ids`` in one conditional write that keeps the task token and the
+        expiry (Wait for the application may be storing the token at this moment). False when the approvals
+        were answered already or the run no longer waits."""
+        written = write_if(
+            self._table.update_item,
+            retry=self._retry,
+            Key={"run_id": run_id, "sk": RUN_SK},
+            UpdateExpression="SET required_action.#type = :outputs, required_action.call_ids = :ids, "
+            "required_action.approvals_digest = :digest",
+            ConditionExpression="attribute_exists(required_action) AND required_action.#round = :round "
+            "AND required_action.#type = :approvals AND attribute_not_exists(required_action.answered_at) "
+            "AND #status = :waiting",
+            ExpressionAttributeNames={"#round": "round", "#type": "type", "#status": "status"},
+            ExpressionAttributeValues={
+                ":outputs": ActionType.submit_tool_outputs.value,
+                ":approvals": ActionType.approve_tool_calls.value,
+                ":ids": call_ids,
+                ":digest": approvals_digest,
+                ":round": round_number,
+                ":waiting": "requires_action",
+            },
+        )
+        return written is not None
+
     def delete(self, run_id: str) -> None:
         """The run and its tool-call ledger (every item of its partition)."""
         arguments: dict[str, Any] = {
@@ -303,13 +379,23 @@ class ToolCallLedger:
         )
         return int(response["Attributes"]["attempts"])
 
+    def decide(self, run_id: str, call_id: str, approval: Any) -> None:
+        """Record a person's decision on a call that needs approval (before its tool may run)."""
+        self._table.update_item(
+            Key={"run_id": run_id, "sk": f"call#{call_id}"},
+            UpdateExpression="SET approval = :a",
+            ConditionExpression="attribute_exists(sk)",
+            ExpressionAttributeValues={":a": to_value(approval)},
+        )
+
     def save_output(self, call: ToolCallRecord) -> ToolCallRecord:
         """Store the output once; if another attempt stored one first, that one wins."""
         try:
             self._table.update_item(
                 Key={"run_id": call.run_id, "sk": f"call#{call.call_id}"},
                 UpdateExpression="SET #o = :o, is_error = :e, truncated = :t, finished_at = :f, duration_ms = :d"
-                + (", full_output_key = :k" if call.full_output_key else ""),
+                + (", full_output_key = :k" if call.full_output_key else "")
+                + (", answered_by = :b" if call.answered_by else ""),
                 ConditionExpression="attribute_exists(sk) AND attribute_not_exists(#o)",
                 ExpressionAttributeNames={"#o": "output"},
                 ExpressionAttributeValues={
@@ -319,7 +405,8 @@ class ToolCallLedger:
                     ":f": to_value(call.finished_at),
                     ":d": call.duration_ms,
                 }
-                | ({":k": call.full_output_key} if call.full_output_key else {}),
+                | ({":k": call.full_output_key} if call.full_output_key else {})
+                | ({":b": call.answered_by} if call.answered_by else {}),
             )
         except ClientError as error:
             if is_condition_failure(error):

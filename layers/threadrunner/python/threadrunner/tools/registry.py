@@ -97,11 +97,17 @@ class ToolResult(BaseModel):
 
 
 def tool_specs(assistant: AssistantConfig) -> list[ToolSpec]:
-    """The tools the assistant's config lists, as the model sees them."""
-    unknown = [name for name in assistant.tools if name not in TOOLS]
+    """The tools the assistant's config lists, as the model sees them (a client tool as its YAML declares it)."""
+    client = assistant.client_tools
+    unknown = [name for name in assistant.tools if name not in TOOLS and name not in client]
     if unknown:
         raise ValueError(f"assistant {assistant.name} lists unknown tools: {', '.join(unknown)}")
-    return [TOOLS[name].spec() for name in assistant.tools]
+    return [
+        ToolSpec(name=name, description=client[name].description, parameters=client[name].parameters)
+        if name in client
+        else TOOLS[name].spec()
+        for name in assistant.tools
+    ]
 
 
 def call_tool(name: str, arguments: str, context: ToolContext) -> ToolResult:

@@ -4,14 +4,18 @@
 from __future__ import annotations
 
 import logging
+import time
 
 from threadrunner import clock
 from threadrunner.engines.base import UpstreamRun
 from threadrunner.models.records import RunError, RunRecord, RunStatus
 from threadrunner.models.workflow import RunProgress, StepInput
+from threadrunner.settings import UpstreamSettings
+from threadrunner.workflow import application_steps
 from threadrunner.workflow.context import StepContext
 from threadrunner.workflow.deleted_runs import progress_of_deleted, unless_run_deleted
-from threadrunner.workflow.polling import next_wait_seconds
+from threadrunner.workflow.invocation import remaining_seconds
+from threadrunner.workflow.polling import next_wait_seconds, short_poll_pause
 from threadrunner.workflow.rounds import create_round, run_request, with_message
 from threadrunner.workflow.tool_steps import record_tool_calls
 
@@ -35,6 +39,10 @@ def check_run(step: StepInput, ctx: StepContext) -> RunProgress:
             return restarted
         run = ctx.runs.get(run.id)
     upstream = engine.poll(run)
+    run, upstream = _short_polls(run, upstream, step, ctx)
+    if run.cancel_requested:  # asked while this invocation polled
+        engine.cancel(run)
+        return RunProgress(status=RunStatus.cancelled, poll_count=poll_count)
     response_id = run.current_response_id or ""
     if upstream.status not in ("queued", "in_progress"):
         ctx.runs.record_usage(run.id, response_id, upstream.usage)
@@ -48,9 +56,22 @@ def check_run(step: StepInput, ctx: StepContext) -> RunProgress:
             ctx.runs.update(run.id, error=limit_error)
             return RunProgress(status=RunStatus.failed, poll_count=poll_count)
         pending = record_tool_calls(run, upstream, ctx)
+        if (action := application_steps.required_action(run, ctx)) is not None:
+            # Client tools or approvals: Wait for the application, until its expiry (then action_expired).
+            ctx.runs.update(run.id, status=RunStatus.requires_action, required_action=action)
+            return RunProgress(
+                status=application_steps.AWAITING_APPLICATION,
+                wait_seconds=application_steps.seconds_left(action),
+                poll_count=poll_count,
+                tool_calls=pending,
+            )
         ctx.runs.update(run.id, status=RunStatus.requires_action)
         return RunProgress(status=RunStatus.requires_action, poll_count=poll_count, tool_calls=pending)
     if upstream.status == "completed":
+        # Collect outputs works from this, instead of fetching the finished response a second time.
+        ctx.runs.update(
+            run.id, answer=upstream.answer or "", generated_files=upstream.files, outputs_of=response_id
+        )
         return RunProgress(status="completed", poll_count=poll_count)
     if upstream.status in ("failed", "cancelled", "expired", "incomplete"):
         error = upstream.error or RunError(
@@ -69,8 +90,47 @@ def _wait_or_time_out(
     """The watchdog: past the run's deadline or the poll limit the run ends timed_out (Cancel run)."""
     if clock.now() >= run.deadline_at or poll_count >= step.settings.max_polls:
         return RunProgress(status=RunStatus.timed_out, poll_count=poll_count)
-    wait = next_wait_seconds(step.settings, poll_count, poll_after_ms)
+    wait = next_wait_seconds(step.settings, _call_age_seconds(run), poll_after_ms)
     return RunProgress(status=RunStatus.in_progress, wait_seconds=wait, poll_count=poll_count)
+
+
+def _call_age_seconds(run: RunRecord) -> float:
+    """How long the current model call has run: the backoff restarts with each call."""
+    started = run.round_started_at or run.started_at
+    return 0.0 if started is None else max((clock.now() - started).total_seconds(), 0.0)
+
+
+def poll_budget_seconds(settings: UpstreamSettings) -> float:
+    """The longest one upstream call may take: every attempt timing out, and the waits between them."""
+    return settings.retry_max_attempts * settings.openai_timeout_seconds + settings.retry_budget_seconds
+
+
+def _short_polls(
+    run: RunRecord, upstream: UpstreamRun, step: StepInput, ctx: StepContext
+) -> tuple[RunRecord, UpstreamRun]:
+    """Poll about every second inside this invocation while the model call is young (check_wait_seconds),
+    the run has time left and the Lambda keeps room for one more upstream call: a short model call then
+    ends in one Check run, with no Wait + Check + Choice cycles. Stops early for a cancel request."""
+    engine = ctx.engine(run.engine)
+    while upstream.status in ("queued", "in_progress"):
+        pause = short_poll_pause(
+            step.settings,
+            _call_age_seconds(run),
+            upstream.poll_after_ms,
+            remaining_seconds=remaining_seconds(),
+            poll_budget_seconds=poll_budget_seconds(ctx.upstream_settings),
+        )
+        if pause is None or (run.deadline_at - clock.now()).total_seconds() <= pause:
+            break
+        _sleep(pause)
+        run = ctx.runs.get(run.id)
+        if run.cancel_requested or run.restarting_round:
+            break
+        upstream = engine.poll(run)
+    return run, upstream
+
+
+_sleep = time.sleep  # tests replace it
 
 
 def _stuck_in_queue(run: RunRecord, ctx: StepContext) -> bool:

@@ -12,6 +12,7 @@ from threadrunner.engines.base import FileEngine
 from threadrunner.files.outputs import copy_outputs
 from threadrunner.models.records import RunError, RunRecord, RunStatus, ToolCallRecord
 from threadrunner.models.workflow import FinishRunInput, FinishRunOutput, RunProgress, StepInput
+from threadrunner.workflow.application_steps import ACTION_EXPIRED
 from threadrunner.workflow.context import StepContext
 from threadrunner.workflow.deleted_runs import finish_of_deleted, progress_of_deleted, unless_run_deleted
 from threadrunner.workflow.rounds import summarize_tool_outputs
@@ -27,13 +28,18 @@ def collect_outputs(step: StepInput, ctx: StepContext) -> RunProgress:
     upstream for a short while, and code interpreter containers expire when idle."""
     run = ctx.runs.get(step.run_id)
     engine = ctx.engine(run.engine)
-    upstream = engine.poll(run)
+    if run.outputs_of is not None and run.outputs_of == run.current_response_id:
+        # Check run kept the finished response's answer and files: no second fetch of the response.
+        answer, files = run.answer or "", run.generated_files
+    else:  # checked by a Check run that kept nothing (one deployed before it did)
+        upstream = engine.poll(run)
+        answer, files = upstream.answer or "", upstream.files
     outputs = []
-    if upstream.files:
+    if files:
         if ctx.blobs is None:
             raise RuntimeError("Collect outputs has no bucket to copy generated files to")
-        outputs = copy_outputs(run, upstream.files, cast(FileEngine, engine), ctx.blobs)
-    ctx.runs.update(run.id, answer=upstream.answer or "", output_files=outputs)
+        outputs = copy_outputs(run, files, cast(FileEngine, engine), ctx.blobs)
+    ctx.runs.update(run.id, answer=answer, output_files=outputs)
     return RunProgress(status=RunStatus.completed, poll_count=step.run.poll_count)
 
 
@@ -72,7 +78,16 @@ def finish_run(finish: FinishRunInput, ctx: StepContext) -> FinishRunOutput:
 
 def _end(run: RunRecord, status: RunStatus, error: RunError | None, ctx: StepContext) -> None:
     """Status, metrics and usage at once (threadrunner.accounting)."""
-    accounting.end_now(ctx, run, status, error)
+    accounting.end_run(
+        run,
+        ctx.runs,
+        ctx.usage,
+        ctx.cost_settings.price_table,
+        environment=ctx.run_settings.environment,
+        status=status,
+        completed_at=clock.now(),
+        error=error,
+    )
 
 
 def _stop_upstream(run: RunRecord, ctx: StepContext) -> None:
@@ -105,6 +120,12 @@ def _final_status(finish: FinishRunInput, run: RunRecord) -> tuple[RunStatus, Ru
     if finish.error is not None:
         return RunStatus.failed, RunError(code=finish.error.error, message=_cause_message(finish.error.cause))
     status = finish.run.status
+    if status == ACTION_EXPIRED:  # Wait for the application timed out: nobody answered the required action
+        expires_at = run.required_action.expires_at.isoformat() if run.required_action else "its expiry"
+        return RunStatus.timed_out, RunError(
+            code=ACTION_EXPIRED,
+            message=f"the application did not answer the run's required action by {expires_at}",
+        )
     if status in (RunStatus.completed, RunStatus.cancelled, RunStatus.timed_out):
         return RunStatus(status), None
     # failed, expired, incomplete: Check run stored the upstream's reason on the run already

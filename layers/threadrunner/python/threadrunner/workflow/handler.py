@@ -11,6 +11,7 @@ from pydantic import BaseModel
 
 from threadrunner.observability import logger, metrics, tracer
 from threadrunner.workflow.context import StepContext, default_context
+from threadrunner.workflow.invocation import lambda_invocation
 
 InputT = TypeVar("InputT", bound=BaseModel)
 
@@ -28,6 +29,7 @@ def step_handler(
         run_id = getattr(event, "run_id", None)
         logger.set_correlation_id(run_id)  # every log line of a run, whatever the step, shares its id
         logger.append_keys(run_id=run_id, step=step.__name__)
-        return step(event, default_context()).model_dump(mode="json")
+        with lambda_invocation(context):  # Check run polls inside the invocation while time is left
+            return step(event, default_context()).model_dump(mode="json")
 
     return lambda_handler

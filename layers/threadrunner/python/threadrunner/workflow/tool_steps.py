@@ -27,15 +27,29 @@ class ToolOutputsMissing(Exception):
 
 def record_tool_calls(run: RunRecord, upstream: UpstreamRun, ctx: StepContext) -> list[PendingToolCall]:
     """Put every requested call in the ledger and route it: to its tool's Lambda, or, when it must not run
-    (unknown tool, not this assistant's, no Lambda deployed), straight to an error output for the model."""
+    (unknown tool, not this assistant's, no Lambda deployed), straight to an error output for the model.
+    A client tool's call goes to neither: the application answers it (Wait for the application). A call
+    that needs approval goes to its Lambda too, and runs there once approved (denied: it has its output)."""
     assistant = load_assistant(ctx.tool_settings.assistants_dir, run.assistant)
     known = {summary.call_id for summary in run.tool_calls}
     pending = []
     for call in upstream.tool_calls:
+        waits_for = None
+        if call.name in assistant.client_tools:
+            waits_for = "client"
+        elif call.name in assistant.approval_required:
+            waits_for = "approval"
         record = ToolCallRecord(
-            run_id=run.id, call_id=call.call_id, round=run.round, name=call.name, arguments=call.arguments
+            run_id=run.id,
+            call_id=call.call_id,
+            round=run.round,
+            name=call.name,
+            arguments=call.arguments,
+            waits_for=waits_for,
         )
         ctx.ledger.add(record)
+        if waits_for == "client":
+            continue
         function = ctx.tool_functions.get(call.name)
         refused = refusal(call.name, assistant)
         if refused is None and function is None:
@@ -45,7 +59,12 @@ def record_tool_calls(run: RunRecord, upstream: UpstreamRun, ctx: StepContext) -
         else:
             pending.append(PendingToolCall(call_id=call.call_id, name=call.name, function=function or ""))
     new = [
-        ToolCallSummary(call_id=c.call_id, name=c.name, arguments=c.arguments)
+        ToolCallSummary(
+            call_id=c.call_id,
+            name=c.name,
+            arguments=c.arguments,
+            runs_on="client" if c.name in assistant.client_tools else "server",
+        )
         for c in upstream.tool_calls
         if c.call_id not in known
     ]
@@ -66,6 +85,8 @@ def tool_runner(tool_name: str) -> Callable[[RunToolInput, StepContext], RunTool
         attempt = ctx.ledger.start_attempt(call.run_id, call.call_id, started.isoformat())
         if call.name != tool_name:
             result = error_result(f"the call for {call.name} reached the {tool_name} tool")
+        elif call.waits_for == "approval" and (call.approval is None or not call.approval.approved):
+            result = error_result(f"the call of {tool_name} was not approved")
         elif attempt > MAX_TOOL_ATTEMPTS:  # earlier attempts died (Lambda timeout, crash): stop trying
             result = error_result(f"the tool {tool_name} did not finish after {MAX_TOOL_ATTEMPTS} attempts")
         else:
