@@ -21,6 +21,8 @@ from threadrunner.files.types import KNOWN_TYPES
 from threadrunner.pricing import ModelPrice, default_prices, price_for
 from threadrunner.workflow.limits import check_history_budget
 
+from infra.workflows import Completion
+
 # run.asl.json stops every execution at 7200 s: a run's own deadline must end it well before that.
 _MAX_RUN_DEADLINE_SECONDS = 6000
 # CloudWatch Logs accepts only these retention periods (jsii enums carry names, not the day counts).
@@ -176,6 +178,11 @@ class EnvironmentConfig(_Strict):
     # Check run polls about every second inside one invocation while the model call is younger than this; the
     # Check run Lambda's timeout grows with it (infra/constructs/functions.py).
     check_wait_seconds: int = Field(default=40, ge=0, le=60)
+    # How the workflow learns that a model call ended: "webhook" (the upstream's webhook resumes Wait for
+    # model; register it after deploying: `threadrunner webhooks register`) or "poll" (Wait and Check run).
+    completion: Completion = "poll"
+    # completion "webhook": with no webhook this long after a model call started waiting, Check run polls.
+    webhook_fallback_seconds: int = Field(default=60, gt=0, le=3600)
     run_deadline_seconds: int = Field(gt=0, lt=_MAX_RUN_DEADLINE_SECONDS)
     # Polls and tool calls bound a run's history events: the worst case must leave half of the 25,000
     # a Standard execution allows free (threadrunner/workflow/limits.py).

@@ -25,7 +25,6 @@ LIBRARY_DIR = REPO_ROOT / "layers" / "threadrunner" / "python" / "threadrunner"
 ASSISTANTS_DIR = REPO_ROOT / "assistants"
 PYPROJECT = REPO_ROOT / "pyproject.toml"
 BUILD_CACHE_DIR = REPO_ROOT / ".build"
-RUN_WORKFLOW_FILE = REPO_ROOT / "infra" / "workflows" / "run.asl.json"
 
 # Where the threadrunner layer puts things inside the Lambda (layers are extracted under /opt).
 LAYER_ASSISTANTS_DIR = "/opt/assistants"
@@ -62,6 +61,10 @@ class FunctionName(StrEnum):
     reconcile_run = "reconcile_run"
     # Wait for the application (run.asl.json): keeps the run's task token for the API's SendTaskSuccess.
     wait_for_application = "wait_for_application"
+    # Wait for model with completion "webhook": keeps the run's task token under its upstream response id.
+    await_model = "await_model"
+    # POST /v1/webhooks/openai: an upstream response ended; resumes the run waiting for it (no JWT).
+    openai_webhook = "openai_webhook"
 
     @property
     def code_folder(self) -> str:
@@ -166,7 +169,7 @@ REPAIR_FUNCTIONS = frozenset({FunctionName.reconcile_run})
 WORKFLOW_STEPS = tuple(
     name
     for name in FunctionName
-    if name is not FunctionName.api
+    if name not in (FunctionName.api, FunctionName.openai_webhook)
     and name not in CLEANUP_FUNCTIONS
     and name not in FILE_FUNCTIONS
     and name not in REPAIR_FUNCTIONS
@@ -187,9 +190,15 @@ def secret_name(environment: str) -> str:
     return f"{SERVICE_NAME}/{environment}/openai-api-key"
 
 
+def webhook_secret_name(environment: str) -> str:
+    """The upstream's webhook signing secret (``threadrunner webhooks register`` fills it in)."""
+    return f"{SERVICE_NAME}/{environment}/openai-webhook-secret"
+
+
 class OutputName(StrEnum):
     api_url = "ApiUrl"
     state_machine_arn = "StateMachineArn"
     user_pool_id = "UserPoolId"
     user_pool_client_id = "UserPoolClientId"
     secret_name = "SecretName"  # noqa: S105 - the output holding the secret's name, not a secret
+    webhook_secret_name = "WebhookSecretName"  # noqa: S105 - the output holding the secret's name

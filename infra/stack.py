@@ -17,6 +17,7 @@ from infra.constructs.monitoring import Monitoring
 from infra.constructs.reconciler import Reconciler
 from infra.constructs.storage import Storage
 from infra.constructs.upstream_secret import UpstreamSecret
+from infra.constructs.webhooks import Webhooks
 from infra.constructs.workflow import Workflow
 
 
@@ -45,6 +46,14 @@ class ThreadrunnerStack(Stack):
         workflow = Workflow(
             self, "Workflow", config=config, storage=storage, functions=functions, log_groups=log_groups
         )
+        webhooks = Webhooks(
+            self,
+            "Webhooks",
+            config=config,
+            storage=storage,
+            functions=functions,
+            state_machine_arn=workflow.machine_arn,
+        )
         cleanup = Cleanup(self, "Cleanup", config=config, storage=storage, functions=functions)
         reconciler = Reconciler(
             self,
@@ -66,6 +75,7 @@ class ThreadrunnerStack(Stack):
             log_groups=log_groups,
             state_machine=workflow.state_machine,
             delete_threads=cleanup.delete_threads,
+            webhook=webhooks.function,
         )
         self.monitoring = Monitoring(
             self,
@@ -74,6 +84,7 @@ class ThreadrunnerStack(Stack):
             functions=[
                 *workflow.steps.values(),
                 self.api.function,
+                webhooks.function,
                 *cleanup.functions.values(),
                 self.files.stage_file,
                 reconciler.function,
@@ -92,5 +103,6 @@ class ThreadrunnerStack(Stack):
         self.storage = storage
         self.log_groups = log_groups
         self.workflow = workflow
+        self.webhooks = webhooks
         self.upstream_secret = upstream_secret
         CfnOutput(self, OutputName.state_machine_arn.value, value=workflow.state_machine.state_machine_arn)

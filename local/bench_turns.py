@@ -219,6 +219,7 @@ class Scenario:
             "lambda_invocations_by_function": {k: v / count for k, v in sorted(invocations.items())},
             "dynamodb_units_estimated": True,
             "completion_delay_seconds_avg": round(statistics.mean(delays), 3) if delays else None,
+            "completion_delay_seconds_p50": round(statistics.median(delays), 3) if delays else None,
             "completion_delay_seconds_max": round(max(delays), 3) if delays else None,
             "cost_per_1000_turns_usd": {key: round(value * 1000, 4) for key, value in cost.items()},
             "seed_cost_per_1000_turns_usd": {key: round(value * 1000, 4) for key, value in seed.items()},
@@ -296,13 +297,6 @@ def _plans(scenario: str) -> list[Any]:
     ]
 
 
-def webhook_mode_available() -> bool:
-    """The webhook path exists once the settings know a ``completion`` choice (poll or webhook)."""
-    from threadrunner.settings import RunSettings
-
-    return "completion" in RunSettings.model_fields
-
-
 def run_scenarios(
     scenarios: list[str], model_seconds: list[float], turns: int, modes: list[str]
 ) -> Iterator[dict[str, Any]]:
@@ -310,14 +304,6 @@ def run_scenarios(
     for seconds in model_seconds:
         for scenario in scenarios:
             for mode in modes:
-                if mode == "webhook" and not webhook_mode_available():
-                    yield {
-                        "scenario": scenario,
-                        "mode": mode,
-                        "model_seconds": seconds,
-                        "result": "n/a (webhook mode not built yet)",
-                    }
-                    continue
                 yield _run(scenario, mode, seconds, turns).summary()
 
 
@@ -330,13 +316,16 @@ def _run(scenario: str, mode: str, seconds: float, turns: int) -> Scenario:
     from local.stack import LocalStack
 
     overrides = {"POWERTOOLS_METRICS_DISABLED": "true", "POWERTOOLS_LOG_LEVEL": "ERROR"}
-    if mode == "webhook":
-        overrides["THREADRUNNER_COMPLETION"] = "webhook"
     results: list[Turn] = []
     with ExitStack() as running:
         emulator = running.enter_context(EmulatorServer(port=0, model_seconds=seconds))
         stack = running.enter_context(
-            LocalStack(upstream_base_url=emulator.base_url, api_key="sk-bench", overrides=overrides)
+            LocalStack(
+                upstream_base_url=emulator.base_url,
+                api_key="sk-bench",
+                overrides=overrides,
+                completion="webhook" if mode == "webhook" else "poll",
+            )
         )
         client = running.enter_context(
             httpx.Client(
@@ -389,9 +378,6 @@ def table(summaries: list[dict[str, Any]]) -> str:
     )
     rows = [header, "-" * len(header)]
     for s in summaries:
-        if "result" in s:
-            rows.append(f"{s['scenario']:<8} {s['mode']:<8} {s['model_seconds']:>7g} {s['result']}")
-            continue
         delay_avg = (
             "-" if s["completion_delay_seconds_avg"] is None else f"{s['completion_delay_seconds_avg']:.2f} s"
         )

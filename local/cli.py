@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from enum import StrEnum
 from typing import Annotated
 
 import typer
@@ -10,6 +11,13 @@ import typer
 from local.cli_assistants import app as assistants_app
 from local.cli_bench import bench_app
 from local.cli_tools import new_app, tools_app
+from local.cli_webhooks import webhooks_app
+
+
+class CompletionMode(StrEnum):  # infra.workflows.Completion, as typer wants a choice
+    webhook = "webhook"
+    poll = "poll"
+
 
 app = typer.Typer(
     no_args_is_help=True, help="threadrunner local mode: the local stack, tokens, tools, the demo."
@@ -18,6 +26,7 @@ app.add_typer(tools_app, name="tools")
 app.add_typer(new_app, name="new")
 app.add_typer(assistants_app, name="assistants")
 app.add_typer(bench_app, name="bench")
+app.add_typer(webhooks_app, name="webhooks")
 
 
 @app.command()
@@ -30,14 +39,23 @@ def local(
         typer.Option(
             min=0,
             help="The emulator's model takes this many seconds of wall time per call, however often it is "
-            "polled (default: it answers after one poll).",
+            "polled (default: 0.5 s, then it signs its webhook; with --completion poll it answers after "
+            "one poll).",
+        ),
+    ] = None,
+    completion: Annotated[
+        CompletionMode | None,
+        typer.Option(
+            help="How runs learn that a model call ended: webhook (the emulator's signed webhooks; the "
+            "default with the emulator) or poll (the default with a real upstream, which cannot reach "
+            "127.0.0.1).",
         ),
     ] = None,
 ) -> None:
     """Serve the local stack (API, workflow, emulator) until stopped; `make local PORT=...` runs this."""
     from local.stack import serve
 
-    serve(port=port, model_seconds=model_seconds)
+    serve(port=port, model_seconds=model_seconds, completion=completion.value if completion else None)
 
 
 @app.command()

@@ -55,8 +55,15 @@ def imports(
     runs: Annotated[int, typer.Option(min=1, help="Fresh interpreters per handler (the median counts).")] = 7,
     traced: Annotated[bool, typer.Option(help="Tracing on, as in Lambda (off: as the local stack).")] = True,
 ) -> None:
-    """Print each handler's import time and its ratio to `import openai` (0.35 or less: a light cold start)."""
-    from local.handler_imports import REPO_ROOT, lambda_environment, openai_import_seconds, probe
+    """Print each handler's import time and its ratio to `import openai` (0.35 or less: a light cold start),
+    and the API's first request after INIT (the AWS SDK and clients are made on first use, not at INIT)."""
+    from local.handler_imports import (
+        REPO_ROOT,
+        api_first_request,
+        lambda_environment,
+        openai_import_seconds,
+        probe,
+    )
 
     # The kinds come from infra (not an installed package): the bench runs in a clone.
     if str(REPO_ROOT) not in sys.path:
@@ -71,3 +78,11 @@ def imports(
         )
         seconds = statistics.median(probe(name.code_folder, environment).seconds for _ in range(runs))
         typer.echo(f"{name.value:<28} {seconds * 1000:7.0f} ms   {seconds / baseline:.2f}x  ({name.kind})")
+        if name.kind == "api":
+            probes = [probe(name.code_folder, environment, event=api_first_request()) for _ in range(runs)]
+            first = statistics.median(found.first_call or 0.0 for found in probes)
+            whole = statistics.median(found.seconds + (found.first_call or 0.0) for found in probes)
+            typer.echo(
+                f"{'  + first request':<28} {first * 1000:7.0f} ms   {first / baseline:.2f}x  "
+                f"(GET /v1/openapi.json; INIT and it: {whole * 1000:.0f} ms, {whole / baseline:.2f}x)"
+            )

@@ -32,7 +32,7 @@ _TEXT_TYPES = ("text/", "json", "xml", "javascript", "application/x-www-form-url
 
 access_log = logging.getLogger("local.http_api.access")
 
-Invoke = Callable[[dict[str, Any]], Invocation]
+Invoke = Callable[[str, dict[str, Any]], Invocation]  # (the route's function folder, event)
 Verify = Callable[[str], dict[str, str]]
 
 
@@ -144,7 +144,7 @@ def to_response(invocation: Invocation) -> Response:
 
 
 class HttpApi(LoopbackServer):
-    """The API on loopback; ``invoke`` calls the api function."""
+    """The API on loopback; ``invoke`` calls the route's function (the api Lambda, or the webhook's)."""
 
     def __init__(
         self,
@@ -205,7 +205,7 @@ class HttpApi(LoopbackServer):
             request_id=request_id,
             now=_now(),
         )
-        return to_response(self._invoke(event))
+        return to_response(self._invoke(route.route.function, event))
 
 
 class _AccessLogHandler(WSGIRequestHandler):

@@ -24,11 +24,13 @@ from pydantic import BaseModel, Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 from threadrunner import aws, cleanup, run_repair
 from threadrunner.assistant_definitions import validate_assistants
+from threadrunner.http.gateway_routes import OPENAI_WEBHOOK
 from threadrunner.run_metrics import NAMESPACE
 from threadrunner.services import context as api_context
 from threadrunner.settings import ToolSettings, reset_settings, run_settings
 from threadrunner.workflow import context as step_context
 
+from infra.workflows import Completion, run_workflow_definition
 from local.atomic_dynamodb import atomic_dynamodb
 from local.execution_events import deliver_status_changes
 from local.http_api import HttpApi
@@ -99,12 +101,16 @@ class LocalStack:
         port: int = 0,
         overrides: dict[str, str] | None = None,
         functions_dir: Path = REPO_ROOT / "functions",
-        definition_path: Path = REPO_ROOT / "infra" / "workflows" / "run.asl.json",
+        completion: Completion = "poll",
+        definition_path: Path | None = None,
     ) -> None:
         self.region = REGION
         self.account = ACCOUNT
         self.upstream_base_url = upstream_base_url
-        self.definition_path = definition_path
+        # How runs learn that a model call ended (infra/workflows): "webhook" registers the local webhook
+        # endpoint with the upstream at start (as `threadrunner webhooks register` does after a deploy).
+        self.completion = completion
+        self.definition_path = definition_path  # None: the real workflow for ``completion``
         self.overrides = dict(overrides or {})
         self.functions_dir = functions_dir
         self.lambdas = LambdaDispatch(
@@ -113,13 +119,14 @@ class LocalStack:
         self.table_names: dict[str, str] = {}  # logical name -> table name, once started
         self.bucket = f"{NAME}-files"
         self.secret_name = "threadrunner/local/openai-api-key"  # noqa: S105 - a name, not a secret
+        self.webhook_secret_name = "threadrunner/local/openai-webhook-secret"  # noqa: S105 - a name
         self.state_machine_name = f"{NAME}-run"
         self.state_machine_arn = f"arn:aws:states:{REGION}:{ACCOUNT}:stateMachine:{self.state_machine_name}"
         self._api_key = SecretStr(api_key)
         # Local-only routes, outside /v1/ and the deployed API: the schedule and the stream have no local
         # equivalent, so `threadrunner sweep` asks for a sweep here.
         self._http = HttpApi(
-            self._invoke_api, account_id=ACCOUNT, port=port, local_routes={"/_local/sweep": self.sweep}
+            self._invoke_route, account_id=ACCOUNT, port=port, local_routes={"/_local/sweep": self.sweep}
         )
         # Presigned URLs (uploads, generated files) point here; it checks them as S3 does and uses moto.
         self.s3_endpoint = S3Endpoint(
@@ -166,6 +173,7 @@ class LocalStack:
             undo.enter_context(deliver_status_changes(self.state_machine_arn, self.lambdas))
             undo.callback(self._stop_executions)
             undo.enter_context(self._http)
+            self._register_webhook()
             self._running = undo.pop_all()
         return self
 
@@ -215,6 +223,7 @@ class LocalStack:
             "THREADRUNNER_BUCKET": self.bucket,
             "THREADRUNNER_STATE_MACHINE_ARN": self.state_machine_arn,
             "THREADRUNNER_OPENAI_SECRET_NAME": self.secret_name,
+            "THREADRUNNER_OPENAI_WEBHOOK_SECRET_NAME": self.webhook_secret_name,
             "THREADRUNNER_OPENAI_BASE_URL": self.upstream_base_url,
             # The API hands deletes to this Lambda (an asynchronous invoke, in process here).
             "THREADRUNNER_DELETE_THREADS_FUNCTION": self.lambdas.function_arn("delete_threads"),
@@ -230,16 +239,51 @@ class LocalStack:
             {f"THREADRUNNER_{logical.upper()}_TABLE": name for logical, name in self.table_names.items()}
         )
         self.client("s3").create_bucket(Bucket=self.bucket)
-        self.client("secretsmanager").create_secret(
-            Name=self.secret_name, SecretString=self._api_key.get_secret_value()
+        secrets = self.client("secretsmanager")
+        secrets.create_secret(Name=self.secret_name, SecretString=self._api_key.get_secret_value())
+        # As CDK creates it: empty until the endpoint is registered (webhook mode, below).
+        secrets.create_secret(Name=self.webhook_secret_name, SecretString='{"webhook_secret": ""}')
+        workflow = (
+            run_workflow_definition(self.completion)
+            if self.definition_path is None
+            else self.definition_path.read_text()
         )
-        definition = render_definition(self.definition_path.read_text(), self.lambdas.function_arn)
+        definition = render_definition(workflow, self.lambdas.function_arn)
         self.client("stepfunctions").create_state_machine(
             name=self.state_machine_name,
             definition=definition,
             roleArn=f"arn:aws:iam::{ACCOUNT}:role/{self.state_machine_name}",
             type="STANDARD",
         )
+
+    @property
+    def webhook_url(self) -> str:
+        return f"{self.api_url}{OPENAI_WEBHOOK.path}"
+
+    def webhook_secret(self) -> str:
+        """The signing secret the upstream gave this stack's webhook endpoint (webhook mode)."""
+        stored = self.client("secretsmanager").get_secret_value(SecretId=self.webhook_secret_name)
+        return str(json.loads(stored["SecretString"])["webhook_secret"])
+
+    def _register_webhook(self) -> None:
+        """completion "webhook": the upstream signs its webhooks with the secret it gives this endpoint, kept
+        in (moto's) Secrets Manager as after `threadrunner webhooks register`. Poll mode registers nothing."""
+        if self.completion != "webhook":
+            return
+        from openai import OpenAI  # only in webhook mode: local start stays light
+
+        from local.webhook_registration import register
+
+        with OpenAI(
+            base_url=self.upstream_base_url, api_key=self._api_key.get_secret_value(), max_retries=0
+        ) as upstream:
+            register(
+                upstream,
+                self.client("secretsmanager"),
+                name=NAME,
+                url=self.webhook_url,
+                secret_name=self.webhook_secret_name,
+            )
 
     def sweep(self) -> Invocation:
         """What the schedule does in AWS: invoke sweep_threads once (runs and locks, expired threads)."""
@@ -251,8 +295,8 @@ class LocalStack:
         if detail["bucket"]["name"] == self.bucket and detail["object"]["key"].startswith(UPLOADS_PREFIX):
             self.lambdas.invoke(self.lambdas.function_name("stage_file"), event)
 
-    def _invoke_api(self, event: dict[str, Any]) -> Any:
-        return self.lambdas.invoke(self.lambdas.function_name("api"), event)
+    def _invoke_route(self, folder: str, event: dict[str, Any]) -> Any:
+        return self.lambdas.invoke(self.lambdas.function_name(folder), event)
 
     def abort_executions(self, cause: str = "aborted by the local stack", *, timeout: float = 30) -> None:
         """Abort every running execution and wait until nothing of them goes on: no execution running, no
@@ -427,19 +471,35 @@ def banner(api_url: str, upstream: str, cli: str) -> str:
     )
 
 
-def serve(port: int, model_seconds: float | None = None) -> None:
+# completion "webhook" with the emulator and no --model-seconds: its model takes this long per call.
+EMULATED_MODEL_SECONDS = 0.5
+
+
+def serve(port: int, model_seconds: float | None = None, completion: str | None = None) -> None:
     """Serve the local stack on 127.0.0.1:``port`` until Ctrl-C (or SIGTERM)."""
     import signal
 
     access_log = logging.getLogger("local.http_api")
     access_log.addHandler(logging.StreamHandler())
     access_log.setLevel(logging.INFO)
+    if model_seconds is None and completion != "poll":
+        # The emulator ends a response by itself (and signs its webhook) only when its model is time based.
+        model_seconds = EMULATED_MODEL_SECONDS
     with ExitStack() as running:
         upstream_ = running.enter_context(local_upstream(model_seconds))
         base_url, api_key, upstream = upstream_.base_url, upstream_.api_key, upstream_.description
         overrides = upstream_.overrides
+        # A real upstream cannot reach 127.0.0.1 with its webhooks: poll it.
+        chosen = completion or ("webhook" if upstream_.emulated else "poll")
+        mode: Completion = "webhook" if chosen == "webhook" else "poll"
         stack = running.enter_context(
-            LocalStack(upstream_base_url=base_url, api_key=api_key, port=port, overrides=overrides)
+            LocalStack(
+                upstream_base_url=base_url,
+                api_key=api_key,
+                port=port,
+                overrides=overrides,
+                completion=mode,
+            )
         )
         print(banner(stack.api_url, upstream, cli_command()), flush=True)
         stopped = threading.Event()

@@ -16,7 +16,15 @@ from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_logs as logs
 from aws_cdk import aws_stepfunctions as sfn
 from constructs import Construct
-from threadrunner.http.gateway_routes import CREATE_FILE, CREATE_RUN, DOCS, OPTIONS, ROUTES, GatewayRoute
+from threadrunner.http.gateway_routes import (
+    CREATE_FILE,
+    CREATE_RUN,
+    DOCS,
+    OPENAI_WEBHOOK,
+    OPTIONS,
+    ROUTES,
+    GatewayRoute,
+)
 from threadrunner.stores.tables import IDEMPOTENCY, MESSAGES, RUNS, THREADS
 
 from infra.config import EnvironmentConfig, ThrottleConfig
@@ -36,6 +44,8 @@ _WITHOUT_TOKEN = {
     "its route table alone (204 and Allow), reading no data.",
     DOCS: "The API's interactive documentation (Swagger UI): a browser opening the page sends no token; the "
     "Lambda answers it from the app's OpenAPI document alone, reading no data.",
+    OPENAI_WEBHOOK: "The upstream's webhooks carry no JWT: they are signed (Standard Webhooks), and the "
+    "openai_webhook Lambda refuses a bad signature or a stale timestamp (401) before reading anything.",
 }
 # The methods a browser may use across origins (CORS). Which routes exist: threadrunner.http.gateway_routes.
 METHODS = ("GET", "POST", "PUT", "PATCH", "DELETE")
@@ -90,6 +100,7 @@ class Api(Construct):
         log_groups: LogGroups,
         state_machine: sfn.StateMachine,
         delete_threads: lambda_.IFunction,
+        webhook: lambda_.IFunction,
     ) -> None:
         super().__init__(scope, construct_id)
         self.function = functions.create(
@@ -133,14 +144,21 @@ class Api(Construct):
             if config.allowed_origins
             else None,
         )
-        integration = integrations.HttpLambdaIntegration("ApiIntegration", self.function)
+        integrations_by_function = {
+            FunctionName.api.value: integrations.HttpLambdaIntegration("ApiIntegration", self.function),
+            FunctionName.openai_webhook.value: integrations.HttpLambdaIntegration(
+                "OpenaiWebhookIntegration", webhook
+            ),
+        }
         authorizer = authorizers.HttpJwtAuthorizer(
             "JwtAuthorizer",
             identity.issuer,
             jwt_audience=identity.audience,
             identity_source=["$request.header.Authorization"],
         )
-        routes = [self._add_route(route, integration, authorizer) for route in ROUTES]
+        routes = [
+            self._add_route(route, integrations_by_function[route.function], authorizer) for route in ROUTES
+        ]
         self.access_logs = log_groups.create(self, "AccessLogs")
         self.stage = self.http_api.add_stage(
             "DefaultStage",

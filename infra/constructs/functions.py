@@ -134,6 +134,7 @@ class FunctionFactory(Construct):
             "THREADRUNNER_POLL_FIRST_SECONDS": str(config.poll_first_seconds),
             "THREADRUNNER_POLL_MAX_SECONDS": str(config.poll_max_seconds),
             "THREADRUNNER_CHECK_WAIT_SECONDS": str(config.check_wait_seconds),
+            "THREADRUNNER_WEBHOOK_FALLBACK_SECONDS": str(config.webhook_fallback_seconds),
             "THREADRUNNER_RUN_DEADLINE_SECONDS": str(config.run_deadline_seconds),
             "THREADRUNNER_MAX_POLLS": str(config.max_polls),
             "THREADRUNNER_MAX_TOOL_CALLS_PER_RUN": str(config.max_tool_calls_per_run),

@@ -16,7 +16,6 @@ from threadrunner.tools.tool_lambda import TOOL_NAME_VARIABLE
 
 from infra.config import EnvironmentConfig
 from infra.constants import (
-    RUN_WORKFLOW_FILE,
     WORKFLOW_STEPS,
     FunctionName,
     LambdaName,
@@ -27,6 +26,7 @@ from infra.constants import (
 from infra.constructs.functions import FunctionFactory
 from infra.constructs.log_groups import LogGroups
 from infra.constructs.storage import Storage
+from infra.workflows import run_workflow_definition
 
 BOTH_TABLES = (THREADS, RUNS)
 
@@ -56,6 +56,13 @@ class Workflow(Construct):
             {tool.tool: fn.function_arn for tool, fn in self.tools.items()}
         )
         self.name = state_machine_name(config.name)
+        # Built from the name, not referenced: the definition refers to the steps that need it (a cycle).
+        self.machine_arn = Stack.of(self).format_arn(
+            service="states",
+            resource="stateMachine",
+            resource_name=self.name,
+            arn_format=ArnFormat.COLON_RESOURCE_NAME,
+        )
         self.steps: dict[LambdaName, lambda_.Function] = {tool: fn for tool, fn in self.tools.items()}
         for name in WORKFLOW_STEPS:
             routing = {"THREADRUNNER_TOOL_FUNCTIONS": routes} if name is FunctionName.check_run else None
@@ -64,17 +71,19 @@ class Workflow(Construct):
         self._let_finish_run_start_the_next_run()
         # The /aws/vendedlogs/ prefix keeps Step Functions from growing the account's log resource policy.
         self.log_group = log_groups.create(self, "Logs", log_group_name=f"/aws/vendedlogs/states/{self.name}")
+        definition = run_workflow_definition(config.completion)
         self.state_machine = sfn.StateMachine(
             self,
             "StateMachine",
             state_machine_name=self.name,
             state_machine_type=sfn.StateMachineType.STANDARD,
             # Inline rather than from_file (an S3 asset): the template then shows the workflow it deploys.
-            definition_body=sfn.DefinitionBody.from_string(RUN_WORKFLOW_FILE.read_text()),
+            definition_body=sfn.DefinitionBody.from_string(definition),
             definition_substitutions={
                 name.asl_placeholder: function.function_arn
                 for name, function in self.steps.items()
-                if isinstance(name, FunctionName)  # tools are routed at run time, by ARN
+                # tools are routed at run time, by ARN; Await model is in the webhook mode's definition only
+                if isinstance(name, FunctionName) and f"${{{name.asl_placeholder}}}" in definition
             },
             tracing_enabled=True,
             # Every event (state entered, task failed, ...) in every environment, never execution data: the
@@ -153,23 +162,21 @@ class Workflow(Construct):
         """Finish run hands the thread to its next queued run and starts its execution. The state machine's
         ARN is built from its name, not referenced: the definition already refers to Finish run (a cycle)."""
         finish_run = self.steps[FunctionName.finish_run]
-        stack = Stack.of(self)
-        machine_arn = stack.format_arn(
-            service="states",
-            resource="stateMachine",
-            resource_name=self.name,
-            arn_format=ArnFormat.COLON_RESOURCE_NAME,
-        )
+        machine_arn = self.machine_arn
         finish_run.add_environment("THREADRUNNER_STATE_MACHINE_ARN", machine_arn)
         finish_run.add_to_role_policy(
             iam.PolicyStatement(actions=["states:StartExecution"], resources=[machine_arn])
         )
         # Wait for the application hands its own token back when the application answered before it
-        # stored the token (threadrunner.workflow.application_steps).
+        # stored the token (threadrunner.workflow.application_steps); Await model when the webhook came
+        # before it stored its token (threadrunner.workflow.completion).
         self.steps[FunctionName.wait_for_application].add_to_role_policy(
             iam.PolicyStatement(
                 actions=["states:SendTaskSuccess", "states:SendTaskFailure"], resources=[machine_arn]
             )
+        )
+        self.steps[FunctionName.await_model].add_to_role_policy(
+            iam.PolicyStatement(actions=["states:SendTaskSuccess"], resources=[machine_arn])
         )
 
     def _grant_invoke(self) -> None:

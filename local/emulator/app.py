@@ -27,6 +27,8 @@ from local.emulator.responses import ResponseStore, StoredResponse, resource
 from local.emulator.runs import RunStore
 from local.emulator.script import HttpCall, HttpErrorPlan, Plan, Script
 from local.emulator.threads import ThreadStore
+from local.emulator.webhook_delivery import Webhooks
+from local.emulator.webhook_endpoints import WEBHOOK_ROUTES
 
 logger = logging.getLogger(__name__)
 
@@ -73,6 +75,7 @@ _ROUTES = Map(
             methods=["POST"],
             endpoint="submit_tool_outputs",
         ),
+        *WEBHOOK_ROUTES,
     ]
 )
 
@@ -133,6 +136,7 @@ class EmulatorApp:
         )
         self._exchanges: list[Exchange] = []
         self._internal_errors: list[str] = []
+        self.webhooks = Webhooks(lock=self._lock, finish=self._responses.retrieve)
         # A slow chat completion waits outside the lock; reset() wakes it, and its exchange then belongs to
         # no test (the generation moved on).
         self._wake = threading.Event()
@@ -183,6 +187,7 @@ class EmulatorApp:
             self._runs.clear()
             self._exchanges.clear()
             self._internal_errors.clear()
+            self.webhooks.reset()
             self._generation += 1
             self._wake.set()
             self._wake = threading.Event()
@@ -279,7 +284,11 @@ class EmulatorApp:
     def _response(self, response: StoredResponse) -> Response:
         # The real service tells pollers how long to wait while a response runs.
         headers = {} if response.final else {"openai-poll-after-ms": str(self._poll_after_ms)}
+        self.webhooks.watch(response)
         return _json(resource(response), headers=headers)
+
+    def _webhook_api(self, request: Request, **arguments: str) -> Response:
+        return _json(self.webhooks.answer(request, _json_body(request, default={}), **arguments))
 
     # Chat Completions: answered in the call, after the plan's delay.
     def _create_chat_completion(self, request: Request) -> Response:

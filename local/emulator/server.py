@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import date
+
+from openai.types.webhooks import WebhookEndpointWithSecret
 
 from local.emulator.app import EmulatorApp
 from local.emulator.exchange import Exchange
 from local.emulator.script import HttpErrorPlan, Plan
+from local.emulator.webhook_delivery import RESPONSE_EVENTS, WebhookDelivery, WebhookFaults
 from local.loopback import LoopbackServer
 
 
@@ -19,6 +23,9 @@ class EmulatorServer(LoopbackServer):
     ``today`` overrides the date the demo policy falls back to when the instructions carry none;
     ``model_seconds`` makes it time-based: a background response is final that many seconds of wall time
     after its creation, however often it is polled (``threadrunner local --model-seconds``).
+
+    Background responses that end are announced to the webhook endpoints as signed webhooks; the
+    ``*webhook*`` members below are the test side of that (local/emulator/webhook_delivery.py tells the details).
     """
 
     def __init__(
@@ -75,5 +82,73 @@ class EmulatorServer(LoopbackServer):
         return self._app.completion_times()
 
     def reset(self) -> None:
-        """Forget conversations, responses, files, the script and the exchanges (between tests)."""
+        """Forget conversations, responses, files, the script and the exchanges (between tests), and the
+        webhook endpoints, deliveries and knobs."""
         self._app.reset()
+
+    def stop(self) -> None:
+        """Stop serving and stop the webhook thread (undelivered webhooks are forgotten)."""
+        self._app.webhooks.close()
+        super().stop()
+
+    # Webhooks.
+    def configure_webhooks(
+        self,
+        *,
+        delay_seconds: float = 0.0,
+        duplicates: int = 1,
+        drop_next: int = 0,
+        drop_probability: float = 0.0,
+        seed: int = 0,
+        reorder_batch: int = 0,
+        reorder_wait_seconds: float = 2.0,
+        retries: int = 3,
+        retry_backoff_seconds: float = 0.05,
+    ) -> None:
+        """Set every webhook delivery knob at once (the defaults: prompt, once each, in order, retried 3
+        times from 50 ms): wait ``delay_seconds`` before sending; send each delivery ``duplicates`` times
+        (one webhook-id); never send the next ``drop_next`` deliveries, then drop each with
+        ``drop_probability`` (seeded by ``seed``); hold deliveries until ``reorder_batch`` are held (or the
+        first waited ``reorder_wait_seconds``) and send them newest first; retry a connection error or a
+        non-2xx answer ``retries`` times after ``retry_backoff_seconds``, doubled each time."""
+        self._app.webhooks.configure(
+            WebhookFaults(
+                delay_seconds=delay_seconds,
+                duplicates=duplicates,
+                drop_next=drop_next,
+                drop_probability=drop_probability,
+                seed=seed,
+                reorder_batch=reorder_batch,
+                reorder_wait_seconds=reorder_wait_seconds,
+                retries=retries,
+                retry_backoff_seconds=retry_backoff_seconds,
+            )
+        )
+
+    def add_webhook_endpoint(
+        self,
+        url: str,
+        *,
+        name: str = "emulator",
+        event_types: Sequence[str] = tuple(RESPONSE_EVENTS.values()),
+        secret: str | None = None,
+    ) -> WebhookEndpointWithSecret:
+        """An endpoint, as ``client.webhooks.create`` makes it, signing with ``secret`` when given (else a
+        new ``whsec_...``, in ``signing_secret``)."""
+        return self._app.webhooks.add_endpoint(
+            name=name, url=url, event_types=list(event_types), secret=secret
+        )
+
+    @property
+    def webhook_deliveries(self) -> list[WebhookDelivery]:
+        """Every delivery attempt and every dropped delivery, oldest first (a copy)."""
+        return self._app.webhooks.deliveries
+
+    def wait_for_webhook_deliveries(self, count: int, timeout: float = 5.0) -> list[WebhookDelivery]:
+        """``webhook_deliveries`` once it holds ``count`` entries, or as it is after ``timeout`` seconds."""
+        return self._app.webhooks.wait_for_deliveries(count, timeout)
+
+    @property
+    def pending_webhook_deliveries(self) -> int:
+        """Deliveries scheduled, held for reordering, or waiting for a retry."""
+        return self._app.webhooks.pending

@@ -1,7 +1,9 @@
 """The local stack over HTTP, with the emulator as the upstream: the API as a client sees it.
 
-One stack per test session (moto is process-global); each test resets the emulator and checks that every
-exchange with it matched the OpenAI OpenAPI description.
+One stack at a time (moto is process-global); each test resets the emulator and checks that every exchange
+with it matched the OpenAI OpenAPI description. The stack polls the upstream (completion "poll") unless a
+module asks for both modes: ``pytestmark = BOTH_COMPLETIONS`` runs its tests once per mode, and in webhook
+mode the emulator ends each response on its own (time based) and signs a webhook to the stack.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ from typing import Any
 import httpx
 import pytest
 
+from infra.workflows import COMPLETIONS, Completion
 from local.auth import issue_token
 from local.emulator import EmulatorServer
 from local.stack import LocalStack, forget_cached_clients
@@ -23,7 +26,12 @@ FAST = {
     "THREADRUNNER_POLL_MAX_SECONDS": "0",
     "THREADRUNNER_CHECK_WAIT_SECONDS": "0",  # no polling inside Check run: the e2e tests never wait
     "THREADRUNNER_RUN_DEADLINE_SECONDS": "120",
+    # completion "webhook": a webhook that never comes is made up for by a poll this soon
+    "THREADRUNNER_WEBHOOK_FALLBACK_SECONDS": "3",
 }
+# completion "webhook": the emulator's model takes this long per call, then its webhook goes out.
+WEBHOOK_MODEL_SECONDS = 0.2
+BOTH_COMPLETIONS = pytest.mark.parametrize("completion", COMPLETIONS, indirect=True)
 TERMINAL = {"completed", "failed", "cancelled", "timed_out"}
 
 
@@ -36,16 +44,26 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
 
 
 @pytest.fixture(scope="package")
-def emulator_server() -> Iterator[EmulatorServer]:
-    server = EmulatorServer(port=0).start()
+def completion(request: pytest.FixtureRequest) -> Completion:
+    """The stack's completion mode: "poll", or what BOTH_COMPLETIONS gives (one stack per mode in turn)."""
+    return getattr(request, "param", "poll")  # type: ignore[no-any-return]
+
+
+@pytest.fixture(scope="package")
+def emulator_server(completion: Completion) -> Iterator[EmulatorServer]:
+    model_seconds = WEBHOOK_MODEL_SECONDS if completion == "webhook" else None
+    server = EmulatorServer(port=0, model_seconds=model_seconds).start()
     yield server
     server.stop()
 
 
 @pytest.fixture(scope="package")
-def local_stack(emulator_server: EmulatorServer) -> Iterator[LocalStack]:
+def local_stack(emulator_server: EmulatorServer, completion: Completion) -> Iterator[LocalStack]:
     with LocalStack(
-        upstream_base_url=emulator_server.base_url, api_key="sk-test-e2e", overrides=FAST
+        upstream_base_url=emulator_server.base_url,
+        api_key="sk-test-e2e",
+        overrides=FAST,
+        completion=completion,
     ) as stack:
         yield stack
 
@@ -53,9 +71,14 @@ def local_stack(emulator_server: EmulatorServer) -> Iterator[LocalStack]:
 @pytest.fixture
 def upstream(emulator_server: EmulatorServer, local_stack: LocalStack) -> Iterator[EmulatorServer]:
     """The emulator, fresh for this test; every exchange is checked against the OpenAPI description.
-    Runs an earlier test left running are aborted first: they would talk to this test's emulator."""
+    Runs an earlier test left running are aborted first: they would talk to this test's emulator. In
+    webhook mode the stack's endpoint is registered again, with the secret the stack keeps."""
     local_stack.abort_executions()
     emulator_server.reset()
+    if local_stack.completion == "webhook":
+        emulator_server.add_webhook_endpoint(
+            local_stack.webhook_url, name="threadrunner-local", secret=local_stack.webhook_secret()
+        )
     yield emulator_server
     for exchange in emulator_server.exchanges:
         validate_exchange(exchange)

@@ -16,7 +16,9 @@ import pytest
 from threadrunner.settings import ToolSettings
 
 from local.emulator import EmulatorServer, Plan
-from tests.e2e.conftest import wait_for_run
+from tests.e2e.conftest import BOTH_COMPLETIONS, wait_for_run
+
+pytestmark = BOTH_COMPLETIONS  # the scenarios, whether webhooks or polls tell that the model is done
 
 HELPER = """\
 name: field-helper

@@ -20,7 +20,9 @@ from threadrunner.tools.sample_data import build_sample_database
 
 from local.emulator import EmulatorServer, Plan
 from local.emulator.policy import last_full_quarter, sales_by_region_sql
-from tests.e2e.conftest import new_thread, wait_for_run
+from tests.e2e.conftest import BOTH_COMPLETIONS, new_thread, wait_for_run
+
+pytestmark = BOTH_COMPLETIONS  # the scenarios, whether webhooks or polls tell that the model is done
 
 QUESTION = "What were total sales by region last quarter?"
 ENGINES = ["responses", "assistants", "chat"]

@@ -12,7 +12,9 @@ import httpx
 from threadrunner.tools.sample_data import build_sample_database
 
 from local.emulator import EmulatorServer, Plan
-from tests.e2e.conftest import new_thread, wait_for_run
+from tests.e2e.conftest import BOTH_COMPLETIONS, new_thread, wait_for_run
+
+pytestmark = BOTH_COMPLETIONS  # the scenarios, whether webhooks or polls tell that the model is done
 
 QUESTION = "What were total sales by region last quarter?"
 

@@ -11,7 +11,7 @@ import aws_cdk as cdk
 from aws_cdk.assertions import Template
 
 from infra.app import build
-from infra.constants import REPO_ROOT, FunctionName
+from infra.constants import REPO_ROOT, FunctionName, secret_name
 from infra.stack import ThreadrunnerStack
 
 # CDK's own provider that empties a bucket before the stack deletes it (auto_delete_objects, outside prod).
@@ -45,6 +45,28 @@ class Synthesized:
         found = self.resources(resource_type)
         assert len(found) == 1, f"expected one {resource_type}, found {sorted(found)}"
         return next(iter(found.items()))
+
+    def secret(self, name: str) -> tuple[str, dict[str, Any]]:
+        """The Secrets Manager secret named ``name`` (the upstream key's, the webhook signing secret's)."""
+        (found,) = [
+            (key, value)
+            for key, value in self.resources("AWS::SecretsManager::Secret").items()
+            if value["Properties"].get("Name") == name
+        ]
+        return found
+
+    def upstream_secret(self) -> tuple[str, dict[str, Any]]:
+        return self.secret(secret_name(self.environment))
+
+    def integration(self, name: FunctionName) -> tuple[str, dict[str, Any]]:
+        """The HTTP API's integration with the Lambda of ``functions/<name>``."""
+        function_id, _ = self.function(name)
+        (found,) = [
+            (key, value)
+            for key, value in self.resources("AWS::ApiGatewayV2::Integration").items()
+            if value["Properties"]["IntegrationUri"] == {"Fn::GetAtt": [function_id, "Arn"]}
+        ]
+        return found
 
     def function(self, name: FunctionName) -> tuple[str, dict[str, Any]]:
         """The Lambda for ``functions/<name>`` (by its deployed name), as (logical id, resource)."""

@@ -16,24 +16,28 @@ from infra.constants import REPO_ROOT, FunctionName
 from tests.infra.synth import Synthesized, render, synthesize_with
 
 
-def test_every_route_goes_to_the_api_lambda_behind_the_jwt_authorizer_but_options_and_docs(
+def test_every_route_goes_to_the_api_lambda_behind_the_jwt_authorizer_but_options_docs_and_webhooks(
     dev: Synthesized,
 ) -> None:
     routes = dev.resources("AWS::ApiGatewayV2::Route")
     authorizer_id, _ = dev.only("AWS::ApiGatewayV2::Authorizer")
-    integration_id, _ = dev.only("AWS::ApiGatewayV2::Integration")
+    integration_id, _ = dev.integration(FunctionName.api)
 
     # One table of routes (threadrunner.http.gateway_routes), the one the local HTTP API routes by too
     assert sorted(route["Properties"]["RouteKey"] for route in routes.values()) == sorted(
         r.key for r in ROUTES
     )
-    # Exactly two go without a token: a browser's CORS preflight carries none (the Lambda answers it from its
-    # route table), nor does a browser opening the docs page (Swagger UI over the API's document)
-    assert {r.key for r in ROUTES if not r.authorized} == {"OPTIONS /v1/{proxy+}", "GET /v1/docs"}
+    # Exactly three go without a token: a browser's CORS preflight carries none (the Lambda answers it from its
+    # route table), nor does a browser opening the docs page (Swagger UI over the API's document), nor the
+    # upstream's webhooks (signed; their own Lambda checks the signature)
+    webhook = "POST /v1/webhooks/openai"
+    assert {r.key for r in ROUTES if not r.authorized} == {"OPTIONS /v1/{proxy+}", "GET /v1/docs", webhook}
+    webhook_integration, _ = dev.integration(FunctionName.openai_webhook)
     for route in routes.values():
         properties = route["Properties"]
-        assert properties["Target"] == {"Fn::Join": ["", ["integrations/", {"Ref": integration_id}]]}
-        if properties["RouteKey"] in {"OPTIONS /v1/{proxy+}", "GET /v1/docs"}:
+        target = webhook_integration if properties["RouteKey"] == webhook else integration_id
+        assert properties["Target"] == {"Fn::Join": ["", ["integrations/", {"Ref": target}]]}
+        if properties["RouteKey"] in {"OPTIONS /v1/{proxy+}", "GET /v1/docs", webhook}:
             assert properties["AuthorizationType"] == "NONE"
         else:
             assert properties["AuthorizationType"] == "JWT"
@@ -83,7 +87,7 @@ def _gateway_route(properties: dict[str, Any]) -> GatewayRoute:
 
 
 def test_the_route_goes_to_the_api_lambda(dev: Synthesized) -> None:
-    _, integration = dev.only("AWS::ApiGatewayV2::Integration")
+    _, integration = dev.integration(FunctionName.api)
     api_id, _ = dev.function(FunctionName.api)
 
     assert integration["Properties"]["IntegrationType"] == "AWS_PROXY"
@@ -144,7 +148,7 @@ def test_the_default_stage_is_throttled_and_logs_every_request(dev: Synthesized)
 def test_starting_a_run_or_an_upload_is_throttled_more_strictly_than_the_rest(dev: Synthesized) -> None:
     stage_id, stage = dev.only("AWS::ApiGatewayV2::Stage")
     routes = dev.resources("AWS::ApiGatewayV2::Route")
-    integration_id, _ = dev.only("AWS::ApiGatewayV2::Integration")
+    integration_id, _ = dev.integration(FunctionName.api)
 
     default = stage["Properties"]["DefaultRouteSettings"]
     per_route = stage["Properties"]["RouteSettings"]

@@ -124,7 +124,7 @@ def test_every_function_has_the_shared_settings(dev: Synthesized) -> None:
 def test_only_model_callers_know_where_the_key_is_and_only_run_starters_know_the_state_machine(
     dev: Synthesized,
 ) -> None:
-    secret_id, _ = dev.only("AWS::SecretsManager::Secret")
+    secret_id, _ = dev.upstream_secret()
     machine_id, _ = dev.only("AWS::StepFunctions::StateMachine")
 
     for name in ALL_FUNCTIONS:

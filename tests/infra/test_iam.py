@@ -47,7 +47,7 @@ def logical_id(synthesized: Synthesized, construct: object) -> str:
 def test_model_steps_can_read_the_upstream_secret_and_nothing_else_of_secrets_manager(
     dev: Synthesized, name: FunctionName
 ) -> None:
-    secret_id, _ = dev.only("AWS::SecretsManager::Secret")
+    secret_id, _ = dev.upstream_secret()
 
     allowed = grants(dev, name)
 
@@ -65,7 +65,7 @@ def test_functions_that_do_not_call_the_model_cannot_read_the_secret(
 
 
 def test_no_lambda_environment_holds_a_secret_value(dev: Synthesized) -> None:
-    _, secret = dev.only("AWS::SecretsManager::Secret")
+    _, secret = dev.upstream_secret()
     for function in dev.resources("AWS::Lambda::Function").values():
         rendered = json.dumps(function["Properties"].get("Environment", {}))
         assert "{{resolve:secretsmanager" not in rendered
@@ -184,11 +184,29 @@ def test_cleanup_functions_own_the_data_the_api_hands_them_only_deletes(dev: Syn
     }
 
 
-def test_only_the_api_and_wait_for_the_application_may_resume_a_waiting_run(dev: Synthesized) -> None:
+def test_only_the_waits_and_who_answers_them_may_resume_a_waiting_run(dev: Synthesized) -> None:
+    # The API (client outputs, approvals), the webhook (a response ended) and the two steps that keep a
+    # token (they resume themselves when the answer came first), on this environment's state machine only
     resumers = {name for name in ALL_FUNCTIONS if "states:SendTaskSuccess" in grants(dev, name)}
-    assert resumers == {FunctionName.api, FunctionName.wait_for_application}
-    [machine] = grants(dev, FunctionName.wait_for_application)["states:SendTaskSuccess"]
-    assert ":stateMachine:" in machine and "threadrunner-dev-run" in machine
+    assert resumers == {
+        FunctionName.api,
+        FunctionName.wait_for_application,
+        FunctionName.await_model,
+        FunctionName.openai_webhook,
+    }
+    for name in resumers - {FunctionName.api}:
+        [machine] = grants(dev, name)["states:SendTaskSuccess"]
+        assert ":stateMachine:" in machine and "threadrunner-dev-run" in machine
+
+
+def test_the_webhook_reads_its_signing_secret_and_the_runs_table_and_nothing_else(dev: Synthesized) -> None:
+    secret_id, secret = dev.secret("threadrunner/dev/openai-webhook-secret")
+    allowed = grants(dev, FunctionName.openai_webhook)
+    # its own secret (never the upstream key), generated with a placeholder: the template holds no value
+    assert allowed["secretsmanager:GetSecretValue"] == {f"<{secret_id}>"}
+    assert "SecretString" not in secret["Properties"]
+    assert not any(action.startswith(("lambda:", "s3:")) for action in allowed)
+    assert {action for action in allowed if action.startswith("states:")} == {"states:SendTaskSuccess"}
 
 
 def test_the_api_starts_stops_and_describes_only_its_own_state_machines_runs(dev: Synthesized) -> None:

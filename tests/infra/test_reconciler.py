@@ -93,7 +93,7 @@ def test_the_reconciler_may_end_runs_and_start_the_next_as_finish_run_does_and_n
     assert allowed["states:StartExecution"] == {f"<{machine}>"}
     assert {action for action in allowed if action.startswith("states:")} == {"states:StartExecution"}
     # it reads the key (to cancel the upstream response and answer open tool calls)
-    secret, _ = dev.only("AWS::SecretsManager::Secret")
+    secret, _ = dev.upstream_secret()
     assert allowed["secretsmanager:GetSecretValue"] == {f"<{secret}>"}
     assert not [action for action in allowed if action.startswith(("lambda:", "sqs:ReceiveMessage"))]
 

@@ -47,7 +47,8 @@ def test_runs_are_listed_per_thread_and_while_active_through_their_indexes(dev: 
             {"AttributeName": spec.sort_key, "KeyType": "RANGE"},
         ]
         assert index["Projection"] == {"ProjectionType": "ALL"}
-    assert "TimeToLiveSpecification" not in runs
+    # webhook waits expire by themselves (runs and their ledgers set no expires_at: they go with their thread)
+    assert runs["TimeToLiveSpecification"] == {"AttributeName": "expires_at", "Enabled": True}
 
 
 def test_idempotency_records_expire_through_ttl_in_a_partition_per_user(

@@ -14,7 +14,7 @@ from typing import Any
 from threadrunner.models.workflow import RunToolOutput
 from threadrunner.workflow.tool_steps import MAX_TOOL_ATTEMPTS
 
-from infra.constants import RUN_WORKFLOW_FILE
+from infra.workflows import RUN_WORKFLOW_FILE
 
 # How Step Functions and Lambda report a function that was killed: the task's own timeout, the function's
 # timeout, its process exiting (a crash, a signal), running out of memory, or a failure Lambda cannot name.

@@ -8,8 +8,17 @@ import re
 import pytest
 from threadrunner.tools.registry import TOOLS
 
-from infra.constants import RUN_WORKFLOW_FILE, TOOL_FUNCTIONS, WORKFLOW_STEPS, FunctionName
-from tests.infra.synth import ENVIRONMENTS, Synthesized, actions, render, resources_of, synthesize
+from infra.constants import TOOL_FUNCTIONS, WORKFLOW_STEPS, FunctionName
+from infra.workflows import run_workflow_definition
+from tests.infra.synth import (
+    CDK_CONTEXT,
+    ENVIRONMENTS,
+    Synthesized,
+    actions,
+    render,
+    resources_of,
+    synthesize,
+)
 
 # Definition substitutions, as CloudFormation applies them (``$.field`` JSONPath is left alone).
 PLACEHOLDER = re.compile(r"\$\{(\w+)\}")
@@ -19,14 +28,24 @@ def substitute(text: str, values: dict[str, str]) -> str:
     return PLACEHOLDER.sub(lambda match: values[match.group(1)], text)
 
 
-def test_the_definition_is_the_asl_file_with_each_step_functions_arn(dev: Synthesized) -> None:
-    # Given the ASL file and, independently, which Lambda is which step (by deployed name)
-    asl = RUN_WORKFLOW_FILE.read_text()
-    step_arns = {name.asl_placeholder: f"<{dev.function(name)[0]}.Arn>" for name in WORKFLOW_STEPS}
+@pytest.mark.parametrize("environment", ENVIRONMENTS)
+def test_the_definition_is_the_asl_file_for_its_completion_with_each_step_functions_arn(
+    environment: str,
+) -> None:
+    # Given the workflow for the environment's completion mode and, independently, which Lambda is which
+    # step (by deployed name)
+    synthesized = synthesize(environment)
+    completion = CDK_CONTEXT["environments"][environment]["completion"]
+    asl = run_workflow_definition(completion)
+    step_arns = {
+        name.asl_placeholder: f"<{synthesized.function(name)[0]}.Arn>"
+        for name in WORKFLOW_STEPS
+        if f"${{{name.asl_placeholder}}}" in asl
+    }
     expected = json.loads(substitute(asl, step_arns))
 
     # When the template's definition is rendered with its own substitutions
-    _, machine = dev.only("AWS::StepFunctions::StateMachine")
+    _, machine = synthesized.only("AWS::StepFunctions::StateMachine")
     properties = machine["Properties"]
     substitutions = {
         key: render(value) for key, value in properties.get("DefinitionSubstitutions", {}).items()
@@ -36,6 +55,18 @@ def test_the_definition_is_the_asl_file_with_each_step_functions_arn(dev: Synthe
     # Then it is the same workflow, and every placeholder in the file was mapped
     assert json.loads(deployed) == expected
     assert set(PLACEHOLDER.findall(asl)) == set(substitutions) == set(step_arns)
+    # and "Wait for model" is what the mode wants: a Wait state, or a callback task on Await model
+    wait = json.loads(deployed)["States"]["Wait for model"]
+    if completion == "webhook":
+        assert wait["Resource"] == "arn:aws:states:::lambda:invoke.waitForTaskToken"
+        assert (
+            wait["Parameters"]["FunctionName"] == f"<{synthesized.function(FunctionName.await_model)[0]}.Arn>"
+        )
+        # a webhook that never comes: Check run polls (a timeout, or Await model failing, never ends the run)
+        assert wait["TimeoutSecondsPath"] == "$.settings.webhook_fallback_seconds"
+        assert [(c["ErrorEquals"], c["Next"]) for c in wait["Catch"]] == [(["States.ALL"], "Check run")]
+    else:
+        assert wait["Type"] == "Wait" and wait["SecondsPath"] == "$.run.wait_seconds"
 
 
 def test_a_standard_traced_state_machine_named_after_the_environment(dev: Synthesized) -> None:

@@ -246,8 +246,18 @@ def test_the_real_workflow_definition_is_loaded_with_every_function_arn(stack: L
 
     collect(json.loads(definition))
     # every step is wired in; tools are routed at run time (FunctionName.$), by Check run
-    # (the API, the cleanup functions, file staging and the reconciler are not steps)
-    not_steps = {"api", "clean_up_thread", "delete_threads", "sweep_threads", "stage_file", "reconcile_run"}
+    # (the API, the cleanup functions, file staging, the reconciler and the webhook are not steps; Await
+    # model is one in webhook mode only, and this stack polls)
+    not_steps = {
+        "api",
+        "clean_up_thread",
+        "delete_threads",
+        "sweep_threads",
+        "stage_file",
+        "reconcile_run",
+        "openai_webhook",
+        "await_model",
+    }
     step_folders = {path.parent.name for path in REAL_FUNCTIONS.glob("*/handler.py")} - not_steps
     tool_folders = {"run_tool"}  # every tool's function runs it; Check run routes to them
     assert arns == {stack.lambdas.function_arn(folder) for folder in step_folders - tool_folders}

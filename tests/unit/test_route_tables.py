@@ -45,8 +45,16 @@ def test_a_path_outside_the_routes_takes_none(path: str) -> None:
     assert select(ROUTES, "GET", path) is None
 
 
-def test_only_preflights_and_the_docs_page_go_without_the_authorizer() -> None:
-    assert [route.key for route in ROUTES if not route.authorized] == ["OPTIONS /v1/{proxy+}", "GET /v1/docs"]
+def test_only_preflights_the_docs_page_and_the_signed_webhooks_go_without_the_authorizer() -> None:
+    assert [route.key for route in ROUTES if not route.authorized] == [
+        "OPTIONS /v1/{proxy+}",
+        "GET /v1/docs",
+        "POST /v1/webhooks/openai",
+    ]
+    # the webhooks to their own Lambda, everything else to the API's
+    assert {route.key: route.function for route in ROUTES if route.function != "api"} == {
+        "POST /v1/webhooks/openai": "openai_webhook"
+    }
 
 
 def test_a_paths_methods_and_allow_come_from_the_document() -> None:

@@ -7,11 +7,11 @@ from pathlib import Path
 
 import pytest
 
+from infra.workflows import COMPLETIONS, Completion, run_workflow_definition
 from local.lambdas import LambdaDispatch
 from local.stack import folder_for_placeholder, render_definition
 
 ROOT = Path(__file__).resolve().parents[3]
-ASL = ROOT / "infra" / "workflows" / "run.asl.json"
 
 
 @pytest.mark.parametrize(
@@ -22,13 +22,16 @@ def test_placeholders_name_function_folders(placeholder: str, folder: str) -> No
     assert folder_for_placeholder(placeholder) == folder
 
 
-def test_every_task_of_the_real_workflow_points_at_an_existing_function() -> None:
+@pytest.mark.parametrize("completion", COMPLETIONS)
+def test_every_task_of_the_real_workflow_points_at_an_existing_function(completion: Completion) -> None:
     dispatch = LambdaDispatch(ROOT / "functions", region="us-east-1", account="123456789012")
 
-    definition = json.loads(render_definition(ASL.read_text(), dispatch.function_arn))
+    definition = json.loads(render_definition(run_workflow_definition(completion), dispatch.function_arn))
 
     tasks = [
-        state for state in _states(definition) if state.get("Resource") == "arn:aws:states:::lambda:invoke"
+        state
+        for state in _states(definition)
+        if str(state.get("Resource", "")).startswith("arn:aws:states:::lambda:invoke")
     ]
     names = [task["Parameters"]["FunctionName"] for task in tasks if "FunctionName" in task["Parameters"]]
     assert names, "the workflow has no Lambda tasks"

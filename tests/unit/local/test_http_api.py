@@ -136,8 +136,10 @@ def test_a_function_error_is_a_500_without_details() -> None:
 class FakeFunction:
     def __init__(self) -> None:
         self.events: list[dict[str, Any]] = []
+        self.functions: list[str] = []
 
-    def __call__(self, event: dict[str, Any]) -> Invocation:
+    def __call__(self, function: str, event: dict[str, Any]) -> Invocation:
+        self.functions.append(function)
         self.events.append(event)
         return Invocation(payload={"statusCode": 204, "body": ""})
 
@@ -278,3 +280,17 @@ def test_options_reaches_the_function_without_a_token(client: Client, function: 
     event = function.events[0]
     assert event["routeKey"] == "OPTIONS /v1/{proxy+}"
     assert "authorizer" not in event["requestContext"]
+
+
+def test_the_upstream_webhook_goes_without_a_token_to_its_own_function(
+    client: Client, function: FakeFunction
+) -> None:
+    # When the upstream posts a webhook (signed, no JWT)
+    response = client.post("/v1/webhooks/openai", data=b'{"type": "response.completed"}')
+    # Then it reaches the webhook's Lambda, not the API's, without authorizer claims
+    assert response.status_code == 204
+    assert function.functions == ["openai_webhook"]
+    assert "authorizer" not in function.events[0]["requestContext"]
+    # and every other path still reaches the API's Lambda
+    client.get("/v1/threads", headers={"Authorization": "Bearer good"})
+    assert function.functions == ["openai_webhook", "api"]

@@ -1,5 +1,5 @@
 """Webhook completion: the OpenAI webhook resumes the "Wait for model" callback task (moto's Step Functions
-interpreter runs a callback task built like the one planned for run.asl.json, with the real step code)."""
+interpreter runs the webhook mode's real state, infra/workflows, with the real step code)."""
 
 from __future__ import annotations
 
@@ -19,7 +19,7 @@ from threadrunner.openai_webhooks import handle_http, signed_headers
 from threadrunner.stores.response_waits import ResponseWaitStore, wait_key
 from threadrunner.workflow.completion import AwaitModelInput, await_model
 
-from local.moto_callbacks import patch_callback_heartbeat
+from infra.workflows import run_workflow_definition
 
 REGION = "us-east-1"
 SECRET = "whsec_" + base64.b64encode(b"0123456789abcdef0123456789abcdef").decode()
@@ -27,31 +27,14 @@ MOTO_CONFIG: Any = {"stepfunctions": {"execute_state_machine": True}, "lambda": 
 AWAIT_ARN = f"arn:aws:lambda:{REGION}:123456789012:function:await_model"
 
 
-def _definition(heartbeat: int, timeout: int) -> str:
+def _definition() -> str:
+    """The real webhook-mode "Wait for model" (infra/workflows), followed by a stand-in for Check run."""
+    workflow = json.loads(run_workflow_definition("webhook").replace("${AwaitModelFunctionArn}", AWAIT_ARN))
     return json.dumps(
         {
             "StartAt": "Wait for model",
             "States": {
-                "Wait for model": {
-                    "Type": "Task",
-                    "Resource": "arn:aws:states:::lambda:invoke.waitForTaskToken",
-                    "Parameters": {
-                        "FunctionName": AWAIT_ARN,
-                        "Payload": {"run_id.$": "$.run_id", "task_token.$": "$$.Task.Token"},
-                    },
-                    "HeartbeatSeconds": heartbeat,
-                    "TimeoutSeconds": timeout,
-                    "ResultPath": "$.completion",
-                    "Catch": [
-                        {
-                            # moto reports a missed heartbeat as States.Timeout; AWS as States.HeartbeatTimeout
-                            "ErrorEquals": ["States.HeartbeatTimeout", "States.Timeout"],
-                            "ResultPath": "$.completion_error",
-                            "Next": "Check run",
-                        }
-                    ],
-                    "Next": "Check run",
-                },
+                "Wait for model": workflow["States"]["Wait for model"],
                 "Check run": {"Type": "Pass", "End": True},
             },
         }
@@ -75,7 +58,9 @@ class World:
         )
         self.waits = ResponseWaitStore(self.table)
         self.sfn = boto3.client("stepfunctions", region_name=REGION)
-        self.runs = SimpleNamespace(get=lambda run_id: SimpleNamespace(response_ids=["resp_1"]))
+        self.runs = SimpleNamespace(
+            get=lambda run_id: SimpleNamespace(response_ids=["resp_1"], engine="responses")
+        )
         self.awaited: list[dict[str, Any]] = []
 
     def invoke(
@@ -107,19 +92,18 @@ class World:
         headers = signed_headers(secret, webhook_id, int(time.time()) - age, body)
         return handle_http(
             {"body": body, "headers": headers, "isBase64Encoded": False},
-            secret=lambda: SECRET,
+            secret=lambda refresh: SECRET,
             waits=self.waits,
             stepfunctions=self.sfn,
         )
 
-    def start(self, heartbeat: int = 30, timeout: int = 60) -> str:
+    def start(self, fallback_seconds: int = 60) -> str:
         name = f"m{len(self.awaited)}{time.monotonic_ns()}"
         arn = self.sfn.create_state_machine(
-            name=name, definition=_definition(heartbeat, timeout), roleArn="arn:aws:iam::123456789012:role/r"
+            name=name, definition=_definition(), roleArn="arn:aws:iam::123456789012:role/r"
         )["stateMachineArn"]
-        return self.sfn.start_execution(stateMachineArn=arn, input=json.dumps({"run_id": "run_1"}))[
-            "executionArn"
-        ]
+        state = {"run_id": "run_1", "settings": {"webhook_fallback_seconds": fallback_seconds}}
+        return self.sfn.start_execution(stateMachineArn=arn, input=json.dumps(state))["executionArn"]
 
     def wait_until(self, predicate: Any, timeout: float = 10) -> None:
         deadline = time.monotonic() + timeout
@@ -143,7 +127,7 @@ def world(monkeypatch: pytest.MonkeyPatch) -> Iterator[World]:
     monkeypatch.setenv("AWS_DEFAULT_REGION", REGION)
     with mock_aws(config=MOTO_CONFIG):
         w = World()
-        with mock.patch.object(LambdaSimpleBackend, "invoke", w.invoke), patch_callback_heartbeat():
+        with mock.patch.object(LambdaSimpleBackend, "invoke", w.invoke):
             yield w
 
 
@@ -172,7 +156,10 @@ def test_bad_signatures_and_stale_timestamps_answer_401_without_touching_state(
         answer = world.webhook(age=301)
     else:
         answer = handle_http(
-            {"body": "{}", "headers": {}}, secret=lambda: SECRET, waits=world.waits, stepfunctions=world.sfn
+            {"body": "{}", "headers": {}},
+            secret=lambda refresh: SECRET,
+            waits=world.waits,
+            stepfunctions=world.sfn,
         )
     assert answer["statusCode"] == 401
     assert _items(world) == []
@@ -223,11 +210,23 @@ def test_other_event_types_are_acknowledged_and_ignored(world: World) -> None:
     assert _items(world) == []
 
 
-def test_a_missing_webhook_falls_back_to_a_poll_after_the_heartbeat(world: World) -> None:
+def test_a_missing_webhook_falls_back_to_a_poll_after_the_fallback_seconds(world: World) -> None:
+    # Given a run waiting for a webhook that never comes
     started = time.monotonic()
-    execution = world.start(heartbeat=1, timeout=5)
+    execution = world.start(fallback_seconds=1)
+    # Then after webhook_fallback_seconds the wait ends and Check run polls (the run goes on)
     result = world.finished(execution)
     assert result["status"] == "SUCCEEDED"
     output = json.loads(result["output"])
-    assert output["completion_error"]["Error"] in {"States.HeartbeatTimeout", "States.Timeout"}
-    assert time.monotonic() - started < 4  # the heartbeat, not the task timeout, ended the wait
+    assert output["completion"]["Error"] == "States.Timeout"
+    assert time.monotonic() - started >= 1
+
+
+def test_a_run_on_an_engine_without_webhooks_is_polled_at_once(world: World) -> None:
+    # Given a run on the chat engine (it answers inline; the assistants engine sends no webhooks)
+    world.runs = SimpleNamespace(get=lambda run_id: SimpleNamespace(response_ids=["resp_1"], engine="chat"))
+    # When it reaches Wait for model, Then Await model resumes it at once, for Check run to poll
+    execution = world.start()
+    output = json.loads(world.finished(execution)["output"])
+    assert output["completion"] == {"response_id": "resp_1", "status": "poll"}
+    assert _items(world) == []  # no token kept for a webhook that will not come

@@ -20,7 +20,6 @@ from functools import lru_cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, Literal
 
-import yaml
 from pydantic import (
     AfterValidator,
     BaseModel,
@@ -34,13 +33,19 @@ from pydantic import (
 )
 
 from threadrunner.errors import InvalidRequestError
+from threadrunner.models.deferred_model import DeferredModel
+
+# yaml is imported by the functions that read a definition: a Lambda that only uses the models (the API's
+# INIT, a step's) does without it.
+if TYPE_CHECKING:
+    import yaml
 
 _NAME = re.compile(r"[a-z0-9][a-z0-9-]{0,62}")
 SUFFIX = ".yaml"
 SCHEMA_FILE = "assistant.schema.json"
 
 
-class _Definition(BaseModel):
+class _Definition(DeferredModel):
     model_config = ConfigDict(extra="forbid")  # a typo'd key is an error, not a silently ignored setting
 
 
@@ -309,6 +314,8 @@ def _definition_files(paths: Iterable[Path], problems: list[Problem]) -> list[Pa
 def _checked(file: str, stem: str, text: bytes, tools: frozenset[str]) -> AssistantConfig:
     """The definition in ``text`` (the file ``file``, named ``stem``), checked against the model and the
     registered tools."""
+    import yaml
+
     try:
         root, data = _compose(text)
     except yaml.MarkedYAMLError as error:
@@ -365,6 +372,8 @@ def _tool_problems(file: str, root: yaml.Node, entries: Any, tools: frozenset[st
 
 def _compose(text: bytes) -> tuple[yaml.Node | None, Any]:
     """The node tree (it keeps line numbers) and the data built from it: one parse."""
+    import yaml
+
     loader = yaml.SafeLoader(text.decode("utf-8"))
     try:
         root = loader.get_single_node()
@@ -375,6 +384,8 @@ def _compose(text: bytes) -> tuple[yaml.Node | None, Any]:
 
 def _duplicate_keys(file: str, node: yaml.Node, path: str = "") -> list[Problem]:
     """YAML keeps the last of two equal keys without a word; a definition should not say two things."""
+    import yaml
+
     problems: list[Problem] = []
     if isinstance(node, yaml.MappingNode):
         first: dict[str, int] = {}
@@ -447,6 +458,8 @@ def _known_keys(parent: tuple[int | str, ...]) -> list[str]:
 def _locate(root: yaml.Node, loc: tuple[int | str, ...]) -> tuple[int, str]:
     """The line of the key (or list item) ``loc`` names, and its path (``tools[1].runs_on``). A key that is
     not there (a missing one) gets the line of the mapping it belongs in."""
+    import yaml
+
     node, line, key = root, root.start_mark.line + 1, ""
     found = True
     for part in loc:

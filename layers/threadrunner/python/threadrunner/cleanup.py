@@ -16,15 +16,13 @@ from dataclasses import dataclass
 from functools import cache
 from typing import Any, cast
 
-from boto3.dynamodb.types import TypeDeserializer
-from pydantic import BaseModel
-
 from threadrunner import aws, clock, run_repair
 from threadrunner.engines import Engine, engine_for
 from threadrunner.engines.base import FileEngine
 from threadrunner.files.outputs import outputs_prefix
 from threadrunner.files.staging import FILE_ENGINES
 from threadrunner.models.cleanup import DeleteThreadsRequest
+from threadrunner.models.deferred_model import DeferredModel
 from threadrunner.models.records import FileRecord, PendingCleanup, RunRecord, ThreadRecord
 from threadrunner.settings import (
     CleanupSettings,
@@ -34,7 +32,7 @@ from threadrunner.settings import (
 )
 from threadrunner.stores._dynamo import from_item
 from threadrunner.stores.blobs import BlobStore
-from threadrunner.stores.cleanups import CleanupLedger
+from threadrunner.stores.cleanups import CleanupLedger, pending_for
 from threadrunner.stores.files import FileStore
 from threadrunner.stores.messages import MessageStore
 from threadrunner.stores.runs import RunStore
@@ -45,7 +43,6 @@ logger = logging.getLogger(__name__)
 
 # Who DynamoDB Streams says deleted an item when TTL did it.
 TTL_PRINCIPAL = "dynamodb.amazonaws.com"
-_deserialize = TypeDeserializer().deserialize
 
 
 @dataclass(frozen=True)
@@ -78,18 +75,6 @@ def default_context() -> CleanupContext:
         settings=cleanup_settings(),
         files=FileStore(threads_table),
         usage=UsageStore(threads_table),
-    )
-
-
-def pending_for(thread: ThreadRecord) -> PendingCleanup:
-    return PendingCleanup(
-        user_id=thread.user_id,
-        thread_id=thread.id,
-        assistant=thread.assistant,
-        purpose=thread.purpose,
-        engine=thread.engine,
-        upstream_thread_id=thread.upstream_thread_id,
-        requested_at=clock.now(),
     )
 
 
@@ -141,7 +126,10 @@ def thread_expired_by_ttl(record: Mapping[str, Any]) -> ThreadRecord | None:
     if record.get("eventName") != "REMOVE" or identity.get("principalId") != TTL_PRINCIPAL:
         return None
     old_image = (record.get("dynamodb") or {}).get("OldImage") or {}
-    item = {name: _deserialize(value) for name, value in old_image.items()}
+    from boto3.dynamodb.types import TypeDeserializer  # here: importing it imports all of boto3
+
+    deserialize = TypeDeserializer().deserialize
+    item = {name: deserialize(value) for name, value in old_image.items()}
     if item.get("kind") != "thread":
         return None
     return from_item(ThreadRecord, item)
@@ -156,7 +144,7 @@ def clean_up_expired(record: Mapping[str, Any], ctx: CleanupContext) -> bool:
     return True
 
 
-class SweepReport(BaseModel):
+class SweepReport(DeferredModel):
     expired: int = 0
     retried: int = 0
     cleaned: int = 0

@@ -23,6 +23,7 @@ def execution_input(run_id: str, settings: RunSettings) -> ExecutionInput:
             max_wait_seconds=settings.poll_max_seconds,
             max_polls=settings.max_polls,
             check_wait_seconds=settings.check_wait_seconds,
+            webhook_fallback_seconds=settings.webhook_fallback_seconds,
         ),
         run=RunProgress(status=RunStatus.queued),
     )

@@ -1,8 +1,9 @@
 """What kind of Lambda this is: it decides what X-Ray traces (threadrunner.observability) and which
 dependency layers the function gets (infra/bundling.py, infra/constructs/functions.py).
 
-CDK sets ``THREADRUNNER_FUNCTION_KIND`` on every function. A kind imports only what it uses at INIT: patching a
-module for tracing imports it, so each kind patches only the clients it calls.
+CDK sets ``THREADRUNNER_FUNCTION_KIND`` on every function. Patching a module for tracing imports it, so each
+kind patches only the clients it calls, each when first about to be used (the AWS SDK with the first client),
+not at INIT.
 """
 
 from __future__ import annotations
@@ -22,7 +23,8 @@ class FunctionKind(StrEnum):
     housekeeping = "housekeeping"
 
 
-# X-Ray patches these (aws_xray_sdk.core.patch) when tracing is on. Auto-patching would import every library
+# X-Ray patches these (aws_xray_sdk.core.patch) when tracing is on, on first use (observability.trace_library,
+# called by threadrunner.aws and tools/database.py). Auto-patching would import every library
 # the SDK supports (sqlalchemy, psycopg, httpx...) in every function. The openai SDK talks over httpx2, which
 # the X-Ray SDK does not patch: its calls show in the handler's segment, not as subsegments of their own.
 TRACED_MODULES: dict[FunctionKind, tuple[str, ...]] = {

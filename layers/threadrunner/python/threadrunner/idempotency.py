@@ -15,26 +15,19 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from contextvars import ContextVar
-from typing import Any
+from functools import cache
+from typing import TYPE_CHECKING, Any
 
-from aws_lambda_powertools.utilities.idempotency import (
-    DynamoDBPersistenceLayer,
-    IdempotencyConfig,
-    idempotent_function,
-)
-from aws_lambda_powertools.utilities.idempotency.exceptions import (
-    IdempotencyAlreadyInProgressError,
-    IdempotencyInconsistentStateError,
-    IdempotencyPersistenceLayerError,
-    IdempotencyValidationError,
-)
-from aws_lambda_powertools.utilities.idempotency.persistence.datarecord import DataRecord
-from boto3.dynamodb.conditions import Key
 from pydantic import BaseModel, ConfigDict
 
 from threadrunner.errors import ConflictError, InvalidRequestError, ServiceUnavailableError
+from threadrunner.models.deferred_model import DeferredModel
 from threadrunner.stores._dynamo import every_item
+from threadrunner.stores.conditions import Key
 from threadrunner.stores.tables import IDEMPOTENCY
+
+if TYPE_CHECKING:
+    from aws_lambda_powertools.utilities.idempotency.persistence.datarecord import DataRecord
 
 HEADER = "Idempotency-Key"
 # Printable ASCII without spaces: UUIDs, ULIDs and the like. Longer keys are refused, not truncated.
@@ -44,7 +37,7 @@ KEY_MAX_LENGTH = 255
 _KEY_PREFIX = "api"
 
 
-class StoredAnswer(BaseModel):
+class StoredAnswer(DeferredModel):
     """What the first request answered; ``replayed`` is set on the copies handed to repeats."""
 
     model_config = ConfigDict(frozen=True)
@@ -58,13 +51,25 @@ class StoredAnswer(BaseModel):
 _caller: ContextVar[str] = ContextVar("idempotency_caller")
 
 
-class _PerCallerPersistence(DynamoDBPersistenceLayer):
-    """Powertools' composite-key layout keeps every record under one fixed partition value; ours is the caller,
-    so a user's records can be found (and deleted) together. Set per request through a context variable (one
-    persistence layer per container: a layer per request would register a botocore handler each time)."""
+# Powertools idempotency is imported when the first IdempotentRequests is made, not with this module (which the
+# API handler imports at INIT for HEADER): its DynamoDB persistence layer imports all of boto3.
+@cache
+def _per_caller_persistence() -> type:
+    from aws_lambda_powertools.utilities.idempotency import DynamoDBPersistenceLayer
 
-    def _get_key(self, idempotency_key: str) -> dict[str, Any]:
-        return {IDEMPOTENCY.partition_key: {"S": _caller.get()}, IDEMPOTENCY.sort_key: {"S": idempotency_key}}
+    class PerCallerPersistence(DynamoDBPersistenceLayer):
+        """Powertools' composite-key layout keeps every record under one fixed partition value; ours is the
+        caller, so a user's records can be found (and deleted) together. Set per request through a context
+        variable (one persistence layer per container: a layer per request would register a botocore handler
+        each time)."""
+
+        def _get_key(self, idempotency_key: str) -> dict[str, Any]:
+            return {
+                IDEMPOTENCY.partition_key: {"S": _caller.get()},
+                IDEMPOTENCY.sort_key: {"S": idempotency_key},
+            }
+
+    return PerCallerPersistence
 
 
 class IdempotentRequests:
@@ -73,6 +78,8 @@ class IdempotentRequests:
     its attribute values a second time)."""
 
     def __init__(self, table: Any, dynamodb_client: Any, *, expires_after_seconds: int) -> None:
+        from aws_lambda_powertools.utilities.idempotency import IdempotencyConfig, idempotent_function
+
         self._table = table
         self._config = IdempotencyConfig(
             # What identifies the request: the caller and their key. What must match on a repeat: the
@@ -84,7 +91,7 @@ class IdempotentRequests:
             hash_function="sha256",
             response_hook=_mark_replayed,
         )
-        persistence = _PerCallerPersistence(
+        persistence = _per_caller_persistence()(
             table_name=table.name,
             key_attr=IDEMPOTENCY.partition_key,
             sort_key_attr=IDEMPOTENCY.sort_key,
@@ -112,6 +119,13 @@ class IdempotentRequests:
         body: dict[str, Any],
         create: Callable[[], tuple[int, BaseModel]],
     ) -> StoredAnswer:
+        from aws_lambda_powertools.utilities.idempotency.exceptions import (
+            IdempotencyAlreadyInProgressError,
+            IdempotencyInconsistentStateError,
+            IdempotencyPersistenceLayerError,
+            IdempotencyValidationError,
+        )
+
         request = {"user_id": user_id, "key": key, "operation": operation, "body": body}
         caller = _caller.set(user_id)
         try:

@@ -4,6 +4,7 @@ logger, tracer, metrics, then the parser)."""
 from __future__ import annotations
 
 import logging
+from functools import cache
 
 from aws_lambda_powertools import Logger, Metrics, Tracer
 
@@ -18,7 +19,18 @@ for _library in QUIET_LIBRARIES:
 
 logger = Logger()
 # Tracer() would patch every library X-Ray supports, importing sqlalchemy, psycopg and httpx into every
-# function at INIT: each kind of function traces the clients it uses (threadrunner.function_kinds).
-tracer = Tracer(patch_modules=traced_modules(FunctionKindSettings().function_kind))
+# function at INIT: each kind of function traces the clients it uses (threadrunner.function_kinds), and
+# patches each when it is first about to be used (patching imports the library).
+tracer = Tracer(auto_patch=False)
+_TRACED = traced_modules(FunctionKindSettings().function_kind)
 # The namespace from the library, not only the environment: whoever imports this first, metrics can flush.
 metrics = Metrics(namespace=NAMESPACE)
+
+
+@cache
+def trace_library(module: str) -> None:
+    """Patch ``module`` (an X-Ray SDK name: "botocore", "sqlalchemy_core") for tracing if this kind of function
+    traces it; called by the code that first uses the library (threadrunner.aws), once per process. X-Ray
+    patches the library's classes, so clients made before or after are traced alike."""
+    if module in _TRACED:
+        tracer.patch(modules=(module,))

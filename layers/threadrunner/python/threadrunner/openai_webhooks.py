@@ -3,8 +3,9 @@
 (``whsec_...``) kept in Secrets Manager, then handed to threadrunner.workflow.completion.
 
 A bad signature or a timestamp outside the SDK's 300 s tolerance answers 401 before anything is read or
-written. Every verified event answers 200, whatever it did (an unknown response id, a duplicate, a late one):
-a non-2xx answer would only make OpenAI retry for up to 72 h.
+written (503 while no secret is set: the upstream retries). Every verified event answers 200, whatever it
+did (an unknown response id, a duplicate, a late one): a non-2xx answer would only make OpenAI retry for up
+to 72 h.
 """
 
 from __future__ import annotations
@@ -16,32 +17,11 @@ import json
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from aws_lambda_powertools.utilities import parameters
-from pydantic_settings import BaseSettings, SettingsConfigDict
-
 from threadrunner.stores.response_waits import ResponseWaitStore
 from threadrunner.workflow.completion import handle_response_event
 
-_CACHE_SECONDS = 300
-
-
-class WebhookSettings(BaseSettings):
-    model_config = SettingsConfigDict(env_prefix="THREADRUNNER_", frozen=True, extra="ignore")
-
-    openai_webhook_secret_name: str = "threadrunner/openai-webhook-secret"  # noqa: S105 - a name
-
-
-def webhook_secret(secret_name: str) -> str:
-    """The signing secret: the bare ``whsec_...`` or ``{"webhook_secret": "whsec_..."}``."""
-    value = parameters.get_secret(secret_name, max_age=_CACHE_SECONDS)
-    if isinstance(value, bytes):
-        value = value.decode()
-    value = str(value).strip()
-    if value.startswith("{"):
-        value = str(json.loads(value).get("webhook_secret", ""))
-    if not value:
-        raise ValueError(f"the secret {secret_name} holds no webhook secret")
-    return value
+# The signing secret: ``secret(refresh)``; a rotated secret is read again once before a signature is refused.
+SecretSource = Callable[[bool], str]
 
 
 def _response(status: int, body: Mapping[str, Any]) -> dict[str, Any]:
@@ -49,24 +29,26 @@ def _response(status: int, body: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def handle_http(
-    event: Mapping[str, Any], *, secret: Callable[[], str], waits: ResponseWaitStore, stepfunctions: Any
+    event: Mapping[str, Any], *, secret: SecretSource, waits: ResponseWaitStore, stepfunctions: Any
 ) -> dict[str, Any]:
     """An API Gateway HTTP API (payload 2.0) event -> its answer."""
     body = event.get("body") or ""
     raw = base64.b64decode(body) if event.get("isBase64Encoded") else body.encode()
     headers = {str(name).lower(): str(value) for name, value in (event.get("headers") or {}).items()}
-    from openai import (
-        InvalidWebhookSignatureError,
-        OpenAI,
-    )  # only here: handlers keep openai out of cold starts
+    # Here, not at INIT: Powertools Parameters imports boto3.
+    from aws_lambda_powertools.utilities.parameters.exceptions import GetParameterError
 
-    client = OpenAI(api_key="unused", webhook_secret=secret(), max_retries=0)  # makes no request
     try:
-        unwrapped = client.webhooks.unwrap(raw, headers)
-    except (InvalidWebhookSignatureError, ValueError):  # forged, stale, missing headers, not JSON
-        return _response(
-            401, {"error": {"code": "invalid_signature", "message": "invalid webhook signature"}}
-        )
+        unwrapped = _unwrap(raw, headers, secret(False))
+        if unwrapped is None:  # perhaps signed with a secret rotated since it was cached: read it again
+            unwrapped = _unwrap(raw, headers, secret(True))
+    except (
+        ValueError,
+        GetParameterError,
+    ):  # no secret yet (`threadrunner webhooks register` not run): the upstream retries later
+        return _response(503, {"code": "not_configured", "message": "the webhook secret is not set yet"})
+    if unwrapped is None:
+        return _response(401, {"code": "invalid_signature", "message": "invalid webhook signature"})
     data = getattr(unwrapped, "data", None)
     outcome = handle_response_event(
         str(getattr(unwrapped, "type", "")),
@@ -83,6 +65,18 @@ def handle_http(
             "ignored": outcome.ignored,
         },
     )
+
+
+def _unwrap(raw: bytes, headers: dict[str, str], secret: str) -> Any | None:
+    """The verified event (the SDK's own types), or None: forged, stale, missing headers, not JSON."""
+    # Only here: openai is imported on the first webhook, never at the Lambda's INIT.
+    from openai import InvalidWebhookSignatureError, OpenAI
+
+    client = OpenAI(api_key="unused", webhook_secret=secret, max_retries=0)  # makes no request
+    try:
+        return client.webhooks.unwrap(raw, headers)
+    except (InvalidWebhookSignatureError, ValueError):
+        return None
 
 
 def signed_headers(secret: str, webhook_id: str, timestamp: int, body: str) -> dict[str, str]:

@@ -15,8 +15,9 @@ from datetime import date
 from functools import cache
 from pathlib import Path
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import ConfigDict, Field
 
+from threadrunner.models.deferred_model import DeferredModel
 from threadrunner.models.records import Usage
 
 PRICES_FILE = Path(__file__).with_name("prices.json")
@@ -27,7 +28,7 @@ _DIGITS = 8
 _SNAPSHOT = re.compile(r"(?P<family>.+)-(?P<day>\d{4}-\d{2}-\d{2})")
 
 
-class ModelPrice(BaseModel):
+class ModelPrice(DeferredModel):
     """USD per 1M tokens. Cached input tokens are part of the input tokens, billed at their own rate (a model
     without a cache discount lists its input price again)."""
 

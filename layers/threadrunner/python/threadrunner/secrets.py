@@ -1,17 +1,20 @@
-"""The upstream API key, read from Secrets Manager through Powertools Parameters (cached between calls).
+"""The upstream API key and its webhook signing secret, read from Secrets Manager through Powertools
+Parameters (cached between calls).
 
-It never goes into environment variables, logs, workflow state or error messages.
+Neither ever goes into environment variables, logs, workflow state or error messages.
 """
 
 from __future__ import annotations
 
 import json
+import time
 
-from aws_lambda_powertools.utilities import parameters
-
+from threadrunner.observability import trace_library
 from threadrunner.settings import UpstreamSettings
 
 _CACHE_SECONDS = 300
+_REFRESH_SECONDS = 60
+_last_refresh = -float("inf")
 
 
 def openai_api_key(settings: UpstreamSettings) -> str:
@@ -20,13 +23,32 @@ def openai_api_key(settings: UpstreamSettings) -> str:
 
 def api_key(secret_name: str) -> str:
     """The key in ``secret_name`` (each engine may have its own upstream and key)."""
-    value = parameters.get_secret(secret_name, max_age=_CACHE_SECONDS)
+    return _read(secret_name, "api_key", refresh=False)
+
+
+def webhook_secret(secret_name: str, *, refresh: bool = False) -> str:
+    """The ``whsec_...`` signing secret. ``refresh`` (a signature failed: the secret may have been rotated)
+    reads it again, at most once a minute: forged requests cannot turn into a Secrets Manager call each."""
+    global _last_refresh
+    now = time.monotonic()
+    fetch = refresh and now - _last_refresh >= _REFRESH_SECONDS
+    if fetch:
+        _last_refresh = now
+    return _read(secret_name, "webhook_secret", refresh=fetch)
+
+
+def _read(secret_name: str, field: str, *, refresh: bool) -> str:
+    # Imported here: Powertools Parameters imports all of boto3, which a function's INIT does without (aws.py).
+    from aws_lambda_powertools.utilities import parameters
+
+    trace_library("botocore")  # Powertools makes its own client: X-Ray traces it once botocore is patched
+    value = parameters.get_secret(secret_name, max_age=_CACHE_SECONDS, force_fetch=refresh)
     if isinstance(value, bytes):
         value = value.decode()
     value = str(value).strip()
-    # Operators may store the bare key or {"api_key": "..."}.
+    # Operators may store the bare value or {"<field>": "..."}.
     if value.startswith("{"):
-        value = str(json.loads(value).get("api_key", ""))
+        value = str(json.loads(value).get(field, ""))
     if not value:
-        raise ValueError(f"the secret {secret_name} holds no API key")
+        raise ValueError(f"the secret {secret_name} holds no {field}")
     return value

@@ -8,15 +8,19 @@ from __future__ import annotations
 from functools import cache
 from pathlib import Path
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, model_validator
+from pydantic import ConfigDict, Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from threadrunner.models.deferred_model import DeferredModel
 from threadrunner.pricing import ModelPrice, default_prices
 from threadrunner.workflow.limits import check_history_budget
 
 
 class _Settings(BaseSettings):
-    model_config = SettingsConfigDict(env_prefix="THREADRUNNER_", frozen=True, extra="ignore")
+    # Built when first read (settings_...() below), not when defined: a Lambda reads a few of these.
+    model_config = SettingsConfigDict(
+        env_prefix="THREADRUNNER_", frozen=True, extra="ignore", defer_build=True
+    )
 
 
 class StorageSettings(_Settings):
@@ -40,6 +44,8 @@ class RunSettings(_Settings):
     # Check run polls about every second inside one invocation while the model call is younger than this
     # (threadrunner/workflow/polling.py); its Lambda's timeout leaves room for it (tests/infra/test_timing.py).
     check_wait_seconds: int = Field(default=40, ge=0, le=60)
+    # completion "webhook": Wait for model sleeps until the upstream's webhook, or this long, then polls.
+    webhook_fallback_seconds: int = Field(default=60, gt=0, le=3600)
     run_deadline_seconds: int = Field(default=600, gt=0)
     # Polls and tool calls bound a run's history events far below the 25,000 limit (workflow/limits.py).
     max_polls: int = Field(default=400, gt=0, le=2000)
@@ -94,7 +100,7 @@ class RepairSettings(_Settings):
     repair_grace_seconds: int = Field(default=300, ge=0)
 
 
-class EngineUpstream(BaseModel):
+class EngineUpstream(DeferredModel):
     """One engine's own upstream, where it differs from the shared one (e.g. chat on a vLLM server)."""
 
     model_config = ConfigDict(frozen=True, extra="forbid")
@@ -136,6 +142,8 @@ class UpstreamSettings(_Settings):
     """Where the model lives. The key itself is never here: it is read from Secrets Manager."""
 
     openai_secret_name: str = "threadrunner/openai-api-key"  # noqa: S105 - a name, not a secret
+    # The upstream's webhook signing secret (completion "webhook"; POST /v1/webhooks/openai).
+    openai_webhook_secret_name: str = "threadrunner/openai-webhook-secret"  # noqa: S105 - a name
     openai_base_url: str | None = None
     # One attempt of one upstream call (a chat completion waits for the whole answer within it).
     openai_timeout_seconds: float = Field(default=25.0, gt=0)

@@ -11,14 +11,13 @@ from __future__ import annotations
 import json
 from collections.abc import Sequence
 
-from pydantic import BaseModel
-
+from threadrunner.models.deferred_model import DeferredModel
 from threadrunner.models.records import ToolCallRecord, ToolCallSummary
 
 OUTPUT_SUMMARY_CHARS = 500
 
 
-class OutputSummary(BaseModel):
+class OutputSummary(DeferredModel):
     text: str  # JSON: the whole output, or {"truncated": true, "preview": "...", "size_chars": N}
     truncated: bool = False
 

@@ -15,8 +15,9 @@ from contextlib import AbstractContextManager
 from datetime import datetime
 from typing import BinaryIO, Literal, Protocol
 
-from pydantic import BaseModel, Field
+from pydantic import Field
 
+from threadrunner.models.deferred_model import DeferredModel
 from threadrunner.models.records import GeneratedFile as GeneratedFile  # kept here for the engines
 from threadrunner.models.records import RunError, RunRecord, Usage
 
@@ -25,7 +26,7 @@ UpstreamStatus = Literal[
 ]
 
 
-class ToolSpec(BaseModel):
+class ToolSpec(DeferredModel):
     """A function tool as the model sees it."""
 
     name: str
@@ -33,18 +34,18 @@ class ToolSpec(BaseModel):
     parameters: dict
 
 
-class UpstreamToolCall(BaseModel):
+class UpstreamToolCall(DeferredModel):
     call_id: str
     name: str
     arguments: str
 
 
-class ToolOutput(BaseModel):
+class ToolOutput(DeferredModel):
     call_id: str
     output: str
 
 
-class RunFile(BaseModel):
+class RunFile(DeferredModel):
     """A ready upload attached to the run's message."""
 
     file_id: str
@@ -55,7 +56,7 @@ class RunFile(BaseModel):
     key: str  # the upload in S3
 
 
-class UpstreamRun(BaseModel):
+class UpstreamRun(DeferredModel):
     """One poll's view of the upstream run."""
 
     status: UpstreamStatus
@@ -67,7 +68,7 @@ class UpstreamRun(BaseModel):
     files: list[GeneratedFile] = Field(default_factory=list)  # what the model generated (when completed)
 
 
-class AssistantDefinition(BaseModel):
+class AssistantDefinition(DeferredModel):
     """An assistant as code (``assistants/<name>.yaml`` with its model and tool specs resolved): what an
     engine that keeps assistants upstream creates there, and updates when the content hash changes."""
 
@@ -82,7 +83,7 @@ class AssistantDefinition(BaseModel):
         return hashlib.sha256(json.dumps(self.model_dump(mode="json"), sort_keys=True).encode()).hexdigest()
 
 
-class RunRequest(BaseModel):
+class RunRequest(DeferredModel):
     """Everything an engine needs to start or continue a run."""
 
     upstream_thread_id: str

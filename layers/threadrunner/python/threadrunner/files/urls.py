@@ -5,12 +5,11 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import Any
 
-from pydantic import BaseModel
-
 from threadrunner import clock
+from threadrunner.models.deferred_model import DeferredModel
 
 
-class PresignedPost(BaseModel):
+class PresignedPost(DeferredModel):
     url: str
     fields: dict[str, str]
     expires_at: datetime

@@ -8,7 +8,8 @@ sends a preflight to a matching route (``ANY`` would match it) rather than answe
 OPTIONS, from its route table alone (API Gateway adds the CORS headers). ``GET /v1/docs`` (Swagger UI) has no
 authorizer either: a browser opening the page sends no token, and the page shows the API's document, no data.
 The routes that start work have their own keys, so that their stricter throttling (route settings) applies to
-them alone.
+them alone. ``POST /v1/webhooks/openai`` goes to a Lambda of its own (``openai_webhook``), without the JWT
+authorizer: the upstream signs its webhooks (Standard Webhooks), and the Lambda checks the signature.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ class GatewayRoute:
     method: str  # an HTTP method, or ANY
     path: str  # API Gateway's template: {name} is one segment, {name+} the rest of the path
     authorized: bool = True  # behind the JWT authorizer
+    function: str = "api"  # the Lambda (functions/<folder>) the route invokes
 
     @property
     def key(self) -> str:
@@ -35,7 +37,8 @@ OPTIONS = GatewayRoute("OPTIONS", PROXY_PATH, authorized=False)
 DOCS = GatewayRoute("GET", "/v1/docs", authorized=False)
 CREATE_RUN = GatewayRoute("POST", "/v1/threads/{thread_id}/runs")
 CREATE_FILE = GatewayRoute("POST", "/v1/files")
-ROUTES = (EVERY_METHOD, OPTIONS, DOCS, CREATE_RUN, CREATE_FILE)
+OPENAI_WEBHOOK = GatewayRoute("POST", "/v1/webhooks/openai", authorized=False, function="openai_webhook")
+ROUTES = (EVERY_METHOD, OPTIONS, DOCS, CREATE_RUN, CREATE_FILE, OPENAI_WEBHOOK)
 
 _VARIABLE = re.compile(r"\{(\w+)(\+?)\}")
 

@@ -11,14 +11,14 @@ from __future__ import annotations
 import json
 from functools import cache
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import aws_lambda_powertools.event_handler.openapi.swagger_ui as swagger_ui
-from aws_lambda_powertools.event_handler import APIGatewayHttpResolver
-from aws_lambda_powertools.event_handler.openapi.models import HTTPBearer
-from aws_lambda_powertools.event_handler.openapi.swagger_ui import generate_swagger_html
+# Powertools' OpenAPI models and Swagger UI are imported when a document or page is first built, not at the
+# API's INIT: most requests never build one.
+if TYPE_CHECKING:
+    from aws_lambda_powertools.event_handler import APIGatewayHttpResolver
 
-from threadrunner.settings import FileSettings, RunSettings
+    from threadrunner.settings import FileSettings, RunSettings
 
 TITLE = "threadrunner"
 VERSION = "1.0.0"
@@ -36,6 +36,8 @@ DESCRIPTION = (
 def api_document(
     app: APIGatewayHttpResolver, *, assistants_dir: Path, files: FileSettings, runs: RunSettings
 ) -> dict[str, Any]:
+    from aws_lambda_powertools.event_handler.openapi.models import HTTPBearer
+
     document: dict[str, Any] = json.loads(
         app.get_openapi_json_schema(
             title=TITLE,
@@ -64,6 +66,8 @@ def assistant_names(directory: Path) -> list[str]:
 
 def docs_page(document: dict[str, Any]) -> str:
     """Swagger UI for ``document``, self-contained: the document, script and style are in the page."""
+    from aws_lambda_powertools.event_handler.openapi.swagger_ui import generate_swagger_html
+
     script, style = _swagger_ui_assets()
     # "</" inside a <script> would end it: a description may hold "</script>".
     spec = json.dumps(document).replace("</", "<\\/")
@@ -74,6 +78,8 @@ def docs_page(document: dict[str, Any]) -> str:
 @cache
 def _swagger_ui_assets() -> tuple[str, str]:
     """Swagger UI's bundle and style as Powertools ships them (read once per Lambda environment)."""
+    import aws_lambda_powertools.event_handler.openapi.swagger_ui as swagger_ui
+
     folder = Path(swagger_ui.__file__).parent
     return (
         (folder / "swagger-ui-bundle.min.js").read_text(encoding="utf-8"),

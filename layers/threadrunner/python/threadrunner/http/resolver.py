@@ -29,8 +29,7 @@ from threadrunner.errors import (
 from threadrunner.http.callers import ForbiddenError, UnauthorizedError
 from threadrunner.http.json_bodies import UnsupportedMediaTypeError, read_json, refused_media_type
 from threadrunner.http.route_table import RouteTable
-from threadrunner.models.api import ErrorOut
-from threadrunner.models.usage import BudgetExceededOut
+from threadrunner.models.api import BudgetExceededOut, ErrorOut
 from threadrunner.observability import logger
 
 

@@ -4,8 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from pydantic import BaseModel
-
+from threadrunner.models.deferred_model import DeferredModel
 from threadrunner.models.records import RunRecord
 
 # A page of active runs goes on after a position: the last run's creation time (as stored) and id. Any such
@@ -13,7 +12,7 @@ from threadrunner.models.records import RunRecord
 ACTIVE_RUNS_CURSOR_PATTERN = r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{1,6})?Z~run_[0-9a-z]{26}$"
 
 
-class ActiveRunOut(BaseModel):
+class ActiveRunOut(DeferredModel):
     id: str
     user_id: str
     thread_id: str
@@ -39,14 +38,14 @@ class ActiveRunOut(BaseModel):
         )
 
 
-class ActiveRunPage(BaseModel):
+class ActiveRunPage(DeferredModel):
     """Oldest first; pass ``next`` back as ``after`` for the following page (None: that was the last)."""
 
     runs: list[ActiveRunOut]
     next: str | None
 
 
-class UserRunsCancelled(BaseModel):
+class UserRunsCancelled(DeferredModel):
     user_id: str
     ended: list[str]  # cancelled at once (they were queued)
     cancelling: list[str]  # flagged: Check run cancels them upstream and Finish run ends them

@@ -5,9 +5,10 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import ConfigDict, Field, field_validator
 
 from threadrunner.files.urls import PresignedPost
+from threadrunner.models.deferred_model import DeferredModel
 from threadrunner.models.records import (
     ApprovalDecision,
     FilePurpose,
@@ -20,6 +21,7 @@ from threadrunner.models.records import (
     ThreadRecord,
     Usage,
 )
+from threadrunner.models.usage import BudgetName
 
 FILE_ID_PATTERN = r"^file_[0-9a-z]{26}$"
 THREAD_ID_PATTERN = r"^thr_[0-9a-z]{26}$"
@@ -34,7 +36,7 @@ BLANK_CHARACTERS = "\t\n\x0b\x0c\r \x85\xa0\u1680\u2028\u2029\u202f\u205f\u3000"
 _NOT_IN_FILENAMES = r"/\\\x00-\x1f"  # no folders, no control characters
 
 
-class _Request(BaseModel):
+class _Request(DeferredModel):
     # Values are taken as sent (nothing stripped), so the documented patterns and lengths are the whole rule.
     model_config = ConfigDict(extra="forbid")
 
@@ -101,7 +103,7 @@ class CreateFileRequest(_Request):
     purpose: FilePurpose = FilePurpose.code_interpreter
 
 
-class FileOut(BaseModel):
+class FileOut(DeferredModel):
     id: str
     thread_id: str
     filename: str
@@ -135,11 +137,11 @@ class CreatedFileOut(FileOut):
     upload: PresignedPost
 
 
-class FileList(BaseModel):
+class FileList(DeferredModel):
     files: list[FileOut]
 
 
-class OutputFileOut(BaseModel):
+class OutputFileOut(DeferredModel):
     """A file the run generated; ``url`` is a presigned GET that works until ``expires_at``."""
 
     name: str
@@ -149,7 +151,7 @@ class OutputFileOut(BaseModel):
     expires_at: datetime
 
 
-class ThreadOut(BaseModel):
+class ThreadOut(DeferredModel):
     id: str
     assistant: str
     purpose: str
@@ -173,14 +175,14 @@ class ThreadOut(BaseModel):
         )
 
 
-class ThreadPage(BaseModel):
+class ThreadPage(DeferredModel):
     """Newest first; pass ``next`` back as ``after`` for the following page (None: that was the last)."""
 
     threads: list[ThreadOut]
     next: str | None
 
 
-class MessageToolCallOut(BaseModel):
+class MessageToolCallOut(DeferredModel):
     call_id: str
     name: str
     arguments: str
@@ -189,7 +191,7 @@ class MessageToolCallOut(BaseModel):
     output_truncated: bool = False
 
 
-class MessageOut(BaseModel):
+class MessageOut(DeferredModel):
     id: str
     run_id: str
     role: str
@@ -218,14 +220,14 @@ class MessageOut(BaseModel):
         )
 
 
-class MessagePage(BaseModel):
+class MessagePage(DeferredModel):
     """Oldest first; pass ``next`` back as ``after`` for the following page (None: that was the last)."""
 
     messages: list[MessageOut]
     next: str | None
 
 
-class ToolCallOut(BaseModel):
+class ToolCallOut(DeferredModel):
     id: str | None = None  # the call's id: what tool_outputs and approvals name as tool_call_id
     name: str
     arguments: str
@@ -236,13 +238,13 @@ class ToolCallOut(BaseModel):
     approval: ApprovalDecision | None = None  # who approved (or denied) the call, when, and why
 
 
-class RequiredCallOut(BaseModel):
+class RequiredCallOut(DeferredModel):
     id: str
     name: str
     arguments: str
 
 
-class RequiredActionOut(BaseModel):
+class RequiredActionOut(DeferredModel):
     """What a run in requires_action waits for: submit_tool_outputs (POST /v1/runs/{id}/tool_outputs) or
     approve_tool_calls (POST /v1/runs/{id}/approvals), every call at once, before expires_at."""
 
@@ -267,20 +269,20 @@ class RequiredActionOut(BaseModel):
         )
 
 
-class ToolOutputIn(BaseModel):
+class ToolOutputIn(DeferredModel):
     model_config = ConfigDict(extra="forbid")
 
     tool_call_id: str = Field(min_length=1, max_length=256)
     output: str
 
 
-class SubmitToolOutputsRequest(BaseModel):
+class SubmitToolOutputsRequest(DeferredModel):
     model_config = ConfigDict(extra="forbid")
 
     tool_outputs: list[ToolOutputIn] = Field(min_length=1, max_length=128)
 
 
-class ApprovalIn(BaseModel):
+class ApprovalIn(DeferredModel):
     model_config = ConfigDict(extra="forbid")
 
     tool_call_id: str = Field(min_length=1, max_length=256)
@@ -288,18 +290,18 @@ class ApprovalIn(BaseModel):
     reason: str | None = Field(default=None, max_length=2000)
 
 
-class ApprovalsRequest(BaseModel):
+class ApprovalsRequest(DeferredModel):
     model_config = ConfigDict(extra="forbid")
 
     decisions: list[ApprovalIn] = Field(min_length=1, max_length=128)
 
 
-class ExecutionOut(BaseModel):
+class ExecutionOut(DeferredModel):
     arn: str
     console_url: str
 
 
-class RunOut(BaseModel):
+class RunOut(DeferredModel):
     id: str
     thread_id: str
     assistant: str
@@ -379,7 +381,7 @@ class RunOut(BaseModel):
         )
 
 
-class ErrorOut(BaseModel):
+class ErrorOut(DeferredModel):
     """Every error the API answers: a code, a message and, for bad input, the field."""
 
     code: str
@@ -388,7 +390,16 @@ class ErrorOut(BaseModel):
     active_run_id: str | None = None
 
 
-class GatewayErrorOut(BaseModel):
+class BudgetExceededOut(ErrorOut):
+    """429: which budget, its limit, the caller's usage against it, and when it resets (next UTC midnight)."""
+
+    budget: BudgetName
+    limit: float
+    used: float
+    resets_at: datetime
+
+
+class GatewayErrorOut(DeferredModel):
     """What every 401 and 429 body has: API Gateway answers these itself too (a refused token, its throttling)
     with only ``{"message": ...}``; ours are ErrorOut (or BudgetExceededOut), which add ``code`` and more."""
 

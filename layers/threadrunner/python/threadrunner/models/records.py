@@ -5,7 +5,9 @@ from __future__ import annotations
 from datetime import datetime
 from enum import StrEnum
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import ConfigDict, Field
+
+from threadrunner.models.deferred_model import DeferredModel
 
 
 class RunStatus(StrEnum):
@@ -27,11 +29,11 @@ TERMINAL_STATUSES = frozenset(
 )
 
 
-class Record(BaseModel):
+class Record(DeferredModel):
     model_config = ConfigDict(extra="ignore")
 
 
-class Usage(BaseModel):
+class Usage(DeferredModel):
     """Tokens as the upstream bills them: cached tokens are part of the prompt tokens (billed at the cached
     rate), reasoning tokens part of the completion tokens."""
 
@@ -47,7 +49,7 @@ class Usage(BaseModel):
         )
 
 
-class RunError(BaseModel):
+class RunError(DeferredModel):
     code: str
     message: str
 
@@ -75,7 +77,7 @@ class ThreadRecord(Record):
         return age < max_age_hours * 3600 and self.expires_at > now.timestamp()
 
 
-class ToolCallSummary(BaseModel):
+class ToolCallSummary(DeferredModel):
     call_id: str
     name: str
     arguments: str
@@ -95,7 +97,7 @@ class ActionType(StrEnum):
     approve_tool_calls = "approve_tool_calls"  # approval gates: POST /v1/runs/{id}/approvals
 
 
-class RequiredAction(BaseModel):
+class RequiredAction(DeferredModel):
     """The calls of the current round the run waits on (Check run sets it; Wait for the application stores
     the task token; the API answers it and hands the token back with SendTaskSuccess)."""
 
@@ -111,7 +113,7 @@ class RequiredAction(BaseModel):
     approvals_digest: str | None = None
 
 
-class ApprovalDecision(BaseModel):
+class ApprovalDecision(DeferredModel):
     """Who decided on a call that needs approval, and when."""
 
     approved: bool
@@ -120,7 +122,7 @@ class ApprovalDecision(BaseModel):
     decided_at: datetime
 
 
-class OutputFile(BaseModel):
+class OutputFile(DeferredModel):
     """A file the model generated, copied to S3 by Collect outputs."""
 
     name: str
@@ -130,7 +132,7 @@ class OutputFile(BaseModel):
     upstream_file_id: str | None = None  # a Files API copy (assistants engine), deleted with the thread
 
 
-class RunMetrics(BaseModel):
+class RunMetrics(DeferredModel):
     """What a run's ending measured, recorded once (the Finish run that records it first wins)."""
 
     status: RunStatus
@@ -142,7 +144,7 @@ class RunMetrics(BaseModel):
     error: str | None = None  # the error code, when it did not complete
 
 
-class GeneratedFile(BaseModel):
+class GeneratedFile(DeferredModel):
     """A file the model produced upstream: a container file (``container_id``) or a Files API file."""
 
     name: str

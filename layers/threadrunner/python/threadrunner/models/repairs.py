@@ -7,7 +7,9 @@ from enum import StrEnum
 from typing import Literal
 
 from aws_lambda_powertools.utilities.parser.models import EventBridgeModel
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import ConfigDict, Field
+
+from threadrunner.models.deferred_model import DeferredModel
 
 STATES_SOURCE = "aws.states"
 STATUS_CHANGE = "Step Functions Execution Status Change"
@@ -51,7 +53,7 @@ ENDED: dict[ExecutionStatus, RepairCause] = {
 }
 
 
-class ExecutionStatusChange(BaseModel):
+class ExecutionStatusChange(DeferredModel):
     """The event's ``detail``: the execution as DescribeExecution shows it (dates in epoch milliseconds).
     Its ``input``, ``output`` and ``cause`` are not read: they may hold what a step said."""
 
@@ -69,12 +71,14 @@ class ExecutionStatusChange(BaseModel):
 class ExecutionStatusChangeEvent(EventBridgeModel):
     """Step Functions Execution Status Change, as EventBridge delivers it to a rule's Lambda target."""
 
+    model_config = ConfigDict(defer_build=True)  # as DeferredModel's: built when the first event is parsed
+
     source: Literal["aws.states"]
     detail_type: Literal["Step Functions Execution Status Change"] = Field(alias="detail-type")
     detail: ExecutionStatusChange
 
 
-class RepairReport(BaseModel):
+class RepairReport(DeferredModel):
     """What one sweep repaired (each repair is also a RunsRepaired metric), and what it could not."""
 
     repaired: int = 0

@@ -1,16 +1,17 @@
-"""Usage and budgets: the per-user daily counters, GET /v1/usage, and the 429 a budget answers."""
+"""Usage and budgets: the per-user daily counters, GET /v1/usage, and the budgets (the 429 a budget answers:
+models.api.BudgetExceededOut, beside every other error answer)."""
 
 from __future__ import annotations
 
-from datetime import date, datetime
+from datetime import date
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import ConfigDict, Field
 
-from threadrunner.models.api import ErrorOut
+from threadrunner.models.deferred_model import DeferredModel
 
 
-class DailyUsage(BaseModel):
+class DailyUsage(DeferredModel):
     """One user's runs that ended on one UTC day (the ``usage#<day>`` counters)."""
 
     model_config = ConfigDict(extra="ignore")
@@ -26,7 +27,7 @@ class DailyUsage(BaseModel):
     unpriced_runs: int = 0  # runs on a model without a price: their cost is not in cost_usd
 
 
-class UsageOut(BaseModel):
+class UsageOut(DeferredModel):
     """GET /v1/usage: the caller's days from ``from`` to ``to`` (UTC, both included) and their sum."""
 
     model_config = ConfigDict(validate_by_name=True, validate_by_alias=True, serialize_by_alias=True)
@@ -38,12 +39,3 @@ class UsageOut(BaseModel):
 
 
 BudgetName = Literal["daily_tokens", "daily_cost_usd"]
-
-
-class BudgetExceededOut(ErrorOut):
-    """429: which budget, its limit, the caller's usage against it, and when it resets (next UTC midnight)."""
-
-    budget: BudgetName
-    limit: float
-    used: float
-    resets_at: datetime

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import ConfigDict, Field
+
+from threadrunner.models.deferred_model import DeferredModel
 
 
-class PollSettings(BaseModel):
+class PollSettings(DeferredModel):
     """Part of the execution input, so tests (and callers of StartExecution) can choose them."""
 
     first_wait_seconds: int = Field(ge=0)
@@ -14,15 +16,17 @@ class PollSettings(BaseModel):
     # Check run polls about every second inside one invocation while the model call is younger than this
     # (0: it hands back to a Wait after one poll). Absent from executions started before it existed.
     check_wait_seconds: int = Field(default=0, ge=0)
+    # completion "webhook": Wait for model's TimeoutSecondsPath (no webhook by then: Check run polls).
+    webhook_fallback_seconds: int = Field(default=60, gt=0)
 
 
-class PendingToolCall(BaseModel):
+class PendingToolCall(DeferredModel):
     call_id: str
     name: str
     function: str  # the ARN of the tool's own Lambda: Run tools invokes it for this call
 
 
-class RunProgress(BaseModel):
+class RunProgress(DeferredModel):
     """What every step returns into ``$.run``: the Choice state reads ``status``."""
 
     status: str
@@ -31,7 +35,7 @@ class RunProgress(BaseModel):
     tool_calls: list[PendingToolCall] = Field(default_factory=list)
 
 
-class StepError(BaseModel):
+class StepError(DeferredModel):
     """What a Catch puts into ``$.error``."""
 
     model_config = ConfigDict(populate_by_name=True)
@@ -40,7 +44,7 @@ class StepError(BaseModel):
     cause: str | None = Field(default=None, alias="Cause")
 
 
-class StepInput(BaseModel):
+class StepInput(DeferredModel):
     model_config = ConfigDict(extra="ignore")
 
     run_id: str
@@ -48,7 +52,7 @@ class StepInput(BaseModel):
     run: RunProgress
 
 
-class FinishRunInput(BaseModel):
+class FinishRunInput(DeferredModel):
     """Finish run receives the whole state: the last progress and, if a step failed, the error."""
 
     model_config = ConfigDict(extra="ignore")
@@ -58,22 +62,22 @@ class FinishRunInput(BaseModel):
     error: StepError | None = None
 
 
-class RunToolInput(BaseModel):
+class RunToolInput(DeferredModel):
     run_id: str
     call_id: str
     name: str
 
 
-class RunToolOutput(BaseModel):
+class RunToolOutput(DeferredModel):
     call_id: str
     is_error: bool
 
 
-class FinishRunOutput(BaseModel):
+class FinishRunOutput(DeferredModel):
     status: str
 
 
-class ExecutionInput(BaseModel):
+class ExecutionInput(DeferredModel):
     """What the API passes to StartExecution."""
 
     run_id: str

@@ -8,7 +8,7 @@ from datetime import timedelta
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from threadrunner import clock, history, turns
+from threadrunner import aws, clock, history, turns
 from threadrunner.assistant_definitions import load_assistant
 from threadrunner.budgets import check_budgets
 from threadrunner.errors import InvalidRequestError, ServiceUnavailableError
@@ -17,8 +17,10 @@ from threadrunner.models.records import RunError, RunRecord, RunStatus
 from threadrunner.services.context import ApiContext
 from threadrunner.services.endings import end_before_start
 from threadrunner.services.files import files_for_run
+from threadrunner.settings import storage_settings
 from threadrunner.stores._dynamo import TransactItem
-from threadrunner.workflow import application_steps
+from threadrunner.stores.response_waits import ResponseWaitStore
+from threadrunner.workflow import application_steps, completion
 
 logger = logging.getLogger(__name__)
 
@@ -123,6 +125,13 @@ def cancel(ctx: ApiContext, run: RunRecord) -> tuple[RunOut, bool]:
         # Waiting for the application, no Check run comes: end the wait (without a token yet, Wait for the
         # application ends it as soon as it stores one).
         application_steps.abandon(action.task_token, run.id)
+    elif current.response_ids:
+        # Asleep until the upstream's webhook (completion "webhook"): wake it, for Check run to cancel now.
+        completion.wake(
+            current.response_ids[-1],
+            waits=ResponseWaitStore(aws.table(storage_settings().runs_table)),
+            stepfunctions=aws.client("stepfunctions"),
+        )
     return RunOut.of(current, _region(ctx)), current.status.is_terminal
 
 

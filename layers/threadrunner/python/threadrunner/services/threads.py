@@ -7,13 +7,13 @@ import logging
 from botocore.exceptions import BotoCoreError, ClientError
 
 from threadrunner.assistant_definitions import load_assistant
-from threadrunner.cleanup import pending_for
 from threadrunner.errors import ConflictError
 from threadrunner.models.api import CreateThreadRequest, MessageOut, MessagePage, ThreadOut, ThreadPage
 from threadrunner.models.cleanup import DeleteThreadsRequest
 from threadrunner.models.records import RunStatus, ThreadRecord
 from threadrunner.services.context import ApiContext
 from threadrunner.services.endings import end_before_start
+from threadrunner.stores.cleanups import pending_for
 
 logger = logging.getLogger(__name__)
 

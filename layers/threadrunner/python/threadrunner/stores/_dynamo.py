@@ -32,7 +32,7 @@ RETRYABLE_CANCELLATIONS = frozenset(
     {"TransactionConflict", "ThrottlingError", "ProvisionedThroughputExceeded", "RequestLimitExceeded"}
 )
 # A single write on an item a transaction is changing. (botocore's own retries cover throttled single writes:
-# ThrottlingException and ProvisionedThroughputExceededException, aws.CLIENT_CONFIG; not this one.)
+# ThrottlingException and ProvisionedThroughputExceededException, aws.client_config; not this one.)
 RETRYABLE_ERRORS = frozenset({"TransactionConflictException"})
 _REASONS_IN_MESSAGE = re.compile(r"\[([A-Za-z, ]*)\]\s*$")
 

@@ -11,13 +11,13 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from boto3.dynamodb.conditions import Key
 from pydantic import Field
 
 from threadrunner.engines.base import ToolOutput, UpstreamToolCall
 from threadrunner.models.records import Record, Usage
 from threadrunner.stores._dynamo import from_item, to_item
 from threadrunner.stores.blobs import BlobStore
+from threadrunner.stores.conditions import Key
 from threadrunner.stores.messages import MessageStore
 
 PREFIX = "chat#"

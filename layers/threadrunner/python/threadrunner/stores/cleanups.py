@@ -9,13 +9,27 @@ from __future__ import annotations
 
 from typing import Any
 
-from boto3.dynamodb.conditions import Attr, Key
 from botocore.exceptions import ClientError
 
-from threadrunner.models.records import PendingCleanup
+from threadrunner import clock
+from threadrunner.models.records import PendingCleanup, ThreadRecord
 from threadrunner.stores._dynamo import every_item, from_item, is_condition_failure, to_item
+from threadrunner.stores.conditions import Attr, Key
 
 ERROR_CHARS = 500
+
+
+def pending_for(thread: ThreadRecord) -> PendingCleanup:
+    """What is to be cleaned for ``thread``, asked for now (threadrunner.cleanup does it; the API records it)."""
+    return PendingCleanup(
+        user_id=thread.user_id,
+        thread_id=thread.id,
+        assistant=thread.assistant,
+        purpose=thread.purpose,
+        engine=thread.engine,
+        upstream_thread_id=thread.upstream_thread_id,
+        requested_at=clock.now(),
+    )
 
 
 def cleanup_key(user_id: str, thread_id: str) -> dict[str, str]:

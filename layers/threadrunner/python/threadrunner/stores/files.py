@@ -6,12 +6,12 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from boto3.dynamodb.conditions import Attr, Key
 from botocore.exceptions import ClientError
 
 from threadrunner.errors import NotFoundError
 from threadrunner.models.records import FileRecord, FileStatus
 from threadrunner.stores._dynamo import every_item, from_item, is_condition_failure, to_item, to_value
+from threadrunner.stores.conditions import Attr, Key
 
 REASON_CHARS = 500
 

@@ -8,11 +8,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from boto3.dynamodb.conditions import Key
-
 from threadrunner.models.records import MessageRecord
 from threadrunner.stores._dynamo import TransactItem, every_item, from_item, to_item
 from threadrunner.stores.blobs import BlobStore
+from threadrunner.stores.conditions import Key
 
 MESSAGES_PREFIX = "messages/"
 

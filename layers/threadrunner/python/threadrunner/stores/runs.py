@@ -6,7 +6,6 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from boto3.dynamodb.conditions import Attr, Key
 from botocore.exceptions import ClientError
 
 from threadrunner.errors import NotFoundError, UpstreamOutcomeUnknown
@@ -28,6 +27,7 @@ from threadrunner.stores._dynamo import (
     to_value,
     write_if,
 )
+from threadrunner.stores.conditions import Attr, Key
 from threadrunner.stores.tables import ACTIVE_RUNS_INDEX
 
 RUN_SK = "run"

@@ -10,7 +10,9 @@ runs: partition ``run_id``, sort ``sk``. Items: ``run`` (the run) and ``call#<ca
   ``chat#<nnnn>`` items of a run's partition: the chat engine's completions (stores/chat_rounds.py); and
   ``breaker#<environment>`` / ``engine#<engine>``: an engine's open circuit breaker (stores/breakers.py).
   The sparse index ``active_runs`` holds the runs not yet ended (``active`` is removed when a run ends): the
-  operators' kill switch lists them across users.
+  operators' kill switch lists them across users. ``response#<id>`` / ``wait``: who waits for an upstream
+  response's webhook (stores/response_waits.py). TTL on ``expires_at`` (only those items set it; a run and its
+  ledger go with their thread).
 messages: partition ``thread_id``, sort ``message_id`` (``<run id>.<nnnn>``: run ids sort by creation, so the log
   reads in order, each run's user message first). Bodies past a size limit live in S3 (stores/messages.py).
 idempotency: partition ``user_id``, sort ``sk`` (``api#<hash of the key>``), TTL on ``expiration``: the API's
@@ -47,6 +49,7 @@ RUNS = TableSpec(
     logical_name="runs",
     partition_key="run_id",
     sort_key="sk",
+    ttl_attribute="expires_at",
     indexes=(
         Index(name="by_thread", partition_key="thread_id", sort_key="created_at"),
         Index(name=ACTIVE_RUNS_INDEX, partition_key="active", sort_key="created_at"),

@@ -5,12 +5,11 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from boto3.dynamodb.conditions import Attr, Key
-
 from threadrunner import clock
 from threadrunner.errors import ConflictError, NotFoundError
 from threadrunner.models.records import ThreadRecord
 from threadrunner.stores._dynamo import WRITE_RETRY, WriteRetry, every_item, from_item, to_item, write_if
+from threadrunner.stores.conditions import Attr, Key
 from threadrunner.stores.run_lock import RunLock
 from threadrunner.stores.thread_items import expiry, is_live, slot_key, thread_key, thread_not_found
 

@@ -7,12 +7,11 @@ from datetime import date, timedelta
 from decimal import Decimal
 from typing import Any
 
-from boto3.dynamodb.conditions import Key
-
 from threadrunner import clock
 from threadrunner.models.records import Usage
 from threadrunner.models.usage import DailyUsage
 from threadrunner.stores._dynamo import every_item, from_item
+from threadrunner.stores.conditions import Key
 
 USAGE_PREFIX = "usage#"
 _COUNTERS = ("prompt_tokens", "cached_tokens", "completion_tokens", "reasoning_tokens", "total_tokens")

@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import ConfigDict
 
 from threadrunner.assistant_definitions import AssistantConfig
+from threadrunner.models.deferred_model import DeferredModel
 from threadrunner.settings import ToolSettings
 from threadrunner.tools.database import Database, configured_database
 
 
-class ToolContext(BaseModel):
+class ToolContext(DeferredModel):
     model_config = ConfigDict(arbitrary_types_allowed=True, frozen=True)
 
     assistant: AssistantConfig

@@ -14,8 +14,8 @@ from collections.abc import Collection
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
-from pydantic import BaseModel
-
+from threadrunner.models.deferred_model import DeferredModel
+from threadrunner.observability import trace_library
 from threadrunner.settings import ToolSettings
 from threadrunner.tools.errors import ToolError
 
@@ -25,7 +25,7 @@ if TYPE_CHECKING:  # SQLAlchemy loads on first use: model steps import the regis
 _SECRET_CACHE_SECONDS = 300
 
 
-class QueryRows(BaseModel):
+class QueryRows(DeferredModel):
     """What a query returned, as the driver gave it (values are made JSON-safe by the tool)."""
 
     columns: list[str]
@@ -92,6 +92,7 @@ def close_databases() -> None:
 
 
 def _create(url: str) -> Database:
+    trace_library("sqlalchemy_core")  # before SQLAlchemy makes its first engine
     from sqlalchemy import make_url
 
     parsed = make_url(url)
@@ -130,6 +131,7 @@ def _url_from_secret(name: str) -> str:
     from aws_lambda_powertools.utilities import parameters
     from sqlalchemy import URL
 
+    trace_library("botocore")  # Powertools makes its own client: X-Ray traces it once botocore is patched
     value = parameters.get_secret(name, max_age=_SECRET_CACHE_SECONDS)
     text = (value.decode() if isinstance(value, bytes) else str(value)).strip()
     if not text.startswith("{"):

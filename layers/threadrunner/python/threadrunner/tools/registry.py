@@ -23,6 +23,7 @@ from pydantic import BaseModel, ValidationError
 from threadrunner.assistant_definitions import AssistantConfig, load_assistant
 from threadrunner.engines.base import ToolSpec
 from threadrunner.errors import InvalidRequestError
+from threadrunner.models.deferred_model import DeferredModel
 from threadrunner.settings import ToolSettings, tool_settings
 from threadrunner.tools.context import ToolContext
 from threadrunner.tools.declaration import Capability, Tool, ToolDeclarationError, declared_tool
@@ -88,7 +89,7 @@ def tool_names() -> list[str]:
     return sorted(TOOLS)
 
 
-class ToolResult(BaseModel):
+class ToolResult(DeferredModel):
     output: str  # JSON text: the tool's result, or {"error": "..."}
     is_error: bool = False
     truncated: bool = False  # the output does not hold everything the tool produced

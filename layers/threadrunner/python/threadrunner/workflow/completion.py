@@ -30,6 +30,9 @@ RESPONSE_EVENTS = {
     "response.cancelled": "cancelled",
     "response.incomplete": "incomplete",
 }
+# Only background responses end with a webhook: a run on another engine (chat answers inline, the
+# assistants engine sends none) is resumed at once and polled by Check run.
+WEBHOOK_ENGINES = frozenset({"responses"})
 # SendTaskSuccess on a token whose task ended (resumed already, timed out, execution stopped): nothing to do.
 SPENT_TOKEN_ERRORS = {"TaskTimedOut", "InvalidToken", "TaskDoesNotExist"}
 
@@ -73,9 +76,9 @@ def await_model(
     no response to wait for, so that Check run decides)."""
     run = runs.get(step.run_id)
     response_id = run.response_ids[-1] if run.response_ids else None
-    if response_id is None:
-        resume(stepfunctions, step.task_token, None, "unknown")
-        return AwaitModelOutput(response_id=None, resumed=True)
+    if response_id is None or run.engine not in WEBHOOK_ENGINES:
+        resume(stepfunctions, step.task_token, response_id, "poll")
+        return AwaitModelOutput(response_id=response_id, resumed=True)
     wait = waits.record_token(response_id, step.task_token, step.run_id)
     if wait.status is not None:  # the webhook came first: it found no token, so resuming is ours to do
         resume(stepfunctions, step.task_token, response_id, wait.status)
@@ -98,3 +101,11 @@ def handle_response_event(
     return WebhookOutcome(
         response_id=response_id, resumed=resume(stepfunctions, wait.task_token, response_id, status)
     )
+
+
+def wake(response_id: str, *, waits: ResponseWaitStore, stepfunctions: Any) -> bool:
+    """Cut a webhook wait short (a cancel: Check run cancels the response upstream); False if nobody waits."""
+    wait = waits.get(response_id)
+    if wait is None or wait.task_token is None or wait.status is not None:
+        return False
+    return resume(stepfunctions, wait.task_token, response_id, "cancel_requested")
