@@ -65,6 +65,8 @@ DEPENDENCY_LAYERS: dict[FunctionKind, tuple[DependencyLayer, ...]] = {
     # Cleanup, staging and repair delete, upload and cancel upstream: the openai SDK, on first use.
     FunctionKind.housekeeping: (DependencyLayer.core, DependencyLayer.model),
     FunctionKind.tools: (DependencyLayer.core, DependencyLayer.tools),
+    # The fan-out signs with botocore and posts with urllib3, both the runtime's own: core only.
+    FunctionKind.events: (DependencyLayer.core,),
 }
 # Environment markers of the Lambda runtime, to read the wheels' own requirements as it would.
 TARGET_MARKERS = {

@@ -18,6 +18,7 @@ from pydantic import (
     model_validator,
 )
 from threadrunner.files.types import KNOWN_TYPES
+from threadrunner.models.run_events import RunEventType
 from threadrunner.pricing import ModelPrice, default_prices, price_for
 from threadrunner.workflow.limits import check_history_budget
 
@@ -68,6 +69,25 @@ def _redirect_url(url: str) -> str:
 RedirectUrl = Annotated[str, AfterValidator(_redirect_url)]
 
 
+def _webhook_url(url: str) -> str:
+    """Where run webhooks go: https only (the signature proves who sent a delivery, not who reads it), to a
+    host, with no credentials in the URL (they would sit in the template and in every Lambda's settings)."""
+    parts = urlsplit(url)
+    if (
+        parts.scheme != "https"
+        or not parts.hostname
+        or parts.username is not None
+        or parts.password is not None
+        or parts.fragment
+        or any(c.isspace() for c in url)
+    ):
+        raise ValueError("must be an https:// URL with a host, without credentials or a fragment")
+    return url
+
+
+WebhookUrl = Annotated[str, AfterValidator(_webhook_url)]
+
+
 class ConfigError(ValueError):
     """cdk.json names an unknown environment or holds a bad value."""
 
@@ -84,6 +104,26 @@ class JwtConfig(_Strict):
 
 
 EngineName = Literal["responses", "chat", "assistants"]
+
+
+class WebhookSubscriptionConfig(_Strict):
+    """An outbound run webhook subscription (threadrunner.outbound_webhooks): every run event of these types goes
+    to ``url`` as a Standard Webhooks request signed with the secret in ``secret_name``, a Secrets Manager secret
+    the operator creates (``{"webhook_secret": "whsec_..."}``) and shares with the receiver."""
+
+    url: WebhookUrl
+    events: list[RunEventType] = Field(min_length=1)
+    secret_name: str = Field(pattern=r"^[A-Za-z0-9/_+=.@-]{1,512}$")
+
+    @field_validator("events")
+    @classmethod
+    def _one_webhook_per_event(cls, events: list[RunEventType]) -> list[RunEventType]:
+        if RunEventType.message_delta in events:
+            # A chunk of the answer as the model writes it: live push only (one POST per chunk; the answer text).
+            raise ValueError(f"{RunEventType.message_delta.value} is for live push only, not webhooks")
+        if len(set(events)) != len(events):
+            raise ValueError("lists an event type twice")
+        return events
 
 
 class EngineUpstreamConfig(_Strict):
@@ -233,6 +273,8 @@ class EnvironmentConfig(_Strict):
     daily_cost_alarm_usd: float = Field(default=50, gt=0)
     failure_rate_alarm_percent: float = Field(default=20, gt=0, le=100)
     alarm_email: str | None = Field(default=None, pattern=r"^[^@\s]+@[^@\s]+$")
+    # Outbound run webhooks (operators configure them; none by default).
+    webhooks: list[WebhookSubscriptionConfig] = Field(default_factory=list, max_length=20)
 
     @field_validator("log_retention_days")
     @classmethod

@@ -65,6 +65,10 @@ class FunctionName(StrEnum):
     await_model = "await_model"
     # POST /v1/webhooks/openai: an upstream response ended; resumes the run waiting for it (no JWT).
     openai_webhook = "openai_webhook"
+    # The runs table's stream of new run events -> outbound webhook deliveries (SQS) and live push (AppSync).
+    fan_out_run_events = "fan_out_run_events"
+    # The delivery queue -> one signed Standard Webhooks POST per event and subscription.
+    deliver_run_webhook = "deliver_run_webhook"
 
     @property
     def code_folder(self) -> str:
@@ -84,6 +88,8 @@ class FunctionName(StrEnum):
         """What it traces and which dependency layers it gets (threadrunner.function_kinds)."""
         if self is FunctionName.api:
             return FunctionKind.api
+        if self in EVENT_FUNCTIONS:
+            return FunctionKind.events
         return FunctionKind.model if self in MODEL_STEPS else FunctionKind.housekeeping
 
     @property
@@ -165,6 +171,9 @@ CLEANUP_FUNCTIONS = frozenset(
 FILE_FUNCTIONS = frozenset({FunctionName.stage_file})
 # Ending runs whose execution died (threadrunner.run_repair): as Finish run, it cancels upstream responses.
 REPAIR_FUNCTIONS = frozenset({FunctionName.reconcile_run})
+# Run events after they are logged (threadrunner.run_event_fanout, threadrunner.outbound_webhooks): off the
+# run's path, never the model.
+EVENT_FUNCTIONS = frozenset({FunctionName.fan_out_run_events, FunctionName.deliver_run_webhook})
 # The steps the state machine names in run.asl.json (the tools' Lambdas are routed at run time, by ARN).
 WORKFLOW_STEPS = tuple(
     name
@@ -173,6 +182,7 @@ WORKFLOW_STEPS = tuple(
     and name not in CLEANUP_FUNCTIONS
     and name not in FILE_FUNCTIONS
     and name not in REPAIR_FUNCTIONS
+    and name not in EVENT_FUNCTIONS
 )
 TOOL_FUNCTIONS = tool_functions()  # as registered when infra is imported
 ALL_FUNCTIONS: tuple[LambdaName, ...] = (*FunctionName, *TOOL_FUNCTIONS)
@@ -202,3 +212,6 @@ class OutputName(StrEnum):
     user_pool_client_id = "UserPoolClientId"
     secret_name = "SecretName"  # noqa: S105 - the output holding the secret's name, not a secret
     webhook_secret_name = "WebhookSecretName"  # noqa: S105 - the output holding the secret's name
+    live_events_http_endpoint = "LiveEventsHttpEndpoint"
+    live_events_realtime_endpoint = "LiveEventsRealtimeEndpoint"
+    webhook_dead_letters = "RunWebhookDeadLetters"

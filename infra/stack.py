@@ -12,9 +12,12 @@ from infra.constructs.cleanup import Cleanup
 from infra.constructs.files import Files
 from infra.constructs.functions import FunctionFactory
 from infra.constructs.identity import Identity
+from infra.constructs.live_events import LiveEvents
 from infra.constructs.log_groups import LogGroups
 from infra.constructs.monitoring import Monitoring
+from infra.constructs.outbound_webhooks import OutboundWebhooks
 from infra.constructs.reconciler import Reconciler
+from infra.constructs.run_event_fanout import RunEventFanout
 from infra.constructs.storage import Storage
 from infra.constructs.upstream_secret import UpstreamSecret
 from infra.constructs.webhooks import Webhooks
@@ -65,6 +68,19 @@ class ThreadrunnerStack(Stack):
         )
         self.files = Files(self, "Files", config=config, storage=storage, functions=functions)
         identity = Identity(self, "Identity", config=config)
+        live_events = LiveEvents(self, "LiveEvents", config=config, identity=identity)
+        outbound_webhooks = OutboundWebhooks(
+            self, "OutboundWebhooks", subscriptions=config.webhooks, functions=functions
+        )
+        run_event_fanout = RunEventFanout(
+            self,
+            "RunEventFanout",
+            storage=storage,
+            functions=functions,
+            live_events=live_events,
+            webhooks=outbound_webhooks,
+            subscriptions=config.webhooks,
+        )
         self.api = Api(
             self,
             "Api",
@@ -88,6 +104,8 @@ class ThreadrunnerStack(Stack):
                 *cleanup.functions.values(),
                 self.files.stage_file,
                 reconciler.function,
+                run_event_fanout.function,
+                outbound_webhooks.function,
             ],
             state_machine=workflow.state_machine,
             dead_letters=cleanup.dead_letters,
@@ -96,6 +114,8 @@ class ThreadrunnerStack(Stack):
                 cleanup.given_up_alarm,
                 self.files.dead_letters_alarm,
                 reconciler.dead_letters_alarm,
+                run_event_fanout.dead_letters_alarm,
+                outbound_webhooks.dead_letters_alarm,
             ],
         )
         self.cleanup = cleanup
@@ -105,4 +125,7 @@ class ThreadrunnerStack(Stack):
         self.workflow = workflow
         self.webhooks = webhooks
         self.upstream_secret = upstream_secret
+        self.live_events = live_events
+        self.outbound_webhooks = outbound_webhooks
+        self.run_event_fanout = run_event_fanout
         CfnOutput(self, OutputName.state_machine_arn.value, value=workflow.state_machine.state_machine_arn)

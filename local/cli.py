@@ -10,7 +10,11 @@ import typer
 
 from local.cli_assistants import app as assistants_app
 from local.cli_bench import bench_app
+from local.cli_chat import chat
+from local.cli_files import files_app
+from local.cli_runs import runs_app
 from local.cli_tools import new_app, tools_app
+from local.cli_usage import usage
 from local.cli_webhooks import webhooks_app
 
 
@@ -27,6 +31,10 @@ app.add_typer(new_app, name="new")
 app.add_typer(assistants_app, name="assistants")
 app.add_typer(bench_app, name="bench")
 app.add_typer(webhooks_app, name="webhooks")
+app.add_typer(runs_app, name="runs")
+app.add_typer(files_app, name="files")
+app.command()(chat)
+app.command()(usage)
 
 
 @app.command()

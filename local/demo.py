@@ -55,11 +55,12 @@ def run_demo(question: str = QUESTION, assistant: str = ASSISTANT) -> int:
         run = _wait(client, run["id"], console)
         _show(console, run)
         if run.get("execution"):
+            from threadrunner.execution_trace import execution_trace
+
             from local.trace import format_trace
 
-            console.print(
-                Panel(format_trace(local.execution_trace(run["execution"]["arn"])), title="Execution trace")
-            )
+            steps = execution_trace(local.client("stepfunctions"), run["execution"]["arn"])
+            console.print(Panel(format_trace(steps), title="Execution trace"))
         console.print(_engine_line(run, emulated=upstream.emulated))
         console.print(
             Panel(what_to_try_next(assistant, emulated=upstream.emulated), title="What to try next")

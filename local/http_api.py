@@ -8,12 +8,14 @@ the request becomes a payload format 2.0 event for the api function, whose respo
 from __future__ import annotations
 
 import base64
+import functools
 import json
 import logging
 import re
 import uuid
 from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qsl
 
@@ -21,6 +23,7 @@ from threadrunner.http.gateway_routes import ROUTES, Selected, select
 from werkzeug.serving import WSGIRequestHandler
 from werkzeug.wrappers import Request, Response
 
+from local import event_stream
 from local.auth import TokenRejectedError, verify_token
 from local.lambdas import Invocation
 from local.loopback import LoopbackServer
@@ -31,6 +34,8 @@ _STRAY_PERCENT = re.compile(rb"%(?![0-9A-Fa-f]{2})")
 _TEXT_TYPES = ("text/", "json", "xml", "javascript", "application/x-www-form-urlencoded")
 
 access_log = logging.getLogger("local.http_api.access")
+EXAMPLES_PREFIX = "/examples/"
+EXAMPLE_NAME = re.compile(r"[a-z0-9_]+\.html")
 
 Invoke = Callable[[str, dict[str, Any]], Invocation]  # (the route's function folder, event)
 Verify = Callable[[str], dict[str, str]]
@@ -154,11 +159,15 @@ class HttpApi(LoopbackServer):
         port: int = 0,
         verify: Verify = verify_token,
         local_routes: Mapping[str, Callable[[], Invocation]] | None = None,
+        examples_dir: Path | None = None,
     ) -> None:
         super().__init__(self._app, name="local-http-api", port=port, request_handler=_AccessLogHandler)
         self._invoke = invoke
         # POST <path> -> a local-only action (not part of the deployed API, no token: loopback only).
         self._local_routes = dict(local_routes or {})
+        # GET /examples/<name>.html: the browser examples, served from here so that they call the API from
+        # its own origin (the deployed API's CORS settings are API Gateway's; the local stack has none).
+        self._examples_dir = examples_dir
         self._verify = verify
         self._account_id = account_id
 
@@ -166,6 +175,8 @@ class HttpApi(LoopbackServer):
         return self._respond(Request(environ))(environ, start_response)
 
     def _respond(self, request: Request) -> Response:
+        if self._examples_dir is not None and request.path.startswith(EXAMPLES_PREFIX):
+            return self._example(request)
         if request.path in self._local_routes:
             if request.method != "POST":
                 return _message(405, "Method Not Allowed")
@@ -177,6 +188,14 @@ class HttpApi(LoopbackServer):
         response = self._route(request, request_id)
         response.headers["apigw-requestid"] = request_id
         return response
+
+    def _example(self, request: Request) -> Response:
+        name = request.path.removeprefix(EXAMPLES_PREFIX)
+        assert self._examples_dir is not None
+        page = self._examples_dir / name
+        if request.method != "GET" or not EXAMPLE_NAME.fullmatch(name) or not page.is_file():
+            return _message(404, "Not Found")
+        return Response(page.read_bytes(), status=200, mimetype="text/html")
 
     def _route(self, request: Request, request_id: str) -> Response:
         try:
@@ -205,7 +224,10 @@ class HttpApi(LoopbackServer):
             request_id=request_id,
             now=_now(),
         )
-        return to_response(self._invoke(route.route.function, event))
+        invoke = functools.partial(self._invoke, route.route.function)
+        if event_stream.wants_stream(request, path):  # Server-Sent Events: the local stack only
+            return event_stream.stream_response(request, event, invoke, to_response)
+        return to_response(invoke(event))
 
 
 class _AccessLogHandler(WSGIRequestHandler):

@@ -126,7 +126,11 @@ class LocalStack:
         # Local-only routes, outside /v1/ and the deployed API: the schedule and the stream have no local
         # equivalent, so `threadrunner sweep` asks for a sweep here.
         self._http = HttpApi(
-            self._invoke_route, account_id=ACCOUNT, port=port, local_routes={"/_local/sweep": self.sweep}
+            self._invoke_route,
+            account_id=ACCOUNT,
+            port=port,
+            local_routes={"/_local/sweep": self.sweep},
+            examples_dir=REPO_ROOT / "examples",
         )
         # Presigned URLs (uploads, generated files) point here; it checks them as S3 does and uses moto.
         self.s3_endpoint = S3Endpoint(

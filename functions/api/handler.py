@@ -13,6 +13,7 @@ from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from pydantic import BaseModel, BeforeValidator
 from threadrunner import idempotency
+from threadrunner.errors import InvalidRequestError
 from threadrunner.http import callers
 from threadrunner.http.answers import answers
 from threadrunner.http.openapi_document import api_document, docs_page
@@ -33,13 +34,16 @@ from threadrunner.models.api import (
     FileOut,
     MessagePage,
     RunOut,
+    RunPage,
+    RunTraceOut,
     SubmitToolOutputsRequest,
     ThreadOut,
     ThreadPage,
 )
+from threadrunner.models.run_events import RunEventPage
 from threadrunner.models.usage import UsageOut
 from threadrunner.observability import logger, metrics, tracer
-from threadrunner.services import actions, admin, files, runs, threads, usage
+from threadrunner.services import actions, admin, files, run_events, run_history, runs, threads, usage
 from threadrunner.services.context import default_context
 
 app = create_resolver()
@@ -211,6 +215,22 @@ def create_run(
 
 
 @app.get(
+    "/v1/threads/<thread_id>/runs",
+    summary="List a thread's runs",
+    description="The thread's runs, newest first, each as GET /v1/runs/{run_id} answers it; pass a page's next "
+    "as after for the next page (an after that is no run of the thread: 404).",
+    responses=answers({200: "the thread's runs"}, 404),
+)
+def list_thread_runs(
+    thread_id: ThreadId,
+    limit: PageSize = 20,
+    after: Annotated[str | None, Query(pattern=RUN_ID_PATTERN, description="a page's next")] = None,
+) -> Response[RunPage]:
+    page = run_history.list_thread_runs(default_context(), _caller(), thread_id, limit=limit, after=after)
+    return json_response(200, page)
+
+
+@app.get(
     "/v1/runs/<run_id>",
     summary="Get a run",
     description="The run's status, answer, tool calls, usage, metrics and error, the files the model made "
@@ -219,6 +239,25 @@ def create_run(
 )
 def get_run(run_id: RunId) -> Response[RunOut]:
     return json_response(200, runs.get_run(default_context(), _caller(), run_id))
+
+
+@app.get(
+    "/v1/runs/<run_id>/trace",
+    summary="Trace a run's execution",
+    description="The run's Step Functions execution state by state, in the order the states were entered: "
+    "each state's name, when it was entered and exited, how long it took and, if it failed, the error's name "
+    "(never what the states took in or gave out); transitions counts the states entered. A run that never got "
+    "an execution (queued, or ended before it started) has no states and a null status. For the run's user and "
+    "for operators (another user's run is a 404 to anyone else).",
+    responses=answers({200: "the run's execution, state by state"}, 404, 503),
+)
+def get_run_trace(run_id: RunId) -> Response[RunTraceOut]:
+    ctx, event = default_context(), app.current_event
+    operator = admin.is_admin(event.request_context.authorizer.jwt_claim or {}, ctx.operator_settings)
+    # The local stack has no console to link to: its trace's link is this route, at the URL asked.
+    api_url = f"{event.headers.get('x-forwarded-proto', 'https')}://{event.request_context.domain_name}"
+    trace = run_history.get_run_trace(ctx, _caller(), run_id, operator=operator, api_url=api_url)
+    return json_response(200, trace)
 
 
 @app.post(
@@ -231,6 +270,33 @@ def get_run(run_id: RunId) -> Response[RunOut]:
 def cancel_run(run_id: RunId) -> Response[RunOut]:
     run, ended = runs.cancel_run(default_context(), _caller(), run_id)
     return json_response(200 if ended else 202, run)
+
+
+@app.get(
+    "/v1/runs/<run_id>/events",
+    summary="Read a run's events",
+    description="What the run did, as events (run.queued, run.started, model.started, model.completed, "
+    "tool_call.created, tool_call.completed, action.required, action.submitted, message.delta, then one of "
+    "run.completed, run.failed, run.cancelled, run.timed_out), oldest first: those after the seq `after`. With "
+    "`wait` (up to 20 s) the call waits until at least one event comes or the wait ends; pass `next` as `after` "
+    "to go on, so a client that reconnects misses nothing. An ended run answers at once. `stream=true` (Server-"
+    "Sent Events) is served by the local stack only; deployed, long-poll or subscribe to the run's channel.",
+    responses=answers({200: "the events after `after`"}, 404),
+)
+def list_run_events(
+    run_id: RunId,
+    after: Annotated[int, Query(ge=0, le=10**9, description="the seq after which to read")] = 0,
+    wait: Annotated[float, Query(ge=0, le=run_events.MAX_WAIT_SECONDS, description="seconds to wait")] = 0,
+    stream: Annotated[bool, Query(description="Server-Sent Events: the local stack only")] = False,
+) -> Response[RunEventPage]:
+    if stream:
+        raise InvalidRequestError(
+            "Server-Sent Events are served by the local stack only: long-poll with wait, or subscribe to "
+            "the run's live channel",
+            field="stream",
+        )
+    page = run_events.list_events(default_context(), _caller(), run_id, after=after, wait=wait)
+    return json_response(200, page)
 
 
 @app.post(

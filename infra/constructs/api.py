@@ -208,7 +208,7 @@ class Api(Construct):
             self.stage.node.add_dependency(route)
 
     def _grant_executions(self, state_machine: sfn.StateMachine) -> None:
-        """Start runs on this state machine; stop and describe only its executions."""
+        """Start runs on this state machine; stop, describe and read the history of only its executions."""
         self.function.add_to_role_policy(
             iam.PolicyStatement(
                 actions=["states:StartExecution"], resources=[state_machine.state_machine_arn]
@@ -227,9 +227,11 @@ class Api(Construct):
             resource_name=f"{state_machine.state_machine_name}:*",
             arn_format=ArnFormat.COLON_RESOURCE_NAME,
         )
+        # GetExecutionHistory: GET /v1/runs/{run_id}/trace (services/run_history.py).
         self.function.add_to_role_policy(
             iam.PolicyStatement(
-                actions=["states:StopExecution", "states:DescribeExecution"], resources=[executions]
+                actions=["states:StopExecution", "states:DescribeExecution", "states:GetExecutionHistory"],
+                resources=[executions],
             )
         )
         machine = Stack.of(self).get_logical_id(state_machine.node.default_child)  # type: ignore[arg-type]

@@ -35,7 +35,12 @@ TABLE_WRITE_ACTIONS = (
     "dynamodb:BatchWriteItem",
 )
 # Threads live days; their TTL deletions reach cleanup through this stream (old image = what to clean).
-_STREAMED = {THREADS.logical_name: dynamodb.StreamViewType.NEW_AND_OLD_IMAGES}
+# Runs: each new event of a run's event log (``event#<seq>`` items) reaches the fan-out (infra/constructs/
+# run_event_fanout.py) through this one; the new image is the whole event.
+_STREAMED = {
+    THREADS.logical_name: dynamodb.StreamViewType.NEW_AND_OLD_IMAGES,
+    RUNS.logical_name: dynamodb.StreamViewType.NEW_IMAGE,
+}
 
 
 class Storage(Construct):

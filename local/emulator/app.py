@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import logging
 import threading
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from datetime import date
 from typing import Any
 
@@ -26,6 +26,7 @@ from local.emulator.items import new_id
 from local.emulator.responses import ResponseStore, StoredResponse, resource
 from local.emulator.runs import RunStore
 from local.emulator.script import HttpCall, HttpErrorPlan, Plan, Script
+from local.emulator.streams import advance, chat_chunks, data_only, response_events, tick_seconds
 from local.emulator.threads import ThreadStore
 from local.emulator.webhook_delivery import Webhooks
 from local.emulator.webhook_endpoints import WEBHOOK_ROUTES
@@ -107,6 +108,7 @@ class EmulatorApp:
     ) -> None:
         self._lock = threading.RLock()
         self._api_key = api_key
+        self._model_seconds = model_seconds
         self._poll_after_ms = poll_after_ms
         self._script = Script()
         self._conversations = ConversationStore()
@@ -202,6 +204,9 @@ class EmulatorApp:
             generation, wake = self._generation, self._wake
         if isinstance(response, _SlowResponse):
             wake.wait(response.delay_seconds)  # the model "thinking": other requests go on meanwhile
+        if isinstance(response, _StreamedResponse):  # its exchange is logged once the stream has ended
+            response.response = self._logged_stream(request, response, response.iter_encoded(), generation)
+            return response(environ, start_response)
         with self._lock:
             if generation == self._generation:
                 self._exchanges.append(_exchange(request, response))
@@ -270,9 +275,15 @@ class EmulatorApp:
 
     # Responses.
     def _create_response(self, request: Request) -> Response:
-        return self._response(self._responses.create(_json_body(request)))
+        response = self._responses.create(_json_body(request))
+        if response.request.stream:
+            return self._response_stream(response.id, after=-1)
+        return self._response(response)
 
     def _get_response(self, request: Request, response_id: str) -> Response:
+        if request.args.get("stream", "false").lower() == "true":
+            self._responses.streamed(response_id)
+            return self._response_stream(response_id, after=_int_arg(request, "starting_after", -1))
         return self._response(self._responses.retrieve(response_id))
 
     def _cancel_response(self, request: Request, response_id: str) -> Response:
@@ -287,12 +298,57 @@ class EmulatorApp:
         self.webhooks.watch(response)
         return _json(resource(response), headers=headers)
 
+    def _response_stream(self, response_id: str, *, after: int) -> Response:
+        """The response's events after ``after``, then the model's as they come (local/emulator/streams.py)."""
+        generation, wake = self._generation, self._wake
+
+        def look() -> tuple[list[dict[str, Any]], bool, float] | None:
+            with self._lock:
+                if generation != self._generation:
+                    return None  # reset: this stream belongs to no test any more
+                try:
+                    response = self._responses.retrieve(response_id)
+                except ApiError:
+                    return None  # deleted meanwhile: the stream ends
+                self.webhooks.watch(response)
+                done = advance(response, self._model_seconds)
+                return (
+                    list(response.events),
+                    done,
+                    tick_seconds(response, self._model_seconds, self._poll_after_ms),
+                )
+
+        return _StreamedResponse(response_events(look, after, wake.wait), mimetype="text/event-stream")
+
+    def _logged_stream(
+        self, request: Request, response: Response, chunks: Iterator[bytes], generation: int
+    ) -> Iterator[bytes]:
+        sent = bytearray()
+        try:
+            for chunk in chunks:
+                sent += chunk
+                yield chunk
+        finally:  # ended, or the client closed it (a create step keeps only the first event)
+            with self._lock:
+                if generation == self._generation:
+                    self._exchanges.append(_exchange(request, response, body=bytes(sent)))
+
     def _webhook_api(self, request: Request, **arguments: str) -> Response:
         return _json(self.webhooks.answer(request, _json_body(request, default={}), **arguments))
 
     # Chat Completions: answered in the call, after the plan's delay.
     def _create_chat_completion(self, request: Request) -> Response:
         completion = self._chat.create(_json_body(request))
+        if completion.stream:
+            chunks = [
+                data_only(chunk)
+                for chunk in chat_chunks(completion.body, include_usage=completion.include_usage)
+            ]
+            pause = completion.delay_seconds / len(chunks)
+            wake = self._wake
+            return _StreamedResponse(
+                _paced([*chunks, data_only("[DONE]")], pause, wake.wait), mimetype="text/event-stream"
+            )
         if not completion.delay_seconds:
             return _json(completion.body)
         return _SlowResponse.of(completion.body, completion.delay_seconds)
@@ -438,11 +494,23 @@ def _json(body: Any, *, status: int = 200, headers: dict[str, str] | None = None
     )
 
 
+class _StreamedResponse(Response):
+    """Server-sent events, written as they come (outside the lock)."""
+
+
+def _paced(chunks: list[bytes], pause: float, wait: Callable[[float], bool]) -> Iterator[bytes]:
+    """The chunks spread over the model's time; a reset (``wait`` answers True) ends them."""
+    for index, chunk in enumerate(chunks):
+        if index and pause and wait(pause):
+            return
+        yield chunk
+
+
 class _MalformedResponse(Response):
     """A scripted wire fault: the body is JSON cut short (see Plan.malformed_json)."""
 
 
-def _exchange(request: Request, response: Response) -> Exchange:
+def _exchange(request: Request, response: Response, *, body: bytes | None = None) -> Exchange:
     return Exchange(
         method=request.method,
         path=request.path,
@@ -451,6 +519,6 @@ def _exchange(request: Request, response: Response) -> Exchange:
         request_body=request.get_data(),
         status=response.status_code,
         response_headers={name.lower(): value for name, value in response.headers.items()},
-        response_body=response.get_data(),
+        response_body=response.get_data() if body is None else body,
         fault=isinstance(response, _MalformedResponse),
     )

@@ -46,6 +46,7 @@ class CreateResponseBody(_Body):
     conversation: str | None = None
     previous_response_id: str | None = None
     background: bool = False
+    stream: bool = False  # answered as server-sent events (local/emulator/streams.py)
     store: bool = True
     metadata: dict[str, str] | None = None
     temperature: float | None = None

@@ -1,5 +1,6 @@
-"""Chat Completions (``POST /v1/chat/completions``, non-streaming): one model turn per call, answered in the
-call, from a plan (scripted or the demo policy) like the other APIs.
+"""Chat Completions (``POST /v1/chat/completions``): one model turn per call, answered in the call (or, with
+``stream: true``, streamed as chunks: local/emulator/streams.py), from a plan (scripted or the demo policy)
+like the other APIs.
 
 The model reads the messages as it would a Responses conversation (policy.Turn: the latest user message,
 the tool calls and tool outputs after it). How a plan plays here: tool calls end with ``finish_reason:
@@ -58,6 +59,7 @@ class CreateChatCompletionBody(_Body):
     tools: list[ChatTool] = Field(default_factory=list)
     tool_choice: str | dict[str, Any] | None = None
     stream: bool | None = None
+    stream_options: dict[str, Any] | None = None
     n: int | None = None
     max_completion_tokens: int | None = None
     max_tokens: int | None = None
@@ -99,7 +101,9 @@ _MESSAGE_MODELS: dict[str, type[_Body]] = {
 @dataclass(frozen=True)
 class Completion:
     body: dict[str, Any]
-    delay_seconds: float  # how long the model "takes": the server answers after this
+    delay_seconds: float  # how long the model "takes": the server answers after this (streamed: over this)
+    stream: bool = False
+    include_usage: bool = False  # streamed: a last chunk carries the usage
 
 
 class ChatCompletions:
@@ -112,8 +116,6 @@ class ChatCompletions:
 
     def create(self, data: Any) -> Completion:
         request = parse(CreateChatCompletionBody, data)
-        if request.stream:
-            raise invalid_request("The emulator does not stream chat completions.", param="stream")
         if request.n not in (None, 1):
             raise invalid_request("The emulator answers with one choice (n=1).", param="n")
         messages = [_parse_message(raw, index) for index, raw in enumerate(request.messages)]
@@ -126,7 +128,12 @@ class ChatCompletions:
         plan = self._script.next_turn() or policy.plan_for(
             _turn(messages), instructions=_instructions(messages), tools=tools, today=self._today()
         )
-        return Completion(body=self._body(request, plan), delay_seconds=self._delay(plan))
+        return Completion(
+            body=self._body(request, plan),
+            delay_seconds=self._delay(plan),
+            stream=bool(request.stream),
+            include_usage=bool((request.stream_options or {}).get("include_usage")),
+        )
 
     def _delay(self, plan: Plan) -> float:
         if isinstance(plan, NeverFinishesPlan):

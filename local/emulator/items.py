@@ -45,10 +45,10 @@ def stored_item(item: InputItem) -> dict[str, Any]:
     }
 
 
-def assistant_message(text: str, *, status: str = "completed") -> dict[str, Any]:
+def assistant_message(text: str, *, status: str = "completed", item_id: str | None = None) -> dict[str, Any]:
     return {
         "type": "message",
-        "id": new_id("msg"),
+        "id": item_id or new_id("msg"),
         "status": status,
         "role": "assistant",
         "content": [_text_part("output_text", text)],

@@ -62,6 +62,12 @@ class StoredResponse:
     container: Container | None = None  # the code interpreter's, when the request has the tool
     ready_at: float | None = None  # time-based mode: when the model is done (wall clock, time.time())
     finished_at: float | None = None  # when it became final (wall clock): what a completion delay counts from
+    # Streaming (local/emulator/streams.py): the events so far (a stream resumes after any of them), the
+    # planned answer's pieces and how many of them the model has "written", and its message's id.
+    events: list[dict[str, Any]] = field(default_factory=list)
+    pieces: list[str] = field(default_factory=list)
+    released: int = 0
+    message_id: str = field(default_factory=lambda: new_id("msg"))
 
     @property
     def final(self) -> bool:
@@ -132,6 +138,15 @@ class ResponseStore:
         self._responses[response.id] = response
         if not request.background:
             self._finish(response)
+        return response
+
+    def streamed(self, response_id: str) -> StoredResponse:
+        """A response to stream again (``GET /v1/responses/{id}?stream=true``): only one created streaming."""
+        response = self._get(response_id)
+        if not response.request.stream:
+            raise invalid_request(
+                "This response was not created with stream=true, so it cannot be streamed.", param="stream"
+            )
         return response
 
     def retrieve(self, response_id: str) -> StoredResponse:
@@ -237,13 +252,17 @@ class ResponseStore:
             response.output = [function_call(name, arguments) for name, arguments in plan.calls]
             response.status = "completed"
         elif isinstance(plan, MessagePlan):
-            response.output = [assistant_message(plan.text)]
+            response.output = [assistant_message(plan.text, item_id=response.message_id)]
             response.status = "completed"
         elif isinstance(plan, AnalyseCsvPlan):
             response.output = _analysis_output(response.container, plan.text)
             response.status = "completed"
         elif isinstance(plan, IncompletePlan):
-            response.output = [assistant_message(plan.text, status="incomplete")] if plan.text else []
+            response.output = (
+                [assistant_message(plan.text, status="incomplete", item_id=response.message_id)]
+                if plan.text
+                else []
+            )
             response.status = "incomplete"
             response.incomplete_details = {"reason": plan.reason}
         else:

@@ -182,6 +182,13 @@ ISOLATION: dict[Operation, Callable[[World], None]] = {
         w, "POST", "/v1/threads/{thread_id}/runs", {"message": "let me in"}
     ),
     ("GET", "/v1/runs/{run_id}"): lambda w: _not_found_like_missing(w, "GET", "/v1/runs/{run_id}"),
+    ("GET", "/v1/runs/{run_id}/events"): lambda w: _not_found_like_missing(
+        w, "GET", "/v1/runs/{run_id}/events"
+    ),
+    ("GET", "/v1/threads/{thread_id}/runs"): lambda w: _not_found_like_missing(
+        w, "GET", "/v1/threads/{thread_id}/runs"
+    ),
+    ("GET", "/v1/runs/{run_id}/trace"): lambda w: _not_found_but_an_operator_reads_her_trace(w),
     ("POST", "/v1/runs/{run_id}/cancel"): lambda w: _not_found_like_missing(
         w, "POST", "/v1/runs/{run_id}/cancel"
     ),
@@ -209,6 +216,19 @@ ISOLATION: dict[Operation, Callable[[World], None]] = {
     ),
     ("GET", "/v1/openapi.json"): lambda w: _same_document(w),
 }
+
+
+def _not_found_but_an_operator_reads_her_trace(world: World) -> None:
+    """Bob gets a 404 as for nothing; an operator reads what alice reads (once her run's execution ended)."""
+    path = "/v1/runs/{run_id}/trace"
+    _not_found_like_missing(world, "GET", path)
+    deadline = time.monotonic() + 30
+    while (hers := world.alice.get(_fill(path, world.ids()))).json()["execution"]["status"] == "RUNNING":
+        assert time.monotonic() < deadline, hers.text
+        time.sleep(0.05)
+    operators = world.operator.get(_fill(path, world.ids()))
+    assert hers.status_code == operators.status_code == 200, operators.text
+    assert operators.json() == hers.json()
 
 
 def _same_document(world: World) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+import uuid
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
@@ -96,9 +97,10 @@ def test_concurrent_get_or_create_gives_one_thread(alice: httpx.Client, local_st
 def test_threads_are_listed_newest_first_page_by_page_without_expired_ones(
     client_for: Callable[[str], httpx.Client], local_stack: LocalStack, upstream: EmulatorServer
 ) -> None:
-    carol = client_for("carol")
+    user = f"carol-{uuid.uuid4().hex[:8]}"  # a user of this test alone: no other test's threads in the list
+    carol = client_for(user)
     ids = [new_thread(carol, f"list-{n}")["id"] for n in range(5)]
-    _set_thread(local_stack, "carol", ids[2], expires_at=clock.epoch(clock.now()) - 60)  # TTL not yet run
+    _set_thread(local_stack, user, ids[2], expires_at=clock.epoch(clock.now()) - 60)  # TTL not yet run
     pages, after = [], None
     while True:
         response = carol.get("/v1/threads", params={"limit": 2, **({"after": after} if after else {})})

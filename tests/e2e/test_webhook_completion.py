@@ -114,9 +114,13 @@ def test_a_webhook_that_never_comes_is_made_up_for_by_a_poll(
 
 
 def test_forged_stale_and_unknown_webhooks_change_nothing(
-    alice: httpx.Client, upstream: EmulatorServer, local_stack: LocalStack
+    alice: httpx.Client,
+    upstream: EmulatorServer,
+    local_stack: LocalStack,
+    configure: Callable[..., None],
 ) -> None:
-    # Given a run waiting for a model that never finishes
+    # Given a run waiting for a model that never finishes (and no fallback poll while the test looks)
+    configure(THREADRUNNER_WEBHOOK_FALLBACK_SECONDS="60")
     upstream.script(Plan.never_finishes())
     run = _run(alice, "webhook-forged")
     response_id = _started_response(upstream)
@@ -131,7 +135,7 @@ def test_forged_stale_and_unknown_webhooks_change_nothing(
     )
     forged_secret = "whsec_" + "Zm9yZ2VkIGJ5IHNvbWVib2R5IGVsc2UgZW50aXJlbHk="
     secret = local_stack.webhook_secret()
-    with httpx.Client(base_url=local_stack.api_url) as anyone:
+    with httpx.Client(base_url=local_stack.api_url, timeout=30) as anyone:
         # When someone posts a webhook signed with another secret, a stale one, or none at all
         forged = anyone.post(
             "/v1/webhooks/openai",

@@ -22,10 +22,14 @@ def _queue(synthesized: Synthesized) -> str:
 
 
 def test_ttl_removals_of_threads_and_nothing_else_reach_clean_up_thread(dev: Synthesized) -> None:
-    _, mapping = dev.only("AWS::Lambda::EventSourceMapping")
-    properties = mapping["Properties"]
     threads = dev.stack.resolve(dev.stack.storage.threads_table.node.default_child.logical_id)  # type: ignore[union-attr]
     clean_up = dev.function(FunctionName.clean_up_thread)[0]
+    # the threads table's one mapping (the runs table's stream feeds the run event fan-out: test_run_events.py)
+    (properties,) = [
+        mapping["Properties"]
+        for mapping in dev.resources("AWS::Lambda::EventSourceMapping").values()
+        if render(mapping["Properties"]["EventSourceArn"]) == f"<{threads}.StreamArn>"
+    ]
 
     assert render(properties["EventSourceArn"]) == f"<{threads}.StreamArn>"
     assert render(properties["FunctionName"]) == f"<{clean_up}>"

@@ -30,6 +30,9 @@ ON_FIRST_USE: dict[FunctionKind, tuple[str, ...]] = {
     FunctionKind.api: (),
     FunctionKind.model: ENGINES,
     FunctionKind.housekeeping: ENGINES,
+    # the fan-out and webhook delivery: their handlers import all of their library; the AWS SDK and urllib3
+    # on first use are the runtime's own
+    FunctionKind.events: (),
     FunctionKind.tools: (
         "threadrunner.tools.sql_policy",
         "threadrunner.tools.sqlite_guard",
@@ -43,6 +46,7 @@ NOT_AT_INIT: dict[FunctionKind, set[str]] = {
     FunctionKind.housekeeping: MODEL_PACKAGES | SQL_PACKAGES,
     FunctionKind.model: MODEL_PACKAGES | SQL_PACKAGES,  # openai on first use: about a second of INIT
     FunctionKind.tools: MODEL_PACKAGES | {"sqlglot", "psycopg"},  # SQLAlchemy: traced (X-Ray patches it)
+    FunctionKind.events: MODEL_PACKAGES | SQL_PACKAGES,  # and never shipped: core layer only
 }
 # Imported here because this environment has them (tests and local mode install them), only when installed.
 OPTIONAL_IMPORTS = {

@@ -209,20 +209,27 @@ def test_the_webhook_reads_its_signing_secret_and_the_runs_table_and_nothing_els
     assert {action for action in allowed if action.startswith("states:")} == {"states:SendTaskSuccess"}
 
 
-def test_the_api_starts_stops_and_describes_only_its_own_state_machines_runs(dev: Synthesized) -> None:
+def test_the_api_starts_stops_describes_and_traces_only_its_own_state_machines_runs(dev: Synthesized) -> None:
     machine, _ = dev.only("AWS::StepFunctions::StateMachine")
 
     allowed = grants(dev, FunctionName.api)
 
     executions = f"arn:<AWS::Partition>:states:<AWS::Region>:<AWS::AccountId>:execution:<{machine}.Name>:*"
     assert allowed["states:StartExecution"] == {f"<{machine}>"}
-    assert allowed["states:StopExecution"] == allowed["states:DescribeExecution"] == {executions}
+    # GetExecutionHistory: a run's trace (GET /v1/runs/{run_id}/trace), of this state machine's executions only.
+    assert (
+        allowed["states:StopExecution"]
+        == allowed["states:DescribeExecution"]
+        == allowed["states:GetExecutionHistory"]
+        == {executions}
+    )
     # SendTaskSuccess: client tool outputs and approvals resume a run waiting for the application.
     assert allowed["states:SendTaskSuccess"] == allowed["states:SendTaskFailure"] == {f"<{machine}>"}
     assert {action for action in allowed if action.startswith("states:")} == {
         "states:StartExecution",
         "states:StopExecution",
         "states:DescribeExecution",
+        "states:GetExecutionHistory",
         "states:SendTaskSuccess",
         "states:SendTaskFailure",
     }

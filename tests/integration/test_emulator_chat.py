@@ -140,7 +140,6 @@ def test_every_tool_call_needs_its_tool_message(openai_client: OpenAI, emulator:
         ({"model": "m", "messages": [{"role": "wizard", "content": "hi"}]}, "messages[0].role"),
         ({"model": "m", "messages": [{"role": "tool", "content": "x"}]}, "messages[0].tool_call_id"),
         ({"model": "m", "messages": [{"role": "assistant"}]}, "messages[0].content"),
-        ({"model": "m", "messages": [{"role": "user", "content": "hi"}], "stream": True}, "stream"),
     ],
 )
 def test_invalid_requests_name_the_parameter(

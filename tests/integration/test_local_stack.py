@@ -246,8 +246,8 @@ def test_the_real_workflow_definition_is_loaded_with_every_function_arn(stack: L
 
     collect(json.loads(definition))
     # every step is wired in; tools are routed at run time (FunctionName.$), by Check run
-    # (the API, the cleanup functions, file staging, the reconciler and the webhook are not steps; Await
-    # model is one in webhook mode only, and this stack polls)
+    # (the API, the cleanup functions, file staging, the reconciler, the webhooks and the event fan-out are
+    # not steps; Await model is one in webhook mode only, and this stack polls)
     not_steps = {
         "api",
         "clean_up_thread",
@@ -257,6 +257,8 @@ def test_the_real_workflow_definition_is_loaded_with_every_function_arn(stack: L
         "reconcile_run",
         "openai_webhook",
         "await_model",
+        "fan_out_run_events",
+        "deliver_run_webhook",
     }
     step_folders = {path.parent.name for path in REAL_FUNCTIONS.glob("*/handler.py")} - not_steps
     tool_folders = {"run_tool"}  # every tool's function runs it; Check run routes to them

@@ -17,6 +17,11 @@ The document is used as the service is, with these documented adjustments made a
   ``null``s the real service sends (``required_action``, ``last_error``, ``started_at``...) would fail:
   each such schema is read as 3.0 meant it, the schema or ``null``.
 
+A streamed answer (``text/event-stream``: ``stream: true``, ``GET /v1/responses/{id}?stream=true``) is checked
+event by event: each Responses event against ``ResponseStreamEvent`` (its SSE event name must be its ``type``),
+each chat chunk against ``CreateChatCompletionStreamResponse`` (the stream ends with ``data: [DONE]`` unless
+the client closed it early): ``stream_event_problems(exchange)``.
+
 The webhook endpoints API (``/v1/webhook_endpoints``) is newer than the document: its exchanges are checked
 against the pinned SDK's types instead (tests/support/webhook_contract.py). The events OpenAI POSTs are in
 the document's ``webhooks`` section: ``webhook_event_schema_problems(payload)``.
@@ -24,6 +29,7 @@ the document's ``webhooks`` section: ``webhook_event_schema_problems(payload)``.
 
 from __future__ import annotations
 
+import json
 from functools import cache
 from pathlib import Path
 from typing import Any
@@ -98,6 +104,9 @@ def validate_exchange(exchange: Exchange) -> None:
     request_errors = list(contract.iter_request_errors(request))
     if any(isinstance(error, PathError) for error in request_errors):  # a route the API does not have
         problems = [f"response: {message}" for message in _error_shape_problems(exchange)]
+    elif _is_event_stream(exchange):
+        problems = [f"request: {_describe(error)}" for error in request_errors]
+        problems += [f"response: {message}" for message in stream_event_problems(exchange)]
     else:
         # A request the emulator refused as malformed or unauthenticated need not match the contract.
         expect_valid_request = exchange.status not in (400, 401)
@@ -124,6 +133,52 @@ def webhook_event_schema_problems(payload: Any) -> list[str]:
             validator = Draft202012Validator({**schema, "components": document["components"]})
             return [f"{_where(error)}: {error.message}" for error in validator.iter_errors(payload)]
     return [f"the document has no webhook of type {payload.get('type')!r}"]
+
+
+def _is_event_stream(exchange: Exchange) -> bool:
+    return exchange.response_headers.get("content-type", "").startswith("text/event-stream")
+
+
+def server_sent_events(body: bytes) -> list[tuple[str | None, str]]:
+    """``(event name, data)`` of each complete event in an SSE body (a stream cut short ends mid-event)."""
+    events = []
+    for block in body.decode().split("\n\n")[:-1]:
+        name, data = None, []
+        for line in block.split("\n"):
+            field, _, value = line.partition(":")
+            if field == "event":
+                name = value.strip()
+            elif field == "data":
+                data.append(value[1:] if value.startswith(" ") else value)
+        events.append((name, "\n".join(data)))
+    return events
+
+
+def stream_event_problems(exchange: Exchange) -> list[str]:
+    """Each event of a streamed answer against its schema in the document (see the module docstring)."""
+    chat = exchange.path.endswith("/chat/completions")
+    validator = _stream_validator("CreateChatCompletionStreamResponse" if chat else "ResponseStreamEvent")
+    problems = []
+    events = server_sent_events(exchange.response_body)
+    for index, (name, data) in enumerate(events):
+        if chat and data == "[DONE]":
+            if index != len(events) - 1:
+                problems.append(f"event {index}: [DONE] before the end")
+            continue
+        event = json.loads(data)
+        if not chat and name != event.get("type"):
+            problems.append(f"event {index}: named {name!r}, of type {event.get('type')!r}")
+        problems += [
+            f"event {index} at {_where(error)}: {_reason(error)}" for error in validator.iter_errors(event)
+        ]
+    return problems
+
+
+@cache
+def _stream_validator(schema_name: str) -> Draft202012Validator:
+    document = _document()
+    schema = document["components"]["schemas"][schema_name]
+    return Draft202012Validator({**schema, "components": document["components"]})
 
 
 def _adjust_schemas(node: Any) -> None:

@@ -59,7 +59,7 @@ class World:
         self.waits = ResponseWaitStore(self.table)
         self.sfn = boto3.client("stepfunctions", region_name=REGION)
         self.runs = SimpleNamespace(
-            get=lambda run_id: SimpleNamespace(response_ids=["resp_1"], engine="responses")
+            get=lambda run_id: SimpleNamespace(response_ids=["resp_1"], engine="responses", stream=False)
         )
         self.awaited: list[dict[str, Any]] = []
 
@@ -224,9 +224,23 @@ def test_a_missing_webhook_falls_back_to_a_poll_after_the_fallback_seconds(world
 
 def test_a_run_on_an_engine_without_webhooks_is_polled_at_once(world: World) -> None:
     # Given a run on the chat engine (it answers inline; the assistants engine sends no webhooks)
-    world.runs = SimpleNamespace(get=lambda run_id: SimpleNamespace(response_ids=["resp_1"], engine="chat"))
+    world.runs = SimpleNamespace(
+        get=lambda run_id: SimpleNamespace(response_ids=["resp_1"], engine="chat", stream=False)
+    )
     # When it reaches Wait for model, Then Await model resumes it at once, for Check run to poll
     execution = world.start()
     output = json.loads(world.finished(execution)["output"])
     assert output["completion"] == {"response_id": "resp_1", "status": "poll"}
     assert _items(world) == []  # no token kept for a webhook that will not come
+
+
+def test_a_streamed_run_is_resumed_at_once_for_check_run_to_relay(world: World) -> None:
+    # Given a run on the responses engine created with "stream": true
+    world.runs = SimpleNamespace(
+        get=lambda run_id: SimpleNamespace(response_ids=["resp_1"], engine="responses", stream=True)
+    )
+    # When it reaches Wait for model, Then it does not sleep until the webhook: Check run relays its words
+    execution = world.start()
+    output = json.loads(world.finished(execution)["output"])
+    assert output["completion"] == {"response_id": "resp_1", "status": "poll"}
+    assert _items(world) == []

@@ -21,6 +21,8 @@ class FunctionKind(StrEnum):
     tools = "tools"  # a registered tool's own Lambda (the SQL tools: sqlglot, sqlalchemy, psycopg)
     # Cleanup, staging, repair: they talk to the model too (delete, upload, cancel), off the run's path.
     housekeeping = "housekeeping"
+    # The run events' fan-out and outbound webhook delivery: DynamoDB Streams, SQS, AppSync Events, HTTPS.
+    events = "events"
 
 
 # X-Ray patches these (aws_xray_sdk.core.patch) when tracing is on, on first use (observability.trace_library,
@@ -33,6 +35,7 @@ TRACED_MODULES: dict[FunctionKind, tuple[str, ...]] = {
     # SQLAlchemy runs both databases' queries; X-Ray's psycopg patch would need psycopg_pool, never shipped.
     FunctionKind.tools: ("botocore", "sqlalchemy_core"),
     FunctionKind.housekeeping: ("botocore",),
+    FunctionKind.events: ("botocore",),
 }
 # Without a kind (the local stack, tests, a function deployed before kinds existed): AWS calls only.
 DEFAULT_TRACED_MODULES = ("botocore",)

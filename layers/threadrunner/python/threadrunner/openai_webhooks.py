@@ -11,12 +11,11 @@ to 72 h.
 from __future__ import annotations
 
 import base64
-import hashlib
-import hmac
 import json
 from collections.abc import Callable, Mapping
 from typing import Any
 
+from threadrunner.standard_webhooks import signed_headers as signed_headers  # the emulator and tests sign so
 from threadrunner.stores.response_waits import ResponseWaitStore
 from threadrunner.workflow.completion import handle_response_event
 
@@ -77,14 +76,3 @@ def _unwrap(raw: bytes, headers: dict[str, str], secret: str) -> Any | None:
         return client.webhooks.unwrap(raw, headers)
     except (InvalidWebhookSignatureError, ValueError):
         return None
-
-
-def signed_headers(secret: str, webhook_id: str, timestamp: int, body: str) -> dict[str, str]:
-    """The Standard Webhooks headers for ``body`` (what OpenAI sends; the local emulator and tests sign so)."""
-    key = base64.b64decode(secret.removeprefix("whsec_")) if secret.startswith("whsec_") else secret.encode()
-    digest = hmac.new(key, f"{webhook_id}.{timestamp}.{body}".encode(), hashlib.sha256).digest()
-    return {
-        "webhook-id": webhook_id,
-        "webhook-timestamp": str(timestamp),
-        "webhook-signature": "v1," + base64.b64encode(digest).decode(),
-    }

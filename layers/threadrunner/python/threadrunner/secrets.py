@@ -52,3 +52,10 @@ def _read(secret_name: str, field: str, *, refresh: bool) -> str:
     if not value:
         raise ValueError(f"the secret {secret_name} holds no {field}")
     return value
+
+
+def outbound_webhook_secret(secret_name: str) -> str:
+    """The ``whsec_...`` secret threadrunner signs an outbound run webhook subscription's deliveries with: an
+    operator creates the secret (``{"webhook_secret": "whsec_..."}`` or the bare value) and hands the same
+    value to the receiver, which verifies with any Standard Webhooks library."""
+    return _read(secret_name, "webhook_secret", refresh=False)

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import AbstractContextManager
 from datetime import datetime
 from typing import BinaryIO, Literal, Protocol
@@ -156,4 +156,39 @@ class FileEngine(Protocol):
 
     def download(self, file: GeneratedFile) -> AbstractContextManager[Iterator[bytes]]:
         """The generated file's bytes, streamed in chunks."""
+        ...
+
+
+# A chunk of the answer as the model writes it: (round, chunk index in the round, text).
+DeltaSink = Callable[[int, int, str], None]
+
+
+class StreamEvent(DeferredModel):
+    """One event of a response's stream, as much as a relay needs: where it is, and its text if any."""
+
+    sequence_number: int
+    delta: str | None = None  # the answer's next chunk (``response.output_text.delta``)
+    ended: bool = False  # the response is final: nothing follows
+
+
+class StreamingEngine(Protocol):
+    """Engines that can stream the model's words (runs created with ``"stream": true``)."""
+
+    def streaming(self, on_delta: DeltaSink) -> Engine:
+        """This engine, making its model calls streamed: one that answers within the call (chat) hands each
+        chunk to ``on_delta`` as it comes; one whose calls run upstream (responses) relays them later
+        (:class:`RelayingEngine`)."""
+        ...
+
+
+class StreamIdle(Exception):
+    """No stream event came within the timeout: read on later from the last one."""
+
+
+class RelayingEngine(Protocol):
+    """Engines whose streamed model calls go on upstream after the step that made them (responses)."""
+
+    def stream_output(self, run: RunRecord, after: int | None, *, timeout: float) -> Iterator[StreamEvent]:
+        """The current response's stream from after sequence number ``after`` (None: from its start), until the
+        upstream closes it; StreamIdle when no event comes for ``timeout`` seconds."""
         ...

@@ -8,20 +8,31 @@ its user message (files/inline.py), and that content goes into the log, so later
 
 Start run and Submit tool outputs make the completion call synchronously and store what came back
 (stores/chat_rounds.py); Check run only reports it, so the same workflow drives this engine. Cancel is
-local: there is nothing running upstream to stop.
+local: there is nothing running upstream to stop. A streamed run (``streaming``) makes the call with
+``stream: true`` and hands each content chunk on as it comes, then keeps the completion the chunks make up.
 """
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Sequence
 from typing import Any
 
+import httpx2 as httpx  # the HTTP client the openai SDK is built on
 import openai
 from openai import OpenAI
+from openai.types.chat import ChatCompletion
 
 from threadrunner import clock
 from threadrunner.engines import context_window
-from threadrunner.engines.base import RunRequest, ToolOutput, ToolSpec, UpstreamRun, UpstreamToolCall
+from threadrunner.engines.base import (
+    DeltaSink,
+    RunRequest,
+    ToolOutput,
+    ToolSpec,
+    UpstreamRun,
+    UpstreamToolCall,
+)
 from threadrunner.engines.errors import upstream_errors
 from threadrunner.errors import UpstreamError
 from threadrunner.files.inline import inline
@@ -41,6 +52,13 @@ class ChatEngine:
         """Without ``state`` (thread cleanup) the engine cancels and deletes, which need nothing."""
         self._client = client
         self._state = state
+        self._on_delta: DeltaSink | None = None
+
+    def streaming(self, on_delta: DeltaSink) -> ChatEngine:
+        """This engine streaming its completions: each content chunk goes to ``on_delta`` as it comes."""
+        streamed = copy.copy(self)
+        streamed._on_delta = on_delta
+        return streamed
 
     def create_thread(self, metadata: dict[str, str]) -> str:
         return clock.new_id("chat")  # nothing upstream: the thread is our message log
@@ -125,7 +143,10 @@ class ChatEngine:
         with upstream_errors():
             try:
                 client = self._client if timeout is None else self._client.with_options(timeout=timeout)
-                completion = client.chat.completions.create(**arguments)
+                if self._on_delta is None:
+                    completion = client.chat.completions.create(**arguments)
+                else:
+                    completion = self._streamed(client, arguments, round_number)
             except openai.APITimeoutError:
                 if not _past(request):
                     raise
@@ -159,6 +180,43 @@ class ChatEngine:
             tool_calls=calls,
             usage=usage,
         )
+
+    def _streamed(self, client: OpenAI, arguments: dict[str, Any], round_number: int) -> ChatCompletion:
+        """The completion streamed (each content chunk to ``on_delta``), put together as the SDK's own
+        non-streamed answer, so the round is kept the same way."""
+        assert self._on_delta is not None
+        stream = client.chat.completions.create(
+            **arguments, stream=True, stream_options={"include_usage": True}
+        )
+        completion: dict[str, Any] = {"object": "chat.completion", "choices": [], "usage": None}
+        content: list[str] = []
+        calls: dict[int, dict[str, Any]] = {}
+        finish_reason = None
+        with stream:
+            try:
+                for chunk in stream:
+                    completion |= {"id": chunk.id, "created": chunk.created, "model": chunk.model}
+                    completion["usage"] = chunk.usage.model_dump() if chunk.usage else completion["usage"]
+                    for choice in chunk.choices[:1]:
+                        finish_reason = choice.finish_reason or finish_reason
+                        if choice.delta.content:
+                            self._on_delta(round_number, len(content), choice.delta.content)
+                            content.append(choice.delta.content)
+                        for call in choice.delta.tool_calls or []:
+                            _add_call_chunk(
+                                calls.setdefault(call.index, {}), call.model_dump(exclude_none=True)
+                            )
+            except httpx.TimeoutException as error:
+                raise openai.APITimeoutError(request=stream.response.request) from error
+            except httpx.TransportError as error:
+                raise openai.APIConnectionError(request=stream.response.request) from error
+        message = {
+            "role": "assistant",
+            "content": "".join(content) if content or not calls else None,
+            "tool_calls": [calls[index] for index in sorted(calls)] or None,
+        }
+        completion["choices"] = [{"index": 0, "message": message, "finish_reason": finish_reason or "stop"}]
+        return ChatCompletion.model_validate(completion)
 
     def _timeout(self, request: RunRequest) -> float | None:
         """Never wait for the model past the run's deadline (the client's own timeout applies too)."""
@@ -220,6 +278,15 @@ class ChatEngine:
         if self._state is None:
             raise UpstreamError("this chat engine has no message log or completion store: it cannot run")
         return self._state
+
+
+def _add_call_chunk(call: dict[str, Any], chunk: dict[str, Any]) -> None:
+    """A tool call's chunk onto what came of it before: its id, type and name once, its arguments in parts."""
+    call.setdefault("id", chunk.get("id", ""))
+    call.setdefault("type", chunk.get("type", "function"))
+    function = call.setdefault("function", {"name": "", "arguments": ""})
+    function["name"] += chunk.get("function", {}).get("name") or ""
+    function["arguments"] += chunk.get("function", {}).get("arguments") or ""
 
 
 def _as_chat(entry: MessageRecord) -> dict[str, Any] | None:

@@ -1,20 +1,29 @@
 """The ``responses`` engine: a thread is an OpenAI Conversation, a run is one or more background responses
-chained by function-call outputs on that conversation."""
+chained by function-call outputs on that conversation.
+
+A streamed run's responses are created with ``stream: true`` too (only such a background response can be
+streamed again later): the create keeps the first event (``response.created``, with the id) and closes the
+stream; Check run reads it again from where it left off (``stream_output``, ``starting_after``)."""
 
 from __future__ import annotations
 
+import copy
 import json
 import re
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from contextlib import suppress
 from typing import Any
 
+import httpx2 as httpx  # the HTTP client the openai SDK is built on
 import openai
 from openai import OpenAI
 
 from threadrunner.engines.base import (
+    DeltaSink,
     GeneratedFile,
     RunRequest,
+    StreamEvent,
+    StreamIdle,
     ToolOutput,
     ToolSpec,
     UpstreamRun,
@@ -31,10 +40,13 @@ _ITEMS_PER_CALL = 20
 # The upstream names one open call per refusal; a start closes at most this many before giving up.
 _MAX_CALLS_TO_CLOSE = 10
 _UNANSWERED = re.compile(r"No tool output found for function call (\S+?)\.?$")
+# Stream events after which nothing follows.
+_ENDED = frozenset({"response.completed", "response.failed", "response.incomplete", "error"})
 
 
 class ResponsesEngine(FilesUpstream):
     name = "responses"
+    _stream = False  # create responses streamed (see streaming)
 
     def __init__(self, client: OpenAI) -> None:
         self._client = client
@@ -43,6 +55,34 @@ class ResponsesEngine(FilesUpstream):
         self._create_client = client.with_options(max_retries=0)
         # user_data: files for input_file parts and for the code interpreter's container alike.
         self._files = UpstreamFiles(client, purpose="user_data")
+
+    def streaming(self, on_delta: DeltaSink) -> ResponsesEngine:
+        """This engine creating its responses with ``stream: true``; their words are relayed by Check run
+        (``stream_output``), not by the step that creates them, so ``on_delta`` is not called."""
+        streamed = copy.copy(self)
+        streamed._stream = True
+        return streamed
+
+    def stream_output(self, run: RunRecord, after: int | None, *, timeout: float) -> Iterator[StreamEvent]:
+        with upstream_errors():
+            stream = self._client.responses.retrieve(
+                _current(run),
+                stream=True,
+                starting_after=openai.omit if after is None else after,
+                timeout=timeout,
+            )
+        with stream, upstream_errors():
+            try:
+                for event in stream:
+                    yield StreamEvent(
+                        sequence_number=event.sequence_number,
+                        delta=event.delta if event.type == "response.output_text.delta" else None,
+                        ended=event.type in _ENDED,
+                    )
+            except httpx.TimeoutException as silence:
+                raise StreamIdle(f"no stream event for {timeout:g} s") from silence
+            except httpx.TransportError as error:
+                raise openai.APIConnectionError(request=stream.response.request) from error
 
     def create_thread(self, metadata: dict[str, str]) -> str:
         # Not a model turn: a lost create leaves an empty thread behind, never a second answer, so its
@@ -163,7 +203,7 @@ class ResponsesEngine(FilesUpstream):
         with upstream_errors(creating=True):
             for _ in range(_MAX_CALLS_TO_CLOSE):
                 try:
-                    return self._create_client.responses.create(**arguments).id
+                    return self._created(arguments)
                 except openai.BadRequestError as error:
                     open_call = _unanswered_call(error)
                     if open_call is None:
@@ -171,7 +211,24 @@ class ResponsesEngine(FilesUpstream):
                 # A 400 created nothing. An earlier run left a call open (e.g. a response whose id was lost
                 # finished with function calls): answer it with an error, then ask again.
                 self._close(request.upstream_thread_id, [open_call])
+            return self._created(arguments)
+
+    def _created(self, arguments: dict[str, Any]) -> str:
+        """Create the response; its id. Streamed: the id of its first event, and the stream is closed (the
+        background response goes on; Check run reads the stream again)."""
+        if not self._stream:
             return self._create_client.responses.create(**arguments).id
+        try:
+            with self._create_client.responses.create(**arguments, stream=True) as events:
+                for event in events:
+                    created = getattr(event, "response", None)
+                    if created is not None:
+                        return str(created.id)
+        except httpx.TransportError as error:
+            raise UpstreamOutcomeUnknown(
+                f"the create's stream broke before its first event: {error!r}"
+            ) from error
+        raise UpstreamOutcomeUnknown("the create's stream ended before naming the response")
 
 
 def _function_tool(tool: ToolSpec) -> dict[str, Any]:

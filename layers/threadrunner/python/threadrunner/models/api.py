@@ -7,6 +7,7 @@ from typing import Annotated, Literal
 
 from pydantic import ConfigDict, Field, field_validator
 
+from threadrunner.execution_trace import ExecutionStatus
 from threadrunner.files.urls import PresignedPost
 from threadrunner.models.deferred_model import DeferredModel
 from threadrunner.models.records import (
@@ -76,6 +77,8 @@ class CreateRunRequest(_Request):
     file_ids: list[Annotated[str, Field(pattern=FILE_ID_PATTERN)]] = Field(
         default_factory=list, max_length=100
     )
+    # The model's words as it writes them: message.delta events in GET /v1/runs/{id}/events.
+    stream: bool = Field(default=False, description="log the answer's chunks as message.delta events")
 
     @field_validator("message")
     @classmethod
@@ -325,6 +328,7 @@ class RunOut(DeferredModel):
     files: list[OutputFileOut] = Field(default_factory=list)  # what the run generated
     # requires_action: the client tool calls to answer, or the calls to approve, and until when.
     required_action: RequiredActionOut | None = None
+    stream: bool = False  # created with "stream": true (message.delta events)
 
     @classmethod
     def of(
@@ -338,11 +342,7 @@ class RunOut(DeferredModel):
         execution = None
         if run.execution_arn:
             execution = ExecutionOut(
-                arn=run.execution_arn,
-                console_url=(
-                    f"https://{region}.console.aws.amazon.com/states/home?region={region}"
-                    f"#/v2/executions/details/{run.execution_arn}"
-                ),
+                arn=run.execution_arn, console_url=execution_console_url(region, run.execution_arn)
             )
         return cls(
             id=run.id,
@@ -378,7 +378,53 @@ class RunOut(DeferredModel):
             file_ids=run.file_ids,
             files=files or [],
             required_action=RequiredActionOut.of(run),
+            stream=run.stream,
         )
+
+
+def execution_console_url(region: str, execution_arn: str) -> str:
+    """The execution in the Step Functions console."""
+    return (
+        f"https://{region}.console.aws.amazon.com/states/home?region={region}"
+        f"#/v2/executions/details/{execution_arn}"
+    )
+
+
+class RunPage(DeferredModel):
+    """A thread's runs, newest first; pass ``next`` back as ``after`` for the following page (None: that was
+    the last)."""
+
+    runs: list[RunOut]
+    next: str | None
+
+
+class TraceStateOut(DeferredModel):
+    """One visit of one state of the run's execution, in the order they were entered. Names, times and error
+    names only: what the states took in and gave out (and an error's cause) stays in the service."""
+
+    name: str
+    entered_at: datetime
+    exited_at: datetime | None = Field(description="None while the state runs")
+    duration_ms: int | None = Field(description="None while the state runs")
+    error: str | None = Field(default=None, description="the error's name, when the state failed")
+
+
+class TraceExecutionOut(DeferredModel):
+    """The run's Step Functions execution; all None for a run that never got one (queued, or ended first)."""
+
+    arn: str | None
+    console_url: str | None = Field(
+        description="the execution in the Step Functions console (local stack: this trace)"
+    )
+    status: ExecutionStatus | None
+
+
+class RunTraceOut(DeferredModel):
+    """``GET /v1/runs/{id}/trace``: the run's execution state by state; ``transitions``: states entered."""
+
+    states: list[TraceStateOut]
+    transitions: int = Field(ge=0)
+    execution: TraceExecutionOut
 
 
 class ErrorOut(DeferredModel):

@@ -152,6 +152,15 @@ class GeneratedFile(DeferredModel):
     container_id: str | None = None
 
 
+class StreamCursor(DeferredModel):
+    """How far Check run relayed a response's stream: the last ``sequence_number`` relayed (None: nothing yet),
+    and whether the stream said the response ended."""
+
+    response_id: str
+    after: int | None = None
+    ended: bool = False
+
+
 class RunRecord(Record):
     id: str
     thread_id: str
@@ -197,6 +206,10 @@ class RunRecord(Record):
     metrics: RunMetrics | None = None  # set once the run has ended (threadrunner.accounting)
     # requires_action with client tools or calls waiting for approval: what the application must answer.
     required_action: RequiredAction | None = None
+    # "stream": true: the answer's chunks are logged as message.delta events (workflow/stream_relay.py), and
+    # how far the current response's stream was relayed.
+    stream: bool = False
+    stream_cursor: StreamCursor | None = None
 
     @property
     def usage(self) -> Usage:

@@ -22,6 +22,7 @@ from threadrunner.models.records import (
     RequiredAction,
     RunRecord,
 )
+from threadrunner.models.run_events import RunEventType
 from threadrunner.services.context import ApiContext
 from threadrunner.services.runs import get_run
 from threadrunner.settings import storage_settings
@@ -49,10 +50,11 @@ def submit_tool_outputs(
             )
     ledger = _ledger()
     now = clock.now()
-    claimed = _claim(ctx, run, action, user_id, digest, now)
+    # The outputs first, then the claim: once the action is answered, Wait for the application may resume
+    # the run at once (when it stores its token after the claim), and Submit tool outputs must find them.
     for output in request.tool_outputs:
         call = ledger.get(run.id, output.tool_call_id)
-        ledger.save_output(
+        stored = ledger.save_output(
             call.model_copy(
                 update={
                     "output": output.output,
@@ -63,6 +65,9 @@ def submit_tool_outputs(
                 }
             )
         )
+        ctx.runs.events.tool_call_completed(stored)
+    claimed = _claim(ctx, run, action, user_id, digest, now)
+    _log_submitted(ctx, run, action, user_id)
     _resume(ctx, claimed)
     return get_run(ctx, user_id, run_id)
 
@@ -85,7 +90,7 @@ def submit_approvals(ctx: ApiContext, user_id: str, run_id: str, request: Approv
             reason = f": {decision.reason}" if decision.reason else ""
             denied = error_result(f"a person denied this call of the tool{reason}")
             call = ledger.get(run.id, decision.tool_call_id)
-            ledger.save_output(
+            stored = ledger.save_output(
                 call.model_copy(
                     update={
                         "output": denied.output,
@@ -96,6 +101,7 @@ def submit_approvals(ctx: ApiContext, user_id: str, run_id: str, request: Approv
                     }
                 )
             )
+            ctx.runs.events.tool_call_completed(stored)
     # The round's client tools, if it called any, are waited for next: the same wait, token and expiry.
     following = pending_action(
         run.model_copy(update={"required_action": None}),
@@ -107,9 +113,21 @@ def submit_approvals(ctx: ApiContext, user_id: str, run_id: str, request: Approv
             run.id, action.round, call_ids=following.call_ids, approvals_digest=digest
         ):
             raise ConflictError(f"run {run.id} no longer waits for these approvals")
+        _log_submitted(ctx, run, action, user_id)
         return get_run(ctx, user_id, run_id)
-    _resume(ctx, _claim(ctx, run, action, user_id, digest, now))
+    claimed = _claim(ctx, run, action, user_id, digest, now)
+    _log_submitted(ctx, run, action, user_id)
+    _resume(ctx, claimed)
     return get_run(ctx, user_id, run_id)
+
+
+def _log_submitted(ctx: ApiContext, run: RunRecord, action: RequiredAction, user_id: str) -> None:
+    ctx.runs.events.log(
+        run,
+        RunEventType.action_submitted,
+        {"type": action.type.value, "tool_call_ids": action.call_ids, "by": user_id},
+        key=f"action.submitted#{action.round}#{action.type.value}",
+    )
 
 
 def _waiting(run: RunRecord, kind: ActionType, digest: str) -> RequiredAction | None:

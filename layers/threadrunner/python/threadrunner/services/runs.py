@@ -13,7 +13,8 @@ from threadrunner.assistant_definitions import load_assistant
 from threadrunner.budgets import check_budgets
 from threadrunner.errors import InvalidRequestError, ServiceUnavailableError
 from threadrunner.models.api import CreateRunRequest, OutputFileOut, RunOut
-from threadrunner.models.records import RunError, RunRecord, RunStatus
+from threadrunner.models.records import RunError, RunRecord, RunStatus, ThreadRecord
+from threadrunner.models.run_events import RunEventType
 from threadrunner.services.context import ApiContext
 from threadrunner.services.endings import end_before_start
 from threadrunner.services.files import files_for_run
@@ -56,6 +57,7 @@ def create_run(ctx: ApiContext, user_id: str, thread_id: str, request: CreateRun
         model=assistant.model or settings.model,
         message=request.message,
         file_ids=file_ids,
+        stream=request.stream,
         created_at=now,
         deadline_at=now + timedelta(seconds=settings.run_deadline_seconds),
     )
@@ -69,6 +71,8 @@ def create_run(ctx: ApiContext, user_id: str, thread_id: str, request: CreateRun
     else:
         ctx.threads.acquire(thread, run.id, ttl_days=ttl_days, also=new_items)
         position = None
+    # Before its execution starts: run.queued is always a run's first event.
+    ctx.runs.events.log(run, RunEventType.run_queued, {"queue_position": position}, key="run.queued")
     if position is not None:
         return RunOut.of(run, _region(ctx), queue_position=position)
     try:
@@ -82,10 +86,15 @@ def create_run(ctx: ApiContext, user_id: str, thread_id: str, request: CreateRun
 
 def get_run(ctx: ApiContext, user_id: str, run_id: str) -> RunOut:
     run = ctx.runs.get_for_user(run_id, user_id)
+    thread = ctx.threads.find(user_id, run.thread_id) if run.status is RunStatus.queued else None
+    return run_out(ctx, run, thread)
+
+
+def run_out(ctx: ApiContext, run: RunRecord, thread: ThreadRecord | None) -> RunOut:
+    """The run as GET /v1/runs/{run_id} answers it; ``thread``, the run's, tells a queued run's place."""
     position = None
-    if run.status is RunStatus.queued:
-        thread = ctx.threads.find(user_id, run.thread_id)
-        position = turns.queue_position(thread, run.id) if thread else None
+    if run.status is RunStatus.queued and thread is not None:
+        position = turns.queue_position(thread, run.id)
     return RunOut.of(run, _region(ctx), queue_position=position, files=_output_files(ctx, run))
 
 

@@ -13,9 +13,11 @@ from threadrunner.models.records import (
     TERMINAL_STATUSES,
     ActionType,
     RunRecord,
+    RunStatus,
     ToolCallRecord,
     Usage,
 )
+from threadrunner.models.run_events import RunEventType
 from threadrunner.stores._dynamo import (
     WRITE_RETRY,
     TransactItem,
@@ -28,9 +30,16 @@ from threadrunner.stores._dynamo import (
     write_if,
 )
 from threadrunner.stores.conditions import Attr, Key
+from threadrunner.stores.run_events import RunEventStore
 from threadrunner.stores.tables import ACTIVE_RUNS_INDEX
 
 RUN_SK = "run"
+ENDING_EVENT = {
+    RunStatus.completed: RunEventType.run_completed,
+    RunStatus.failed: RunEventType.run_failed,
+    RunStatus.cancelled: RunEventType.run_cancelled,
+    RunStatus.timed_out: RunEventType.run_timed_out,
+}
 # The sparse index of runs not yet ended (the operators' kill switch): set at create, removed at the end.
 ACTIVE = "active"
 
@@ -39,10 +48,22 @@ def run_not_found(run_id: str) -> NotFoundError:
     return NotFoundError(f"run {run_id} not found")
 
 
+def _thread_runs(thread_id: str) -> dict[str, Any]:
+    """A Query of the thread's runs on the sparse ``by_thread`` index (created_at ascending). Only run items:
+    other items of a run's partition may carry thread_id and created_at too."""
+    return {
+        "IndexName": "by_thread",
+        "KeyConditionExpression": Key("thread_id").eq(thread_id),
+        "FilterExpression": Attr("sk").eq(RUN_SK),
+    }
+
+
 class RunStore:
     def __init__(self, table: Any, *, retry: WriteRetry = WRITE_RETRY) -> None:
         self._table = table
         self._retry = retry
+        # The run's event log lives in its partition too (stores/run_events.py); a run's end is logged here.
+        self.events = RunEventStore(table, retry=retry)
 
     def create(self, run: RunRecord) -> None:
         put = self.new_run(run)
@@ -124,16 +145,28 @@ class RunStore:
             "ExpressionAttributeValues": values,
         }
         if not also:
-            return write_if(self._table.update_item, retry=self._retry, **update) is not None
-        written = write_if(
-            self._table.meta.client.transact_write_items,
-            retry=self._retry,
-            TransactItems=[
-                {"Update": {"TableName": self._table.name, **update}},
-                *({"Update": other} for other in also),
-            ],
-        )
-        return written is not None
+            written = write_if(self._table.update_item, retry=self._retry, **update)
+        else:
+            written = write_if(
+                self._table.meta.client.transact_write_items,
+                retry=self._retry,
+                TransactItems=[
+                    {"Update": {"TableName": self._table.name, **update}},
+                    *({"Update": other} for other in also),
+                ],
+            )
+        if written is None:
+            return False
+        self._log_end(run_id, fields)
+        return True
+
+    def _log_end(self, run_id: str, fields: dict[str, Any]) -> None:
+        """The run's last event: run.completed, run.failed (with the error's code), run.cancelled or
+        run.timed_out. Logged once whoever ends the run (Finish run, the API, the reconciler)."""
+        status = RunStatus(fields["status"])
+        error = fields.get("error")
+        data = {"error": {"code": error.code, "message": error.message}} if error is not None else {}
+        self.events.log(run_id, ENDING_EVENT[status], data, key="run.ended")
 
     def list_active(
         self, *, limit: int, after: dict[str, Any] | None = None, user_id: str | None = None
@@ -237,11 +270,34 @@ class RunStore:
             raise run_not_found(run_id)
 
     def list_for_thread(self, thread_id: str) -> list[RunRecord]:
-        arguments: dict[str, Any] = {
-            "IndexName": "by_thread",
-            "KeyConditionExpression": Key("thread_id").eq(thread_id),
-        }
+        arguments = _thread_runs(thread_id)
         return [from_item(RunRecord, item) for item in every_item(self._table.query, **arguments)]
+
+    def page_for_thread(
+        self, thread_id: str, *, limit: int, after: str | None = None
+    ) -> tuple[list[RunRecord], bool]:
+        """Up to ``limit`` of the thread's runs, newest first, after run ``after``, and whether more follow.
+        NotFoundError: ``after`` is no run of the thread (the index's position needs its created_at)."""
+        arguments = _thread_runs(thread_id) | {"ScanIndexForward": False, "Limit": limit + 1}
+        if after:
+            position = self._table.get_item(
+                Key={"run_id": after, "sk": RUN_SK},
+                ProjectionExpression="thread_id, created_at",
+                ConsistentRead=True,
+            ).get("Item")
+            if position is None or position.get("thread_id") != thread_id:
+                raise NotFoundError(f"run {after} (after) is not a run of thread {thread_id}")
+            arguments["ExclusiveStartKey"] = {**position, "run_id": after, "sk": RUN_SK}
+        items: list[dict[str, Any]] = []
+        while True:  # one more than asked tells whether there is a next page; a filtered read may come short
+            response = self._table.query(**arguments)
+            items.extend(response["Items"])
+            next_key = response.get("LastEvaluatedKey")
+            if next_key is None or len(items) > limit:
+                break
+            arguments["ExclusiveStartKey"] = next_key
+            arguments["Limit"] = limit + 1 - len(items)
+        return [from_item(RunRecord, item) for item in items[:limit]], len(items) > limit
 
     def request_cancel(self, run_id: str) -> bool:
         """Flag a started run for Check run to cancel; False when it has already ended."""

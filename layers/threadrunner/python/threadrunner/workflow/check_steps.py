@@ -9,9 +9,10 @@ import time
 from threadrunner import clock
 from threadrunner.engines.base import UpstreamRun
 from threadrunner.models.records import RunError, RunRecord, RunStatus
+from threadrunner.models.run_events import RunEventType
 from threadrunner.models.workflow import RunProgress, StepInput
 from threadrunner.settings import UpstreamSettings
-from threadrunner.workflow import application_steps
+from threadrunner.workflow import application_steps, stream_relay
 from threadrunner.workflow.context import StepContext
 from threadrunner.workflow.deleted_runs import progress_of_deleted, unless_run_deleted
 from threadrunner.workflow.invocation import remaining_seconds
@@ -39,6 +40,8 @@ def check_run(step: StepInput, ctx: StepContext) -> RunProgress:
             return restarted
         run = ctx.runs.get(run.id)
     upstream = engine.poll(run)
+    if run.stream:
+        run, upstream = _relay_stream(run, upstream, step, ctx)
     run, upstream = _short_polls(run, upstream, step, ctx)
     if run.cancel_requested:  # asked while this invocation polled
         engine.cancel(run)
@@ -46,6 +49,12 @@ def check_run(step: StepInput, ctx: StepContext) -> RunProgress:
     response_id = run.current_response_id or ""
     if upstream.status not in ("queued", "in_progress"):
         ctx.runs.record_usage(run.id, response_id, upstream.usage)
+        ctx.runs.events.log(
+            run,
+            RunEventType.model_completed,
+            {"round": run.round, "status": upstream.status, "usage": upstream.usage.model_dump(mode="json")},
+            key=f"model.completed#{response_id}",
+        )
 
     if upstream.tool_calls and upstream.status in ("completed", "requires_action", "incomplete"):
         if (limit_error := _tool_call_limit(run, upstream, ctx)) is not None:
@@ -59,6 +68,16 @@ def check_run(step: StepInput, ctx: StepContext) -> RunProgress:
         if (action := application_steps.required_action(run, ctx)) is not None:
             # Client tools or approvals: Wait for the application, until its expiry (then action_expired).
             ctx.runs.update(run.id, status=RunStatus.requires_action, required_action=action)
+            ctx.runs.events.log(
+                run,
+                RunEventType.action_required,
+                {
+                    "type": action.type.value,
+                    "tool_call_ids": action.call_ids,
+                    "expires_at": action.expires_at.isoformat(),
+                },
+                key=f"action.required#{action.round}#{action.type.value}",
+            )
             return RunProgress(
                 status=application_steps.AWAITING_APPLICATION,
                 wait_seconds=application_steps.seconds_left(action),
@@ -133,6 +152,25 @@ def _short_polls(
 _sleep = time.sleep  # tests replace it
 
 
+def _relay_stream(
+    run: RunRecord, upstream: UpstreamRun, step: StepInput, ctx: StepContext
+) -> tuple[RunRecord, UpstreamRun]:
+    """A streamed run: relay its response's words into the event log (workflow/stream_relay.py) for as long
+    as _short_polls would have polled; a stream that says the response ended is followed by one more poll."""
+    running = upstream.status in ("queued", "in_progress")
+    seconds = step.settings.check_wait_seconds - _call_age_seconds(run)
+    if (remaining := remaining_seconds()) is not None:
+        seconds = min(seconds, remaining - poll_budget_seconds(ctx.upstream_settings))
+    seconds = min(seconds, (run.deadline_at - clock.now()).total_seconds())
+    relayed = stream_relay.relay(run, ctx, seconds=seconds, final=not running)
+    if relayed is run:
+        return run, upstream  # nothing to relay (this engine answers in the call, or it was relayed)
+    run = ctx.runs.get(run.id)  # a cancel may have come meanwhile
+    if running and run.stream_cursor is not None and run.stream_cursor.ended:
+        upstream = ctx.engine(run.engine).poll(run)
+    return run, upstream
+
+
 def _stuck_in_queue(run: RunRecord, ctx: StepContext) -> bool:
     started = run.round_started_at or run.started_at
     if started is None:
@@ -174,13 +212,14 @@ def _restart_round(run: RunRecord, step: StepInput, ctx: StepContext, poll_count
         ctx.runs.reopen_round(run.id, run.round, run.current_response_id or "")
     fresh = with_message(run, ctx).model_copy(update={"response_ids": []})
     request = run_request(fresh, fresh.upstream_thread_id or "", ctx)
-    create_round(
-        fresh,
-        0,
-        create=lambda: engine.start(request, fresh.message),
-        find=lambda: engine.find_created(request, fresh, 0, []),
-        ctx=ctx,
-    )
+    with stream_relay.streaming(engine, fresh, ctx) as streamed:
+        create_round(
+            fresh,
+            0,
+            create=lambda: streamed.start(request, fresh.message),
+            find=lambda: engine.find_created(request, fresh, 0, []),
+            ctx=ctx,
+        )
     ctx.runs.update(run.id, restarting_round=False)
     return RunProgress(
         status=RunStatus.in_progress, wait_seconds=step.settings.first_wait_seconds, poll_count=poll_count

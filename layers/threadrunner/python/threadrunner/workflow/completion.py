@@ -73,10 +73,11 @@ def await_model(
     step: AwaitModelInput, *, runs: Any, waits: ResponseWaitStore, stepfunctions: Any
 ) -> AwaitModelOutput:
     """Record who waits for the run's current response; resume at once if it ended already (or if there is
-    no response to wait for, so that Check run decides)."""
+    no response to wait for, so that Check run decides, or the run streams, so that Check run relays)."""
     run = runs.get(step.run_id)
     response_id = run.response_ids[-1] if run.response_ids else None
-    if response_id is None or run.engine not in WEBHOOK_ENGINES:
+    # A streamed run is not left asleep until the webhook: Check run relays the model's words as they come.
+    if response_id is None or run.engine not in WEBHOOK_ENGINES or run.stream:
         resume(stepfunctions, step.task_token, response_id, "poll")
         return AwaitModelOutput(response_id=response_id, resumed=True)
     wait = waits.record_token(response_id, step.task_token, step.run_id)

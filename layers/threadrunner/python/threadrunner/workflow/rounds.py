@@ -12,6 +12,7 @@ from threadrunner.assistant_definitions import load_assistant
 from threadrunner.engines.base import AssistantDefinition, RunFile, RunRequest
 from threadrunner.errors import UpstreamOutcomeUnknown
 from threadrunner.models.records import RunRecord, ToolCallRecord
+from threadrunner.models.run_events import RunEventType
 from threadrunner.tool_summaries import summarize_tool_calls
 from threadrunner.tools.registry import tool_specs
 from threadrunner.workflow import lost_creates
@@ -95,6 +96,7 @@ def create_round(
         if found is not None:
             logger.info("run %s: round %s was created by an interrupted attempt", run.id, round_number)
             ctx.runs.record_round(run.id, round_number, found, clock.now())
+            _log_model_started(run, round_number, found, ctx)
             return
         # The earlier attempt created nothing: its claim is ours now.
     try:
@@ -108,6 +110,14 @@ def create_round(
         ctx.runs.release_round(run.id, round_number)
         raise
     ctx.runs.record_round(run.id, round_number, response_id, clock.now())
+    _log_model_started(run, round_number, response_id, ctx)
+
+
+def _log_model_started(run: RunRecord, round_number: int, response_id: str, ctx: StepContext) -> None:
+    # Keyed by the upstream response: a round started again (stuck in the queue) logs its new start.
+    ctx.runs.events.log(
+        run, RunEventType.model_started, {"round": round_number}, key=f"model.started#{response_id}"
+    )
 
 
 def summarize_tool_outputs(run: RunRecord, calls: list[ToolCallRecord], ctx: StepContext) -> RunRecord:

@@ -15,7 +15,9 @@ from threadrunner.errors import (
     UpstreamThreadGone,
 )
 from threadrunner.models.records import RunRecord, RunStatus
+from threadrunner.models.run_events import RunEventType
 from threadrunner.models.workflow import RunProgress, StepInput
+from threadrunner.workflow import stream_relay
 from threadrunner.workflow.context import StepContext
 from threadrunner.workflow.deleted_runs import progress_of_deleted, unless_run_deleted
 from threadrunner.workflow.rounds import create_round, run_model, run_request, with_message
@@ -26,6 +28,8 @@ logger = logging.getLogger(__name__)
 @unless_run_deleted(progress_of_deleted)
 def start_run(step: StepInput, ctx: StepContext) -> RunProgress:
     run = with_message(ctx.runs.get(step.run_id), ctx)
+    # First: its model call's events follow (the engine is the one planned; a fallback shows on the run).
+    ctx.runs.events.log(run, RunEventType.run_started, {"engine": run.engine}, key="run.started")
     if run.response_ids:  # a retried step whose create went out already: nothing to start again
         upstream_thread_id = run.upstream_thread_id or _upstream_thread(run, ctx.engine(run.engine), ctx)
     else:
@@ -103,13 +107,16 @@ def _start_on(run: RunRecord, ctx: StepContext) -> str:
     # where a create whose answer was lost is looked for and cancelled
     run = run.model_copy(update={"upstream_thread_id": upstream_thread_id})
     try:
-        create_round(
-            run,
-            0,
-            create=lambda: engine.start(request, run.message),
-            find=lambda: engine.find_created(request, run, 0, []),
-            ctx=ctx,
-        )
+        with stream_relay.streaming(
+            engine, run, ctx
+        ) as streamed:  # "stream": true (the chat engine logs here)
+            create_round(
+                run,
+                0,
+                create=lambda: streamed.start(request, run.message),
+                find=lambda: engine.find_created(request, run, 0, []),
+                ctx=ctx,
+            )
     except UpstreamNotFound as error:
         if engine.thread_exists(upstream_thread_id):
             raise

@@ -57,7 +57,7 @@ def _store_crash(call: ToolCallRecord, ctx: StepContext) -> ToolCallRecord:
     result = error_result(crash_message(call))
     finished = clock.now()
     started = call.started_at or finished
-    return ctx.ledger.save_output(
+    stored = ctx.ledger.save_output(
         call.model_copy(
             update={
                 "output": result.output,
@@ -68,3 +68,5 @@ def _store_crash(call: ToolCallRecord, ctx: StepContext) -> ToolCallRecord:
             }
         )
     )
+    ctx.runs.events.tool_call_completed(stored)
+    return stored

@@ -10,9 +10,10 @@ from threadrunner import clock
 from threadrunner.assistant_definitions import load_assistant
 from threadrunner.engines.base import ToolOutput, UpstreamRun
 from threadrunner.models.records import RunRecord, RunStatus, ToolCallRecord, ToolCallSummary
+from threadrunner.models.run_events import RunEventType
 from threadrunner.models.workflow import PendingToolCall, RunProgress, RunToolInput, RunToolOutput, StepInput
 from threadrunner.tools.registry import ToolContext, ToolResult, call_tool, error_result, refusal
-from threadrunner.workflow import tool_crashes
+from threadrunner.workflow import stream_relay, tool_crashes
 from threadrunner.workflow.context import StepContext
 from threadrunner.workflow.deleted_runs import progress_of_deleted, tool_output_of_deleted, unless_run_deleted
 from threadrunner.workflow.rounds import create_round, run_request, summarize_tool_outputs, with_message
@@ -48,6 +49,18 @@ def record_tool_calls(run: RunRecord, upstream: UpstreamRun, ctx: StepContext) -
             waits_for=waits_for,
         )
         ctx.ledger.add(record)
+        ctx.runs.events.log(
+            run,
+            RunEventType.tool_call_created,
+            {
+                "id": call.call_id,
+                "name": call.name,
+                "round": run.round,
+                "runs_on": "client" if waits_for == "client" else "server",
+                "approval": waits_for == "approval",
+            },
+            key=f"tool_call.created#{call.call_id}",
+        )
         if waits_for == "client":
             continue
         function = ctx.tool_functions.get(call.name)
@@ -131,13 +144,14 @@ def submit_tool_outputs(step: StepInput, ctx: StepContext) -> RunProgress:
     engine = ctx.engine(run.engine)
     request = run_request(run, run.upstream_thread_id or "", ctx)
     call_ids = [output.call_id for output in outputs]
-    create_round(
-        run,
-        run.round + 1,
-        create=lambda: engine.submit_tool_outputs(request, run, outputs),
-        find=lambda: engine.find_created(request, run, run.round + 1, call_ids),
-        ctx=ctx,
-    )
+    with stream_relay.streaming(engine, run, ctx) as streamed:  # "stream": true (chat logs here)
+        create_round(
+            run,
+            run.round + 1,
+            create=lambda: streamed.submit_tool_outputs(request, run, outputs),
+            find=lambda: engine.find_created(request, run, run.round + 1, call_ids),
+            ctx=ctx,
+        )
     ctx.runs.update(run.id, status=RunStatus.in_progress)
     return RunProgress(
         status=RunStatus.in_progress,
@@ -150,7 +164,7 @@ def _store_output(
     call: ToolCallRecord, result: ToolResult, started: datetime, ctx: StepContext
 ) -> ToolCallRecord:
     finished = clock.now()
-    return ctx.ledger.save_output(
+    stored = ctx.ledger.save_output(
         call.model_copy(
             update={
                 "output": result.output,
@@ -161,3 +175,5 @@ def _store_output(
             }
         )
     )
+    ctx.runs.events.tool_call_completed(stored)
+    return stored

@@ -1,0 +1,75 @@
+"""The run event log over moto: seq 1, 2, 3, ... with no gap and no duplicate, whoever appends at once and
+however often a step is retried; a reader resuming after N gets exactly what came after."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+
+import pytest
+from threadrunner.models.run_events import RunEventType
+from threadrunner.stores.run_events import RunEventStore, RunRef
+
+from tests.support.aws import moto_tables
+
+RUN = RunRef(run_id="run_1", user_id="alice", thread_id="thr_1")
+
+
+@pytest.fixture
+def events() -> Iterator[RunEventStore]:
+    with moto_tables() as tables:
+        yield RunEventStore(tables["runs"])
+
+
+def test_events_get_consecutive_seqs_and_read_back_in_order(events: RunEventStore) -> None:
+    events.append(RUN, RunEventType.run_queued, key="run.queued")
+    events.append(RUN, RunEventType.run_started, key="run.started")
+    events.append(RUN, RunEventType.model_started, {"round": 0}, key="model.started#0")
+
+    logged = events.after(RUN.run_id)
+
+    assert [(e.seq, e.type) for e in logged] == [
+        (1, RunEventType.run_queued),
+        (2, RunEventType.run_started),
+        (3, RunEventType.model_started),
+    ]
+    assert logged[2].data == {"round": 0}
+
+
+def test_a_retried_step_logs_its_event_once(events: RunEventStore) -> None:
+    first = events.append(RUN, RunEventType.run_started, key="run.started")
+    # When the step runs again (a Lambda retried) and logs the same event
+    repeat = events.append(RUN, RunEventType.run_started, key="run.started")
+    # Then the repeat is dropped: one event, and the next one follows it without a gap
+    assert first is not None and first.seq == 1 and repeat is None
+    later = events.append(RUN, RunEventType.run_completed, key="run.completed")
+    assert later is not None and later.seq == 2
+
+
+def test_parallel_appends_take_every_seq_once(events: RunEventStore) -> None:
+    # Given twenty tool calls of one round ending at the same moment (Run tools' Map)
+    def complete(index: int) -> None:
+        events.append(
+            RUN, RunEventType.tool_call_completed, {"id": f"call_{index}"}, key=f"tool_call.completed#{index}"
+        )
+
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        list(pool.map(complete, range(20)))
+        # and each retried once
+        list(pool.map(complete, range(20)))
+
+    logged = events.after(RUN.run_id)
+    assert [e.seq for e in logged] == list(range(1, 21))
+    assert sorted(e.data["id"] for e in logged) == sorted(f"call_{i}" for i in range(20))
+
+
+def test_a_reader_resuming_after_n_gets_exactly_the_rest(events: RunEventStore) -> None:
+    for index in range(7):
+        events.append(RUN, RunEventType.message_delta, {"text": str(index)}, key=f"delta#{index}")
+    seen: list[int] = []
+    after = 0
+    while batch := events.after(RUN.run_id, after, limit=3):
+        seen.extend(e.seq for e in batch)
+        after = batch[-1].seq
+    assert seen == list(range(1, 8))
+    assert events.after("run_other") == []
