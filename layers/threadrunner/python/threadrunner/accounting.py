@@ -6,10 +6,12 @@ from __future__ import annotations
 
 import logging
 from datetime import datetime
+from typing import Protocol
 
 from threadrunner import clock, run_metrics
 from threadrunner.models.records import RunError, RunMetrics, RunRecord, RunStatus
 from threadrunner.pricing import PriceTable, estimate_cost
+from threadrunner.settings import CostSettings, RunSettings
 from threadrunner.stores.runs import RunStore
 from threadrunner.stores.usage import UsageStore
 
@@ -28,6 +30,33 @@ def measure(run: RunRecord, prices: PriceTable) -> RunMetrics:
         tool_errors=sum(1 for call in run.tool_calls if call.is_error),
         estimated_cost_usd=estimate_cost(run.model, run.usage, prices),
         error=run.error.code if run.error else None,
+    )
+
+
+class EndingContext(Protocol):
+    """What ending a run needs, whichever side ends it (a workflow step, the API, the reconciler)."""
+
+    @property
+    def runs(self) -> RunStore: ...
+    @property
+    def usage(self) -> UsageStore | None: ...
+    @property
+    def cost_settings(self) -> CostSettings: ...
+    @property
+    def run_settings(self) -> RunSettings: ...
+
+
+def end_now(ctx: EndingContext, run: RunRecord, status: RunStatus, error: RunError | None = None) -> bool:
+    """End ``run`` now, with the context's stores, prices and environment (see end_run)."""
+    return end_run(
+        run,
+        ctx.runs,
+        ctx.usage,
+        ctx.cost_settings.price_table,
+        environment=ctx.run_settings.environment,
+        status=status,
+        completed_at=clock.now(),
+        error=error,
     )
 
 

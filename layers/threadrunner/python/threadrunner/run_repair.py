@@ -287,16 +287,7 @@ def _finish(run: RunRecord, error: RunError | None, ctx: RepairContext) -> None:
 
 def _end(run: RunRecord, error: RunError, ctx: RepairContext) -> bool:
     """The run's end, metrics and usage in one write (threadrunner.accounting); False: it had ended."""
-    return accounting.end_run(
-        run,
-        ctx.steps.runs,
-        ctx.steps.usage,
-        ctx.steps.cost_settings.price_table,
-        environment=ctx.steps.run_settings.environment,
-        status=RunStatus.failed,
-        completed_at=clock.now(),
-        error=error,
-    )
+    return accounting.end_now(ctx.steps, run, RunStatus.failed, error)
 
 
 def _count_if_ended(run: RunRecord, cause: RepairCause, ctx: RepairContext) -> RepairCause | None:

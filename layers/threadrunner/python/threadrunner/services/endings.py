@@ -3,7 +3,7 @@ accounting: the one way the API's services end runs (threadrunner.accounting).""
 
 from __future__ import annotations
 
-from threadrunner import accounting, clock
+from threadrunner import accounting
 from threadrunner.models.records import RunError, RunRecord, RunStatus
 from threadrunner.services.context import ApiContext
 
@@ -16,13 +16,4 @@ def end_before_start(
 ) -> bool:
     """End a run that never started (it used no tokens): counted in the metrics and on its user's day like
     any other. False: it had ended already."""
-    return accounting.end_run(
-        run,
-        ctx.runs,
-        ctx.usage,
-        ctx.cost_settings.price_table,
-        environment=ctx.run_settings.environment,
-        status=status,
-        completed_at=clock.now(),
-        error=error,
-    )
+    return accounting.end_now(ctx, run, status, error)

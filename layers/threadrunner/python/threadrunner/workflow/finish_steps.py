@@ -78,16 +78,7 @@ def finish_run(finish: FinishRunInput, ctx: StepContext) -> FinishRunOutput:
 
 def _end(run: RunRecord, status: RunStatus, error: RunError | None, ctx: StepContext) -> None:
     """Status, metrics and usage at once (threadrunner.accounting)."""
-    accounting.end_run(
-        run,
-        ctx.runs,
-        ctx.usage,
-        ctx.cost_settings.price_table,
-        environment=ctx.run_settings.environment,
-        status=status,
-        completed_at=clock.now(),
-        error=error,
-    )
+    accounting.end_now(ctx, run, status, error)
 
 
 def _stop_upstream(run: RunRecord, ctx: StepContext) -> None:
