@@ -46,6 +46,8 @@ class World:
     def __init__(self, tables: dict[str, Any], queue_url: str, receiver: WebhookReceiver) -> None:
         self.events = RunEventStore(tables["runs"])
         self.runs = tables["runs"]
+        # Events are logged only for a run that exists (never into a deleted run's partition).
+        self.runs.put_item(Item={"run_id": RUN.run_id, "sk": "run", "user_id": RUN.user_id})
         self.queue_url = queue_url
         self.receiver = receiver
         self.sqs = boto3.client("sqs", region_name="us-east-1")

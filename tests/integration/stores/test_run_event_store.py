@@ -18,6 +18,7 @@ RUN = RunRef(run_id="run_1", user_id="alice", thread_id="thr_1")
 @pytest.fixture
 def events() -> Iterator[RunEventStore]:
     with moto_tables() as tables:
+        tables["runs"].put_item(Item={"run_id": RUN.run_id, "sk": "run", "user_id": "alice"})
         yield RunEventStore(tables["runs"])
 
 
@@ -73,3 +74,11 @@ def test_a_reader_resuming_after_n_gets_exactly_the_rest(events: RunEventStore) 
         after = batch[-1].seq
     assert seen == list(range(1, 8))
     assert events.after("run_other") == []
+
+
+def test_nothing_is_logged_for_a_run_that_is_gone(events: RunEventStore) -> None:
+    # Given a run whose thread's cleanup deleted it while a step was still running
+    gone = RunRef(run_id="run_gone", user_id="alice", thread_id="thr_1")
+    # When the step logs its event, Then nothing is written into the deleted run's partition
+    assert events.append(gone, RunEventType.run_cancelled, key="run.ended") is None
+    assert events.after("run_gone") == []

@@ -98,12 +98,22 @@ class RunEventStore:
                     TransactItems=[
                         {"Put": self._new(item)},
                         {"Put": self._new(marker)},
+                        # Never into a deleted run's partition (its thread's cleanup raced this step).
+                        {
+                            "ConditionCheck": {
+                                "TableName": self._table.name,
+                                "Key": {"run_id": run.run_id, "sk": "run"},
+                                "ConditionExpression": "attribute_exists(run_id)",
+                            }
+                        },
                     ],
                 )
             except ClientError as error:
                 if not is_condition_failure(error):
                     raise
                 reasons = cancellation_reasons(error)
+                if len(reasons) > 2 and reasons[2] == "ConditionalCheckFailed":
+                    return None  # the run is gone: nobody watches it any more
                 if len(reasons) > 1 and reasons[1] == "ConditionalCheckFailed":
                     return None  # this key is logged already
                 continue  # another append took this seq: read again
