@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
+from types import SimpleNamespace
 
 import pytest
 from threadrunner.models.run_events import RunEventType
@@ -82,3 +83,19 @@ def test_nothing_is_logged_for_a_run_that_is_gone(events: RunEventStore) -> None
     # When the step logs its event, Then nothing is written into the deleted run's partition
     assert events.append(gone, RunEventType.run_cancelled, key="run.ended") is None
     assert events.after("run_gone") == []
+
+
+def test_a_rounds_events_logged_together_take_consecutive_seqs_once(events: RunEventStore) -> None:
+    run = SimpleNamespace(id=RUN.run_id, user_id=RUN.user_id, thread_id=RUN.thread_id)
+    batch = [
+        (RunEventType.tool_call_created, {"id": f"call_{n}"}, f"tool_call.created#call_{n}")
+        for n in range(90)
+    ]
+    events.append(RUN, RunEventType.run_started, key="run.started")
+    # When a step logs ninety events together, and again when it is retried
+    events.log_many(run, batch)
+    events.log_many(run, batch)
+    # Then they follow the earlier event, in order, each once
+    logged = events.after(RUN.run_id, limit=200)
+    assert [e.seq for e in logged] == list(range(1, 92))
+    assert [e.data.get("id") for e in logged[1:]] == [f"call_{n}" for n in range(90)]

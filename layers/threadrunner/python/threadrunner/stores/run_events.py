@@ -29,6 +29,7 @@ from threadrunner.stores._dynamo import (
     from_item,
     is_condition_failure,
     to_item,
+    write_if,
 )
 from threadrunner.stores.conditions import Key
 
@@ -39,6 +40,8 @@ KEY_PREFIX = "eventkey#"
 _SEQ_DIGITS = 10
 # Appends that lose the race for a seq to another append read again; a run's steps never come close.
 _MAX_RACES = 20
+# Events per transaction of log_many: two items each, and the run's check (DynamoDB takes 100 items).
+_BATCH = 40
 
 
 def event_sk(seq: int) -> str:
@@ -82,31 +85,10 @@ class RunEventStore:
                 created_at=clock.now(),
                 data=data or {},
             )
-            # ``thread``, not ``thread_id``: the by_thread index (thread_id, created_at) lists runs only.
-            item = to_item(
-                event,
-                run_id=run.run_id,
-                sk=event_sk(event.seq),
-                user_id=run.user_id,
-                thread=run.thread_id,
-            )
-            item["expires_at"] = int(time.time()) + self._ttl_seconds
-            marker = {"run_id": run.run_id, "sk": f"{KEY_PREFIX}{key}", "seq": event.seq}
             try:
                 self._retry.write(
                     self._table.meta.client.transact_write_items,
-                    TransactItems=[
-                        {"Put": self._new(item)},
-                        {"Put": self._new(marker)},
-                        # Never into a deleted run's partition (its thread's cleanup raced this step).
-                        {
-                            "ConditionCheck": {
-                                "TableName": self._table.name,
-                                "Key": {"run_id": run.run_id, "sk": "run"},
-                                "ConditionExpression": "attribute_exists(run_id)",
-                            }
-                        },
-                    ],
+                    TransactItems=[*self._puts(run, event, key), self._run_exists(run)],
                 )
             except ClientError as error:
                 if not is_condition_failure(error):
@@ -162,6 +144,56 @@ class RunEventStore:
             return RunRef(run_id=run.id, user_id=run.user_id, thread_id=run.thread_id)
         owner = _owner(self._table, run)
         return None if owner is None else RunRef(run_id=run, user_id=owner[0], thread_id=owner[1])
+
+    def log_many(self, run: RunLike, events: list[tuple[RunEventType, dict[str, Any], str]]) -> None:
+        """Several events of one step, in order (a round's tool calls): each chunk shares one read of the last
+        seq and one transaction; a chunk that meets a logged key, a race or a gone run is logged one event at
+        a time (:meth:`log`). Best effort, as :meth:`log`."""
+        ref = RunRef(run_id=run.id, user_id=run.user_id, thread_id=run.thread_id)
+        for start in range(0, len(events), _BATCH):
+            chunk = events[start : start + _BATCH]
+            try:
+                first = self.last_seq(ref.run_id) + 1
+                puts = [
+                    put
+                    for offset, (event_type, data, key) in enumerate(chunk)
+                    for put in self._puts(
+                        ref,
+                        RunEvent(seq=first + offset, type=event_type, created_at=clock.now(), data=data),
+                        key,
+                    )
+                ]
+                written = write_if(
+                    self._table.meta.client.transact_write_items,
+                    retry=self._retry,
+                    TransactItems=[*puts, self._run_exists(ref)],
+                )
+            except ClientError as error:
+                logger.warning("run events not logged together", extra={"error": str(error)})
+                written = None
+            if written is None:
+                for event_type, data, key in chunk:
+                    self.log(run, event_type, data, key=key)
+
+    def _puts(self, run: RunRef, event: RunEvent, key: str) -> list[dict[str, Any]]:
+        """The event and its key's marker, each written only if not there yet."""
+        # ``thread``, not ``thread_id``: the by_thread index (thread_id, created_at) lists runs only.
+        item = to_item(
+            event, run_id=run.run_id, sk=event_sk(event.seq), user_id=run.user_id, thread=run.thread_id
+        )
+        item["expires_at"] = int(time.time()) + self._ttl_seconds
+        marker = {"run_id": run.run_id, "sk": f"{KEY_PREFIX}{key}", "seq": event.seq}
+        return [{"Put": self._new(item)}, {"Put": self._new(marker)}]
+
+    def _run_exists(self, run: RunRef) -> dict[str, Any]:
+        """Never into a deleted run's partition (its thread's cleanup raced the step)."""
+        return {
+            "ConditionCheck": {
+                "TableName": self._table.name,
+                "Key": {"run_id": run.run_id, "sk": "run"},
+                "ConditionExpression": "attribute_exists(run_id)",
+            }
+        }
 
     def _new(self, item: dict[str, Any]) -> dict[str, Any]:
         return {

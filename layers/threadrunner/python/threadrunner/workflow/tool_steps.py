@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import datetime
+from typing import Any
 
 from threadrunner import clock
 from threadrunner.assistant_definitions import load_assistant
@@ -34,6 +35,8 @@ def record_tool_calls(run: RunRecord, upstream: UpstreamRun, ctx: StepContext) -
     assistant = load_assistant(ctx.tool_settings.assistants_dir, run.assistant)
     known = {summary.call_id for summary in run.tool_calls}
     pending = []
+    created: list[tuple[RunEventType, dict[str, Any], str]] = []
+    refused_calls: list[tuple[ToolCallRecord, ToolResult]] = []
     for call in upstream.tool_calls:
         waits_for = None
         if call.name in assistant.client_tools:
@@ -49,17 +52,18 @@ def record_tool_calls(run: RunRecord, upstream: UpstreamRun, ctx: StepContext) -
             waits_for=waits_for,
         )
         ctx.ledger.add(record)
-        ctx.runs.events.log(
-            run,
-            RunEventType.tool_call_created,
-            {
-                "id": call.call_id,
-                "name": call.name,
-                "round": run.round,
-                "runs_on": "client" if waits_for == "client" else "server",
-                "approval": waits_for == "approval",
-            },
-            key=f"tool_call.created#{call.call_id}",
+        created.append(
+            (
+                RunEventType.tool_call_created,
+                {
+                    "id": call.call_id,
+                    "name": call.name,
+                    "round": run.round,
+                    "runs_on": "client" if waits_for == "client" else "server",
+                    "approval": waits_for == "approval",
+                },
+                f"tool_call.created#{call.call_id}",
+            )
         )
         if waits_for == "client":
             continue
@@ -68,9 +72,13 @@ def record_tool_calls(run: RunRecord, upstream: UpstreamRun, ctx: StepContext) -
         if refused is None and function is None:
             refused = error_result(f"the tool {call.name} is not deployed")
         if refused is not None:
-            _store_output(record, refused, clock.now(), ctx)
+            refused_calls.append((record, refused))
         else:
             pending.append(PendingToolCall(call_id=call.call_id, name=call.name, function=function or ""))
+    # Every call's creation first (in a few writes: a round may ask for hundreds), then the refusals' outputs.
+    ctx.runs.events.log_many(run, created)
+    for record, refused in refused_calls:
+        _store_output(record, refused, clock.now(), ctx)
     new = [
         ToolCallSummary(
             call_id=c.call_id,
