@@ -102,3 +102,12 @@ def test_a_token_stored_after_the_approvals_moved_the_wait_on_is_kept(runs: RunS
     assert runs.advance_action(run.id, 1, call_ids=["call_weather"], approvals_digest="d1")
     assert runs.store_action_token(run.id, 1, "token-late")
     assert runs.get(run.id).required_action.task_token == "token-late"  # type: ignore[union-attr]
+
+
+def test_a_runs_place_is_its_thread_and_assistant_and_a_missing_run_is_not_found(runs: RunStore) -> None:
+    run = _run()
+    runs.create(run)
+    place = runs.place(run.id)
+    assert (place.thread_id, place.assistant) == (run.thread_id, run.assistant)
+    with pytest.raises(NotFoundError):
+        runs.place("run_missing")

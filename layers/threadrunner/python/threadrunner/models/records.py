@@ -161,6 +161,14 @@ class StreamCursor(DeferredModel):
     ended: bool = False
 
 
+class RunPlace(DeferredModel):
+    """Where a run belongs, without its history (RunStore.place): what each tool step needs. A round of 200 calls
+    puts 200 summaries in the run item; 200 tool steps reading all of them would read the round 200 times."""
+
+    thread_id: str
+    assistant: str
+
+
 class RunRecord(Record):
     id: str
     thread_id: str

@@ -12,6 +12,7 @@ from threadrunner.errors import NotFoundError, UpstreamOutcomeUnknown
 from threadrunner.models.records import (
     TERMINAL_STATUSES,
     ActionType,
+    RunPlace,
     RunRecord,
     RunStatus,
     ToolCallRecord,
@@ -89,6 +90,18 @@ class RunStore:
         """The run, or None when there is none (never created, or deleted with its thread or user)."""
         item = self._table.get_item(Key={"run_id": run_id, "sk": RUN_SK}, ConsistentRead=True).get("Item")
         return None if item is None else from_item(RunRecord, item)
+
+    def place(self, run_id: str) -> RunPlace:
+        """The run's thread and assistant only. NotFoundError: no such run."""
+        item = self._table.get_item(
+            Key={"run_id": run_id, "sk": RUN_SK},
+            ConsistentRead=True,
+            ProjectionExpression="#thread, #assistant",
+            ExpressionAttributeNames={"#thread": "thread_id", "#assistant": "assistant"},
+        ).get("Item")
+        if item is None:
+            raise run_not_found(run_id)
+        return from_item(RunPlace, item)
 
     def get_for_user(self, run_id: str, user_id: str) -> RunRecord:
         run = self.get(run_id)

@@ -111,7 +111,7 @@ def tool_runner(tool_name: str) -> Callable[[RunToolInput, StepContext], RunTool
         elif attempt > MAX_TOOL_ATTEMPTS:  # earlier attempts died (Lambda timeout, crash): stop trying
             result = error_result(f"the tool {tool_name} did not finish after {MAX_TOOL_ATTEMPTS} attempts")
         else:
-            run = ctx.runs.get(call_input.run_id)
+            run = ctx.runs.place(call_input.run_id)
             assistant = load_assistant(ctx.tool_settings.assistants_dir, run.assistant)
             result = call_tool(
                 call.name, call.arguments, ToolContext(assistant=assistant, settings=ctx.tool_settings)
