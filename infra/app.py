@@ -23,12 +23,17 @@ def build(app: cdk.App, *, assistants_dir: Path | None = None) -> ThreadrunnerSt
     """Add the chosen environment's stack to ``app``, with cdk-nag's AwsSolutions checks on every synth.
 
     cdk-nag 3 is a policy-validation plugin (not an Aspect): an unacknowledged finding fails the synth.
-    The assistants' definitions (``assistants_dir``, default assistants/) are checked first
-    (AssistantDefinitionError): a typo'd key or tool fails the synth instead of a run.
+    The assistants' definitions (``assistants_dir``, default assistants/) are checked against the
+    environment first (AssistantDefinitionError): a typo'd key or tool, or an MCP server not on the
+    environment's allow-list, fails the synth instead of a run.
     """
-    validate_assistants(assistants_dir or ASSISTANTS_DIR)
+    assistants = assistants_dir or ASSISTANTS_DIR
+    validate_assistants(assistants)  # a typo'd key or tool fails first, whatever the environment
     name = str(app.node.try_get_context(ENVIRONMENT_CONTEXT_KEY) or DEFAULT_ENVIRONMENT)
     config = load_environment(app.node.try_get_context(ENVIRONMENTS_CONTEXT_KEY), name)
+    # Then against the environment: web_search or mcp on an engine without them, an MCP server off the
+    # allow-list, knowledge on the chat engine.
+    validate_assistants(assistants, config.hosted_tool_policy)
     stack = ThreadrunnerStack(app, stack_name(name), config=config)
     cdk.Validations.of(app).add_plugins(AwsSolutionsChecks(app, verbose=True))
     return stack

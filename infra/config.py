@@ -18,6 +18,7 @@ from pydantic import (
     model_validator,
 )
 from threadrunner.files.types import KNOWN_TYPES
+from threadrunner.hosted_tools import AllowedMcpServer, HostedToolPolicy
 from threadrunner.models.run_events import RunEventType
 from threadrunner.pricing import ModelPrice, default_prices, price_for
 from threadrunner.workflow.limits import check_history_budget
@@ -275,6 +276,22 @@ class EnvironmentConfig(_Strict):
     alarm_email: str | None = Field(default=None, pattern=r"^[^@\s]+@[^@\s]+$")
     # Outbound run webhooks (operators configure them; none by default).
     webhooks: list[WebhookSubscriptionConfig] = Field(default_factory=list, max_length=20)
+    # The remote MCP servers assistants may name (threadrunner.hosted_tools): https URLs, and the Secrets
+    # Manager secret holding each one's headers (only the model steps may read it). None by default.
+    mcp_servers: list[AllowedMcpServer] = Field(default_factory=list, max_length=50)
+
+    @field_validator("mcp_servers")
+    @classmethod
+    def _one_entry_per_label(cls, servers: list[AllowedMcpServer]) -> list[AllowedMcpServer]:
+        labels = [server.server_label for server in servers]
+        if twice := sorted({label for label in labels if labels.count(label) > 1}):
+            raise ValueError(f"lists the server_label {', '.join(twice)} twice")
+        return servers
+
+    @property
+    def hosted_tool_policy(self) -> HostedToolPolicy:
+        """What the assistants' hosted tools are checked against at synth: the engine and the allow-list."""
+        return HostedToolPolicy(engine=self.engine, mcp_servers=tuple(self.mcp_servers))
 
     @field_validator("log_retention_days")
     @classmethod

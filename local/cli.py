@@ -12,6 +12,7 @@ from local.cli_assistants import app as assistants_app
 from local.cli_bench import bench_app
 from local.cli_chat import chat
 from local.cli_files import files_app
+from local.cli_knowledge import knowledge_app
 from local.cli_runs import runs_app
 from local.cli_tools import new_app, tools_app
 from local.cli_usage import usage
@@ -33,6 +34,7 @@ app.add_typer(bench_app, name="bench")
 app.add_typer(webhooks_app, name="webhooks")
 app.add_typer(runs_app, name="runs")
 app.add_typer(files_app, name="files")
+app.add_typer(knowledge_app, name="knowledge")
 app.command()(chat)
 app.command()(usage)
 

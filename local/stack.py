@@ -24,14 +24,16 @@ from pydantic import BaseModel, Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 from threadrunner import aws, cleanup, run_repair
 from threadrunner.assistant_definitions import validate_assistants
+from threadrunner.hosted_tools import HostedToolPolicy
 from threadrunner.http.gateway_routes import OPENAI_WEBHOOK
 from threadrunner.run_metrics import NAMESPACE
 from threadrunner.services import context as api_context
-from threadrunner.settings import ToolSettings, reset_settings, run_settings
+from threadrunner.settings import RunSettings, ToolSettings, reset_settings, run_settings
 from threadrunner.workflow import context as step_context
 
 from infra.workflows import Completion, run_workflow_definition
 from local.atomic_dynamodb import atomic_dynamodb
+from local.cli_knowledge import sync_local as sync_local_knowledge
 from local.execution_events import deliver_status_changes
 from local.http_api import HttpApi
 from local.lambdas import Invocation, LambdaDispatch
@@ -161,7 +163,10 @@ class LocalStack:
             for name in _HIDDEN_ENVIRONMENT:
                 os.environ.pop(name, None)
             # Before anything serves: a typo'd key or tool stops the start, not a run (file, line, key).
-            validate_assistants(ToolSettings().assistants_dir)
+            tools = ToolSettings()
+            # Hosted tools as synth checks them: against the engine and the MCP allow-list (overrides).
+            policy = HostedToolPolicy(engine=RunSettings().engine, mcp_servers=tuple(tools.mcp_servers))
+            validate_assistants(tools.assistants_dir, policy)
             undo.enter_context(mock_aws(config=MOTO_CONFIG))
             # Inside the mock: it stops before moto does, so no late request can reach AWS.
             undo.enter_context(self.s3_endpoint)
@@ -178,6 +183,13 @@ class LocalStack:
             undo.callback(self._stop_executions)
             undo.enter_context(self._http)
             self._register_webhook()
+            # Knowledge documents into the upstream's vector stores, as `threadrunner knowledge sync` after a deploy.
+            sync_local_knowledge(
+                upstream_base_url=self.upstream_base_url,
+                api_key=self._api_key.get_secret_value(),
+                runs_table=boto3.resource("dynamodb", region_name=REGION).Table(self.table_names["runs"]),
+                s3=self.client("s3"),
+            )
             self._running = undo.pop_all()
         return self
 

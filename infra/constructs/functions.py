@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping
 
-from aws_cdk import Acknowledgment, Duration, Validations
+from aws_cdk import Acknowledgment, ArnFormat, Duration, Stack, Validations
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_lambda as lambda_
 from constructs import Construct
@@ -151,6 +151,11 @@ class FunctionFactory(Construct):
         }
         if config.context_tokens:
             self._environment["THREADRUNNER_CONTEXT_TOKENS"] = json.dumps(config.context_tokens)
+        if config.mcp_servers:
+            # Labels, URLs and secret names (the API refuses other servers; the model steps read the secrets).
+            self._environment["THREADRUNNER_MCP_SERVERS"] = json.dumps(
+                [server.model_dump(mode="json", exclude_none=True) for server in config.mcp_servers]
+            )
         # The secret's ARN, never its value: the model steps read the key at run time.
         self._model_environment = {"THREADRUNNER_OPENAI_SECRET_NAME": upstream_secret.secret.secret_arn}
         if config.openai_base_url is not None:
@@ -208,6 +213,7 @@ class FunctionFactory(Construct):
         )
         if name.talks_to_model:
             self._upstream_secret.grant_read(function)
+            self._grant_mcp_secrets(function)
         Validations.of(role).acknowledge(
             Acknowledgment(
                 id="AwsSolutions-IAM5[Resource::*]",
@@ -221,6 +227,28 @@ class FunctionFactory(Construct):
             ),
         )
         return function
+
+    def _grant_mcp_secrets(self, function: lambda_.Function) -> None:
+        """GetSecretValue on the allow-listed MCP servers' header secrets, exactly those (a secret known by
+        name: its ARN ends in a random six-character suffix)."""
+        names = sorted({server.secret_name for server in self._config.mcp_servers if server.secret_name})
+        if not names:
+            return
+        stack = Stack.of(self)
+        arns = [
+            name
+            if name.startswith("arn:")
+            else stack.format_arn(
+                service="secretsmanager",
+                resource="secret",
+                resource_name=f"{name}-??????",
+                arn_format=ArnFormat.COLON_RESOURCE_NAME,
+            )
+            for name in names
+        ]
+        function.add_to_role_policy(
+            iam.PolicyStatement(actions=["secretsmanager:GetSecretValue"], resources=arns)
+        )
 
     def _layer(self, construct_id: str, code: lambda_.Code, description: str) -> lambda_.LayerVersion:
         return lambda_.LayerVersion(

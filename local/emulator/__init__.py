@@ -1,6 +1,7 @@
-"""An OpenAI-compatible upstream on loopback: Responses, Conversations, Chat Completions, Files and
-Assistants v2 (assistants, threads, messages, runs, run steps) in the real wire format, answered by a
-deterministic demo model or by a per-test script.
+"""An OpenAI-compatible upstream on loopback: Responses (with the hosted file_search, web_search and mcp
+tools), Conversations, Chat Completions, Files, Vector stores and Assistants v2 (assistants, threads,
+messages, runs, run steps) in the real wire format, answered by a deterministic demo model or by a per-test
+script.
 
     emulator = EmulatorServer(port=0).start()
     client = OpenAI(base_url=emulator.base_url, api_key="anything")
@@ -10,6 +11,7 @@ deterministic demo model or by a per-test script.
 from local.emulator.exchange import Exchange
 from local.emulator.script import (
     FailPlan,
+    HostedToolsPlan,
     HttpErrorPlan,
     IncompletePlan,
     MessagePlan,
@@ -24,6 +26,7 @@ __all__ = [
     "EmulatorServer",
     "Exchange",
     "FailPlan",
+    "HostedToolsPlan",
     "HttpErrorPlan",
     "IncompletePlan",
     "MessagePlan",

@@ -7,7 +7,7 @@ import logging
 import threading
 from collections.abc import Callable, Iterable, Iterator
 from datetime import date
-from typing import Any
+from typing import Any, TypeVar
 
 from threadrunner.clock import now
 from werkzeug.datastructures import Headers
@@ -22,16 +22,19 @@ from local.emulator.conversations import ConversationStore
 from local.emulator.errors import ApiError, invalid_request, scripted_http_error, unauthorized
 from local.emulator.exchange import Exchange
 from local.emulator.files import FileStore
+from local.emulator.hosted_tools import HostedTools
 from local.emulator.items import new_id
 from local.emulator.responses import ResponseStore, StoredResponse, resource
 from local.emulator.runs import RunStore
 from local.emulator.script import HttpCall, HttpErrorPlan, Plan, Script
 from local.emulator.streams import advance, chat_chunks, data_only, response_events, tick_seconds
 from local.emulator.threads import ThreadStore
+from local.emulator.vector_stores import VECTOR_STORE_ROUTES, VectorStores
 from local.emulator.webhook_delivery import Webhooks
 from local.emulator.webhook_endpoints import WEBHOOK_ROUTES
 
 logger = logging.getLogger(__name__)
+T = TypeVar("T")
 
 _ROUTES = Map(
     [
@@ -77,6 +80,7 @@ _ROUTES = Map(
             endpoint="submit_tool_outputs",
         ),
         *WEBHOOK_ROUTES,
+        *VECTOR_STORE_ROUTES,
     ]
 )
 
@@ -114,6 +118,8 @@ class EmulatorApp:
         self._conversations = ConversationStore()
         self._files = FileStore()
         self._containers = ContainerStore()
+        self._vector_stores = VectorStores(self._files)
+        self._hosted_tools = HostedTools(self._vector_stores)
         self._responses = ResponseStore(
             self._conversations,
             self._script,
@@ -122,6 +128,7 @@ class EmulatorApp:
             files=self._files,
             containers=self._containers,
             model_seconds=model_seconds,
+            hosted=self._hosted_tools,
         )
         self._chat = ChatCompletions(
             self._script, poll_after_ms=poll_after_ms, today=today or (lambda: now().date())
@@ -148,6 +155,11 @@ class EmulatorApp:
     def script(self, *plans: Plan | HttpErrorPlan) -> None:
         with self._lock:
             self._script.add(*plans)
+
+    def hosted(self, use: Callable[[VectorStores, HostedTools], T]) -> T:
+        """``use`` of the vector stores and the hosted tools' knobs and records, under the lock."""
+        with self._lock:
+            return use(self._vector_stores, self._hosted_tools)
 
     @property
     def pending_plans(self) -> int:
@@ -184,6 +196,8 @@ class EmulatorApp:
             self._responses.clear()
             self._files.clear()
             self._containers.clear()
+            self._vector_stores.clear()
+            self._hosted_tools.reset()
             self._assistants.clear()
             self._threads.clear()
             self._runs.clear()
@@ -335,6 +349,13 @@ class EmulatorApp:
 
     def _webhook_api(self, request: Request, **arguments: str) -> Response:
         return _json(self.webhooks.answer(request, _json_body(request, default={}), **arguments))
+
+    # Vector stores (local/emulator/vector_stores.py).
+    def _vector_store_api(self, request: Request, **arguments: str) -> Response:
+        return _json(self._vector_stores.answer(request, _json_body(request, default={}), **arguments))
+
+    def _vector_store_search(self, request: Request, vector_store_id: str) -> Response:
+        return _json(self._vector_stores.search_page(vector_store_id, _json_body(request, default={})))
 
     # Chat Completions: answered in the call, after the plan's delay.
     def _create_chat_completion(self, request: Request) -> Response:

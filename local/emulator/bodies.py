@@ -6,7 +6,7 @@ does for optional knobs the emulator has no use for.
 
 from __future__ import annotations
 
-from typing import Any, Literal, TypeVar
+from typing import Any, Literal, TypeVar, get_args
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
@@ -37,11 +37,55 @@ class CodeInterpreterTool(_Body):
     container: str | AutoContainer  # an existing container's id, or one created for the response
 
 
+class FileSearchTool(_Body):
+    type: Literal["file_search"]
+    vector_store_ids: list[str] = Field(min_length=1)
+    max_num_results: int | None = Field(default=None, ge=1, le=50)
+
+
+WebSearchType = Literal[
+    "web_search", "web_search_2025_08_26", "web_search_preview", "web_search_preview_2025_03_11"
+]
+WEB_SEARCH_TYPES: tuple[str, ...] = get_args(WebSearchType)
+
+
+class WebSearchTool(_Body):
+    """``web_search`` (and its dated name) or the older ``web_search_preview``: both answer the same."""
+
+    type: WebSearchType
+
+
+class McpToolFilter(_Body):
+    tool_names: list[str] | None = None
+
+
+class McpApprovalFilter(_Body):
+    always: McpToolFilter | None = None
+    never: McpToolFilter | None = None
+
+
+class McpTool(_Body):
+    """A remote MCP server; ``headers`` and ``authorization`` are credentials: sent, never echoed."""
+
+    type: Literal["mcp"]
+    server_label: str = Field(min_length=1)
+    server_url: str
+    server_description: str | None = None
+    allowed_tools: list[str] | McpToolFilter | None = None
+    require_approval: Literal["always", "never"] | McpApprovalFilter | None = None
+    headers: dict[str, str] | None = None
+    authorization: str | None = None
+
+
+HostedTool = FileSearchTool | WebSearchTool | McpTool
+
+
 class CreateResponseBody(_Body):
     model: str
     input: list[dict[str, Any]] = Field(default_factory=list)
     instructions: str | None = None
-    tools: list[FunctionTool | CodeInterpreterTool] = Field(default_factory=list)
+    tools: list[FunctionTool | CodeInterpreterTool | HostedTool] = Field(default_factory=list)
+    include: list[str] = Field(default_factory=list)
     tool_choice: str | dict[str, Any] = "auto"
     conversation: str | None = None
     previous_response_id: str | None = None
@@ -60,7 +104,12 @@ class CreateResponseBody(_Body):
         """Each tool against its own type's model, so an error names ``tools[i].field``."""
         if not isinstance(tools, list):
             return tools
-        models: dict[Any, type[_Body]] = {"code_interpreter": CodeInterpreterTool}
+        models: dict[Any, type[_Body]] = {
+            "code_interpreter": CodeInterpreterTool,
+            "file_search": FileSearchTool,
+            "mcp": McpTool,
+            **dict.fromkeys(WEB_SEARCH_TYPES, WebSearchTool),
+        }
         return [
             parse(
                 models.get(tool.get("type") if isinstance(tool, dict) else None, FunctionTool),
@@ -77,6 +126,11 @@ class CreateResponseBody(_Body):
     @property
     def code_interpreter(self) -> CodeInterpreterTool | None:
         return next((tool for tool in self.tools if isinstance(tool, CodeInterpreterTool)), None)
+
+    @property
+    def hosted_tools(self) -> list[HostedTool]:
+        """The tools the service runs itself (local/emulator/hosted_tools.py)."""
+        return [tool for tool in self.tools if isinstance(tool, FileSearchTool | WebSearchTool | McpTool)]
 
     @model_validator(mode="before")
     @classmethod
@@ -123,11 +177,20 @@ class FunctionCallOutputItem(_Body):
     output: str | list[dict[str, Any]]
 
 
-InputItem = MessageItem | FunctionCallItem | FunctionCallOutputItem
+class McpApprovalResponseItem(_Body):
+    type: Literal["mcp_approval_response"]
+    approval_request_id: str = Field(min_length=1)
+    approve: bool
+    reason: str | None = None
+    id: str | None = None
+
+
+InputItem = MessageItem | FunctionCallItem | FunctionCallOutputItem | McpApprovalResponseItem
 _ITEM_MODELS: dict[str, type[InputItem]] = {
     "message": MessageItem,
     "function_call": FunctionCallItem,
     "function_call_output": FunctionCallOutputItem,
+    "mcp_approval_response": McpApprovalResponseItem,
 }
 
 

@@ -6,7 +6,13 @@ import json
 import secrets
 from typing import Any
 
-from local.emulator.bodies import FunctionCallItem, FunctionCallOutputItem, InputItem, MessageItem
+from local.emulator.bodies import (
+    FunctionCallItem,
+    FunctionCallOutputItem,
+    InputItem,
+    McpApprovalResponseItem,
+    MessageItem,
+)
 
 
 def new_id(prefix: str, separator: str = "_") -> str:
@@ -34,6 +40,14 @@ def stored_item(item: InputItem) -> dict[str, Any]:
             "name": item.name,
             "arguments": item.arguments,
             "status": "completed",
+        }
+    if isinstance(item, McpApprovalResponseItem):
+        return {
+            "type": "mcp_approval_response",
+            "id": item.id or new_id("mcpa"),
+            "approval_request_id": item.approval_request_id,
+            "approve": item.approve,
+            "reason": item.reason,
         }
     assert isinstance(item, FunctionCallOutputItem)
     return {

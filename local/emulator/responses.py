@@ -22,15 +22,24 @@ from threadrunner.clock import epoch, now
 
 from local.emulator import policy
 from local.emulator.analysis import CHART_NAME, SUMMARY_NAME, analyse_csv
-from local.emulator.bodies import AutoContainer, CodeInterpreterTool, CreateResponseBody, parse, parse_item
+from local.emulator.bodies import (
+    AutoContainer,
+    CodeInterpreterTool,
+    CreateResponseBody,
+    FunctionTool,
+    parse,
+    parse_item,
+)
 from local.emulator.containers import Container, ContainerStore
 from local.emulator.conversations import ConversationStore
 from local.emulator.errors import ApiError, invalid_request, not_found
 from local.emulator.files import FileStore
+from local.emulator.hosted_tools import HostedTools, tool_resource
 from local.emulator.items import assistant_message, function_call, new_id, stored_item, unanswered_calls
 from local.emulator.script import (
     AnalyseCsvPlan,
     FailPlan,
+    HostedToolsPlan,
     IncompletePlan,
     MessagePlan,
     NeverFinishesPlan,
@@ -91,8 +100,10 @@ class ResponseStore:
         files: FileStore | None = None,
         containers: ContainerStore | None = None,
         model_seconds: float | None = None,
+        hosted: HostedTools | None = None,
     ) -> None:
         self._model_seconds = model_seconds
+        self._hosted = hosted
         self._files = files or FileStore()
         self._containers = containers or ContainerStore()
         self._conversations = conversations
@@ -110,8 +121,11 @@ class ResponseStore:
         seen = history + new_items
         if missing := unanswered_calls(seen):
             raise invalid_request(f"No tool output found for function call {missing[0]}.", param="input")
+        if request.hosted_tools:
+            self._hosted_tools().check(request, seen, len(new_items))
         container = self._container(request)
-        plan = self._script.next_turn() or policy.plan_turn(
+        scripted = self._script.next_turn()
+        plan = scripted or policy.plan_turn(
             seen,
             instructions=request.instructions,
             tools=[
@@ -121,6 +135,8 @@ class ResponseStore:
             today=self._today(),
             csv_file=_given_csv(request, container),
         )
+        if request.hosted_tools:
+            plan = _with_hosted_tools(plan, scripted=scripted is not None, seen=seen)
         response = StoredResponse(
             id=new_id("resp"),
             created_at=epoch(now()),
@@ -214,6 +230,11 @@ class ResponseStore:
             container.add(stored.filename, stored.data)
         return container
 
+    def _hosted_tools(self) -> HostedTools:
+        if self._hosted is None:
+            raise invalid_request("This emulator was built without hosted tools.", param="tools")
+        return self._hosted
+
     def _history(self, request: CreateResponseBody) -> list[dict[str, Any]]:
         """What the model sees before this request's input: the conversation, or the previous response."""
         if request.conversation is not None and request.previous_response_id is not None:
@@ -250,6 +271,15 @@ class ResponseStore:
             return
         if isinstance(plan, ToolCallsPlan):
             response.output = [function_call(name, arguments) for name, arguments in plan.calls]
+            response.status = "completed"
+        elif isinstance(plan, HostedToolsPlan):
+            response.output = self._hosted_tools().output(
+                response.request,
+                response.seen,
+                len(response.seen) - response.history_items,
+                plan,
+                today=self._today(),
+            )
             response.status = "completed"
         elif isinstance(plan, MessagePlan):
             response.output = [assistant_message(plan.text, item_id=response.message_id)]
@@ -319,7 +349,19 @@ def _analysis_output(container: Container | None, text: str) -> list[dict[str, A
     return [call, message]
 
 
+def _with_hosted_tools(plan: Plan, *, scripted: bool, seen: list[dict[str, Any]]) -> Plan:
+    """A turn that answers, on a request with hosted tools, runs them first: a scripted message keeps its
+    text; the policy's answer (unless it answers function outputs) is written from what they found."""
+    if not isinstance(plan, MessagePlan):
+        return plan
+    if scripted or policy.turn_from_items(seen).calls:
+        return HostedToolsPlan(text=plan.text, polls=plan.polls, expires_in=plan.expires_in)
+    return HostedToolsPlan(choose_mcp_tool=True, polls=plan.polls, expires_in=plan.expires_in)
+
+
 def _tool_resource(tool: Any) -> dict[str, Any]:
+    if not isinstance(tool, FunctionTool | CodeInterpreterTool):
+        return tool_resource(tool)
     if isinstance(tool, CodeInterpreterTool):
         container = tool.container
         return {

@@ -5,6 +5,19 @@ submission. ``EmulatorServer.script(...)`` queues them and the emulator takes th
 starts (the demo policy answers once the queue is empty). ``Plan.http_error(...)`` is not a model turn: it
 makes the next calls of one kind fail at the HTTP level, whatever turn is queued (``create`` is a call that
 starts a turn: creating a response or a run, or submitting tool outputs; ``upload`` is a Files API upload).
+
+Hosted tools (Responses only; local/emulator/hosted_tools.py): on a request whose ``tools`` include
+``file_search``, ``web_search`` (or ``web_search_preview``) or ``mcp``, a turn that answers with a message
+(``Plan.message``, ``Plan.mcp_call``, or the demo policy) runs them first: MCP servers not listed earlier in
+the conversation get an ``mcp_list_tools`` item; ``Plan.mcp_call`` (scripted) or the policy (a tool the
+question names) calls one MCP tool, as an ``mcp_call`` item, or as an ``mcp_approval_request`` that ends the
+response when the tool needs approval (the next request's ``mcp_approval_response`` input makes the call, or
+answers that it was denied); ``file_search`` searches the request's vector stores with the user's last
+message (a ``file_search_call`` item) and ``web_search`` returns the server's fixed results (a
+``web_search_call`` item). The message then cites what they found: ``file_citation`` and ``url_citation``
+annotations. ``Plan.message(text)`` keeps its text (a citation points at the file's name or the page's title
+where the text mentions it, else at its end); the policy writes the answer from the findings, quoting the
+best chunk.
 """
 
 from __future__ import annotations
@@ -35,6 +48,18 @@ class Plan:
     def message(text: str) -> MessagePlan:
         """The response completes with an assistant message."""
         return MessagePlan(text=text)
+
+    @staticmethod
+    def mcp_call(
+        name: str, arguments: dict[str, Any] | None = None, *, text: str | None = None
+    ) -> HostedToolsPlan:
+        """On a request with ``mcp`` tools: the model calls the MCP tool ``name`` (None ``arguments``: written
+        from its input schema and the question), or asks for approval first when the tool's
+        ``require_approval`` says so; a tool the request does not allow is not called (the answer says so).
+        The answer is ``text``, or written from the tool's output."""
+        return HostedToolsPlan(
+            text=text, mcp_tool=name, mcp_arguments=None if arguments is None else dict(arguments)
+        )
 
     @staticmethod
     def fail(code: str = "server_error", message: str = "The model failed to respond.") -> FailPlan:
@@ -132,6 +157,18 @@ class ToolCallsPlan(Plan):
 @dataclass(frozen=True, kw_only=True)
 class MessagePlan(Plan):
     text: str
+
+
+@dataclass(frozen=True, kw_only=True)
+class HostedToolsPlan(Plan):
+    """A turn that runs the request's hosted tools, then answers (see the module docstring). ``text`` None:
+    the answer is written from what the tools found. ``choose_mcp_tool``: the policy's turn, which calls the
+    MCP tool the question names, if any."""
+
+    text: str | None = None
+    mcp_tool: str | None = None
+    mcp_arguments: dict[str, Any] | None = None
+    choose_mcp_tool: bool = False
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -9,6 +9,7 @@ from openai.types.webhooks import WebhookEndpointWithSecret
 
 from local.emulator.app import EmulatorApp
 from local.emulator.exchange import Exchange
+from local.emulator.hosted_tools import DEFAULT_WEB_RESULTS, HostedTools, McpRequest, McpToolSpec, WebResult
 from local.emulator.script import HttpErrorPlan, Plan
 from local.emulator.webhook_delivery import RESPONSE_EVENTS, WebhookDelivery, WebhookFaults
 from local.loopback import LoopbackServer
@@ -90,6 +91,36 @@ class EmulatorServer(LoopbackServer):
         """Stop serving and stop the webhook thread (undelivered webhooks are forgotten)."""
         self._app.webhooks.close()
         super().stop()
+
+    # Hosted tools and vector stores (local/emulator/hosted_tools.py, local/emulator/vector_stores.py); reset()
+    # restores the defaults.
+    def advance_vector_store_clock(self, *, days: float = 0, seconds: float = 0) -> None:
+        """Move the vector stores' clock forward: a store whose ``expires_after.days`` have passed since its
+        last activity shows ``expired`` (reset() sets the clock back)."""
+        self._app.hosted(lambda stores, _: stores.advance_clock(days * 86_400 + seconds))
+
+    def set_web_results(self, results: Sequence[WebResult] = DEFAULT_WEB_RESULTS) -> None:
+        """What every ``web_search`` finds, in order (cited by ``url_citation`` annotations)."""
+
+        def use(_: object, hosted: HostedTools) -> None:
+            hosted.web_results = tuple(results)
+
+        self._app.hosted(use)
+
+    def add_mcp_server(self, url: str, tools: Sequence[McpToolSpec]) -> None:
+        """A fake MCP server at ``url`` serving ``tools`` (replacing any there); the default table has
+        ``https://mcp.example.com/mcp`` with ``lookup_order`` and ``cancel_order``."""
+
+        def use(_: object, hosted: HostedTools) -> None:
+            hosted.mcp_servers[url] = tuple(tools)
+
+        self._app.hosted(use)
+
+    @property
+    def mcp_requests(self) -> list[McpRequest]:
+        """Every request that reached a fake MCP server (``tools/list``, ``tools/call``), with the headers
+        it carried, oldest first (a copy)."""
+        return self._app.hosted(lambda _, hosted: list(hosted.mcp_requests))
 
     # Webhooks.
     def configure_webhooks(

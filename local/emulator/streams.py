@@ -163,7 +163,7 @@ def _add_output_done(response: StoredResponse) -> None:
     for index, item in enumerate(response.output):
         streamed = index == 0 and item.get("id") == response.message_id and bool(response.pieces)
         if not streamed:
-            added = {**item, "status": "in_progress"}
+            added = {**item, "status": "in_progress"} if "status" in item else dict(item)
             if item["type"] == "message":
                 added["content"] = []
             _add(response, "response.output_item.added", output_index=index, item=added)

@@ -12,6 +12,9 @@ The document is used as the service is, with these documented adjustments made a
 - ``GET /files/{id}/content`` is documented as a JSON string but serves the file's raw bytes;
 - binary values are typed the OpenAPI 3.0 way (``type: string, format: binary``), which in 3.1 rejects the
   bytes the validator hands over: they are checked as present, not as strings;
+- ``MCPApprovalResponse`` and ``MCPApprovalResponseResource`` require a ``request_id`` they do not define
+  (the SDK and the service name it ``approval_request_id``, which they also require): that stray name is
+  dropped from their ``required``;
 - the Assistants schemas (``RunObject``, ``CreateRunRequest``...) mark optional values with the OpenAPI 3.0
   keyword ``nullable: true``, which a 3.1 document no longer has (3.1 validators ignore it), so the
   ``null``s the real service sends (``required_action``, ``last_error``, ``started_at``...) would fail:
@@ -66,6 +69,9 @@ def _document() -> dict[str, Any]:
     with SPEC_PATH.open() as stream:
         document = yaml.load(stream, Loader=yaml.CSafeLoader)
     _adjust_schemas(document)
+    for name in ("MCPApprovalResponse", "MCPApprovalResponseResource"):
+        schema = document["components"]["schemas"][name]
+        schema["required"] = [field for field in schema["required"] if field in schema["properties"]]
     for path_item in document["paths"].values():
         for method, operation in path_item.items():
             if method in _HTTP_METHODS:

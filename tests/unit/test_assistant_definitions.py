@@ -244,7 +244,7 @@ def test_a_folder_check_reports_every_file_and_flags_yml(tmp_path: Path) -> None
     assert [str(problem) for problem in problems] == [
         f"{tmp_path / 'stray.yml'}: assistant definitions end in .yaml",
         f"{tmp_path / 'broken.yaml'}:3: modle: unknown key 'modle' (known keys: name, description, instructions, "
-        "model, engine, tools, database)",
+        "model, engine, tools, database, web_search, mcp, knowledge)",
     ]
     with pytest.raises(AssistantDefinitionError, match=r"broken\.yaml:3: modle"):
         validate_assistants(tmp_path)

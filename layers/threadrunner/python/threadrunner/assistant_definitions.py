@@ -14,7 +14,7 @@ from __future__ import annotations
 import difflib
 import os
 import re
-from collections.abc import Collection, Iterable
+from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
@@ -32,7 +32,9 @@ from pydantic import (
     model_validator,
 )
 
+from threadrunner.assistant_knowledge import KnowledgeList, documents_root, knowledge_problems
 from threadrunner.errors import InvalidRequestError
+from threadrunner.hosted_tools import AllowedMcpServer, HostedToolPolicy, McpServer, hosted_tool_problems
 from threadrunner.models.deferred_model import DeferredModel
 
 # yaml is imported by the functions that read a definition: a Lambda that only uses the models (the API's
@@ -175,6 +177,21 @@ class AssistantConfig(_Definition):
     database: DatabaseAccess | None = Field(
         default=None, description="What the SQL tools (get_table_schema, query_database) may read."
     )
+    web_search: bool = Field(
+        default=False,
+        description="Let the model search the web (a hosted tool of the responses engine); the answer's "
+        "sources become the run's citations.",
+    )
+    mcp: list[McpServer] = Field(
+        default_factory=list,
+        description="Remote MCP servers the model may call (responses engine); each must be on the "
+        "environment's allow-list (cdk.json mcp_servers).",
+    )
+    knowledge: KnowledgeList = Field(
+        default_factory=list,
+        description="Documents the model searches (file_search): paths in the repository (e.g. "
+        "docs/handbook.md) or S3 objects (s3://bucket/key); synced to the engine's retrieval store.",
+    )
     # Filled from ``tools`` (never written in the YAML): the client tools' declarations, and the server
     # tools whose calls wait for a person's approval.
     _client_tools: dict[str, ClientTool] = PrivateAttr(default_factory=dict)
@@ -209,6 +226,23 @@ class AssistantConfig(_Definition):
     @property
     def server_tools(self) -> list[str]:
         return [name for name in self.tools if name not in self._client_tools]
+
+
+def check_hosted_tools(config: AssistantConfig, *, engine: str, allowed: Sequence[AllowedMcpServer]) -> None:
+    """The API's check of an assistant's hosted tools against the thread's engine and the environment's MCP
+    allow-list (synth and the local stack's start check the files; a running local stack reads edits): a
+    422 naming the assistant's file and key, never a failed run."""
+    problems = hosted_tool_problems(
+        config.web_search,
+        config.mcp,
+        engine=engine,
+        engine_is_the_assistants=config.engine is not None,
+        allowed=allowed,
+    )
+    if problems:
+        loc, message = problems[0]
+        key = "".join(f"[{part}]" if isinstance(part, int) else f".{part}" for part in loc).lstrip(".")
+        raise InvalidRequestError(f"assistants/{config.name}{SUFFIX}: {key}: {message}", field="assistant")
 
 
 def assistant_json_schema() -> dict[str, Any]:
@@ -247,17 +281,29 @@ def read_definition(path: Path, *, registered_tools: Collection[str] | None = No
     """Read and check one definition; every problem found is in the AssistantDefinitionError raised."""
     text = path.read_bytes()
     tools = registered_tool_names() if registered_tools is None else registered_tools
-    return _checked(_display(path), path.stem, text, frozenset(tools))
+    return _checked(_display(path), path.stem, text, frozenset(tools), documents=documents_root(path.parent))
 
 
-def check_paths(paths: Iterable[Path]) -> tuple[list[AssistantConfig], list[Problem]]:
-    """Every definition in ``paths`` (files, or folders of ``*.yaml``), and every problem they have."""
+def check_paths(
+    paths: Iterable[Path], policy: HostedToolPolicy | None = None
+) -> tuple[list[AssistantConfig], list[Problem]]:
+    """Every definition in ``paths`` (files, or folders of ``*.yaml``), and every problem they have. With
+    ``policy`` (an environment's engine and MCP allow-list), hosted tools it cannot run are problems too."""
     tools = frozenset(registered_tool_names())
     configs: list[AssistantConfig] = []
     problems: list[Problem] = []
     for path in _definition_files(paths, problems):
         try:
-            configs.append(_checked(_display(path), path.stem, path.read_bytes(), tools))
+            configs.append(
+                _checked(
+                    _display(path),
+                    path.stem,
+                    path.read_bytes(),
+                    tools,
+                    policy,
+                    documents=documents_root(path.parent),
+                )
+            )
         except AssistantDefinitionError as error:
             problems.extend(error.problems)
         except OSError as error:
@@ -265,9 +311,10 @@ def check_paths(paths: Iterable[Path]) -> tuple[list[AssistantConfig], list[Prob
     return configs, problems
 
 
-def validate_assistants(directory: Path) -> list[AssistantConfig]:
-    """The assistants of ``directory``, or an AssistantDefinitionError naming every problem."""
-    configs, problems = check_paths([directory])
+def validate_assistants(directory: Path, policy: HostedToolPolicy | None = None) -> list[AssistantConfig]:
+    """The assistants of ``directory``, or an AssistantDefinitionError naming every problem (with
+    ``policy``, also every hosted tool the environment cannot run: see check_paths)."""
+    configs, problems = check_paths([directory], policy)
     if problems:
         raise AssistantDefinitionError(problems)
     return configs
@@ -311,9 +358,17 @@ def _definition_files(paths: Iterable[Path], problems: list[Problem]) -> list[Pa
     return found
 
 
-def _checked(file: str, stem: str, text: bytes, tools: frozenset[str]) -> AssistantConfig:
+def _checked(
+    file: str,
+    stem: str,
+    text: bytes,
+    tools: frozenset[str],
+    policy: HostedToolPolicy | None = None,
+    *,
+    documents: Path | None = None,
+) -> AssistantConfig:
     """The definition in ``text`` (the file ``file``, named ``stem``), checked against the model and the
-    registered tools."""
+    registered tools, and with ``policy`` against what the environment offers (hosted tools)."""
     import yaml
 
     try:
@@ -343,6 +398,25 @@ def _checked(file: str, stem: str, text: bytes, tools: frozenset[str]) -> Assist
         problems.append(
             Problem(file, line, key, f"{config.name!r} does not match the file's name ({stem!r})")
         )
+    if config is not None and policy is not None:
+        for loc, message in hosted_tool_problems(
+            config.web_search,
+            config.mcp,
+            engine=config.engine or policy.engine,
+            engine_is_the_assistants=config.engine is not None,
+            allowed=policy.mcp_servers,
+        ):
+            line, key = _locate(root, loc)
+            problems.append(Problem(file, line, key, message))
+    if config is not None:  # knowledge documents: in the repository (``documents``), on a retrieval engine
+        for loc, message in knowledge_problems(
+            config.knowledge,
+            config.engine,
+            root=documents,
+            default_engine=policy.engine if policy is not None else None,
+        ):
+            line, key = _locate(root, loc)
+            problems.append(Problem(file, line, key, message))
     if problems or config is None:
         raise AssistantDefinitionError(sorted(problems, key=lambda problem: problem.line))
     return config
@@ -452,6 +526,8 @@ def _known_keys(parent: tuple[int | str, ...]) -> list[str]:
         model = ServerTool
     elif parent[:1] == ("database",):
         model = DatabaseAccess
+    elif parent[:1] == ("mcp",):
+        model = McpServer
     return list(model.model_fields)
 
 

@@ -21,9 +21,10 @@ from threadrunner.engines import Engine, engine_for
 from threadrunner.engines.base import FileEngine
 from threadrunner.files.outputs import outputs_prefix
 from threadrunner.files.staging import FILE_ENGINES
+from threadrunner.files.thread_documents import remove_document, vector_stores
 from threadrunner.models.cleanup import DeleteThreadsRequest
 from threadrunner.models.deferred_model import DeferredModel
-from threadrunner.models.records import FileRecord, PendingCleanup, RunRecord, ThreadRecord
+from threadrunner.models.records import FilePurpose, FileRecord, PendingCleanup, RunRecord, ThreadRecord
 from threadrunner.settings import (
     CleanupSettings,
     cleanup_settings,
@@ -223,6 +224,11 @@ def _remove_everything(pending: PendingCleanup, ctx: CleanupContext) -> None:
             engine.cancel(run)  # stop spending first; the conversation may be locked by a running response
         if upstream_thread_id:
             engine.delete_thread(upstream_thread_id)
+    # The thread's documents' store (files of purpose file_search), before the files in it.
+    vector_store_id = pending.vector_store_id or (thread.vector_store_id if thread else None)
+    file_engine = _file_engine(pending.engine, ctx) if vector_store_id else None
+    if vector_store_id and file_engine is not None:
+        vector_stores(file_engine).delete_store(vector_store_id)
     delete_upstream_files(pending, runs, ctx)
     ctx.blobs.delete_prefix(outputs_prefix(pending.thread_id))
     for run in runs:
@@ -257,6 +263,8 @@ def delete_files(user_id: str, file_ids: list[str], ctx: CleanupContext) -> None
         record = ctx.files.find(user_id, file_id)
         if record is not None:
             engine = _file_engine(record.engine, ctx) if record.upstream_file_id else None
+            if engine is not None and record.purpose is FilePurpose.file_search:
+                remove_document(record, engine, ctx.threads)  # out of the thread's store, then deleted
             _delete_file(record, engine, ctx)
 
 

@@ -46,6 +46,7 @@ def run_outputs(run: RunRecord) -> list[MessageRecord]:
                 role=MessageRole.assistant,
                 created_at=ended,
                 content=run.answer,
+                citations=run.citations,
             )
         )
     return entries

@@ -59,3 +59,27 @@ def outbound_webhook_secret(secret_name: str) -> str:
     operator creates the secret (``{"webhook_secret": "whsec_..."}`` or the bare value) and hands the same
     value to the receiver, which verifies with any Standard Webhooks library."""
     return _read(secret_name, "webhook_secret", refresh=False)
+
+
+def mcp_headers(secret_name: str) -> dict[str, str]:
+    """The HTTP headers an allow-listed MCP server needs (``{"Authorization": "Bearer ..."}``, or the same
+    under ``"headers"``), from the secret its cdk.json ``mcp_servers`` entry names. Read by the model steps
+    when they build a request; the headers go into that request only."""
+    from aws_lambda_powertools.utilities import parameters
+
+    trace_library("botocore")
+    value = parameters.get_secret(secret_name, max_age=_CACHE_SECONDS)
+    if isinstance(value, bytes):
+        value = value.decode()
+    try:
+        parsed = json.loads(str(value))
+    except ValueError:
+        parsed = None
+    if isinstance(parsed, dict) and isinstance(parsed.get("headers"), dict):
+        parsed = parsed["headers"]
+    if not isinstance(parsed, dict) or not all(
+        isinstance(key, str) and isinstance(header, str) for key, header in parsed.items()
+    ):
+        # Never the value itself: it is a credential.
+        raise ValueError(f"the secret {secret_name} must hold a JSON object of HTTP headers (name: value)")
+    return parsed

@@ -11,6 +11,7 @@ from pathlib import Path
 from pydantic import ConfigDict, Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from threadrunner.hosted_tools import AllowedMcpServer
 from threadrunner.models.deferred_model import DeferredModel
 from threadrunner.pricing import ModelPrice, default_prices
 from threadrunner.workflow.limits import check_history_budget
@@ -183,6 +184,9 @@ class ToolSettings(_Settings):
     tool_timeout_seconds: float = Field(default=30.0, gt=0)
     sql_max_rows: int = Field(default=1000, gt=0)
     sql_timeout_seconds: float = Field(default=5.0, gt=0)
+    # The MCP servers assistants may name (JSON in THREADRUNNER_MCP_SERVERS, from cdk.json mcp_servers):
+    # labels, URLs and secret names only (threadrunner.hosted_tools).
+    mcp_servers: list[AllowedMcpServer] = Field(default_factory=list)
 
 
 class CostSettings(_Settings):

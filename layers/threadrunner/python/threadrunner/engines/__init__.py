@@ -62,8 +62,10 @@ def engine_for(
 
         return ChatEngine(client, chat)
     from threadrunner.engines.responses import ResponsesEngine
+    from threadrunner.knowledge_lookup import default_lookup
 
-    return ResponsesEngine(client)
+    # file_search: the assistant's knowledge and the thread's documents, looked up per response.
+    return ResponsesEngine(client, vector_store_ids=default_lookup(name))
 
 
 @cache

@@ -17,9 +17,10 @@ from typing import BinaryIO, Literal, Protocol
 
 from pydantic import Field
 
+from threadrunner.hosted_tools import McpServer
 from threadrunner.models.deferred_model import DeferredModel
+from threadrunner.models.records import Citation, RunError, RunRecord, Usage
 from threadrunner.models.records import GeneratedFile as GeneratedFile  # kept here for the engines
-from threadrunner.models.records import RunError, RunRecord, Usage
 
 UpstreamStatus = Literal[
     "queued", "in_progress", "requires_action", "completed", "failed", "cancelled", "expired", "incomplete"
@@ -35,14 +36,38 @@ class ToolSpec(DeferredModel):
 
 
 class UpstreamToolCall(DeferredModel):
+    """A call the model waits on: a function call, or (``kind`` mcp_approval) an MCP server's call that
+    waits for a person's approval (``call_id`` is the upstream's ``mcp_approval_request`` id)."""
+
     call_id: str
     name: str
     arguments: str
+    kind: Literal["function", "mcp_approval"] = "function"
+    server_label: str | None = None  # mcp_approval: the MCP server
+
+
+class HostedToolCall(DeferredModel):
+    """A call the upstream made itself and finished within the response (an ``mcp_call``): nothing waits on
+    it; it is recorded like a function call, with its output. ``approval_request_id``: the approval
+    request it ran after (the run's tool call of that id)."""
+
+    call_id: str
+    name: str
+    arguments: str
+    server_label: str
+    output: str | None = None
+    error: str | None = None
+    approval_request_id: str | None = None
 
 
 class ToolOutput(DeferredModel):
+    """What goes back for one call: a function's output, or (``approve`` set) the decision on an MCP
+    approval request."""
+
     call_id: str
     output: str
+    approve: bool | None = None
+    reason: str | None = None
 
 
 class RunFile(DeferredModel):
@@ -52,7 +77,7 @@ class RunFile(DeferredModel):
     upstream_file_id: str | None  # None on engines that stage nothing upstream
     filename: str
     content_type: str
-    purpose: Literal["code_interpreter", "input"]
+    purpose: Literal["code_interpreter", "input", "file_search"]  # file_search: in the thread's store
     key: str  # the upload in S3
 
 
@@ -66,6 +91,8 @@ class UpstreamRun(DeferredModel):
     error: RunError | None = None
     poll_after_ms: int | None = None
     files: list[GeneratedFile] = Field(default_factory=list)  # what the model generated (when completed)
+    hosted_calls: list[HostedToolCall] = Field(default_factory=list)  # MCP calls the upstream ran
+    citations: list[Citation] = Field(default_factory=list)  # the sources the answer cites (url_citation)
 
 
 class AssistantDefinition(DeferredModel):
@@ -83,6 +110,19 @@ class AssistantDefinition(DeferredModel):
         return hashlib.sha256(json.dumps(self.model_dump(mode="json"), sort_keys=True).encode()).hexdigest()
 
 
+class HostedTools(DeferredModel):
+    """The assistant's hosted tools (threadrunner.hosted_tools), for engines that have them (responses)."""
+
+    web_search: bool = False
+    mcp: list[McpServer] = Field(default_factory=list)
+    # server_label -> the Secrets Manager secret holding its headers (the allow-list's); the engine reads
+    # it when it builds the request, so the headers are in no model, state or log.
+    mcp_secrets: dict[str, str] = Field(default_factory=dict)
+
+    def __bool__(self) -> bool:
+        return self.web_search or bool(self.mcp)
+
+
 class RunRequest(DeferredModel):
     """Everything an engine needs to start or continue a run."""
 
@@ -97,6 +137,7 @@ class RunRequest(DeferredModel):
     run_id: str = ""
     thread_id: str = ""
     deadline_at: datetime | None = None  # a synchronous engine stops waiting for the model then
+    hosted: HostedTools = Field(default_factory=HostedTools)  # web_search, MCP servers (responses only)
 
 
 class Engine(Protocol):

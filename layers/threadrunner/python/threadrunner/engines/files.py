@@ -4,13 +4,16 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import AbstractContextManager, contextmanager, suppress
-from typing import Any, BinaryIO
+from typing import TYPE_CHECKING, Any, BinaryIO
 
 import openai
 from openai import OpenAI
 
 from threadrunner.engines.base import GeneratedFile
 from threadrunner.engines.errors import upstream_errors
+
+if TYPE_CHECKING:
+    from threadrunner.engines.openai_vector_stores import OpenAIVectorStores
 
 CHUNK_BYTES = 1024 * 1024
 # Shortest and longest expiry the Files API accepts (expires_after.seconds).
@@ -22,6 +25,10 @@ class UpstreamFiles:
         self._client = client
         self._create_client = client.with_options(max_retries=0)  # an upload goes out once
         self._purpose = purpose
+
+    @property
+    def client(self) -> OpenAI:
+        return self._client
 
     def upload(self, filename: str, stream: BinaryIO, content_type: str, expires_seconds: int) -> str:
         extra: dict[str, Any] = {}
@@ -66,3 +73,9 @@ class FilesUpstream:
 
     def download(self, file: GeneratedFile) -> AbstractContextManager[Iterator[bytes]]:
         return self._files.download(file)
+
+    def vector_stores(self) -> OpenAIVectorStores:
+        """The retrieval store on this engine's upstream (engines/vector_stores.py)."""
+        from threadrunner.engines.openai_vector_stores import OpenAIVectorStores
+
+        return OpenAIVectorStores(self._files.client)

@@ -10,7 +10,7 @@ from __future__ import annotations
 import copy
 import json
 import re
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import suppress
 from typing import Any
 
@@ -21,6 +21,7 @@ from openai import OpenAI
 from threadrunner.engines.base import (
     DeltaSink,
     GeneratedFile,
+    HostedToolCall,
     RunRequest,
     StreamEvent,
     StreamIdle,
@@ -29,10 +30,12 @@ from threadrunner.engines.base import (
     UpstreamRun,
     UpstreamToolCall,
 )
+from threadrunner.engines.citations import file_citations
 from threadrunner.engines.errors import upstream_errors, upstream_exists
 from threadrunner.engines.files import FilesUpstream, UpstreamFiles
 from threadrunner.errors import UpstreamError, UpstreamOutcomeUnknown
-from threadrunner.models.records import RunError, RunRecord, Usage
+from threadrunner.hosted_tools import mcp_approval_response, mcp_tool, web_search_tool
+from threadrunner.models.records import Citation, RunError, RunRecord, Usage
 
 # What the model reads for a call its run never answered; the API adds at most 20 items per call.
 _ABANDONED = json.dumps({"error": "the run ended before this tool call was answered"})
@@ -48,8 +51,19 @@ class ResponsesEngine(FilesUpstream):
     name = "responses"
     _stream = False  # create responses streamed (see streaming)
 
-    def __init__(self, client: OpenAI) -> None:
+    def __init__(
+        self,
+        client: OpenAI,
+        mcp_headers: Callable[[str], dict[str, str]] | None = None,
+        vector_store_ids: Callable[[RunRequest], list[str]] | None = None,
+    ) -> None:
+        # The stores file_search searches for a request (the assistant's knowledge, the thread's documents):
+        # looked up when a response is created (threadrunner/knowledge_lookup.py); None: no file_search.
+        self._vector_store_ids = vector_store_ids
         self._client = client
+        # An allow-listed MCP server's headers, by the name of the secret holding them (threadrunner.secrets):
+        # read when a request is built, and put in that request only.
+        self._mcp_headers = mcp_headers
         # The SDK retries 408/409/429/5xx by default and sends no idempotency key: a retried create could
         # start the model twice. Creates go out once; the workflow decides what to retry.
         self._create_client = client.with_options(max_retries=0)
@@ -111,7 +125,13 @@ class ResponsesEngine(FilesUpstream):
         return self._create(request, [{"role": "user", "content": content}])
 
     def submit_tool_outputs(self, request: RunRequest, run: RunRecord, outputs: list[ToolOutput]) -> str:
-        items = [{"type": "function_call_output", "call_id": o.call_id, "output": o.output} for o in outputs]
+        # A decision on an MCP approval request goes back as an mcp_approval_response, not as an output.
+        items = [
+            {"type": "function_call_output", "call_id": o.call_id, "output": o.output}
+            if o.approve is None
+            else mcp_approval_response(o.call_id, o.approve, o.reason)
+            for o in outputs
+        ]
         return self._create(request, items)
 
     def poll(self, run: RunRecord) -> UpstreamRun:
@@ -120,11 +140,20 @@ class ResponsesEngine(FilesUpstream):
             raw = self._client.responses.with_raw_response.retrieve(response_id)
             response = raw.parse()
         poll_after = raw.headers.get("openai-poll-after-ms")
-        # Look for function calls whatever the status says: they are what the model is waiting for.
+        # Look for function calls (and MCP calls waiting for approval) whatever the status says: they are what
+        # the model is waiting for.
         calls = [
             UpstreamToolCall(call_id=item.call_id, name=item.name, arguments=item.arguments)
-            for item in response.output
             if item.type == "function_call"
+            else UpstreamToolCall(
+                call_id=item.id,
+                name=item.name,
+                arguments=item.arguments,
+                kind="mcp_approval",
+                server_label=item.server_label,
+            )
+            for item in response.output
+            if item.type in ("function_call", "mcp_approval_request")
         ]
         status = response.status or "in_progress"
         error = None
@@ -149,6 +178,8 @@ class ResponsesEngine(FilesUpstream):
             error=error,
             poll_after_ms=int(poll_after) if poll_after and poll_after.isdigit() else None,
             files=_generated_files(response.output),
+            hosted_calls=_mcp_calls(response.output),
+            citations=[*_url_citations(response.output), *file_citations(response.output)],
         )
 
     def find_created(
@@ -190,6 +221,10 @@ class ResponsesEngine(FilesUpstream):
         if code_files:
             # A container the upstream creates (or reuses) with the files in it, for every round of the run.
             tools.append({"type": "code_interpreter", "container": {"type": "auto", "file_ids": code_files}})
+        tools += self._hosted_tools(request)
+        stores = self._vector_store_ids(request) if self._vector_store_ids is not None else []
+        if stores:
+            tools.append({"type": "file_search", "vector_store_ids": stores})
         arguments: dict[str, Any] = {
             "model": request.model,
             "instructions": request.instructions,
@@ -200,6 +235,8 @@ class ResponsesEngine(FilesUpstream):
             "store": True,
             "metadata": request.metadata,
         }
+        if stores:  # the passages searched: a citation's quote (engines/citations.py)
+            arguments["include"] = ["file_search_call.results"]
         with upstream_errors(creating=True):
             for _ in range(_MAX_CALLS_TO_CLOSE):
                 try:
@@ -212,6 +249,21 @@ class ResponsesEngine(FilesUpstream):
                 # finished with function calls): answer it with an error, then ask again.
                 self._close(request.upstream_thread_id, [open_call])
             return self._created(arguments)
+
+    def _hosted_tools(self, request: RunRequest) -> list[dict[str, Any]]:
+        hosted = request.hosted
+        tools = [web_search_tool()] if hosted.web_search else []
+        for server in hosted.mcp:
+            secret = hosted.mcp_secrets.get(server.server_label)
+            tools.append(mcp_tool(server, self._headers(secret) if secret else None))
+        return tools
+
+    def _headers(self, secret_name: str) -> dict[str, str]:
+        if self._mcp_headers is not None:
+            return self._mcp_headers(secret_name)
+        from threadrunner.secrets import mcp_headers
+
+        return mcp_headers(secret_name)
 
     def _created(self, arguments: dict[str, Any]) -> str:
         """Create the response; its id. Streamed: the id of its first event, and the stream is closed (the
@@ -257,6 +309,45 @@ def _generated_files(output: list[Any]) -> list[GeneratedFile]:
                             file_id=annotation.file_id,
                             container_id=annotation.container_id,
                         ),
+                    )
+    return list(found.values())
+
+
+def _mcp_calls(output: list[Any]) -> list[HostedToolCall]:
+    """The MCP calls the upstream made in this response (``mcp_call`` items), with their outputs or errors."""
+    calls = []
+    for item in output:
+        if item.type != "mcp_call":
+            continue
+        error = item.error
+        if error is not None and not isinstance(error, str):
+            error = json.dumps(error.model_dump(mode="json") if hasattr(error, "model_dump") else error)
+        calls.append(
+            HostedToolCall(
+                call_id=item.id,
+                name=item.name,
+                arguments=item.arguments,
+                server_label=item.server_label,
+                output=item.output,
+                error=error,
+                approval_request_id=item.approval_request_id,
+            )
+        )
+    return calls
+
+
+def _url_citations(output: list[Any]) -> list[Citation]:
+    """The web pages the answer cites (web_search's ``url_citation`` annotations), once each, in order."""
+    found: dict[str, Citation] = {}
+    for item in output:
+        if item.type != "message":
+            continue
+        for part in item.content:
+            for annotation in getattr(part, "annotations", None) or []:
+                if annotation.type == "url_citation":
+                    found.setdefault(
+                        annotation.url,
+                        Citation(type="url", url=annotation.url, title=annotation.title or None),
                     )
     return list(found.values())
 

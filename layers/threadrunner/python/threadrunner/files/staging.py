@@ -26,10 +26,11 @@ from threadrunner import aws, clock
 from threadrunner.engines.base import FileEngine
 from threadrunner.errors import UpstreamError, UpstreamRateLimited, UpstreamUnavailable
 from threadrunner.files.types import SNIFF_BYTES, mismatch
-from threadrunner.models.records import UPLOADS_PREFIX, FileRecord, FileStatus
+from threadrunner.models.records import UPLOADS_PREFIX, FilePurpose, FileRecord, FileStatus
 from threadrunner.settings import FileSettings, file_settings, storage_settings, upstream_settings
 from threadrunner.stores.blobs import BlobStore
 from threadrunner.stores.files import FileStore
+from threadrunner.stores.threads import ThreadStore
 
 logger = logging.getLogger(__name__)
 
@@ -43,6 +44,7 @@ class StagingContext:
     blobs: BlobStore
     engine: Callable[[str], FileEngine | None]  # None: the engine keeps no files upstream
     settings: FileSettings
+    threads: ThreadStore | None = None  # where a thread's documents' store is recorded (purpose file_search)
 
 
 @cache
@@ -57,6 +59,7 @@ def default_context() -> StagingContext:
             cast(FileEngine, engine_for(name, upstream_settings())) if name in FILE_ENGINES else None
         ),
         settings=file_settings(),
+        threads=ThreadStore(aws.table(storage.threads_table)),
     )
 
 
@@ -103,6 +106,10 @@ def stage(key: str, deadline: datetime, ctx: StagingContext) -> FileStatus | Non
         upstream_file_id = _upload(record, engine, ctx)
         if upstream_file_id is None:
             return FileStatus.failed
+        if record.purpose is FilePurpose.file_search and not _add_document(
+            record, upstream_file_id, engine, ctx
+        ):
+            return FileStatus.failed
     if not ctx.files.mark_ready(user_id, file_id, upstream_file_id, clock.now()):
         # The file was deleted meanwhile: leave nothing behind, upstream or here.
         if engine is not None and upstream_file_id is not None:
@@ -142,6 +149,29 @@ def _upload(record: FileRecord, engine: FileEngine, ctx: StagingContext) -> str 
     except UpstreamError as error:  # refused, or an outcome we cannot know (a timed-out create)
         _fail(record, f"the upstream did not take the file: {error}", ctx)
         return None
+
+
+def _add_document(record: FileRecord, upstream_file_id: str, engine: FileEngine, ctx: StagingContext) -> bool:
+    """A thread document: into the thread's vector store (files/thread_documents.py). False when the
+    upstream refused it (the file has failed); an outage deletes the upload and is raised (a retry stages
+    the file again)."""
+    from threadrunner.files.thread_documents import add_document
+
+    if ctx.threads is None:
+        raise RuntimeError("this staging has no thread store, and the file is a thread document")
+    try:
+        add_document(
+            record, upstream_file_id, engine, ctx.threads, expires_seconds=ctx.settings.upstream_file_seconds
+        )
+    except (UpstreamRateLimited, UpstreamUnavailable):
+        engine.delete_file(upstream_file_id)
+        ctx.files.release_staging(record.user_id, record.id)
+        raise
+    except UpstreamError as error:  # not indexable, or the thread went away meanwhile
+        engine.delete_file(upstream_file_id)
+        _fail(record, f"the upstream could not search the file: {error}", ctx)
+        return False
+    return True
 
 
 def _check(record: FileRecord, ctx: StagingContext) -> str | None:

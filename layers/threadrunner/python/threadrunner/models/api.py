@@ -12,6 +12,7 @@ from threadrunner.files.urls import PresignedPost
 from threadrunner.models.deferred_model import DeferredModel
 from threadrunner.models.records import (
     ApprovalDecision,
+    Citation,
     FilePurpose,
     FileRecord,
     FileStatus,
@@ -201,6 +202,7 @@ class MessageOut(DeferredModel):
     content: str | None
     tool_call: MessageToolCallOut | None
     created_at: datetime
+    citations: list[Citation] = Field(default_factory=list)  # an answer's sources
 
     @classmethod
     def of(cls, message: MessageRecord) -> MessageOut:
@@ -220,6 +222,7 @@ class MessageOut(DeferredModel):
             if call
             else None,
             created_at=message.created_at,
+            citations=message.citations,
         )
 
 
@@ -237,8 +240,11 @@ class ToolCallOut(DeferredModel):
     # Valid JSON: the output, or past 500 characters {"truncated": true, "preview", "size_chars"}.
     output: str | None
     output_truncated: bool = False
-    runs_on: str = "server"  # client: the application ran it (POST /v1/runs/{id}/tool_outputs)
+    runs_on: str = (
+        "server"  # client: the application ran it (POST /v1/runs/{id}/tool_outputs); mcp: an MCP server
+    )
     approval: ApprovalDecision | None = None  # who approved (or denied) the call, when, and why
+    server_label: str | None = None  # runs_on mcp: which MCP server ran it
 
 
 class RequiredCallOut(DeferredModel):
@@ -329,6 +335,9 @@ class RunOut(DeferredModel):
     # requires_action: the client tool calls to answer, or the calls to approve, and until when.
     required_action: RequiredActionOut | None = None
     stream: bool = False  # created with "stream": true (message.delta events)
+    citations: list[Citation] = Field(default_factory=list)  # the sources the answer cites
+    # What the run went without, e.g. ["file_search"]: it fell back to an engine with no retrieval store.
+    degraded: list[str] = Field(default_factory=list)
 
     @classmethod
     def of(
@@ -360,6 +369,7 @@ class RunOut(DeferredModel):
                     output_truncated=c.output_truncated,
                     runs_on=c.runs_on,
                     approval=c.approval,
+                    server_label=c.server_label,
                 )
                 for c in run.tool_calls
             ],
@@ -379,6 +389,8 @@ class RunOut(DeferredModel):
             files=files or [],
             required_action=RequiredActionOut.of(run),
             stream=run.stream,
+            citations=run.citations,
+            degraded=run.degraded,
         )
 
 

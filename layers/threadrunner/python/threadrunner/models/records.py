@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 from enum import StrEnum
+from typing import Literal
 
 from pydantic import ConfigDict, Field
 
@@ -71,6 +72,8 @@ class ThreadRecord(Record):
     expires_at: int  # epoch seconds: the DynamoDB TTL attribute
     # Set by DELETE: the thread is hidden from reads while threadrunner.cleanup removes it.
     deleting_at: datetime | None = None
+    # The thread's own documents (files of purpose file_search): its upstream vector store, made on first use.
+    vector_store_id: str | None = None
 
     def is_fresh(self, now: datetime, max_age_hours: int) -> bool:
         age = (now - self.last_activity_at).total_seconds()
@@ -88,6 +91,7 @@ class ToolCallSummary(DeferredModel):
     is_error: bool = False
     runs_on: str = "server"  # client: the application answered it (POST /v1/runs/{id}/tool_outputs)
     approval: ApprovalDecision | None = None  # a server tool with approval: required
+    server_label: str | None = None  # runs_on "mcp": the MCP server that ran it (threadrunner.hosted_tools)
 
 
 class ActionType(StrEnum):
@@ -150,6 +154,18 @@ class GeneratedFile(DeferredModel):
     name: str
     file_id: str
     container_id: str | None = None
+
+
+class Citation(DeferredModel):
+    """A source the answer cites: a file (``file_id``, ``filename``, the ``quote`` it took) or a web page
+    (``url``, ``title``: the Responses ``url_citation`` annotations of web_search)."""
+
+    type: Literal["file", "url"]
+    file_id: str | None = None
+    filename: str | None = None
+    url: str | None = None
+    title: str | None = None
+    quote: str | None = None
 
 
 class StreamCursor(DeferredModel):
@@ -218,6 +234,10 @@ class RunRecord(Record):
     # how far the current response's stream was relayed.
     stream: bool = False
     stream_cursor: StreamCursor | None = None
+    # The sources the finished answer cites (Check run keeps them with the answer).
+    citations: list[Citation] = Field(default_factory=list)
+    # What the run went without, e.g. "file_search" on a fallback engine that has no retrieval store.
+    degraded: list[str] = Field(default_factory=list)
 
     @property
     def usage(self) -> Usage:
@@ -248,6 +268,10 @@ class ToolCallRecord(Record):
     # "client": the application runs it; "approval": a server tool waiting for a person's decision.
     waits_for: str | None = None
     approval: ApprovalDecision | None = None
+    # "mcp": an MCP server the upstream called runs it (threadrunner.hosted_tools): no Lambda runs it, and
+    # an approval goes back upstream as an mcp_approval_response, not as a function output.
+    runs_on: str = "server"
+    server_label: str | None = None
     answered_by: str | None = None  # the user who posted a client tool's output
     attempts: int = 0
     started_at: datetime | None = None
@@ -273,6 +297,7 @@ class MessageRecord(Record):
     content: str | None = None  # None when the body was offloaded to S3
     content_key: str | None = None  # the S3 key of an offloaded body
     tool_call: ToolCallSummary | None = None  # role tool: which call, its arguments, a short output
+    citations: list[Citation] = Field(default_factory=list)  # role assistant: what the answer cites
 
 
 class PendingCleanup(Record):
@@ -285,6 +310,7 @@ class PendingCleanup(Record):
     purpose: str
     engine: str
     upstream_thread_id: str | None = None
+    vector_store_id: str | None = None  # the thread's documents' store, upstream
     requested_at: datetime
     attempts: int = 0
     last_error: str | None = None
@@ -297,10 +323,12 @@ class FileStatus(StrEnum):
 
 
 class FilePurpose(StrEnum):
-    """What the model does with a file: run code on it, or read it as part of the message."""
+    """What the model does with a file: run code on it, read it as part of the message, or search it (a
+    thread document: in the thread's vector store, searched by every run of the thread)."""
 
     code_interpreter = "code_interpreter"
     input = "input"
+    file_search = "file_search"
 
 
 # Where a presigned POST puts an upload (its exact key only): a hand-over to staging, deleted once copied.

@@ -4,11 +4,12 @@ hands it upstream, listing, and deletes (handed to the cleanup Lambda, like thre
 from __future__ import annotations
 
 from threadrunner import clock
+from threadrunner.assistant_knowledge import DOCUMENT_TYPES, RETRIEVAL_ENGINES
 from threadrunner.errors import ConflictError, InvalidRequestError, NotFoundError, QuotaExceededError
 from threadrunner.files.inline import check_inlinable
 from threadrunner.models.api import CreatedFileOut, CreateFileRequest, FileList, FileOut
 from threadrunner.models.cleanup import DeleteThreadsRequest
-from threadrunner.models.records import FileRecord, FileStatus, ThreadRecord
+from threadrunner.models.records import FilePurpose, FileRecord, FileStatus, ThreadRecord
 from threadrunner.services.context import ApiContext
 from threadrunner.services.threads import hand_over_deletion
 
@@ -27,6 +28,8 @@ def create_file(ctx: ApiContext, user_id: str, request: CreateFileRequest) -> Cr
             f"size_bytes: at most {limits.max_file_bytes} bytes per file", field="size_bytes"
         )
     thread = ctx.threads.get(user_id, request.thread_id)
+    if request.purpose is FilePurpose.file_search:
+        check_searchable(request.content_type, thread.engine)
     stored = sum(
         record.size_bytes
         for record in ctx.files.all_for_user(user_id)
@@ -57,6 +60,22 @@ def create_file(ctx: ApiContext, user_id: str, request: CreateFileRequest) -> Cr
         seconds=limits.upload_url_seconds,
     )
     return CreatedFileOut(**FileOut.of(record).model_dump(), upload=upload)
+
+
+def check_searchable(content_type: str, engine: str) -> None:
+    """A thread document (purpose file_search) needs an engine with a retrieval store and a type it reads."""
+    if engine not in RETRIEVAL_ENGINES:
+        raise InvalidRequestError(
+            f"purpose file_search: this thread's engine ({engine}) has no retrieval store "
+            f"(file_search runs on {' and '.join(RETRIEVAL_ENGINES)})",
+            field="purpose",
+        )
+    searchable = sorted(set(DOCUMENT_TYPES.values()))
+    if content_type not in searchable:
+        raise InvalidRequestError(
+            f"content_type {content_type} cannot be searched (purpose file_search takes: {', '.join(searchable)})",
+            field="content_type",
+        )
 
 
 def get_file(ctx: ApiContext, user_id: str, file_id: str) -> FileOut:

@@ -9,7 +9,7 @@ from datetime import timedelta
 from botocore.exceptions import BotoCoreError, ClientError
 
 from threadrunner import aws, clock, history, turns
-from threadrunner.assistant_definitions import load_assistant
+from threadrunner.assistant_definitions import check_hosted_tools, load_assistant
 from threadrunner.budgets import check_budgets
 from threadrunner.errors import InvalidRequestError, ServiceUnavailableError
 from threadrunner.models.api import CreateRunRequest, OutputFileOut, RunOut
@@ -38,6 +38,7 @@ def create_run(ctx: ApiContext, user_id: str, thread_id: str, request: CreateRun
         )
     thread = ctx.threads.get(user_id, thread_id)
     assistant = load_assistant(ctx.tool_settings.assistants_dir, thread.assistant)
+    check_hosted_tools(assistant, engine=thread.engine, allowed=ctx.tool_settings.mcp_servers)  # 422
     file_ids = files_for_run(ctx, user_id, thread, request.file_ids)
     now = clock.now()
     # Queued runs too: a run enqueued within budget starts later even if the day's budget is used by then.

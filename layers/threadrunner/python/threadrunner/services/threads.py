@@ -6,7 +6,7 @@ import logging
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from threadrunner.assistant_definitions import load_assistant
+from threadrunner.assistant_definitions import check_hosted_tools, load_assistant
 from threadrunner.errors import ConflictError
 from threadrunner.models.api import CreateThreadRequest, MessageOut, MessagePage, ThreadOut, ThreadPage
 from threadrunner.models.cleanup import DeleteThreadsRequest
@@ -22,11 +22,14 @@ def get_or_create_thread(
     ctx: ApiContext, user_id: str, request: CreateThreadRequest
 ) -> tuple[ThreadOut, bool]:
     assistant = load_assistant(ctx.tool_settings.assistants_dir, request.assistant)  # unknown: 422
+    engine = assistant.engine or ctx.run_settings.engine  # the thread keeps it for life
+    # A hosted tool the engine lacks, an MCP server off the allow-list: 422 naming the key.
+    check_hosted_tools(assistant, engine=engine, allowed=ctx.tool_settings.mcp_servers)
     thread, created = ctx.threads.get_or_create(
         user_id=user_id,
         assistant=request.assistant,
         purpose=request.purpose,
-        engine=assistant.engine or ctx.run_settings.engine,  # the thread keeps it for life
+        engine=engine,
         max_age_hours=request.max_age_hours or ctx.run_settings.thread_max_age_hours,
         ttl_days=ctx.run_settings.thread_ttl_days,
     )

@@ -28,6 +28,7 @@ def pending_for(thread: ThreadRecord) -> PendingCleanup:
         purpose=thread.purpose,
         engine=thread.engine,
         upstream_thread_id=thread.upstream_thread_id,
+        vector_store_id=thread.vector_store_id,
         requested_at=clock.now(),
     )
 

@@ -158,6 +158,20 @@ class ThreadStore(RunLock):
         )
         return written is not None
 
+    def set_vector_store(self, user_id: str, thread_id: str, vector_store_id: str) -> bool:
+        """Record the thread's documents' store once; False when another writer recorded one first (or the
+        thread is being deleted, or gone)."""
+        written = write_if(
+            self._table.update_item,
+            Key=thread_key(user_id, thread_id),
+            UpdateExpression="SET vector_store_id = :v",
+            ConditionExpression=(
+                "attribute_exists(sk) AND attribute_not_exists(vector_store_id) AND attribute_not_exists(deleting_at)"
+            ),
+            ExpressionAttributeValues={":v": vector_store_id},
+        )
+        return written is not None
+
     def forget_upstream_thread(self, thread: ThreadRecord, upstream_thread_id: str) -> None:
         """The upstream lost it: the next run creates a new one (unless another writer moved on already)."""
         write_if(

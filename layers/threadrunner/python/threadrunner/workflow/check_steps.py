@@ -8,6 +8,7 @@ import time
 
 from threadrunner import clock
 from threadrunner.engines.base import UpstreamRun
+from threadrunner.knowledge_lookup import degraded_features
 from threadrunner.models.records import RunError, RunRecord, RunStatus
 from threadrunner.models.run_events import RunEventType
 from threadrunner.models.workflow import RunProgress, StepInput
@@ -18,7 +19,7 @@ from threadrunner.workflow.deleted_runs import progress_of_deleted, unless_run_d
 from threadrunner.workflow.invocation import remaining_seconds
 from threadrunner.workflow.polling import next_wait_seconds, short_poll_pause
 from threadrunner.workflow.rounds import create_round, run_request, with_message
-from threadrunner.workflow.tool_steps import record_tool_calls
+from threadrunner.workflow.tool_steps import record_hosted_calls, record_tool_calls
 
 logger = logging.getLogger(__name__)
 
@@ -55,13 +56,16 @@ def check_run(step: StepInput, ctx: StepContext) -> RunProgress:
             {"round": run.round, "status": upstream.status, "usage": upstream.usage.model_dump(mode="json")},
             key=f"model.completed#{response_id}",
         )
+        run = record_hosted_calls(run, upstream, ctx)  # MCP calls the upstream made (hosted_tools)
 
     if upstream.tool_calls and upstream.status in ("completed", "requires_action", "incomplete"):
         if (limit_error := _tool_call_limit(run, upstream, ctx)) is not None:
             # Left waiting, the calls would hold the thread upstream (an Assistants run until it expires,
             # a conversation for good): cancel the run and answer them with an error.
             engine.cancel(run)
-            engine.close_tool_calls(run, [call.call_id for call in upstream.tool_calls])
+            engine.close_tool_calls(
+                run, [call.call_id for call in upstream.tool_calls if call.kind == "function"]
+            )
             ctx.runs.update(run.id, error=limit_error)
             return RunProgress(status=RunStatus.failed, poll_count=poll_count)
         pending = record_tool_calls(run, upstream, ctx)
@@ -89,7 +93,16 @@ def check_run(step: StepInput, ctx: StepContext) -> RunProgress:
     if upstream.status == "completed":
         # Collect outputs works from this, instead of fetching the finished response a second time.
         ctx.runs.update(
-            run.id, answer=upstream.answer or "", generated_files=upstream.files, outputs_of=response_id
+            run.id,
+            answer=upstream.answer or "",
+            generated_files=upstream.files,
+            outputs_of=response_id,
+            citations=upstream.citations or None,  # the answer's sources (url_citation, file citations)
+            # e.g. ["file_search"]: an assistant with documents answered on an engine without them (fallback)
+            degraded=degraded_features(
+                run, assistants_dir=ctx.tool_settings.assistants_dir, environment=ctx.run_settings.environment
+            )
+            or None,
         )
         return RunProgress(status="completed", poll_count=poll_count)
     if upstream.status in ("failed", "cancelled", "expired", "incomplete"):

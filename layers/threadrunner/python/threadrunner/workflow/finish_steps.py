@@ -10,6 +10,7 @@ from typing import cast
 from threadrunner import accounting, clock, history, turns
 from threadrunner.engines.base import FileEngine
 from threadrunner.files.outputs import copy_outputs
+from threadrunner.hosted_tools import RUNS_ON_MCP
 from threadrunner.models.records import RunError, RunRecord, RunStatus, ToolCallRecord
 from threadrunner.models.workflow import FinishRunInput, FinishRunOutput, RunProgress, StepInput
 from threadrunner.workflow.application_steps import ACTION_EXPIRED
@@ -98,7 +99,8 @@ def _close_open_tool_calls(run: RunRecord, calls: list[ToolCallRecord], ctx: Ste
     tool outputs): left open, they would make the upstream refuse the thread's next run. Best effort."""
     if not run.response_ids or run.pending_round is not None:
         return
-    open_calls = [call.call_id for call in calls if call.round == run.round]
+    # An MCP approval request is no function call: nothing upstream waits for its output.
+    open_calls = [call.call_id for call in calls if call.round == run.round and call.runs_on != RUNS_ON_MCP]
     if not open_calls:
         return
     try:

@@ -8,8 +8,8 @@ import logging
 from collections.abc import Callable
 
 from threadrunner import clock
-from threadrunner.assistant_definitions import load_assistant
-from threadrunner.engines.base import AssistantDefinition, RunFile, RunRequest
+from threadrunner.assistant_definitions import AssistantConfig, load_assistant
+from threadrunner.engines.base import AssistantDefinition, HostedTools, RunFile, RunRequest
 from threadrunner.errors import UpstreamOutcomeUnknown
 from threadrunner.models.records import RunRecord, ToolCallRecord
 from threadrunner.models.run_events import RunEventType
@@ -55,6 +55,22 @@ def run_request(run: RunRecord, upstream_thread_id: str, ctx: StepContext) -> Ru
             tools=tools,
         ),
         files=_run_files(run, ctx),
+        hosted=_hosted_tools(assistant, ctx),
+    )
+
+
+def _hosted_tools(assistant: AssistantConfig, ctx: StepContext) -> HostedTools:
+    """The assistant's web search and MCP servers, with the secret names of the servers' headers from the
+    environment's allow-list (the engine reads them; the API and synth refused servers not on it)."""
+    named = {server.server_label for server in assistant.mcp}
+    return HostedTools(
+        web_search=assistant.web_search,
+        mcp=assistant.mcp,
+        mcp_secrets={
+            allowed.server_label: allowed.secret_name
+            for allowed in ctx.tool_settings.mcp_servers
+            if allowed.secret_name and allowed.server_label in named
+        },
     )
 
 

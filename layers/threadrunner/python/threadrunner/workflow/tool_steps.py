@@ -8,11 +8,13 @@ from datetime import datetime
 from typing import Any
 
 from threadrunner import clock
-from threadrunner.assistant_definitions import load_assistant
-from threadrunner.engines.base import ToolOutput, UpstreamRun
+from threadrunner.assistant_definitions import AssistantConfig, load_assistant
+from threadrunner.engines.base import ToolOutput, UpstreamRun, UpstreamToolCall
+from threadrunner.hosted_tools import RUNS_ON_MCP
 from threadrunner.models.records import RunRecord, RunStatus, ToolCallRecord, ToolCallSummary
 from threadrunner.models.run_events import RunEventType
 from threadrunner.models.workflow import PendingToolCall, RunProgress, RunToolInput, RunToolOutput, StepInput
+from threadrunner.tool_summaries import summarize_tool_calls
 from threadrunner.tools.registry import ToolContext, ToolResult, call_tool, error_result, refusal
 from threadrunner.workflow import stream_relay, tool_crashes
 from threadrunner.workflow.context import StepContext
@@ -39,10 +41,11 @@ def record_tool_calls(run: RunRecord, upstream: UpstreamRun, ctx: StepContext) -
     refused_calls: list[tuple[ToolCallRecord, ToolResult]] = []
     for call in upstream.tool_calls:
         waits_for = None
-        if call.name in assistant.client_tools:
+        if call.kind == "mcp_approval" or call.name in assistant.approval_required:
+            waits_for = "approval"  # an MCP server's call (hosted_tools) or a server tool's
+        elif call.name in assistant.client_tools:
             waits_for = "client"
-        elif call.name in assistant.approval_required:
-            waits_for = "approval"
+        runs_on = _runs_on(call, assistant)
         record = ToolCallRecord(
             run_id=run.id,
             call_id=call.call_id,
@@ -50,23 +53,13 @@ def record_tool_calls(run: RunRecord, upstream: UpstreamRun, ctx: StepContext) -
             name=call.name,
             arguments=call.arguments,
             waits_for=waits_for,
+            runs_on=runs_on,
+            server_label=call.server_label,
         )
         ctx.ledger.add(record)
-        created.append(
-            (
-                RunEventType.tool_call_created,
-                {
-                    "id": call.call_id,
-                    "name": call.name,
-                    "round": run.round,
-                    "runs_on": "client" if waits_for == "client" else "server",
-                    "approval": waits_for == "approval",
-                },
-                f"tool_call.created#{call.call_id}",
-            )
-        )
-        if waits_for == "client":
-            continue
+        created.append(_created_event(record))
+        if runs_on in ("client", RUNS_ON_MCP):
+            continue  # the application answers it, or the MCP server runs it once approved: no Lambda
         function = ctx.tool_functions.get(call.name)
         refused = refusal(call.name, assistant)
         if refused is None and function is None:
@@ -84,7 +77,8 @@ def record_tool_calls(run: RunRecord, upstream: UpstreamRun, ctx: StepContext) -
             call_id=c.call_id,
             name=c.name,
             arguments=c.arguments,
-            runs_on="client" if c.name in assistant.client_tools else "server",
+            runs_on=_runs_on(c, assistant),
+            server_label=c.server_label,
         )
         for c in upstream.tool_calls
         if c.call_id not in known
@@ -92,6 +86,84 @@ def record_tool_calls(run: RunRecord, upstream: UpstreamRun, ctx: StepContext) -
     if new:
         ctx.runs.update(run.id, tool_calls=[*run.tool_calls, *new])
     return pending
+
+
+def _runs_on(call: UpstreamToolCall, assistant: AssistantConfig) -> str:
+    if call.kind == "mcp_approval":
+        return RUNS_ON_MCP
+    return "client" if call.name in assistant.client_tools else "server"
+
+
+def _created_event(call: ToolCallRecord) -> tuple[RunEventType, dict[str, Any], str]:
+    """The call's tool_call.created event (type, data, its once-only key)."""
+    data: dict[str, Any] = {
+        "id": call.call_id,
+        "name": call.name,
+        "round": call.round,
+        "runs_on": call.runs_on,
+        "approval": call.waits_for == "approval",
+    }
+    if call.server_label is not None:
+        data["server_label"] = call.server_label
+    return RunEventType.tool_call_created, data, f"tool_call.created#{call.call_id}"
+
+
+def record_hosted_calls(run: RunRecord, upstream: UpstreamRun, ctx: StepContext) -> RunRecord:
+    """The MCP calls the upstream made within the response (threadrunner.hosted_tools) join the run's tool
+    calls like function calls, outputs included, with tool_call.created / tool_call.completed events. A
+    call made once approved completes the run's call of its approval request (the id the application
+    approved). Once per call: a re-polled response finds them recorded. Returns the run as updated."""
+    if not upstream.hosted_calls:
+        return run
+    ledger = {call.call_id: call for call in ctx.ledger.list(run.id)}
+    known = {summary.call_id for summary in run.tool_calls}
+    new = []
+    now = clock.now()
+    for hosted in upstream.hosted_calls:
+        approved = ledger.get(hosted.approval_request_id or "")
+        call = approved or ledger.get(hosted.call_id)
+        if call is None:
+            call = ToolCallRecord(
+                run_id=run.id,
+                call_id=hosted.call_id,
+                round=run.round,
+                name=hosted.name,
+                arguments=hosted.arguments,
+                runs_on=RUNS_ON_MCP,
+                server_label=hosted.server_label,
+            )
+            ctx.ledger.add(call)
+            event_type, data, key = _created_event(call)
+            ctx.runs.events.log(run, event_type, data, key=key)
+        if call.call_id not in known:
+            new.append(
+                ToolCallSummary(
+                    call_id=call.call_id,
+                    name=call.name,
+                    arguments=call.arguments,
+                    runs_on=RUNS_ON_MCP,
+                    server_label=call.server_label,
+                )
+            )
+            known.add(call.call_id)
+        if call.output is None:
+            failed = hosted.error is not None
+            output = hosted.error if failed else hosted.output
+            ledger[call.call_id] = ctx.ledger.save_output(  # first write wins: once per call
+                call.model_copy(
+                    update={
+                        "output": output or "",
+                        "is_error": failed,
+                        "finished_at": now,
+                        # an approved call ran after its approval; others within the response
+                        "duration_ms": _ms_since(call.approval.decided_at, now) if call.approval else None,
+                    }
+                )
+            )
+            ctx.runs.events.tool_call_completed(ledger[call.call_id])
+    summaries = summarize_tool_calls([*run.tool_calls, *new], list(ledger.values()))
+    ctx.runs.update(run.id, tool_calls=summaries)
+    return run.model_copy(update={"tool_calls": summaries})
 
 
 def tool_runner(tool_name: str) -> Callable[[RunToolInput, StepContext], RunToolOutput]:
@@ -145,9 +217,25 @@ def submit_tool_outputs(step: StepInput, ctx: StepContext) -> RunProgress:
     if not requested:
         raise ToolOutputsMissing(f"run {run.id} asked for no tool calls in round {run.round}")
     # A call still without output here had its tool's Lambda die: the model gets an error output for it.
-    calls = tool_crashes.answer_dead_calls(calls, run.round, ctx)
+    # (Not an MCP call: its server runs it upstream, once approved.)
+    mcp = [call for call in calls if call.runs_on == RUNS_ON_MCP]
+    calls = [
+        *tool_crashes.answer_dead_calls([c for c in calls if c.runs_on != RUNS_ON_MCP], run.round, ctx),
+        *mcp,
+    ]
     requested = [call for call in calls if call.round == run.round]
-    outputs = [ToolOutput(call_id=call.call_id, output=call.output or "") for call in requested]
+    outputs = [_output(call) for call in requested if call.runs_on != RUNS_ON_MCP]
+    # MCP calls that waited for approval: the decision goes back as an mcp_approval_response.
+    outputs += [
+        ToolOutput(
+            call_id=call.call_id,
+            output="",
+            approve=call.approval is not None and call.approval.approved,
+            reason=call.approval.reason if call.approval is not None else "not approved",
+        )
+        for call in requested
+        if call.runs_on == RUNS_ON_MCP and call.waits_for == "approval"
+    ]
     summarize_tool_outputs(run, calls, ctx)
     engine = ctx.engine(run.engine)
     request = run_request(run, run.upstream_thread_id or "", ctx)
@@ -166,6 +254,14 @@ def submit_tool_outputs(step: StepInput, ctx: StepContext) -> RunProgress:
         wait_seconds=step.settings.first_wait_seconds,
         poll_count=step.run.poll_count,
     )
+
+
+def _ms_since(start: datetime, end: datetime) -> int:
+    return max(0, int((end - start).total_seconds() * 1000))
+
+
+def _output(call: ToolCallRecord) -> ToolOutput:
+    return ToolOutput(call_id=call.call_id, output=call.output or "")
 
 
 def _store_output(

@@ -1,0 +1,107 @@
+"""At run time: which vector stores a run's file_search searches, and what a run went without.
+
+The stores: the assistant's knowledge (synced for the environment and engine, stores/knowledge.py) and the
+thread's own documents (``ThreadRecord.vector_store_id``, made when the first one was staged). Looked up
+when the engine creates a response (two or three DynamoDB reads), so a document synced or uploaded a moment
+ago is searched by the next response.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+from threadrunner.assistant_definitions import load_assistant
+from threadrunner.assistant_knowledge import RETRIEVAL_ENGINES
+from threadrunner.engines.base import RunRequest
+from threadrunner.models.records import RunRecord
+from threadrunner.stores.knowledge import KnowledgeStore
+from threadrunner.stores.runs import RunStore
+from threadrunner.stores.threads import ThreadStore
+
+logger = logging.getLogger(__name__)
+
+FILE_SEARCH = "file_search"
+
+
+class VectorStoreLookup:
+    def __init__(
+        self,
+        knowledge: KnowledgeStore,
+        runs: RunStore,
+        threads: ThreadStore,
+        *,
+        environment: str,
+        engine: str,
+    ) -> None:
+        self._knowledge = knowledge
+        self._runs = runs
+        self._threads = threads
+        self._environment = environment
+        self._engine = engine
+
+    def __call__(self, request: RunRequest) -> list[str]:
+        stores = []
+        if request.assistant is not None:
+            synced = self._knowledge.get(self._environment, self._engine, request.assistant.name)
+            if synced is not None:
+                stores.append(synced.vector_store_id)
+        if request.run_id:
+            thread_store = self._thread_store(request.run_id)
+            if thread_store is not None:
+                stores.append(thread_store)
+        return stores
+
+    def _thread_store(self, run_id: str) -> str | None:
+        run = self._runs.find(run_id)
+        thread = self._threads.find(run.user_id, run.thread_id) if run is not None else None
+        return thread.vector_store_id if thread is not None else None
+
+
+def default_lookup(engine: str) -> VectorStoreLookup:
+    """The lookup of a deployed function (or the local stack's): its tables, its environment."""
+    from threadrunner import aws
+    from threadrunner.settings import run_settings, storage_settings
+
+    storage = storage_settings()
+    runs_table = aws.table(storage.runs_table)
+    return VectorStoreLookup(
+        KnowledgeStore(runs_table),
+        RunStore(runs_table),
+        ThreadStore(aws.table(storage.threads_table)),
+        environment=run_settings().environment,
+        engine=engine,
+    )
+
+
+def degraded_features(
+    run: RunRecord, *, assistants_dir: Path, environment: str, knowledge: KnowledgeStore | None = None
+) -> list[str]:
+    """What the run's answer went without: ``file_search`` when the assistant has knowledge documents but the
+    run's engine has no retrieval store (a fallback to chat) or none synced for it (the sync never ran).
+    ``knowledge``: the records (default: the function's runs table), read only for an assistant with
+    documents."""
+    try:
+        assistant = load_assistant(assistants_dir, run.assistant)
+    except Exception:  # an assistant removed since the run began: nothing to say about its documents
+        return []
+    if not assistant.knowledge:
+        return []
+    if run.engine in RETRIEVAL_ENGINES:
+        records = knowledge or _default_records()
+        if records.get(environment, run.engine, run.assistant) is not None:
+            return []
+    logger.warning(
+        "run %s answered without file_search (engine %s, fallback from %s)",
+        run.id,
+        run.engine,
+        run.fallback_from,
+    )
+    return [FILE_SEARCH]
+
+
+def _default_records() -> KnowledgeStore:
+    from threadrunner import aws
+    from threadrunner.settings import storage_settings
+
+    return KnowledgeStore(aws.table(storage_settings().runs_table))
