@@ -54,9 +54,9 @@ def sync(
 
     session = boto3.session.Session(region_name=region)
     try:
-        engine, fallback, secret = _environment(env)
+        engine, fallback, secret, policy = _environment(env)
         assistants_dir = ToolSettings().assistants_dir
-        configs = validate_assistants(assistants_dir, _policy(engine))
+        configs = validate_assistants(assistants_dir, policy)
         secretsmanager = session.client("secretsmanager")
         api_key = read_secret_field(secretsmanager, secret, "api_key")
         if not api_key:
@@ -87,29 +87,22 @@ def sync(
         typer.echo("no assistant has knowledge documents")
 
 
-def _environment(env: str) -> tuple[str, str, str]:
-    """(engine, fallback engine, API key secret name) of ``env`` from cdk.json."""
+def _environment(env: str) -> tuple[str, str, str, Any]:
+    """(engine, fallback engine, API key secret name, hosted-tool policy) of ``env`` from cdk.json, checked as
+    ``cdk synth`` checks it."""
     from local.handler_imports import REPO_ROOT
 
     if str(REPO_ROOT) not in sys.path:
         sys.path.insert(0, str(REPO_ROOT))
+    from infra.config import ConfigError, load_environment
     from infra.constants import secret_name
 
     environments = json.loads(Path(REPO_ROOT / "cdk.json").read_text())["context"].get("environments", {})
-    if env not in environments:
-        raise SyncError(f"no environment {env!r} in cdk.json (known: {', '.join(sorted(environments))})")
-    settings = environments[env]
-    return (
-        str(settings.get("engine", "responses")),
-        str(settings.get("fallback_engine", "off")),
-        secret_name(env),
-    )
-
-
-def _policy(engine: str) -> Any:
-    from threadrunner.hosted_tools import HostedToolPolicy
-
-    return HostedToolPolicy(engine=engine)
+    try:
+        config = load_environment(environments, env)
+    except ConfigError as error:
+        raise SyncError(str(error)) from None
+    return config.engine, config.fallback_engine, secret_name(env), config.hosted_tool_policy
 
 
 def _runs_table(cloudformation: Any, env: str) -> str:

@@ -81,6 +81,8 @@ def what_to_try_next(assistant: str, *, emulated: bool) -> str:
     steps = [
         f'threadrunner demo --assistant {assistant} --message "Which region sold least last quarter?"',
         "THREADRUNNER_ENGINE=chat make demo      # or assistants: the same run on another engine",
+        'threadrunner demo --assistant handbook --message "How many days of paid holiday do employees have?"',
+        "                                        # an answer from a bundled document, with its citation",
         "make local                              # the stack on http://127.0.0.1:8765, then by hand:",
         "  TOKEN=$(.venv/bin/threadrunner token --user alice)",
         '  curl -s -H "Authorization: Bearer $TOKEN" -H "Content-Type: application/json" \\',
@@ -129,6 +131,14 @@ def _show(console: Console, run: dict[str, Any]) -> None:
         f" estimated cost: {'unknown' if cost is None else f'USD {cost:.6f}'} ({run['model']})"
     )
     console.print(Panel(run.get("answer") or "(no answer)", title="Answer"))
+    for citation in run.get("citations") or []:
+        if citation["type"] == "file":
+            quote = f': "{_compact(citation["quote"], 160)}"' if citation.get("quote") else ""
+            console.print(f"Source: {citation['filename']} ({citation['file_id']}){quote}")
+        else:
+            console.print(f"Source: {citation.get('title') or citation['url']} <{citation['url']}>")
+    if run.get("degraded"):
+        console.print(f"[yellow]Answered without: {', '.join(run['degraded'])}[/]")
 
 
 def _compact(text: str, limit: int = 400) -> str:

@@ -66,6 +66,7 @@ _ROUTES = Map(
         Rule("/v1/assistants/<assistant_id>", methods=["DELETE"], endpoint="delete_assistant"),
         Rule("/v1/threads", methods=["POST"], endpoint="create_thread"),
         Rule("/v1/threads/<thread_id>", methods=["GET"], endpoint="get_thread"),
+        Rule("/v1/threads/<thread_id>", methods=["POST"], endpoint="modify_thread"),
         Rule("/v1/threads/<thread_id>", methods=["DELETE"], endpoint="delete_thread"),
         Rule("/v1/threads/<thread_id>/messages", methods=["POST"], endpoint="create_message"),
         Rule("/v1/threads/<thread_id>/messages", methods=["GET"], endpoint="list_messages"),
@@ -142,6 +143,7 @@ class EmulatorApp:
             polls=polls,
             today=today or (lambda: now().date()),
             files=self._files,
+            stores=self._vector_stores,
         )
         self._exchanges: list[Exchange] = []
         self._internal_errors: list[str] = []
@@ -431,6 +433,9 @@ class EmulatorApp:
 
     def _get_thread(self, request: Request, thread_id: str) -> Response:
         return _json(self._threads.get(thread_id).resource())
+
+    def _modify_thread(self, request: Request, thread_id: str) -> Response:
+        return _json(self._threads.update(thread_id, _json_body(request)))
 
     def _delete_thread(self, request: Request, thread_id: str) -> Response:
         deleted = self._threads.delete(thread_id)

@@ -8,7 +8,7 @@ from typing import Any
 from threadrunner.clock import epoch, now
 from werkzeug.wrappers import Request
 
-from local.emulator.beta_bodies import AssistantTool, CreateAssistantBody, ModifyAssistantBody
+from local.emulator.beta_bodies import AssistantTool, CreateAssistantBody, ModifyAssistantBody, ToolResources
 from local.emulator.bodies import parse
 from local.emulator.errors import not_found
 from local.emulator.items import new_id
@@ -24,6 +24,7 @@ class StoredAssistant:
     description: str | None = None
     instructions: str | None = None
     tools: list[AssistantTool] = field(default_factory=list)
+    tool_resources: ToolResources = field(default_factory=ToolResources)
     metadata: dict[str, str] = field(default_factory=dict)
     temperature: float | None = None
     top_p: float | None = None
@@ -38,7 +39,7 @@ class StoredAssistant:
             "model": self.model,
             "instructions": self.instructions,
             "tools": [tool.resource() for tool in self.tools],
-            "tool_resources": {},
+            "tool_resources": self.tool_resources.resource(),
             "metadata": self.metadata,
             "temperature": 1.0 if self.temperature is None else self.temperature,
             "top_p": 1.0 if self.top_p is None else self.top_p,
@@ -63,8 +64,9 @@ class AssistantStore:
         assistant = StoredAssistant(
             id=new_id("asst"),
             created_at=epoch(now()),
-            **body.model_dump(exclude={"tools", "metadata"}),
+            **body.model_dump(exclude={"tools", "tool_resources", "metadata"}),
             tools=body.tools,
+            tool_resources=body.tool_resources or ToolResources(),
             metadata=body.metadata or {},
         )
         self._assistants[assistant.id] = assistant
@@ -77,8 +79,8 @@ class AssistantStore:
             value = getattr(body, name)
             if value is None and name == "model":
                 continue
-            if value is None and name in ("tools", "metadata"):
-                value = [] if name == "tools" else {}
+            if value is None and name in ("tools", "metadata", "tool_resources"):
+                value = {"tools": [], "metadata": {}, "tool_resources": ToolResources()}[name]
             setattr(assistant, name, value)
         return assistant.resource()
 

@@ -39,12 +39,32 @@ class AssistantTool(_Body):
         return {"type": "function", "function": self.function.model_dump(exclude_none=True)}
 
 
+class FileSearchResources(_Body):
+    vector_store_ids: list[str] = Field(
+        default_factory=list, max_length=1
+    )  # one store per assistant or thread
+
+
+class ToolResources(_Body):
+    """``tool_resources``: the vector store file_search searches (the code interpreter's files are not kept)."""
+
+    file_search: FileSearchResources | None = None
+
+    def resource(self) -> dict[str, Any]:
+        return {} if self.file_search is None else {"file_search": self.file_search.model_dump()}
+
+    @property
+    def vector_store_ids(self) -> list[str]:
+        return [] if self.file_search is None else list(self.file_search.vector_store_ids)
+
+
 class CreateAssistantBody(_Body):
     model: str
     name: str | None = Field(default=None, max_length=256)
     description: str | None = Field(default=None, max_length=512)
     instructions: str | None = Field(default=None, max_length=256_000)
     tools: list[AssistantTool] = Field(default_factory=list, max_length=128)
+    tool_resources: ToolResources | None = None
     metadata: dict[str, str] | None = None
     temperature: float | None = None
     top_p: float | None = None
@@ -56,6 +76,7 @@ class ModifyAssistantBody(_Body):
     description: str | None = Field(default=None, max_length=512)
     instructions: str | None = Field(default=None, max_length=256_000)
     tools: list[AssistantTool] | None = Field(default=None, max_length=128)
+    tool_resources: ToolResources | None = None
     metadata: dict[str, str] | None = None
     temperature: float | None = None
     top_p: float | None = None
@@ -79,6 +100,12 @@ class CreateMessageBody(_Body):
 
 class CreateThreadBody(_Body):
     messages: list[CreateMessageBody] | None = None
+    tool_resources: ToolResources | None = None
+    metadata: dict[str, str] | None = None
+
+
+class ModifyThreadBody(_Body):
+    tool_resources: ToolResources | None = None
     metadata: dict[str, str] | None = None
 
 

@@ -43,8 +43,10 @@ from local.emulator.script import (
     ToolCallsPlan,
 )
 from local.emulator.threads import StoredThread, ThreadStore
+from local.emulator.vector_stores import SearchHit, VectorStores
 
 ACTIVE = ("queued", "in_progress", "requires_action", "cancelling")
+_SEARCH_RESULTS = 5  # file_search's chunks per answer
 EXPIRES_AFTER_SECONDS = 600  # the real service expires a run ten minutes after creation
 _ERROR_CODES = ("server_error", "rate_limit_exceeded", "invalid_prompt")  # what ``last_error.code`` may say
 # An incomplete turn's reason, for the run (``incomplete_details``) and for its message.
@@ -127,8 +129,10 @@ class RunStore:
         today: Callable[[], date],
         clock: Callable[[], float] = time.time,
         files: FileStore | None = None,
+        stores: VectorStores | None = None,
     ) -> None:
         self._files = files or FileStore()
+        self._stores = stores or VectorStores(self._files)
         self._threads = threads
         self._assistants = assistants
         self._script = script
@@ -156,6 +160,8 @@ class RunStore:
         if body.additional_instructions:
             instructions = f"{instructions}\n{body.additional_instructions}".strip()
         tools = assistant.tools if body.tools is None else body.tools
+        for store_id in [*assistant.tool_resources.vector_store_ids, *thread.tool_resources.vector_store_ids]:
+            self._stores.check_usable(store_id, param="tool_resources.file_search.vector_store_ids")
         created = self._clock()
         run = StoredRun(
             id=new_id("run"),
@@ -354,7 +360,9 @@ class RunStore:
             self._add_usage(run, usage)
             run.status = "requires_action"
         elif isinstance(plan, MessagePlan):
-            self._answer(run, plan.text, usage, incomplete_reason=None)
+            self._answer(
+                run, plan.text, usage, incomplete_reason=None, parts=self._file_search(run, plan.text)
+            )
             self._end(run, "completed")
             run.completed_at = epoch(now())
         elif isinstance(plan, AnalyseCsvPlan):
@@ -401,6 +409,40 @@ class RunStore:
             {"type": "image_file", "image_file": {"file_id": chart.id}},
             {"type": "text", "text": {"value": value, "annotations": [annotation]}},
         ]
+
+    def _file_search(self, run: StoredRun, text: str) -> list[dict[str, Any]] | None:
+        """file_search, when the run has it: the assistant's and the thread's vector stores searched with the
+        user's message (a ``tool_calls`` step), and the answer citing each file it found, best first, with a
+        ``【n†filename】`` marker and its ``file_citation`` annotation (Assistants v2 annotations name the file
+        id only)."""
+        if not any(tool["type"] == "file_search" for tool in run.tools):
+            return None
+        assistant = self._assistants.get(run.assistant_id)
+        store_ids = [*assistant.tool_resources.vector_store_ids, *run.thread.tool_resources.vector_store_ids]
+        question = run.thread.latest_user_text() or ""
+        hits: list[SearchHit] = []
+        for store_id in store_ids:
+            hits += self._stores.search(store_id, question, _SEARCH_RESULTS)
+        hits.sort(key=lambda hit: -hit.score)
+        call = {"id": f"call_{secrets.token_hex(12)}", "type": "file_search", "file_search": {}}
+        step = self._step("tool_calls", {"type": "tool_calls", "tool_calls": [call]})
+        self._end_step(step, "completed")
+        run.steps.append(step)
+        value, annotations = text, []
+        for index, file_id in enumerate(dict.fromkeys(hit.chunk.file_id for hit in hits[:_SEARCH_RESULTS])):
+            filename = next(hit.chunk.filename for hit in hits if hit.chunk.file_id == file_id)
+            marker = f"【{index}†{filename}】"
+            annotations.append(
+                {
+                    "type": "file_citation",
+                    "text": marker,
+                    "start_index": len(value),
+                    "end_index": len(value) + len(marker),
+                    "file_citation": {"file_id": file_id},
+                }
+            )
+            value += marker
+        return [{"type": "text", "text": {"value": value, "annotations": annotations}}]
 
     def _given_csv(self, run: StoredRun) -> StoredFile | None:
         """The first CSV the latest user message attached for the code interpreter, when the run has it."""

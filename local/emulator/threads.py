@@ -9,7 +9,7 @@ from typing import Any
 from threadrunner.clock import epoch, now
 from werkzeug.wrappers import Request
 
-from local.emulator.beta_bodies import CreateMessageBody, CreateThreadBody
+from local.emulator.beta_bodies import CreateMessageBody, CreateThreadBody, ModifyThreadBody, ToolResources
 from local.emulator.bodies import parse
 from local.emulator.errors import not_found
 from local.emulator.items import new_id
@@ -23,13 +23,14 @@ class StoredThread:
     created_at: int
     metadata: dict[str, str]
     messages: list[dict[str, Any]] = field(default_factory=list)
+    tool_resources: ToolResources = field(default_factory=ToolResources)
 
     def resource(self) -> dict[str, Any]:
         return {
             "id": self.id,
             "object": "thread",
             "created_at": self.created_at,
-            "tool_resources": {},
+            "tool_resources": self.tool_resources.resource(),
             "metadata": self.metadata,
         }
 
@@ -64,10 +65,25 @@ class ThreadStore:
 
     def create(self, data: Any) -> dict[str, Any]:
         body = parse(CreateThreadBody, data)
-        thread = StoredThread(new_id("thread"), epoch(now()), body.metadata or {})
+        thread = StoredThread(
+            new_id("thread"),
+            epoch(now()),
+            body.metadata or {},
+            tool_resources=body.tool_resources or ToolResources(),
+        )
         for index, message in enumerate(body.messages or []):
             self.add_message(thread, message, where=f"messages[{index}]")
         self._threads[thread.id] = thread
+        return thread.resource()
+
+    def update(self, thread_id: str, data: Any) -> dict[str, Any]:
+        """Only what the request names changes: its metadata, the vector store file_search searches."""
+        thread = self.get(thread_id)
+        body = parse(ModifyThreadBody, data)
+        if "metadata" in body.model_fields_set:
+            thread.metadata = body.metadata or {}
+        if "tool_resources" in body.model_fields_set:
+            thread.tool_resources = body.tool_resources or ToolResources()
         return thread.resource()
 
     def delete(self, thread_id: str) -> dict[str, Any]:

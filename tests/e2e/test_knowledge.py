@@ -166,3 +166,50 @@ def test_a_fallback_to_chat_answers_without_search_and_says_so(
     assert (run["engine"], run["fallback_from"]) == ("chat", "responses")
     assert run["degraded"] == ["file_search"]
     assert [c for c in run["citations"] if c["type"] == "file"] == []
+
+
+def test_on_the_assistants_engine_the_assistant_holds_its_documents_and_the_thread_its_own(
+    alice: httpx.Client, upstream: EmulatorServer, local_stack: LocalStack, configure: Callable[..., None]
+) -> None:
+    # Given an environment on the assistants engine, the handbook synced to its server's vector stores
+    configure(THREADRUNNER_ENGINE="assistants")
+    synced(local_stack, upstream)
+    record = KnowledgeStore(table(local_stack.table_names, "runs")).get("local", "assistants", "handbook")
+    assert record is not None
+    # and a thread with a document of its own
+    thread = handbook_thread(alice, "assistants-engine")
+    data = b"# Parking\n\nEvery employee may park in garage B; the parking badge costs 12 euros a month.\n"
+    declared = declare_file(
+        alice, thread["id"], data, content_type="text/markdown", filename="parking.md", purpose="file_search"
+    )
+    assert declared.status_code == 201, declared.text
+    assert post_upload(declared.json(), data, "text/markdown").status_code == 204
+    assert wait_until_settled(alice, declared.json()["id"])["status"] == "ready"
+    thread_store = [e for e in upstream.exchanges if e.method == "POST" and e.path == "/v1/vector_stores"][-1]
+    # When asked about a policy, then about parking
+    answers = []
+    for question in (QUESTION, "How much does the parking badge cost?"):
+        created = alice.post(f"/v1/threads/{thread['id']}/runs", json={"message": question}).json()
+        answers.append(wait_for_run(alice, created["id"]))
+    # Then each answer cites the document it came from
+    assert [run["status"] for run in answers] == ["completed", "completed"], answers
+    assert answers[0]["engine"] == "assistants" and answers[0]["degraded"] == []
+    assert "handbook.md" in {c["filename"] for c in answers[0]["citations"] if c["type"] == "file"}
+    assert "parking.md" in {c["filename"] for c in answers[1]["citations"] if c["type"] == "file"}
+    # and the upstream assistant holds the handbook's store, the upstream thread the thread's store
+    assistant = [e for e in upstream.exchanges if e.method == "POST" and e.path.startswith("/v1/assistants")][
+        -1
+    ]
+    assert assistant.request_json["tool_resources"] == {
+        "file_search": {"vector_store_ids": [record.vector_store_id]}
+    }
+    assert {"type": "file_search"} in assistant.request_json["tools"]
+    threads = [e for e in upstream.exchanges if e.method == "POST" and e.path.count("/") == 3]
+    thread_updates = [
+        e for e in threads if e.path.startswith("/v1/threads/") and e.request_json.get("tool_resources")
+    ]
+    assert thread_updates[-1].request_json["tool_resources"] == {
+        "file_search": {"vector_store_ids": [thread_store.response_json["id"]]}
+    }
+    runs = [e for e in upstream.exchanges if e.method == "POST" and e.path.endswith("/runs")]
+    assert {"type": "file_search"} in runs[-1].request_json["tools"]

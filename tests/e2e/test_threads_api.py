@@ -7,7 +7,7 @@ import uuid
 from collections.abc import Callable
 
 import httpx
-from threadrunner.settings import FileSettings, RunSettings
+from threadrunner.settings import FileSettings, RunSettings, ToolSettings
 
 from local.emulator import EmulatorServer
 from tests.e2e.conftest import new_thread
@@ -130,9 +130,11 @@ def test_the_document_states_what_this_deployment_takes(alice: httpx.Client) -> 
     document = alice.get("/v1/openapi.json").json()
     schemas = document["components"]["schemas"]
     files, runs = FileSettings(), RunSettings()
+    assistants = sorted(path.stem for path in ToolSettings().assistants_dir.glob("*.yaml"))
 
     # what the models cannot know: the deployment's assistants, file types and sizes, message length
-    assert schemas["CreateThreadRequest"]["properties"]["assistant"]["enum"] == ["data-analyst"]
+    assert schemas["CreateThreadRequest"]["properties"]["assistant"]["enum"] == assistants
+    assert "data-analyst" in assistants
     assert schemas["CreateFileRequest"]["properties"]["content_type"]["enum"] == files.allowed_file_types
     assert schemas["CreateFileRequest"]["properties"]["size_bytes"]["maximum"] == files.max_file_bytes
     assert schemas["CreateRunRequest"]["properties"]["message"]["maxLength"] == runs.max_message_chars

@@ -53,3 +53,22 @@ def test_demo_asks_the_named_assistant_and_says_what_ran_and_what_next(
     assert "Engine: responses (the emulator's deterministic model)" in out
     assert "What to try next" in out and "threadrunner tools list" in out
     assert "threadrunner demo --assistant schema-guide --message" in out
+
+
+def test_the_demo_answers_from_the_bundled_handbook_with_its_citation(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # Given no OpenAI key: the emulator, the handbook synced at the stack's start
+    monkeypatch.delenv("OPENAI_API_KEY", raising=False)
+    # When the demo asks the handbook assistant about a policy
+    result = CliRunner().invoke(
+        app,
+        ["demo", "--assistant", "handbook", "--message", "How many days of paid holiday do employees have?"],
+        env={"COLUMNS": "200"},
+    )
+    # Then the answer quotes the handbook and names it as its source
+    out = result.output
+    assert result.exit_code == 0, out
+    assert "28 days of paid holiday" in out
+    assert "Source: handbook.md (file" in out
+    assert "Answered without" not in out

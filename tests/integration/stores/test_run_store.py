@@ -10,6 +10,7 @@ import pytest
 from threadrunner import clock
 from threadrunner.errors import NotFoundError
 from threadrunner.models.records import ActionType, RequiredAction, RunRecord, RunStatus
+from threadrunner.models.run_events import RunEventType
 from threadrunner.stores.runs import RunStore
 
 from tests.support.aws import moto_tables
@@ -111,3 +112,37 @@ def test_a_runs_place_is_its_thread_and_assistant_and_a_missing_run_is_not_found
     assert (place.thread_id, place.assistant) == (run.thread_id, run.assistant)
     with pytest.raises(NotFoundError):
         runs.place("run_missing")
+
+
+def test_a_deleted_run_leaves_nothing_even_when_its_end_is_logged_during_the_delete(runs: RunStore) -> None:
+    # Given a run with an event, and Finish run logging the run's end while the delete reads the partition
+    run = _run()
+    runs.create(run)
+    assert runs.events.log(run, RunEventType.run_started, {}, key="run.started") is not None
+    racing = RunStore(
+        _LogsDuringFirstQuery(
+            runs._table, lambda: runs.events.log(run, RunEventType.run_cancelled, {}, key="run.ended")
+        )
+    )
+    # When the run is deleted (its thread was force-deleted)
+    racing.delete(run.id)
+    # Then its partition is empty: the late event was refused (the run was gone) or swept up
+    assert runs.find(run.id) is None
+    assert runs.events.after(run.id) == []
+
+
+class _LogsDuringFirstQuery:
+    """A table whose first query runs ``meanwhile`` once it has read (a step writing while a delete works)."""
+
+    def __init__(self, table: Any, meanwhile: Any) -> None:
+        self._table, self._meanwhile = table, meanwhile
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._table, name)
+
+    def query(self, **arguments: Any) -> Any:
+        answer = self._table.query(**arguments)
+        meanwhile, self._meanwhile = self._meanwhile, None
+        if meanwhile is not None:
+            meanwhile()
+        return answer

@@ -14,6 +14,7 @@ from pathlib import Path
 from threadrunner.assistant_definitions import load_assistant
 from threadrunner.assistant_knowledge import RETRIEVAL_ENGINES
 from threadrunner.engines.base import RunRequest
+from threadrunner.hosted_tools import ENGINES_WITH_HOSTED_TOOLS
 from threadrunner.models.records import RunRecord
 from threadrunner.stores.knowledge import KnowledgeStore
 from threadrunner.stores.runs import RunStore
@@ -41,18 +42,18 @@ class VectorStoreLookup:
         self._engine = engine
 
     def __call__(self, request: RunRequest) -> list[str]:
-        stores = []
-        if request.assistant is not None:
-            synced = self._knowledge.get(self._environment, self._engine, request.assistant.name)
-            if synced is not None:
-                stores.append(synced.vector_store_id)
-        if request.run_id:
-            thread_store = self._thread_store(request.run_id)
-            if thread_store is not None:
-                stores.append(thread_store)
-        return stores
+        """Every store the request's file_search searches: the assistant's, then the thread's."""
+        stores = [self.assistant_store(request.assistant.name) if request.assistant is not None else None]
+        stores.append(self.thread_store(request.run_id) if request.run_id else None)
+        return [store for store in stores if store is not None]
 
-    def _thread_store(self, run_id: str) -> str | None:
+    def assistant_store(self, assistant: str) -> str | None:
+        """The store of the assistant's knowledge documents, synced for this environment and engine."""
+        synced = self._knowledge.get(self._environment, self._engine, assistant)
+        return synced.vector_store_id if synced is not None else None
+
+    def thread_store(self, run_id: str) -> str | None:
+        """The store of the run's thread's own documents, if it has any."""
         run = self._runs.find(run_id)
         thread = self._threads.find(run.user_id, run.thread_id) if run is not None else None
         return thread.vector_store_id if thread is not None else None
@@ -77,27 +78,35 @@ def default_lookup(engine: str) -> VectorStoreLookup:
 def degraded_features(
     run: RunRecord, *, assistants_dir: Path, environment: str, knowledge: KnowledgeStore | None = None
 ) -> list[str]:
-    """What the run's answer went without: ``file_search`` when the assistant has knowledge documents but the
-    run's engine has no retrieval store (a fallback to chat) or none synced for it (the sync never ran).
-    ``knowledge``: the records (default: the function's runs table), read only for an assistant with
-    documents."""
+    """What the run's answer goes without, on its engine (a fallback): ``file_search`` when the assistant has
+    knowledge documents but the engine has no retrieval store (chat) or none synced for it (the sync never ran);
+    ``web_search`` and ``mcp`` when it lists them and the engine has no hosted tools. ``knowledge``: the
+    records (default: the function's runs table), read only for an assistant with documents."""
     try:
         assistant = load_assistant(assistants_dir, run.assistant)
-    except Exception:  # an assistant removed since the run began: nothing to say about its documents
+    except Exception:  # an assistant removed since the run began: nothing to say about its tools
         return []
-    if not assistant.knowledge:
-        return []
-    if run.engine in RETRIEVAL_ENGINES:
-        records = knowledge or _default_records()
-        if records.get(environment, run.engine, run.assistant) is not None:
-            return []
-    logger.warning(
-        "run %s answered without file_search (engine %s, fallback from %s)",
-        run.id,
-        run.engine,
-        run.fallback_from,
-    )
-    return [FILE_SEARCH]
+    missing = []
+    if assistant.knowledge:
+        synced = False
+        if run.engine in RETRIEVAL_ENGINES:
+            records = knowledge or _default_records()
+            synced = records.get(environment, run.engine, run.assistant) is not None
+        if not synced:
+            missing.append(FILE_SEARCH)
+    if run.engine not in ENGINES_WITH_HOSTED_TOOLS:
+        missing += [
+            name for name, listed in (("web_search", assistant.web_search), ("mcp", assistant.mcp)) if listed
+        ]
+    if missing:
+        logger.warning(
+            "run %s goes without %s (engine %s, fallback from %s)",
+            run.id,
+            ", ".join(missing),
+            run.engine,
+            run.fallback_from,
+        )
+    return missing
 
 
 def _default_records() -> KnowledgeStore:

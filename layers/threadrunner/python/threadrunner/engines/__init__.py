@@ -55,8 +55,10 @@ def engine_for(
     )
     if name == "assistants":
         from threadrunner.engines.assistants_v2 import AssistantsEngine
+        from threadrunner.knowledge_lookup import default_lookup
 
-        return AssistantsEngine(client, assistants)
+        # file_search: the assistant's knowledge on the upstream assistant, the thread's documents on its thread.
+        return AssistantsEngine(client, assistants, stores=default_lookup(name))
     if name == "chat":
         from threadrunner.engines.chat import ChatEngine
 

@@ -13,7 +13,7 @@ import re
 import warnings
 from collections.abc import Sequence
 from contextlib import suppress
-from typing import Any
+from typing import Any, Protocol
 
 import openai
 from openai import OpenAI
@@ -32,7 +32,7 @@ from threadrunner.engines.base import (
 from threadrunner.engines.errors import upstream_errors, upstream_exists
 from threadrunner.engines.files import FilesUpstream, UpstreamFiles
 from threadrunner.errors import UpstreamError
-from threadrunner.models.records import RunError, RunRecord, Usage
+from threadrunner.models.records import Citation, RunError, RunRecord, Usage
 
 # The SDK marks every Assistants method deprecated (OpenAI's hosted API is gone); this engine is for the
 # compatible servers that remain, so the warning tells us nothing. Only deprecations, only from this module.
@@ -42,13 +42,28 @@ warnings.filterwarnings("ignore", category=DeprecationWarning, module=re.escape(
 _STATUS: dict[str, UpstreamStatus] = {"cancelling": "in_progress"}
 
 
+class KnowledgeStores(Protocol):
+    """The vector stores file_search searches (threadrunner.knowledge_lookup.VectorStoreLookup)."""
+
+    def assistant_store(self, assistant: str) -> str | None: ...
+
+    def thread_store(self, run_id: str) -> str | None: ...
+
+
 class AssistantsEngine(FilesUpstream):
     name = "assistants"
 
-    def __init__(self, client: OpenAI, assistants: AssistantRegistry | None = None) -> None:
+    def __init__(
+        self,
+        client: OpenAI,
+        assistants: AssistantRegistry | None = None,
+        stores: KnowledgeStores | None = None,
+    ) -> None:
         """Without ``assistants`` (e.g. for thread cleanup) the engine polls, cancels and deletes, but
-        cannot start runs."""
+        cannot start runs. ``stores``: file_search's (Assistants v2 takes one store on the assistant, its
+        knowledge documents, and one on the thread, its own documents); None: no file_search."""
         self._client = client
+        self._stores = stores
         # Creates go out once (the SDK would retry them without an idempotency key); see ResponsesEngine.
         self._create_client = client.with_options(max_retries=0)
         self._assistants = assistants
@@ -72,17 +87,38 @@ class AssistantsEngine(FilesUpstream):
     def start(self, request: RunRequest, message: str) -> str:
         if self._assistants is None:
             raise UpstreamError("this assistants engine has no assistant registry: it cannot start runs")
-        assistants, definition = self._assistants, _definition(request)
+        assistants, definition = self._assistants, self._with_knowledge(_definition(request))
         assistant_id = assistants.upstream_id(definition, self)
+        searches = self._attach_thread_documents(request) or bool(definition.vector_store_ids)
         with upstream_errors(creating=True):
             try:
-                return self._create_run(request, assistant_id, message)
+                return self._create_run(request, assistant_id, message, file_search=searches)
             except openai.NotFoundError:
                 if self._assistant_exists(assistant_id):
                     raise
             # The upstream lost the assistant we recorded (deleted by hand, a new server): sync, try once more.
             assistants.forget(definition, assistant_id)
-            return self._create_run(request, assistants.upstream_id(definition, self), message)
+            return self._create_run(
+                request, assistants.upstream_id(definition, self), message, file_search=searches
+            )
+
+    def _with_knowledge(self, definition: AssistantDefinition) -> AssistantDefinition:
+        store = self._stores.assistant_store(definition.name) if self._stores is not None else None
+        return definition.model_copy(update={"vector_store_ids": [store]}) if store else definition
+
+    def _attach_thread_documents(self, request: RunRequest) -> bool:
+        """Put the thread's document store on its upstream thread (file_search's thread resource); True
+        when it has one."""
+        store = (
+            self._stores.thread_store(request.run_id) if self._stores is not None and request.run_id else None
+        )
+        if store is None:
+            return False
+        with upstream_errors():
+            self._client.beta.threads.update(
+                request.upstream_thread_id, tool_resources={"file_search": {"vector_store_ids": [store]}}
+            )
+        return True
 
     def poll(self, run: RunRecord) -> UpstreamRun:
         thread_id, run_id = _ids(run)
@@ -108,8 +144,9 @@ class AssistantsEngine(FilesUpstream):
             )
         answer: str | None = None
         files: list[GeneratedFile] = []
+        citations: list[Citation] = []
         if upstream.status in ("completed", "incomplete"):
-            answer, files = self._answer(thread_id, run_id)
+            answer, files, citations = self._answer(thread_id, run_id)
         return UpstreamRun(
             status=_STATUS.get(upstream.status, upstream.status),  # type: ignore[arg-type]
             tool_calls=calls,
@@ -117,6 +154,7 @@ class AssistantsEngine(FilesUpstream):
             usage=usage,
             error=error,
             files=files,
+            citations=citations,
         )
 
     def submit_tool_outputs(self, request: RunRequest, run: RunRecord, outputs: list[ToolOutput]) -> str:
@@ -182,14 +220,17 @@ class AssistantsEngine(FilesUpstream):
         with upstream_errors(), suppress(openai.NotFoundError):
             self._client.beta.assistants.delete(upstream_id)
 
-    def _create_run(self, request: RunRequest, assistant_id: str, message: str) -> str:
+    def _create_run(self, request: RunRequest, assistant_id: str, message: str, *, file_search: bool) -> str:
         # The user message goes in with the run (additional_messages): one call, so a refused run never
         # leaves the message behind on the thread, and a retried start never adds it twice.
         tools: list[dict[str, Any]] = [_function_tool(tool) for tool in request.tools]
+        if file_search:  # the run's tools replace the assistant's: file_search is named again
+            tools.append({"type": "file_search"})
         user_message: dict[str, Any] = {"role": "user", "content": message}
         if request.files:
             # v2 attachments: each file with the tool that reads it (v1's message file_ids are gone).
-            tools += [{"type": kind} for kind in sorted({_FILE_TOOL[file.purpose] for file in request.files})]
+            kinds = {_FILE_TOOL[file.purpose] for file in request.files} - {tool["type"] for tool in tools}
+            tools += [{"type": kind} for kind in sorted(kinds)]
             user_message["attachments"] = [
                 {"file_id": file.upstream_file_id, "tools": [{"type": _FILE_TOOL[file.purpose]}]}
                 for file in request.files
@@ -212,20 +253,28 @@ class AssistantsEngine(FilesUpstream):
                 return False
         return True
 
-    def _answer(self, thread_id: str, run_id: str) -> tuple[str | None, list[GeneratedFile]]:
-        """The run's newest assistant message, and the files the run's messages show or link
-        (``image_file`` content, ``file_path`` annotations)."""
+    def _answer(self, thread_id: str, run_id: str) -> tuple[str | None, list[GeneratedFile], list[Citation]]:
+        """The run's newest assistant message, the files the run's messages show or link (``image_file``
+        content, ``file_path`` annotations), and the documents its answer cites (``file_citation``)."""
         with upstream_errors():
             messages = self._client.beta.threads.messages.list(
                 thread_id, run_id=run_id, order="desc", limit=20
             )
         answer = None
         files: dict[str, GeneratedFile] = {}
+        cited: list[str] = []
         for message in messages.data:
             if message.role != "assistant":
                 continue
             if answer is None:
                 answer = "".join(part.text.value for part in message.content if part.type == "text") or None
+                cited = [
+                    annotation.file_citation.file_id
+                    for part in message.content
+                    if part.type == "text"
+                    for annotation in part.text.annotations
+                    if annotation.type == "file_citation"
+                ]
             for part in message.content:
                 if part.type == "image_file":
                     file_id = part.image_file.file_id
@@ -236,7 +285,16 @@ class AssistantsEngine(FilesUpstream):
                             file_id = annotation.file_path.file_id
                             name = posixpath.basename(annotation.text) or file_id
                             files.setdefault(file_id, GeneratedFile(name=name, file_id=file_id))
-        return answer, list(files.values())
+        return answer, list(files.values()), [self._citation(file_id) for file_id in dict.fromkeys(cited)]
+
+    def _citation(self, file_id: str) -> Citation:
+        """A cited document by name (v2 annotations give its file id only; the quote is not kept)."""
+        with upstream_errors():
+            try:
+                filename = self._client.files.retrieve(file_id).filename
+            except openai.NotFoundError:
+                filename = file_id  # deleted since: the id still says which document it was
+        return Citation(type="file", file_id=file_id, filename=filename)
 
 
 # Which tool of the run reads an attached file, by the file's purpose.
@@ -250,12 +308,16 @@ def _definition(request: RunRequest) -> AssistantDefinition:
 
 
 def _assistant_fields(definition: AssistantDefinition) -> dict[str, Any]:
+    tools = [_function_tool(tool) for tool in definition.tools]
+    if definition.vector_store_ids:
+        tools.append({"type": "file_search"})
     return {
         "model": definition.model,
         "name": definition.name,
         "description": definition.description or None,
         "instructions": definition.instructions,
-        "tools": [_function_tool(tool) for tool in definition.tools],
+        "tools": tools,
+        "tool_resources": {"file_search": {"vector_store_ids": definition.vector_store_ids}},
         "metadata": {
             "threadrunner_assistant": definition.name,
             "threadrunner_content_hash": definition.content_hash,

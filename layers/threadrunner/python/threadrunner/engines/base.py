@@ -104,10 +104,15 @@ class AssistantDefinition(DeferredModel):
     instructions: str
     model: str
     tools: list[ToolSpec]
+    # The vector store of its knowledge documents on the engine that keeps it (the assistants engine fills it
+    # in): a new store (a first sync, a re-made one) changes the content hash, so the assistant is updated.
+    vector_store_ids: list[str] = Field(default_factory=list)
 
     @property
     def content_hash(self) -> str:
-        return hashlib.sha256(json.dumps(self.model_dump(mode="json"), sort_keys=True).encode()).hexdigest()
+        # Without documents the hash is what it was before assistants had them: no update of every assistant.
+        fields = self.model_dump(mode="json", exclude=None if self.vector_store_ids else {"vector_store_ids"})
+        return hashlib.sha256(json.dumps(fields, sort_keys=True).encode()).hexdigest()
 
 
 class HostedTools(DeferredModel):

@@ -41,6 +41,8 @@ ENDING_EVENT = {
     RunStatus.cancelled: RunEventType.run_cancelled,
     RunStatus.timed_out: RunEventType.run_timed_out,
 }
+# Passes over a deleted run's partition (stores/runs.py RunStore.delete): the second finds late writes, if any.
+_DELETE_SWEEPS = 3
 # The sparse index of runs not yet ended (the operators' kill switch): set at create, removed at the end.
 ACTIVE = "active"
 
@@ -399,14 +401,23 @@ class RunStore:
         return written is not None
 
     def delete(self, run_id: str) -> None:
-        """The run and its tool-call ledger (every item of its partition)."""
+        """The run and every item of its partition (ledger, events). The run item goes first: an event is
+        logged only while it exists (stores/run_events.py), so a step still running (Finish run logging the
+        ending) either wrote before it went, and the sweep that follows finds its event, or writes nothing.
+        The sweep is repeated until it finds nothing, for the writes that were in flight."""
+        self._table.delete_item(Key={"run_id": run_id, "sk": RUN_SK})
         arguments: dict[str, Any] = {
             "KeyConditionExpression": Key("run_id").eq(run_id),
             "ProjectionExpression": "run_id, sk",
+            "ConsistentRead": True,
         }
-        with self._table.batch_writer() as batch:
-            for item in every_item(self._table.query, **arguments):
-                batch.delete_item(Key={"run_id": item["run_id"], "sk": item["sk"]})
+        for _ in range(_DELETE_SWEEPS):
+            items = list(every_item(self._table.query, **arguments))
+            if not items:
+                return
+            with self._table.batch_writer() as batch:
+                for item in items:
+                    batch.delete_item(Key={"run_id": item["run_id"], "sk": item["sk"]})
 
 
 class ToolCallLedger:

@@ -4,6 +4,7 @@ engine (threadrunner/fallback.py), in the thread's upstream thread."""
 from __future__ import annotations
 
 import logging
+from typing import Any
 
 from threadrunner import clock, fallback, run_metrics
 from threadrunner.engines.base import Engine
@@ -14,6 +15,7 @@ from threadrunner.errors import (
     UpstreamsFailed,
     UpstreamThreadGone,
 )
+from threadrunner.knowledge_lookup import degraded_features
 from threadrunner.models.records import RunRecord, RunStatus
 from threadrunner.models.run_events import RunEventType
 from threadrunner.models.workflow import RunProgress, StepInput
@@ -86,12 +88,19 @@ def _on_fallback(run: RunRecord, route: fallback.Route, ctx: StepContext) -> tup
 
 
 def _switch(run: RunRecord, route: fallback.Route, ctx: StepContext) -> RunRecord:
-    fields = {
+    fields: dict[str, Any] = {
         "engine": route.engine,
         "fallback_from": route.fallback_from,
         "fallback_reason": route.reason,
     }
-    ctx.runs.update(run.id, **fields)
+    # Said at once, never silently: e.g. ["file_search"] for an assistant with documents moving to chat.
+    degraded = degraded_features(
+        run.model_copy(update=fields),
+        assistants_dir=ctx.tool_settings.assistants_dir,
+        environment=ctx.run_settings.environment,
+    )
+    ctx.runs.update(run.id, **fields, degraded=degraded or None)
+    fields["degraded"] = degraded
     logger.warning("run %s moves from %s to %s: %s", run.id, route.fallback_from, route.engine, route.reason)
     run_metrics.count(
         run_metrics.FALLBACKS, environment=ctx.run_settings.environment, assistant=run.assistant
