@@ -122,7 +122,8 @@ def _show(console: Console, run: dict[str, Any]) -> None:
     calls = Table("Tool", "Arguments", "Output (summary)", title="Tool calls", show_lines=True)
     for call in run["tool_calls"]:
         calls.add_row(call["name"], _compact(call["arguments"]), _compact(call["output"] or "", 160))
-    console.print(calls)
+    if run["tool_calls"]:
+        console.print(calls)
     usage = run["usage"]
     cost = (run.get("metrics") or {}).get("estimated_cost_usd")
     console.print(
