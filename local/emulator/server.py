@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Sequence
 from datetime import date
 
@@ -67,6 +68,14 @@ class EmulatorServer(LoopbackServer):
     def exchanges(self) -> list[Exchange]:
         """Every request and answer so far, oldest first (a copy)."""
         return self._app.exchanges
+
+    def wait_for_exchanges(self, count: int, timeout: float = 5.0) -> list[Exchange]:
+        """``exchanges`` once it holds ``count``, or as it is after ``timeout`` seconds. A streamed answer is
+        recorded once its last byte is sent, which the client may have read a moment before."""
+        deadline = time.monotonic() + timeout
+        while len(exchanges := self.exchanges) < count and time.monotonic() < deadline:
+            time.sleep(0.01)
+        return exchanges
 
     @property
     def internal_errors(self) -> list[str]:

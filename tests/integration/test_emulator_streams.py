@@ -111,7 +111,7 @@ def test_a_streamed_chat_completion_is_the_same_answer_in_chunks(
     assert len([c for c in chunks if c.choices and c.choices[0].delta.content]) > 1
     assert chunks[-2].choices[0].finish_reason == "stop"
     assert chunks[-1].choices == [] and chunks[-1].usage is not None
-    assert emulator.exchanges[-1].response_body.endswith(b"data: [DONE]\n\n")
+    assert emulator.wait_for_exchanges(2)[-1].response_body.endswith(b"data: [DONE]\n\n")
 
 
 def test_a_streamed_chat_tool_call_comes_whole_in_one_chunk(
@@ -135,7 +135,7 @@ def test_the_contract_check_names_a_broken_stream_event(
     emulator.script(Plan.message(ANSWER))
     with _create(openai_client, background=False) as stream:
         list(stream)
-    exchange = emulator.exchanges[-1]
+    exchange = emulator.wait_for_exchanges(1)[-1]
     body = exchange.response_body.replace(
         b'"type": "response.output_text.delta", "sequence_number"',
         b'"type": "response.output_text.delta", "number"',
