@@ -119,7 +119,14 @@ def test_a_hand_off_in_the_middle_resumes_after_the_cursor(
     # Then the next Check run reads on after the cursor, to the end
     second = stream_relay.relay(ctx.runs.get(run.id), ctx, seconds=10.0, final=False)
     assert second.stream_cursor is not None and second.stream_cursor.ended
-    starts = [e for e in upstream.exchanges if e.method == "GET" and e.query.get("stream") == ["true"]]
+    # (a stream is recorded once its last byte is sent, which the relay may have read a moment before)
+    deadline = time.monotonic() + 5
+    while True:
+        starts = [e for e in upstream.exchanges if e.method == "GET" and e.query.get("stream") == ["true"]]
+        resumed = [e for e in starts if e.query.get("starting_after") == [str(cursor.after)]]
+        if resumed or time.monotonic() > deadline:
+            break
+        time.sleep(0.01)
     assert [e.query.get("starting_after") for e in starts][-1] == [str(cursor.after)]
     # and the deltas, joined, are the final answer: nothing dropped, nothing twice
     deltas = _deltas(ctx, run)
