@@ -35,6 +35,13 @@ class FlakyEngine(FakeEngine):
 
     delete_failures: int = 0
     deleted: list[str] = field(default_factory=list)
+    deleted_stores: list[str] = field(default_factory=list)  # the threads' document stores (file_search)
+
+    def vector_stores(self) -> FlakyEngine:
+        return self
+
+    def delete_store(self, vector_store_id: str) -> None:
+        self.deleted_stores.append(vector_store_id)
 
     def delete_thread(self, upstream_thread_id: str) -> None:
         if self.delete_failures:
@@ -146,7 +153,9 @@ def test_a_failing_upstream_delete_keeps_the_record_and_the_data_until_a_retry_s
 
 def test_the_sweep_cleans_expired_threads_retries_failures_and_gives_up_past_the_limit(world: World) -> None:
     expired = _thread_with_history(world, "alice", "expired")
+    assert world.ctx.threads.set_vector_store("alice", expired.id, f"vs_{expired.id}")  # its own documents
     fresh = _thread_with_history(world, "alice", "fresh")
+    assert world.ctx.threads.set_vector_store("alice", fresh.id, f"vs_{fresh.id}")
     stuck = _thread_with_history(world, "bob", "stuck")
     world.tables["threads"].update_item(
         Key=thread_key("alice", expired.id),
@@ -163,6 +172,7 @@ def test_the_sweep_cleans_expired_threads_retries_failures_and_gives_up_past_the
 
     assert report == cleanup.SweepReport(expired=1, retried=0, cleaned=1, failed=0, given_up=1)
     assert world.engine.deleted == [f"conv_{expired.id}"]
+    assert world.engine.deleted_stores == [f"vs_{expired.id}"]  # its documents' store went with it, only its
     assert world.ctx.threads.find("alice", expired.id) is None
     assert world.ctx.threads.get("alice", fresh.id).id == fresh.id
     assert world.ctx.cleanups.get("bob", stuck.id) is not None  # left for a person, not forgotten
@@ -170,6 +180,8 @@ def test_the_sweep_cleans_expired_threads_retries_failures_and_gives_up_past_the
 
 def test_deleting_a_users_data_cleans_every_recorded_thread_and_their_slots(world: World) -> None:
     threads = [_thread_with_history(world, "alice", f"t{n}") for n in range(3)]
+    assert world.ctx.threads.set_vector_store("alice", threads[0].id, "vs_alice")
+    threads[0] = world.ctx.threads.get("alice", threads[0].id)
     other = _thread_with_history(world, "bob", "t0")
     for thread in threads:
         world.ctx.cleanups.record(cleanup.pending_for(thread))
@@ -181,6 +193,7 @@ def test_deleting_a_users_data_cleans_every_recorded_thread_and_their_slots(worl
     assert cleanup.delete_threads(DeleteThreadsRequest(user_id="alice"), world.ctx) == 1
 
     assert not [item for item in _items(world) if "alice" in str(item)]
+    assert world.engine.deleted_stores == ["vs_alice"]
     assert world.ctx.threads.get("bob", other.id).id == other.id
 
 
