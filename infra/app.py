@@ -6,7 +6,7 @@ from pathlib import Path
 
 import aws_cdk as cdk
 from cdk_nag import AwsSolutionsChecks
-from threadrunner.assistant_definitions import AssistantDefinitionError, validate_assistants
+from threadrunner.assistant_validation import AssistantDefinitionError, validate_assistants
 
 from infra.config import ConfigError, load_environment
 from infra.constants import (

@@ -20,7 +20,7 @@ def validate(
 ) -> None:
     """Check each definition as `make synth` and the local stack do; print every problem with its file,
     line and key, and exit 1 if there is one."""
-    from threadrunner.assistant_definitions import check_paths
+    from threadrunner.assistant_validation import check_paths
     from threadrunner.settings import ToolSettings
 
     configs, problems = check_paths(paths or [ToolSettings().assistants_dir])

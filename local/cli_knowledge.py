@@ -43,8 +43,8 @@ def sync(
     import boto3
     import botocore.exceptions
     import openai
-    from threadrunner.assistant_definitions import AssistantDefinitionError, validate_assistants
     from threadrunner.assistant_knowledge import documents_root
+    from threadrunner.assistant_validation import AssistantDefinitionError, validate_assistants
     from threadrunner.engines.openai_vector_stores import OpenAIVectorStores
     from threadrunner.knowledge_sync import KnowledgeError, document_reader, sync_all
     from threadrunner.settings import ToolSettings
@@ -135,8 +135,8 @@ def sync_local(*, upstream_base_url: str, api_key: str, runs_table: Any, s3: Any
     import logging
 
     import openai
-    from threadrunner.assistant_definitions import validate_assistants
     from threadrunner.assistant_knowledge import documents_root
+    from threadrunner.assistant_validation import validate_assistants
     from threadrunner.engines.openai_vector_stores import OpenAIVectorStores
     from threadrunner.errors import UpstreamUnavailable
     from threadrunner.knowledge_sync import document_reader, sync_all

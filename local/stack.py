@@ -23,7 +23,7 @@ from moto.stepfunctions.parser.utils import TMP_THREADS as EXECUTION_THREADS  # 
 from pydantic import BaseModel, Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 from threadrunner import aws, cleanup, run_repair
-from threadrunner.assistant_definitions import validate_assistants
+from threadrunner.assistant_validation import validate_assistants
 from threadrunner.hosted_tools import HostedToolPolicy
 from threadrunner.http.gateway_routes import OPENAI_WEBHOOK
 from threadrunner.run_metrics import NAMESPACE

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import aws_cdk as cdk
 import pytest
-from threadrunner.assistant_definitions import AssistantDefinitionError
+from threadrunner.assistant_validation import AssistantDefinitionError
 
 from infra import app as cdk_app
 from infra.app import build

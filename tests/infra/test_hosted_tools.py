@@ -9,7 +9,7 @@ from pathlib import Path
 
 import aws_cdk as cdk
 import pytest
-from threadrunner.assistant_definitions import AssistantDefinitionError
+from threadrunner.assistant_validation import AssistantDefinitionError
 
 from infra.app import build
 from infra.config import ConfigError, load_environment

@@ -9,7 +9,7 @@ from pathlib import Path
 import boto3
 import httpx
 import pytest
-from threadrunner.assistant_definitions import AssistantDefinitionError
+from threadrunner.assistant_validation import AssistantDefinitionError
 from threadrunner.stores.threads import ThreadStore
 
 from local.auth import issue_token

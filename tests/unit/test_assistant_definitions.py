@@ -11,12 +11,14 @@ from pathlib import Path
 import pytest
 from threadrunner.assistant_definitions import (
     SCHEMA_FILE,
-    AssistantDefinitionError,
     assistant_json_schema,
-    check_paths,
     load_assistant,
-    read_definition,
     registered_tool_names,
+)
+from threadrunner.assistant_validation import (
+    AssistantDefinitionError,
+    check_paths,
+    read_definition,
     validate_assistants,
 )
 from threadrunner.errors import InvalidRequestError

@@ -11,7 +11,8 @@ from typing import Any
 import httpx2 as httpx
 import openai
 import pytest
-from threadrunner.assistant_definitions import check_hosted_tools, check_paths, read_definition
+from threadrunner.assistant_definitions import check_hosted_tools
+from threadrunner.assistant_validation import check_paths, read_definition
 from threadrunner.engines.base import HostedTools, RunRequest, ToolOutput
 from threadrunner.engines.responses import ResponsesEngine
 from threadrunner.errors import InvalidRequestError

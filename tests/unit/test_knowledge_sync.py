@@ -8,8 +8,9 @@ from pathlib import Path
 from typing import BinaryIO
 
 import pytest
-from threadrunner.assistant_definitions import AssistantConfig, AssistantDefinitionError, check_paths
+from threadrunner.assistant_definitions import AssistantConfig
 from threadrunner.assistant_knowledge import MAX_DOCUMENT_BYTES
+from threadrunner.assistant_validation import AssistantDefinitionError, check_paths
 from threadrunner.hosted_tools import HostedToolPolicy
 from threadrunner.knowledge_sync import KnowledgeError, document_reader, sync_all, sync_assistant
 from threadrunner.stores.knowledge import KnowledgeStoreRecord
@@ -235,13 +236,13 @@ def test_knowledge_on_the_chat_engine_is_refused_its_own_or_the_environments(tmp
     _, problems = check_paths([environment], HostedToolPolicy(engine="chat"))
     assert len(problems) == 1 and ":3: knowledge: the chat engine has no retrieval store" in str(problems[0])
     with pytest.raises(AssistantDefinitionError):
-        from threadrunner.assistant_definitions import validate_assistants
+        from threadrunner.assistant_validation import validate_assistants
 
         validate_assistants(tmp_path / "assistants", HostedToolPolicy(engine="chat"))
 
 
 def test_the_sample_handbook_assistant_is_valid() -> None:
-    from threadrunner.assistant_definitions import validate_assistants
+    from threadrunner.assistant_validation import validate_assistants
     from threadrunner.settings import ToolSettings
 
     configs = {c.name: c for c in validate_assistants(ToolSettings().assistants_dir)}
