@@ -8,7 +8,7 @@ from typing import Any
 
 import httpx
 import pytest
-from threadrunner.stores.runs import ToolCallLedger
+from threadrunner.stores.tool_call_ledger import ToolCallLedger
 from threadrunner.workflow import tool_steps
 
 from local.emulator import EmulatorServer, Plan

@@ -19,8 +19,9 @@ from threadrunner.settings import CleanupSettings
 from threadrunner.stores.blobs import BlobStore
 from threadrunner.stores.cleanups import CleanupLedger
 from threadrunner.stores.messages import MessageStore
-from threadrunner.stores.runs import RunStore, ToolCallLedger
+from threadrunner.stores.runs import RunStore
 from threadrunner.stores.threads import ThreadStore, thread_key
+from threadrunner.stores.tool_call_ledger import ToolCallLedger
 
 from tests.support.aws import moto_tables
 from tests.support.fakes import FakeEngine

@@ -18,8 +18,9 @@ from threadrunner.models.workflow import FinishRunInput, PollSettings, RunProgre
 from threadrunner.settings import CostSettings, RunSettings, ToolSettings
 from threadrunner.stores.blobs import BlobStore
 from threadrunner.stores.messages import MessageStore
-from threadrunner.stores.runs import RunStore, ToolCallLedger
+from threadrunner.stores.runs import RunStore
 from threadrunner.stores.threads import ThreadStore
+from threadrunner.stores.tool_call_ledger import ToolCallLedger
 from threadrunner.stores.usage import UsageStore
 from threadrunner.workflow import check_steps, finish_steps, start_steps, tool_steps
 from threadrunner.workflow.context import StepContext

@@ -20,8 +20,9 @@ from threadrunner.models.run_events import RunEventType
 from threadrunner.settings import RunSettings, ToolSettings
 from threadrunner.stores.blobs import BlobStore
 from threadrunner.stores.messages import MessageStore
-from threadrunner.stores.runs import RunStore, ToolCallLedger
+from threadrunner.stores.runs import RunStore
 from threadrunner.stores.threads import ThreadStore
+from threadrunner.stores.tool_call_ledger import ToolCallLedger
 from threadrunner.workflow import stream_relay
 from threadrunner.workflow.context import StepContext
 

@@ -26,7 +26,7 @@ from threadrunner.models.run_events import RunEventType
 from threadrunner.services.context import ApiContext
 from threadrunner.services.runs import get_run
 from threadrunner.settings import storage_settings
-from threadrunner.stores.runs import ToolCallLedger
+from threadrunner.stores.tool_call_ledger import ToolCallLedger
 from threadrunner.tools.registry import error_result
 from threadrunner.workflow.application_steps import pending_action, resume
 

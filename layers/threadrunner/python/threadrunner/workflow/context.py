@@ -29,8 +29,9 @@ from threadrunner.stores.breakers import CircuitBreakerStore
 from threadrunner.stores.chat_rounds import ChatRoundStore, ChatState
 from threadrunner.stores.files import FileStore
 from threadrunner.stores.messages import MessageStore
-from threadrunner.stores.runs import RunStore, ToolCallLedger
+from threadrunner.stores.runs import RunStore
 from threadrunner.stores.threads import ThreadStore
+from threadrunner.stores.tool_call_ledger import ToolCallLedger
 from threadrunner.stores.upstream_assistants import UpstreamAssistantStore
 from threadrunner.stores.usage import UsageStore
 
