@@ -16,7 +16,7 @@ from local.cli_api_client import LOCAL_API_URL, ApiUrl, AsJson, Token, api_clien
 if TYPE_CHECKING:
     from rich.console import Console
     from threadrunner.client import Threadrunner
-    from threadrunner.models.api import ApprovalIn, RequiredCallOut, RunOut
+    from threadrunner.models.api_runs import ApprovalIn, RequiredCallOut, RunOut
 
 EXIT_COMMANDS = frozenset({"/exit", "/quit"})
 YES = frozenset({"y", "yes"})
@@ -135,7 +135,7 @@ class ChatSession:
 
     def _answer_action(self, run_id: str) -> None:
         """Answer what the run waits for: every client tool call's output, or a yes/no per call to approve."""
-        from threadrunner.models.api import ToolOutputIn
+        from threadrunner.models.api_runs import ToolOutputIn
 
         run = self._client.runs.wait(run_id)  # the record says requires_action before its event is logged
         action = run.required_action
@@ -152,7 +152,7 @@ class ChatSession:
         self._client.runs.submit_tool_outputs(run_id, outputs)
 
     def _decide(self, call: RequiredCallOut) -> ApprovalIn:
-        from threadrunner.models.api import ApprovalIn
+        from threadrunner.models.api_runs import ApprovalIn
 
         self._console.print(f"[yellow]?[/] approve [bold]{call.name}[/]({_arguments(call)})?")
         while (answer := self._console.input("  yes or no> ").strip().lower()) not in YES | NO:

@@ -25,20 +25,22 @@ from threadrunner.models.api import (
     MAX_USER_ID_CHARS,
     RUN_ID_PATTERN,
     THREAD_ID_PATTERN,
-    ApprovalsRequest,
     CreatedFileOut,
     CreateFileRequest,
-    CreateRunRequest,
     CreateThreadRequest,
     FileList,
     FileOut,
     MessagePage,
+    ThreadOut,
+    ThreadPage,
+)
+from threadrunner.models.api_runs import (
+    ApprovalsRequest,
+    CreateRunRequest,
     RunOut,
     RunPage,
     RunTraceOut,
     SubmitToolOutputsRequest,
-    ThreadOut,
-    ThreadPage,
 )
 from threadrunner.models.run_events import RunEventPage
 from threadrunner.models.usage import UsageOut

@@ -20,7 +20,7 @@ from threadrunner.client import (
     NotFoundError,
     Threadrunner,
 )
-from threadrunner.models.api import ApprovalIn, ToolOutputIn
+from threadrunner.models.api_runs import ApprovalIn, ToolOutputIn
 from threadrunner.models.run_events import RunEventType
 from threadrunner.settings import ToolSettings
 

@@ -17,7 +17,7 @@ from threadrunner import clock, history
 from threadrunner.engines.base import RunFile, RunRequest, ToolOutput
 from threadrunner.engines.chat import ChatEngine
 from threadrunner.errors import ConflictError, FileNotInlinable, InvalidRequestError
-from threadrunner.models.api import CreateRunRequest
+from threadrunner.models.api_runs import CreateRunRequest
 from threadrunner.models.records import FilePurpose, FileRecord, FileStatus, RunRecord, ThreadRecord
 from threadrunner.services.context import ApiContext, default_context
 from threadrunner.services.runs import create_run

@@ -20,7 +20,7 @@ import pytest
 from botocore.exceptions import ClientError
 from threadrunner import aws
 from threadrunner.errors import NotFoundError, ServiceUnavailableError
-from threadrunner.models.api import CreateRunRequest, RunOut
+from threadrunner.models.api_runs import CreateRunRequest, RunOut
 from threadrunner.models.records import MessageRecord, RunRecord, ThreadRecord
 from threadrunner.services.context import ApiContext, default_context
 from threadrunner.services.runs import RUN_MESSAGE_INLINE_BYTES, create_run

@@ -13,7 +13,7 @@ import boto3
 import pytest
 from botocore.exceptions import ClientError
 from threadrunner.errors import NotFoundError, ServiceUnavailableError
-from threadrunner.models.api import CreateRunRequest, RunOut
+from threadrunner.models.api_runs import CreateRunRequest, RunOut
 from threadrunner.models.records import ThreadRecord
 from threadrunner.services import run_history
 from threadrunner.services.context import ApiContext, default_context

@@ -58,7 +58,7 @@ class RunSettings(_Settings):
     max_queued_seconds: float = Field(default=120, gt=0)
     thread_max_age_hours: int = Field(default=24, gt=0)
     thread_ttl_days: int = Field(default=30, gt=0)
-    # The environment's message limit, under the API's ceiling (models.api.MAX_MESSAGE_CHARS).
+    # The environment's message limit, under the API's ceiling (models.api_runs.MAX_MESSAGE_CHARS).
     max_message_chars: int = Field(default=400_000, gt=0, le=400_000)
     # Graceful degradation: the engine a run moves to when its engine has an outage ("off": the run fails).
     fallback_engine: str = "off"

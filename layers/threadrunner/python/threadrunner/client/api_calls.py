@@ -13,19 +13,15 @@ from typing import Any, Generic, TypeVar
 
 from pydantic import BaseModel
 
-from threadrunner.models.api import (
+from threadrunner.models.api import CreatedFileOut, CreateFileRequest, CreateThreadRequest, FileOut, ThreadOut
+from threadrunner.models.api_runs import (
     ApprovalIn,
     ApprovalsRequest,
-    CreatedFileOut,
-    CreateFileRequest,
     CreateRunRequest,
-    CreateThreadRequest,
-    FileOut,
     RunOut,
     RunPage,
     RunTraceOut,
     SubmitToolOutputsRequest,
-    ThreadOut,
     ToolOutputIn,
 )
 from threadrunner.models.records import FilePurpose

@@ -14,7 +14,7 @@ from threadrunner.client.errors import (
     ThreadrunnerError,
     WaitTimeoutError,
 )
-from threadrunner.models.api import RunOut
+from threadrunner.models.api_runs import RunOut
 from threadrunner.models.run_events import RunEvent, RunEventPage, RunEventType
 
 TERMINAL_STATUSES = frozenset({"completed", "failed", "cancelled", "timed_out"})

@@ -30,16 +30,8 @@ from threadrunner.client.run_following import (
     RunWatch,
     is_settled,
 )
-from threadrunner.models.api import (
-    ApprovalIn,
-    FileOut,
-    OutputFileOut,
-    RunOut,
-    RunPage,
-    RunTraceOut,
-    ThreadOut,
-    ToolOutputIn,
-)
+from threadrunner.models.api import FileOut, OutputFileOut, ThreadOut
+from threadrunner.models.api_runs import ApprovalIn, RunOut, RunPage, RunTraceOut, ToolOutputIn
 from threadrunner.models.records import FilePurpose
 from threadrunner.models.run_events import RunEvent
 from threadrunner.models.usage import UsageOut

@@ -15,7 +15,7 @@ from datetime import datetime
 
 from threadrunner import aws, clock
 from threadrunner.errors import ConflictError, InvalidRequestError
-from threadrunner.models.api import ApprovalsRequest, RunOut, SubmitToolOutputsRequest
+from threadrunner.models.api_runs import ApprovalsRequest, RunOut, SubmitToolOutputsRequest
 from threadrunner.models.records import (
     ActionType,
     ApprovalDecision,

@@ -7,7 +7,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from threadrunner.models.admin import ActiveRunOut, ActiveRunPage, UserRunsCancelled
-from threadrunner.models.api import RunOut
+from threadrunner.models.api_runs import RunOut
 from threadrunner.models.records import RunStatus
 from threadrunner.services import runs
 from threadrunner.services.context import ApiContext

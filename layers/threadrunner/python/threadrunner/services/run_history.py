@@ -11,7 +11,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 from threadrunner import aws
 from threadrunner.errors import ServiceUnavailableError
 from threadrunner.execution_trace import build_trace, execution_history, execution_status
-from threadrunner.models.api import (
+from threadrunner.models.api_runs import (
     RunPage,
     RunTraceOut,
     TraceExecutionOut,

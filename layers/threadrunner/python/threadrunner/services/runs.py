@@ -12,7 +12,8 @@ from threadrunner import aws, clock, history, turns
 from threadrunner.assistant_definitions import check_hosted_tools, load_assistant
 from threadrunner.budgets import check_budgets
 from threadrunner.errors import InvalidRequestError, ServiceUnavailableError
-from threadrunner.models.api import CreateRunRequest, OutputFileOut, RunOut
+from threadrunner.models.api import OutputFileOut
+from threadrunner.models.api_runs import CreateRunRequest, RunOut
 from threadrunner.models.records import RunError, RunRecord, RunStatus, ThreadRecord
 from threadrunner.models.run_events import RunEventType
 from threadrunner.services.context import ApiContext
