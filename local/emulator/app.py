@@ -1,8 +1,9 @@
-"""The emulator as a WSGI application: auth, routing, scripted HTTP failures, and the exchange log."""
+"""The emulator as a WSGI application: auth, routing, scripted HTTP failures, and the exchange log; the
+handlers of Responses, Conversations, Chat Completions and Files. The Assistants v2 handlers are
+local/emulator/assistants_api.py; reading requests and writing answers, local/emulator/http_io.py."""
 
 from __future__ import annotations
 
-import json
 import logging
 import threading
 from collections.abc import Callable, Iterable, Iterator
@@ -10,25 +11,33 @@ from datetime import date
 from typing import Any, TypeVar
 
 from threadrunner.clock import now
-from werkzeug.datastructures import Headers
 from werkzeug.exceptions import HTTPException
 from werkzeug.routing import Map, Rule
 from werkzeug.wrappers import Request, Response
 
-from local.emulator.assistants import AssistantStore
+from local.emulator.assistants_api import ASSISTANTS_ENDPOINTS, ASSISTANTS_ROUTES, AssistantsApi
 from local.emulator.chat import ChatCompletions
 from local.emulator.containers import ContainerStore
 from local.emulator.conversations import ConversationStore
-from local.emulator.errors import ApiError, invalid_request, scripted_http_error, unauthorized
+from local.emulator.errors import ApiError, scripted_http_error, unauthorized
 from local.emulator.exchange import Exchange
 from local.emulator.files import FileStore
 from local.emulator.hosted_tools import HostedTools
+from local.emulator.http_io import (
+    MalformedResponse,
+    SlowResponse,
+    StreamedResponse,
+    exchange_of,
+    form_object,
+    int_arg,
+    json_body,
+    json_response,
+    paced,
+)
 from local.emulator.items import new_id
 from local.emulator.responses import ResponseStore, StoredResponse, resource
-from local.emulator.runs import RunStore
 from local.emulator.script import HttpCall, HttpErrorPlan, Plan, Script
 from local.emulator.streams import advance, chat_chunks, data_only, response_events, tick_seconds
-from local.emulator.threads import ThreadStore
 from local.emulator.vector_stores import VECTOR_STORE_ROUTES, VectorStores
 from local.emulator.webhook_delivery import Webhooks
 from local.emulator.webhook_endpoints import WEBHOOK_ROUTES
@@ -58,28 +67,7 @@ _ROUTES = Map(
             methods=["GET"],
             endpoint="container_file_content",
         ),
-        # Assistants API v2.
-        Rule("/v1/assistants", methods=["POST"], endpoint="create_assistant"),
-        Rule("/v1/assistants", methods=["GET"], endpoint="list_assistants"),
-        Rule("/v1/assistants/<assistant_id>", methods=["GET"], endpoint="get_assistant"),
-        Rule("/v1/assistants/<assistant_id>", methods=["POST"], endpoint="update_assistant"),
-        Rule("/v1/assistants/<assistant_id>", methods=["DELETE"], endpoint="delete_assistant"),
-        Rule("/v1/threads", methods=["POST"], endpoint="create_thread"),
-        Rule("/v1/threads/<thread_id>", methods=["GET"], endpoint="get_thread"),
-        Rule("/v1/threads/<thread_id>", methods=["POST"], endpoint="modify_thread"),
-        Rule("/v1/threads/<thread_id>", methods=["DELETE"], endpoint="delete_thread"),
-        Rule("/v1/threads/<thread_id>/messages", methods=["POST"], endpoint="create_message"),
-        Rule("/v1/threads/<thread_id>/messages", methods=["GET"], endpoint="list_messages"),
-        Rule("/v1/threads/<thread_id>/runs", methods=["POST"], endpoint="create_run"),
-        Rule("/v1/threads/<thread_id>/runs", methods=["GET"], endpoint="list_runs"),
-        Rule("/v1/threads/<thread_id>/runs/<run_id>", methods=["GET"], endpoint="get_run"),
-        Rule("/v1/threads/<thread_id>/runs/<run_id>/cancel", methods=["POST"], endpoint="cancel_run"),
-        Rule("/v1/threads/<thread_id>/runs/<run_id>/steps", methods=["GET"], endpoint="list_run_steps"),
-        Rule(
-            "/v1/threads/<thread_id>/runs/<run_id>/submit_tool_outputs",
-            methods=["POST"],
-            endpoint="submit_tool_outputs",
-        ),
+        *ASSISTANTS_ROUTES,
         *WEBHOOK_ROUTES,
         *VECTOR_STORE_ROUTES,
     ]
@@ -134,11 +122,7 @@ class EmulatorApp:
         self._chat = ChatCompletions(
             self._script, poll_after_ms=poll_after_ms, today=today or (lambda: now().date())
         )
-        self._assistants = AssistantStore()
-        self._threads = ThreadStore(file_exists=self._files.exists)
-        self._runs = RunStore(
-            self._threads,
-            self._assistants,
+        self._assistants_api = AssistantsApi(
             self._script,
             polls=polls,
             today=today or (lambda: now().date()),
@@ -200,9 +184,7 @@ class EmulatorApp:
             self._containers.clear()
             self._vector_stores.clear()
             self._hosted_tools.reset()
-            self._assistants.clear()
-            self._threads.clear()
-            self._runs.clear()
+            self._assistants_api.clear()
             self._exchanges.clear()
             self._internal_errors.clear()
             self.webhooks.reset()
@@ -218,14 +200,14 @@ class EmulatorApp:
             response = self._answer(request)
             response.headers.setdefault("x-request-id", new_id("req"))
             generation, wake = self._generation, self._wake
-        if isinstance(response, _SlowResponse):
+        if isinstance(response, SlowResponse):
             wake.wait(response.delay_seconds)  # the model "thinking": other requests go on meanwhile
-        if isinstance(response, _StreamedResponse):  # its exchange is logged once the stream has ended
+        if isinstance(response, StreamedResponse):  # its exchange is logged once the stream has ended
             response.response = self._logged_stream(request, response, response.iter_encoded(), generation)
             return response(environ, start_response)
         with self._lock:
             if generation == self._generation:
-                self._exchanges.append(_exchange(request, response))
+                self._exchanges.append(exchange_of(request, response))
         return response(environ, start_response)
 
     def _answer(self, request: Request) -> Response:
@@ -239,22 +221,26 @@ class EmulatorApp:
             call = _SCRIPTABLE_CALLS.get(endpoint)
             if call is not None and (failure := self._script.next_failure(call)) is not None:
                 if failure.malformed:
-                    return _MalformedResponse('{"id": "resp_', status=200, mimetype="application/json")
+                    return MalformedResponse('{"id": "resp_', status=200, mimetype="application/json")
                 if failure.delay_seconds:
                     error = scripted_http_error(failure)
-                    return _SlowResponse.of(error.body(), failure.delay_seconds, status=error.status)
+                    return SlowResponse.of(error.body(), failure.delay_seconds, status=error.status)
                 raise scripted_http_error(failure)
-            handler: Callable[..., Response] = getattr(self, f"_{endpoint}")
+            handler: Callable[..., Response] = (
+                getattr(self._assistants_api, endpoint)
+                if endpoint in ASSISTANTS_ENDPOINTS
+                else getattr(self, f"_{endpoint}")
+            )
             return handler(request, **arguments)
         except ApiError as error:
-            return _json(error.body(), status=error.status, headers=error.headers)
+            return json_response(error.body(), status=error.status, headers=error.headers)
         except Exception as error:  # a bug in the emulator: answer like the real 500, and let tests see it
             logger.exception("emulator failed on %s %s", request.method, request.path)
             self._internal_errors.append(f"{request.method} {request.path}: {error!r}")
             crash = ApiError(
                 500, "The server had an error while processing your request.", type="server_error"
             )
-            return _json(crash.body(), status=crash.status)
+            return json_response(crash.body(), status=crash.status)
 
     def _authenticate(self, request: Request) -> None:
         scheme, _, key = request.headers.get("Authorization", "").partition(" ")
@@ -268,30 +254,30 @@ class EmulatorApp:
 
     # Conversations.
     def _create_conversation(self, request: Request) -> Response:
-        return _json(self._conversations.create(_json_body(request, default={})))
+        return json_response(self._conversations.create(json_body(request, default={})))
 
     def _get_conversation(self, request: Request, conversation_id: str) -> Response:
-        return _json(self._conversations.retrieve(conversation_id))
+        return json_response(self._conversations.retrieve(conversation_id))
 
     def _delete_conversation(self, request: Request, conversation_id: str) -> Response:
-        return _json(self._conversations.delete(conversation_id))
+        return json_response(self._conversations.delete(conversation_id))
 
     def _list_items(self, request: Request, conversation_id: str) -> Response:
-        return _json(
+        return json_response(
             self._conversations.list_items(
                 conversation_id,
                 order=request.args.get("order", "desc"),
-                limit=_int_arg(request, "limit", 20),
+                limit=int_arg(request, "limit", 20),
                 after=request.args.get("after"),
             )
         )
 
     def _add_items(self, request: Request, conversation_id: str) -> Response:
-        return _json(self._conversations.add_items(conversation_id, _json_body(request)))
+        return json_response(self._conversations.add_items(conversation_id, json_body(request)))
 
     # Responses.
     def _create_response(self, request: Request) -> Response:
-        response = self._responses.create(_json_body(request))
+        response = self._responses.create(json_body(request))
         if response.request.stream:
             return self._response_stream(response.id, after=-1)
         return self._response(response)
@@ -299,20 +285,20 @@ class EmulatorApp:
     def _get_response(self, request: Request, response_id: str) -> Response:
         if request.args.get("stream", "false").lower() == "true":
             self._responses.streamed(response_id)
-            return self._response_stream(response_id, after=_int_arg(request, "starting_after", -1))
+            return self._response_stream(response_id, after=int_arg(request, "starting_after", -1))
         return self._response(self._responses.retrieve(response_id))
 
     def _cancel_response(self, request: Request, response_id: str) -> Response:
         return self._response(self._responses.cancel(response_id))
 
     def _delete_response(self, request: Request, response_id: str) -> Response:
-        return _json(self._responses.delete(response_id))
+        return json_response(self._responses.delete(response_id))
 
     def _response(self, response: StoredResponse) -> Response:
         # The real service tells pollers how long to wait while a response runs.
         headers = {} if response.final else {"openai-poll-after-ms": str(self._poll_after_ms)}
         self.webhooks.watch(response)
-        return _json(resource(response), headers=headers)
+        return json_response(resource(response), headers=headers)
 
     def _response_stream(self, response_id: str, *, after: int) -> Response:
         """The response's events after ``after``, then the model's as they come (local/emulator/streams.py)."""
@@ -334,7 +320,7 @@ class EmulatorApp:
                     tick_seconds(response, self._model_seconds, self._poll_after_ms),
                 )
 
-        return _StreamedResponse(response_events(look, after, wake.wait), mimetype="text/event-stream")
+        return StreamedResponse(response_events(look, after, wake.wait), mimetype="text/event-stream")
 
     def _logged_stream(
         self, request: Request, response: Response, chunks: Iterator[bytes], generation: int
@@ -347,21 +333,21 @@ class EmulatorApp:
         finally:  # ended, or the client closed it (a create step keeps only the first event)
             with self._lock:
                 if generation == self._generation:
-                    self._exchanges.append(_exchange(request, response, body=bytes(sent)))
+                    self._exchanges.append(exchange_of(request, response, body=bytes(sent)))
 
     def _webhook_api(self, request: Request, **arguments: str) -> Response:
-        return _json(self.webhooks.answer(request, _json_body(request, default={}), **arguments))
+        return json_response(self.webhooks.answer(request, json_body(request, default={}), **arguments))
 
     # Vector stores (local/emulator/vector_stores.py).
     def _vector_store_api(self, request: Request, **arguments: str) -> Response:
-        return _json(self._vector_stores.answer(request, _json_body(request, default={}), **arguments))
+        return json_response(self._vector_stores.answer(request, json_body(request, default={}), **arguments))
 
     def _vector_store_search(self, request: Request, vector_store_id: str) -> Response:
-        return _json(self._vector_stores.search_page(vector_store_id, _json_body(request, default={})))
+        return json_response(self._vector_stores.search_page(vector_store_id, json_body(request, default={})))
 
     # Chat Completions: answered in the call, after the plan's delay.
     def _create_chat_completion(self, request: Request) -> Response:
-        completion = self._chat.create(_json_body(request))
+        completion = self._chat.create(json_body(request))
         if completion.stream:
             chunks = [
                 data_only(chunk)
@@ -369,40 +355,40 @@ class EmulatorApp:
             ]
             pause = completion.delay_seconds / len(chunks)
             wake = self._wake
-            return _StreamedResponse(
-                _paced([*chunks, data_only("[DONE]")], pause, wake.wait), mimetype="text/event-stream"
+            return StreamedResponse(
+                paced([*chunks, data_only("[DONE]")], pause, wake.wait), mimetype="text/event-stream"
             )
         if not completion.delay_seconds:
-            return _json(completion.body)
-        return _SlowResponse.of(completion.body, completion.delay_seconds)
+            return json_response(completion.body)
+        return SlowResponse.of(completion.body, completion.delay_seconds)
 
     # Files.
     def _create_file(self, request: Request) -> Response:
         upload = request.files.get("file")
-        return _json(
+        return json_response(
             self._files.create(
                 upload.filename if upload else None,
                 upload.read() if upload else None,
                 request.form.get("purpose"),
-                _form_object(request, "expires_after"),
+                form_object(request, "expires_after"),
             )
         )
 
     def _list_files(self, request: Request) -> Response:
-        return _json(
+        return json_response(
             self._files.list(
                 purpose=request.args.get("purpose"),
                 order=request.args.get("order", "desc"),
-                limit=_int_arg(request, "limit", 10_000),
+                limit=int_arg(request, "limit", 10_000),
                 after=request.args.get("after"),
             )
         )
 
     def _get_file(self, request: Request, file_id: str) -> Response:
-        return _json(self._files.get(file_id).resource())
+        return json_response(self._files.get(file_id).resource())
 
     def _delete_file(self, request: Request, file_id: str) -> Response:
-        return _json(self._files.delete(file_id))
+        return json_response(self._files.delete(file_id))
 
     def _file_content(self, request: Request, file_id: str) -> Response:
         return Response(self._files.get(file_id).data, mimetype="application/octet-stream")
@@ -411,140 +397,3 @@ class EmulatorApp:
         return Response(
             self._containers.file(container_id, file_id).data, mimetype="application/octet-stream"
         )
-
-    # Assistants API v2: assistants, threads, messages, runs and run steps.
-    def _create_assistant(self, request: Request) -> Response:
-        return _json(self._assistants.create(_json_body(request)))
-
-    def _list_assistants(self, request: Request) -> Response:
-        return _json(self._assistants.list(request))
-
-    def _get_assistant(self, request: Request, assistant_id: str) -> Response:
-        return _json(self._assistants.get(assistant_id).resource())
-
-    def _update_assistant(self, request: Request, assistant_id: str) -> Response:
-        return _json(self._assistants.update(assistant_id, _json_body(request)))
-
-    def _delete_assistant(self, request: Request, assistant_id: str) -> Response:
-        return _json(self._assistants.delete(assistant_id))
-
-    def _create_thread(self, request: Request) -> Response:
-        return _json(self._threads.create(_json_body(request, default={})))
-
-    def _get_thread(self, request: Request, thread_id: str) -> Response:
-        return _json(self._threads.get(thread_id).resource())
-
-    def _modify_thread(self, request: Request, thread_id: str) -> Response:
-        return _json(self._threads.update(thread_id, _json_body(request)))
-
-    def _delete_thread(self, request: Request, thread_id: str) -> Response:
-        deleted = self._threads.delete(thread_id)
-        self._runs.forget_thread(thread_id)
-        return _json(deleted)
-
-    def _create_message(self, request: Request, thread_id: str) -> Response:
-        self._threads.get(thread_id)
-        self._runs.ensure_idle(thread_id)
-        return _json(self._threads.create_message(thread_id, _json_body(request)))
-
-    def _list_messages(self, request: Request, thread_id: str) -> Response:
-        return _json(self._threads.list_messages(thread_id, request))
-
-    def _create_run(self, request: Request, thread_id: str) -> Response:
-        return _json(self._runs.create(thread_id, _json_body(request)))
-
-    def _list_runs(self, request: Request, thread_id: str) -> Response:
-        return _json(self._runs.list_page(thread_id, request))
-
-    def _get_run(self, request: Request, thread_id: str, run_id: str) -> Response:
-        return _json(self._runs.retrieve(thread_id, run_id))
-
-    def _cancel_run(self, request: Request, thread_id: str, run_id: str) -> Response:
-        return _json(self._runs.cancel(thread_id, run_id))
-
-    def _submit_tool_outputs(self, request: Request, thread_id: str, run_id: str) -> Response:
-        return _json(self._runs.submit_tool_outputs(thread_id, run_id, _json_body(request)))
-
-    def _list_run_steps(self, request: Request, thread_id: str, run_id: str) -> Response:
-        return _json(self._runs.list_steps(thread_id, run_id, request))
-
-
-_NOT_JSON = (
-    "We could not parse the JSON body of your request. (HINT: This likely means you aren't using your HTTP "
-    "library correctly. The OpenAI API expects a JSON payload, but what was sent was not valid JSON.)"
-)
-
-
-def _json_body(request: Request, default: Any = None) -> Any:
-    raw = request.get_data()
-    if not raw.strip() and default is not None:
-        return default
-    try:
-        return json.loads(raw)
-    except ValueError:
-        raise invalid_request(_NOT_JSON) from None
-
-
-def _form_object(request: Request, name: str) -> dict[str, str] | None:
-    """A nested multipart field as the SDK sends it: ``name[key]=value`` parts."""
-    prefix = f"{name}["
-    found = {key[len(prefix) : -1]: value for key, value in request.form.items() if key.startswith(prefix)}
-    return found or None
-
-
-def _int_arg(request: Request, name: str, default: int) -> int:
-    value = request.args.get(name)
-    if value is None:
-        return default
-    try:
-        return int(value)
-    except ValueError:
-        raise invalid_request(f"Invalid value for '{name}': expected an integer.", param=name) from None
-
-
-class _SlowResponse(Response):
-    """An answer the model takes ``delay_seconds`` to give (sent after that, outside the lock)."""
-
-    delay_seconds: float = 0.0
-
-    @classmethod
-    def of(cls, body: Any, delay_seconds: float, *, status: int = 200) -> _SlowResponse:
-        response = cls(json.dumps(body), status=status, mimetype="application/json")
-        response.delay_seconds = delay_seconds
-        return response
-
-
-def _json(body: Any, *, status: int = 200, headers: dict[str, str] | None = None) -> Response:
-    return Response(
-        json.dumps(body), status=status, headers=Headers(headers or {}), mimetype="application/json"
-    )
-
-
-class _StreamedResponse(Response):
-    """Server-sent events, written as they come (outside the lock)."""
-
-
-def _paced(chunks: list[bytes], pause: float, wait: Callable[[float], bool]) -> Iterator[bytes]:
-    """The chunks spread over the model's time; a reset (``wait`` answers True) ends them."""
-    for index, chunk in enumerate(chunks):
-        if index and pause and wait(pause):
-            return
-        yield chunk
-
-
-class _MalformedResponse(Response):
-    """A scripted wire fault: the body is JSON cut short (see Plan.malformed_json)."""
-
-
-def _exchange(request: Request, response: Response, *, body: bytes | None = None) -> Exchange:
-    return Exchange(
-        method=request.method,
-        path=request.path,
-        query={name: request.args.getlist(name) for name in request.args},
-        request_headers={name.lower(): value for name, value in request.headers.items()},
-        request_body=request.get_data(),
-        status=response.status_code,
-        response_headers={name.lower(): value for name, value in response.headers.items()},
-        response_body=response.get_data() if body is None else body,
-        fault=isinstance(response, _MalformedResponse),
-    )
