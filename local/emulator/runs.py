@@ -6,16 +6,16 @@ message on the thread), ``failed`` or ``incomplete``. Cancelling shows ``cancell
 retrieve, then ``cancelled``; a cancel has landed by the time the thread takes a new run (on the real service
 it takes moments, not a poll). A run that is not final by its ``expires_at`` is ``expired``, and refuses tool
 outputs from then on. While a run is not final its thread is locked: no new messages, no other run.
+
+The stored run and step, their wire objects and the step and usage bookkeeping are local/emulator/stored_runs.py.
 """
 
 from __future__ import annotations
 
 import json
-import math
 import secrets
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from datetime import date
 from typing import Any
 
@@ -42,10 +42,18 @@ from local.emulator.script import (
     StaysQueuedPlan,
     ToolCallsPlan,
 )
-from local.emulator.threads import StoredThread, ThreadStore
+from local.emulator.stored_runs import (
+    StoredRun,
+    add_usage,
+    end_step,
+    new_step,
+    run_resource,
+    step_resource,
+    turn_usage,
+)
+from local.emulator.threads import ThreadStore
 from local.emulator.vector_stores import SearchHit, VectorStores
 
-ACTIVE = ("queued", "in_progress", "requires_action", "cancelling")
 _SEARCH_RESULTS = 5  # file_search's chunks per answer
 EXPIRES_AFTER_SECONDS = 600  # the real service expires a run ten minutes after creation
 _ERROR_CODES = ("server_error", "rate_limit_exceeded", "invalid_prompt")  # what ``last_error.code`` may say
@@ -54,66 +62,6 @@ _INCOMPLETE = {
     "max_output_tokens": ("max_completion_tokens", "max_tokens"),
     "content_filter": (None, "content_filter"),
 }
-
-
-@dataclass
-class StoredStep:
-    id: str
-    created_at: int
-    type: str  # message_creation | tool_calls
-    details: dict[str, Any]
-    status: str = "in_progress"
-    usage: dict[str, int] | None = None
-    last_error: dict[str, str] | None = None
-    completed_at: int | None = None
-    cancelled_at: int | None = None
-    failed_at: int | None = None
-    expired_at: int | None = None
-
-
-@dataclass
-class StoredRun:
-    id: str
-    thread: StoredThread
-    assistant_id: str
-    created_at: int
-    body: CreateRunBody
-    model: str
-    instructions: str
-    tools: list[dict[str, Any]]
-    plan: Plan
-    polls_left: int
-    expires_at: float | None
-    status: str = "queued"
-    started_at: int | None = None
-    cancelled_at: int | None = None
-    failed_at: int | None = None
-    completed_at: int | None = None
-    last_error: dict[str, str] | None = None
-    incomplete_details: dict[str, str] | None = None
-    pending_calls: list[dict[str, Any]] = field(default_factory=list)  # what requires_action asks for
-    calls: list[policy.ToolCall] = field(default_factory=list)  # every call of the run, answered or not
-    outputs: dict[str, str] = field(default_factory=dict)
-    steps: list[StoredStep] = field(default_factory=list)
-    usage: dict[str, int] = field(
-        default_factory=lambda: {"prompt_tokens": 0, "completion_tokens": 0, "total_tokens": 0}
-    )
-
-    @property
-    def final(self) -> bool:
-        return self.status not in ACTIVE
-
-    @property
-    def function_tools(self) -> list[policy.FunctionTool]:
-        return [
-            policy.FunctionTool(
-                tool["function"]["name"],
-                tool["function"].get("description") or "",
-                tool["function"].get("parameters"),
-            )
-            for tool in self.tools
-            if tool["type"] == "function"
-        ]
 
 
 class RunStore:
@@ -178,12 +126,12 @@ class RunStore:
         )
         self._start_turn(run)
         self._runs[run.id] = run
-        return self.resource(run)
+        return run_resource(run)
 
     def retrieve(self, thread_id: str, run_id: str) -> dict[str, Any]:
         run = self._get(thread_id, run_id)
         self._advance(run)
-        return self.resource(run)
+        return run_resource(run)
 
     def cancel(self, thread_id: str, run_id: str) -> dict[str, Any]:
         run = self._get(thread_id, run_id)
@@ -191,7 +139,7 @@ class RunStore:
         if run.status not in ("queued", "in_progress", "requires_action"):
             raise invalid_request(f"Cannot cancel run with status '{run.status}'.")
         run.status = "cancelling"
-        return self.resource(run)
+        return run_resource(run)
 
     def submit_tool_outputs(self, thread_id: str, run_id: str, data: Any) -> dict[str, Any]:
         run = self._get(thread_id, run_id)
@@ -211,11 +159,11 @@ class RunStore:
         step = run.steps[-1]
         for call in step.details["tool_calls"]:
             call["function"]["output"] = run.outputs[call["id"]]
-        self._end_step(step, "completed")
+        end_step(step, "completed")
         run.pending_calls = []
         run.status = "queued"
         self._start_turn(run)
-        return self.resource(run)
+        return run_resource(run)
 
     def list_page(self, thread_id: str, request: Request) -> dict[str, Any]:
         """The thread's runs, newest first by default (what a client reads to find a run it lost)."""
@@ -223,57 +171,17 @@ class RunStore:
         runs = [run for run in self._runs.values() if run.thread.id == thread_id]
         for run in runs:
             self._expire_if_due(run)
-        return page(runs, request, resource=self.resource, id_of=lambda run: run.id)
+        return page(runs, request, resource=run_resource, id_of=lambda run: run.id)
 
     def list_steps(self, thread_id: str, run_id: str, request: Request) -> dict[str, Any]:
         run = self._get(thread_id, run_id)
-        return page(run.steps, request, resource=lambda step: _step_resource(step, run), id_of=lambda s: s.id)
+        return page(run.steps, request, resource=lambda step: step_resource(step, run), id_of=lambda s: s.id)
 
     def forget_thread(self, thread_id: str) -> None:
         self._runs = {key: run for key, run in self._runs.items() if run.thread.id != thread_id}
 
     def clear(self) -> None:
         self._runs.clear()
-
-    def resource(self, run: StoredRun) -> dict[str, Any]:
-        """The Run object on the wire."""
-        body = run.body
-        required_action = None
-        if run.status == "requires_action":
-            required_action = {
-                "type": "submit_tool_outputs",
-                "submit_tool_outputs": {"tool_calls": run.pending_calls},
-            }
-        return {
-            "id": run.id,
-            "object": "thread.run",
-            "created_at": run.created_at,
-            "thread_id": run.thread.id,
-            "assistant_id": run.assistant_id,
-            "status": run.status,
-            "required_action": required_action,
-            "last_error": run.last_error,
-            "expires_at": None if run.final else math.ceil(run.expires_at or 0),
-            "started_at": run.started_at,
-            "cancelled_at": run.cancelled_at,
-            "failed_at": run.failed_at,
-            "completed_at": run.completed_at,
-            "incomplete_details": run.incomplete_details,
-            "model": run.model,
-            "instructions": run.instructions,
-            "tools": run.tools,
-            "metadata": body.metadata or {},
-            # The spec: null until the run is final; then the tokens of all its turns.
-            "usage": dict(run.usage) if run.final else None,
-            "temperature": 1.0 if body.temperature is None else body.temperature,
-            "top_p": 1.0 if body.top_p is None else body.top_p,
-            "max_prompt_tokens": body.max_prompt_tokens,
-            "max_completion_tokens": body.max_completion_tokens,
-            "truncation_strategy": {"type": "auto", "last_messages": None},
-            "tool_choice": body.tool_choice or "auto",
-            "parallel_tool_calls": True if body.parallel_tool_calls is None else body.parallel_tool_calls,
-            "response_format": "auto",
-        }
 
     def _get(self, thread_id: str, run_id: str) -> StoredRun:
         self._threads.get(thread_id)
@@ -340,7 +248,7 @@ class RunStore:
 
     def _reveal(self, run: StoredRun) -> None:
         plan = run.plan
-        usage = self._turn_usage(run)
+        usage = turn_usage(run)
         if isinstance(plan, ToolCallsPlan):
             calls = [policy.ToolCall(f"call_{secrets.token_hex(12)}", name) for name, _ in plan.calls]
             run.calls += calls
@@ -355,9 +263,9 @@ class RunStore:
             step_calls = [
                 {**call, "function": {**call["function"], "output": None}} for call in run.pending_calls
             ]
-            run.steps.append(self._step("tool_calls", {"type": "tool_calls", "tool_calls": step_calls}))
+            run.steps.append(new_step("tool_calls", {"type": "tool_calls", "tool_calls": step_calls}))
             run.steps[-1].usage = usage
-            self._add_usage(run, usage)
+            add_usage(run, usage)
             run.status = "requires_action"
         elif isinstance(plan, MessagePlan):
             self._answer(
@@ -374,13 +282,13 @@ class RunStore:
             if plan.text:
                 self._answer(run, plan.text, usage, incomplete_reason=message_reason)
             else:
-                self._add_usage(run, usage)
+                add_usage(run, usage)
             run.incomplete_details = {"reason": run_reason} if run_reason else None
             self._end(run, "incomplete")
         elif isinstance(plan, FailPlan):
             code = plan.code if plan.code in _ERROR_CODES else "server_error"
             run.last_error = {"code": code, "message": plan.error_message}
-            self._add_usage(run, {**usage, "completion_tokens": 0, "total_tokens": usage["prompt_tokens"]})
+            add_usage(run, {**usage, "completion_tokens": 0, "total_tokens": usage["prompt_tokens"]})
             self._end(run, "failed")
             run.failed_at = epoch(now())
         else:
@@ -425,8 +333,8 @@ class RunStore:
             hits += self._stores.search(store_id, question, _SEARCH_RESULTS)
         hits.sort(key=lambda hit: -hit.score)
         call = {"id": f"call_{secrets.token_hex(12)}", "type": "file_search", "file_search": {}}
-        step = self._step("tool_calls", {"type": "tool_calls", "tool_calls": [call]})
-        self._end_step(step, "completed")
+        step = new_step("tool_calls", {"type": "tool_calls", "tool_calls": [call]})
+        end_step(step, "completed")
         run.steps.append(step)
         value, annotations = text, []
         for index, file_id in enumerate(dict.fromkeys(hit.chunk.file_id for hit in hits[:_SEARCH_RESULTS])):
@@ -473,11 +381,11 @@ class RunStore:
             parts=parts,
         )
         details = {"type": "message_creation", "message_creation": {"message_id": message["id"]}}
-        step = self._step("message_creation", details)
+        step = new_step("message_creation", details)
         step.usage = usage
-        self._end_step(step, "completed")
+        end_step(step, "completed")
         run.steps.append(step)
-        self._add_usage(run, usage)
+        add_usage(run, usage)
 
     def _end(self, run: StoredRun, status: str) -> None:
         """A final status; steps still running end with it (``failed``, ``cancelled``, ``expired``)."""
@@ -485,61 +393,6 @@ class RunStore:
         run.pending_calls = []
         for step in run.steps:
             if step.status == "in_progress":
-                self._end_step(step, "completed" if status in ("completed", "incomplete") else status)
+                end_step(step, "completed" if status in ("completed", "incomplete") else status)
                 if status == "failed":
                     step.last_error = run.last_error
-
-    def _end_step(self, step: StoredStep, status: str) -> None:
-        step.status = status
-        setattr(step, _AT[status], epoch(now()))
-
-    @staticmethod
-    def _step(kind: str, details: dict[str, Any]) -> StoredStep:
-        return StoredStep(id=new_id("step"), created_at=epoch(now()), type=kind, details=details)
-
-    def _turn_usage(self, run: StoredRun) -> dict[str, int]:
-        """Deterministic token counts: a token is about four characters of what the model read and wrote."""
-        seen = (
-            run.instructions
-            + json.dumps(run.thread.messages)
-            + json.dumps(run.tools)
-            + json.dumps(run.outputs)
-        )
-        plan = run.plan
-        written = json.dumps(getattr(plan, "calls", None) or getattr(plan, "text", ""))
-        prompt, completion = math.ceil(len(seen) / 4), math.ceil(len(written) / 4)
-        return {"prompt_tokens": prompt, "completion_tokens": completion, "total_tokens": prompt + completion}
-
-    @staticmethod
-    def _add_usage(run: StoredRun, usage: dict[str, int]) -> None:
-        for name, value in usage.items():
-            run.usage[name] += value
-
-
-_AT = {
-    "completed": "completed_at",
-    "cancelled": "cancelled_at",
-    "failed": "failed_at",
-    "expired": "expired_at",
-}
-
-
-def _step_resource(step: StoredStep, run: StoredRun) -> dict[str, Any]:
-    return {
-        "id": step.id,
-        "object": "thread.run.step",
-        "created_at": step.created_at,
-        "assistant_id": run.assistant_id,
-        "thread_id": run.thread.id,
-        "run_id": run.id,
-        "type": step.type,
-        "status": step.status,
-        "step_details": step.details,
-        "last_error": step.last_error,
-        "expired_at": step.expired_at,
-        "cancelled_at": step.cancelled_at,
-        "failed_at": step.failed_at,
-        "completed_at": step.completed_at,
-        "metadata": {},
-        "usage": step.usage if step.status != "in_progress" else None,
-    }
