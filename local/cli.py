@@ -63,7 +63,7 @@ def local(
     ] = None,
 ) -> None:
     """Serve the local stack (API, workflow, emulator) until stopped; `make local PORT=...` runs this."""
-    from local.stack import serve
+    from local.serve import serve
 
     serve(port=port, model_seconds=model_seconds, completion=completion.value if completion else None)
 

@@ -22,7 +22,8 @@ DEMO_WAIT_SECONDS = 600
 def run_demo(question: str = QUESTION, assistant: str = ASSISTANT) -> int:
     """Returns the exit code: 0 when the run completed."""
     from local.auth import issue_token
-    from local.stack import LocalStack, local_upstream
+    from local.serve import local_upstream
+    from local.stack import LocalStack
 
     console = Console()
     with ExitStack() as stack:

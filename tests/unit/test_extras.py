@@ -35,7 +35,15 @@ DEV_ONLY = {
 FIRST_PARTY = {"threadrunner", "local", "functions", "infra"}
 # What local mode runs: the CLI, the stack, the demo, and the code the stack calls in process.
 SOURCES = [ROOT / "local", ROOT / "layers" / "threadrunner" / "python" / "threadrunner", ROOT / "functions"]
-LOCAL_MODULES = ["local.cli", "local.stack", "local.demo", "local.emulator", "local.http_api", "local.auth"]
+LOCAL_MODULES = [
+    "local.cli",
+    "local.stack",
+    "local.serve",
+    "local.demo",
+    "local.emulator",
+    "local.http_api",
+    "local.auth",
+]
 
 
 def names(requirements: list[str]) -> set[str]:

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from local.stack import banner, cli_command
+from local.serve import banner, cli_command
 
 ROOT = Path(__file__).resolve().parents[3]
 SCRIPT = Path(os.path.abspath(sys.executable)).parent / "threadrunner"

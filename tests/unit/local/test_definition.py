@@ -9,7 +9,7 @@ import pytest
 
 from infra.workflows import COMPLETIONS, Completion, run_workflow_definition
 from local.lambdas import LambdaDispatch
-from local.stack import folder_for_placeholder, render_definition
+from local.workflow_definition import folder_for_placeholder, render_definition
 
 ROOT = Path(__file__).resolve().parents[3]
 
