@@ -11,7 +11,7 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
-from threadrunner.assistant_definitions import load_assistant
+from threadrunner.assistant_catalog import assistant_for
 from threadrunner.assistant_knowledge import RETRIEVAL_ENGINES
 from threadrunner.engines.base import RunRequest
 from threadrunner.hosted_tools import ENGINES_WITH_HOSTED_TOOLS
@@ -83,7 +83,7 @@ def degraded_features(
     ``web_search`` and ``mcp`` when it lists them and the engine has no hosted tools. ``knowledge``: the
     records (default: the function's runs table), read only for an assistant with documents."""
     try:
-        assistant = load_assistant(assistants_dir, run.assistant)
+        assistant = assistant_for(run.assistant, run.user_id, assistants_dir)
     except Exception:  # an assistant removed since the run began: nothing to say about its tools
         return []
     missing = []

@@ -12,6 +12,7 @@ from collections.abc import Mapping
 
 from aws_lambda_powertools.metrics import EphemeralMetrics, MetricUnit
 
+from threadrunner.assistant_catalog import metric_name
 from threadrunner.models.records import RunMetrics, RunRecord, RunStatus
 
 NAMESPACE = "threadrunner"
@@ -71,7 +72,12 @@ def publish(
 def count(name: str, *, environment: str, assistant: str, model: str | None = None, value: float = 1) -> None:
     """A counter by environment and by assistant (and model, if given), e.g. ``count(FALLBACKS, ...)``."""
     publish({name: (value, MetricUnit.Count)}, environment=environment)
-    publish({name: (value, MetricUnit.Count)}, environment=environment, assistant=assistant, model=model)
+    publish(
+        {name: (value, MetricUnit.Count)},
+        environment=environment,
+        assistant=metric_name(assistant),
+        model=model,
+    )
 
 
 def run_repaired(cause: str, *, environment: str) -> None:
@@ -87,7 +93,7 @@ def run_started(run: RunRecord, *, environment: str, queue_wait_seconds: float) 
         QUEUE_WAIT: (queue_wait_seconds, MetricUnit.Seconds),
     }
     publish(values, environment=environment)
-    publish(values, environment=environment, assistant=run.assistant)
+    publish(values, environment=environment, assistant=metric_name(run.assistant))
 
 
 def run_ended(run: RunRecord, metrics: RunMetrics, *, environment: str) -> None:
@@ -108,5 +114,5 @@ def run_ended(run: RunRecord, metrics: RunMetrics, *, environment: str) -> None:
     else:
         spend[RUNS_WITHOUT_PRICE] = (1, MetricUnit.Count)
     publish({**outcome, **spend}, environment=environment)
-    publish(outcome, environment=environment, assistant=run.assistant)
+    publish(outcome, environment=environment, assistant=metric_name(run.assistant))
     publish(spend, environment=environment, assistant=run.assistant, model=run.model)

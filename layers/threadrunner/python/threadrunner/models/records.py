@@ -182,6 +182,7 @@ class RunPlace(DeferredModel):
     puts 200 summaries in the run item; 200 tool steps reading all of them would read the round 200 times."""
 
     thread_id: str
+    user_id: str
     assistant: str
 
 
@@ -234,6 +235,11 @@ class RunRecord(Record):
     # how far the current response's stream was relayed.
     stream: bool = False
     stream_cursor: StreamCursor | None = None
+    # Set through the Assistants-compatible API (threadrunner/compat): instructions that replace the
+    # assistant's for this run, more appended to them, and the caller's metadata.
+    instructions: str | None = None
+    additional_instructions: str | None = None
+    metadata: dict[str, str] = Field(default_factory=dict)
     # The sources the finished answer cites (Check run keeps them with the answer).
     citations: list[Citation] = Field(default_factory=list)
     # What the run went without, e.g. "file_search" on a fallback engine that has no retrieval store.

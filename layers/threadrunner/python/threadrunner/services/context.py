@@ -8,6 +8,8 @@ from functools import cache
 from typing import Any
 
 from threadrunner import aws
+from threadrunner.compat.assistant_store import CompatAssistantStore
+from threadrunner.compat.thread_store import CompatThreadStore
 from threadrunner.executions import ExecutionStarter
 from threadrunner.files.urls import FileUrls
 from threadrunner.idempotency import IdempotentRequests
@@ -62,6 +64,9 @@ class ApiContext:
     api_settings: ApiSettings
     idempotency: IdempotentRequests  # Idempotency-Key on the creating POSTs
     rate_limits: RateLimitStore
+    # The Assistants-compatible API's own items (threadrunner/compat): users' assistants, threads' extras.
+    compat_assistants: CompatAssistantStore
+    compat_threads: CompatThreadStore
 
 
 @cache
@@ -98,4 +103,6 @@ def default_context() -> ApiContext:
             expires_after_seconds=api_settings().idempotency_expires_seconds,
         ),
         rate_limits=RateLimitStore(threads_table),
+        compat_assistants=CompatAssistantStore(threads_table),
+        compat_threads=CompatThreadStore(threads_table),
     )

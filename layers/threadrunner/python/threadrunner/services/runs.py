@@ -4,6 +4,7 @@ at once or, behind a busy thread, when their turn comes (threadrunner.turns)."""
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from datetime import timedelta
 
 from botocore.exceptions import BotoCoreError, ClientError
@@ -31,44 +32,68 @@ RUN_MESSAGE_INLINE_BYTES = 16 * 1024
 
 
 def create_run(ctx: ApiContext, user_id: str, thread_id: str, request: CreateRunRequest) -> RunOut:
-    settings = ctx.run_settings
-    if len(request.message) > settings.max_message_chars:
-        raise InvalidRequestError(
-            f"message is longer than this environment's limit of {settings.max_message_chars} characters",
-            field="message",
-        )
+    check_message_length(ctx, request.message, "message")
     thread = ctx.threads.get(user_id, thread_id)
     assistant = load_assistant(ctx.tool_settings.assistants_dir, thread.assistant)
     check_hosted_tools(assistant, engine=thread.engine, allowed=ctx.tool_settings.mcp_servers)  # 422
     file_ids = files_for_run(ctx, user_id, thread, request.file_ids)
+    run = new_run(ctx, thread, assistant=thread.assistant, model=assistant.model, message=request.message)
+    run = run.model_copy(update={"file_ids": file_ids, "stream": request.stream})
+    run, position = start_run(ctx, thread, run, enqueue=request.if_busy == "enqueue")
+    return RunOut.of(run, _region(ctx), queue_position=position)
+
+
+def check_message_length(ctx: ApiContext, message: str, field: str) -> None:
+    limit = ctx.run_settings.max_message_chars
+    if len(message) > limit:
+        raise InvalidRequestError(
+            f"{field} is longer than this environment's limit of {limit} characters", field=field
+        )
+
+
+def new_run(
+    ctx: ApiContext, thread: ThreadRecord, *, assistant: str, model: str | None, message: str
+) -> RunRecord:
+    """A run of ``assistant`` on the thread, not stored yet."""
     now = clock.now()
+    return RunRecord(
+        id=clock.new_id("run"),
+        thread_id=thread.id,
+        user_id=thread.user_id,
+        assistant=assistant,
+        engine=thread.engine,
+        model=model or ctx.run_settings.model,
+        message=message,
+        created_at=now,
+        deadline_at=now + timedelta(seconds=ctx.run_settings.run_deadline_seconds),
+    )
+
+
+def start_run(
+    ctx: ApiContext,
+    thread: ThreadRecord,
+    run: RunRecord,
+    *,
+    enqueue: bool,
+    also: Sequence[TransactItem] = (),
+) -> tuple[RunRecord, int | None]:
+    """Store the run with its user message and its turn, and start its execution (or queue it). Returns the
+    run and its place in the queue (None: started). ``also``: writes of the same transaction (a caller's own
+    bookkeeping, done exactly when the run is created)."""
     # Queued runs too: a run enqueued within budget starts later even if the day's budget is used by then.
     check_budgets(
-        ctx.usage.day(user_id, now.date()), ctx.cost_settings, now, model=assistant.model or settings.model
+        ctx.usage.day(run.user_id, run.created_at.date()), ctx.cost_settings, run.created_at, model=run.model
     )
     per_minute = ctx.api_settings.runs_per_minute
     if per_minute is not None:
         # Last of the checks: a refused request (404, 422, 409 on a file) takes nothing from the limit.
-        ctx.rate_limits.take(user_id, "runs", per_minute)
-    run = RunRecord(
-        id=clock.new_id("run"),
-        thread_id=thread.id,
-        user_id=user_id,
-        assistant=thread.assistant,
-        engine=thread.engine,
-        model=assistant.model or settings.model,
-        message=request.message,
-        file_ids=file_ids,
-        stream=request.stream,
-        created_at=now,
-        deadline_at=now + timedelta(seconds=settings.run_deadline_seconds),
-    )
+        ctx.rate_limits.take(run.user_id, "runs", per_minute)
     # The run, its user message and its turn (the lock, or a place in the queue, with the thread's TTL pushed
     # forward) in one transaction: nothing is half-done when a write fails. 409 while another run is active
     # (unless it may wait), 404 once the thread is being deleted.
-    new_items = _new_run_items(ctx, run)
-    ttl_days = settings.thread_ttl_days
-    if request.if_busy == "enqueue":
+    new_items = [*_new_run_items(ctx, run), *also]
+    ttl_days = ctx.run_settings.thread_ttl_days
+    if enqueue:
         position = turns.take_turn(ctx.threads, thread, run.id, ttl_days=ttl_days, also=new_items)
     else:
         ctx.threads.acquire(thread, run.id, ttl_days=ttl_days, also=new_items)
@@ -76,14 +101,14 @@ def create_run(ctx: ApiContext, user_id: str, thread_id: str, request: CreateRun
     # Before its execution starts: run.queued is always a run's first event.
     ctx.runs.events.log(run, RunEventType.run_queued, {"queue_position": position}, key="run.queued")
     if position is not None:
-        return RunOut.of(run, _region(ctx), queue_position=position)
+        return run, position
     try:
         execution_arn = ctx.start_execution(run.id)
     except (ClientError, BotoCoreError) as error:
         _give_up_before_start(ctx, run)
         raise ServiceUnavailableError("the run could not be started; try again") from error
     ctx.runs.update(run.id, execution_arn=execution_arn)
-    return RunOut.of(run.model_copy(update={"execution_arn": execution_arn}), _region(ctx))
+    return run.model_copy(update={"execution_arn": execution_arn}), None
 
 
 def get_run(ctx: ApiContext, user_id: str, run_id: str) -> RunOut:

@@ -98,8 +98,8 @@ class RunStore:
         item = self._table.get_item(
             Key={"run_id": run_id, "sk": RUN_SK},
             ConsistentRead=True,
-            ProjectionExpression="#thread, #assistant",
-            ExpressionAttributeNames={"#thread": "thread_id", "#assistant": "assistant"},
+            ProjectionExpression="#thread, #user, #assistant",
+            ExpressionAttributeNames={"#thread": "thread_id", "#user": "user_id", "#assistant": "assistant"},
         ).get("Item")
         if item is None:
             raise run_not_found(run_id)

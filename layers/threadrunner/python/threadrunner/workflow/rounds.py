@@ -8,7 +8,8 @@ import logging
 from collections.abc import Callable
 
 from threadrunner import clock
-from threadrunner.assistant_definitions import AssistantConfig, load_assistant
+from threadrunner.assistant_catalog import assistant_for
+from threadrunner.assistant_definitions import AssistantConfig
 from threadrunner.engines.base import AssistantDefinition, HostedTools, RunFile, RunRequest
 from threadrunner.errors import UpstreamOutcomeUnknown
 from threadrunner.models.records import RunRecord, ToolCallRecord
@@ -34,9 +35,13 @@ def run_model(run: RunRecord, ctx: StepContext) -> str:
 
 
 def run_request(run: RunRecord, upstream_thread_id: str, ctx: StepContext) -> RunRequest:
-    assistant = load_assistant(ctx.tool_settings.assistants_dir, run.assistant)
+    assistant = assistant_for(run.assistant, run.user_id, ctx.tool_settings.assistants_dir)
+    # A run's own instructions (the Assistants-compatible API) replace the assistant's, or add to them.
+    instructions = (run.instructions or assistant.instructions).rstrip()
+    if run.additional_instructions:
+        instructions = f"{instructions}\n\n{run.additional_instructions.rstrip()}"
     # Models do not know today's date, and "last quarter" depends on it.
-    instructions = f"{assistant.instructions.rstrip()}\n\nCurrent date: {clock.now().date().isoformat()}"
+    instructions = f"{instructions}\n\nCurrent date: {clock.now().date().isoformat()}"
     tools = tool_specs(assistant)
     return RunRequest(
         upstream_thread_id=upstream_thread_id,

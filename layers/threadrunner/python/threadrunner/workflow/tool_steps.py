@@ -8,7 +8,8 @@ from datetime import datetime
 from typing import Any
 
 from threadrunner import clock
-from threadrunner.assistant_definitions import AssistantConfig, load_assistant
+from threadrunner.assistant_catalog import assistant_for
+from threadrunner.assistant_definitions import AssistantConfig
 from threadrunner.engines.base import ToolOutput, UpstreamRun, UpstreamToolCall
 from threadrunner.hosted_tools import RUNS_ON_MCP
 from threadrunner.models.records import RunRecord, RunStatus, ToolCallRecord, ToolCallSummary
@@ -34,7 +35,7 @@ def record_tool_calls(run: RunRecord, upstream: UpstreamRun, ctx: StepContext) -
     (unknown tool, not this assistant's, no Lambda deployed), straight to an error output for the model.
     A client tool's call goes to neither: the application answers it (Wait for the application). A call
     that needs approval goes to its Lambda too, and runs there once approved (denied: it has its output)."""
-    assistant = load_assistant(ctx.tool_settings.assistants_dir, run.assistant)
+    assistant = assistant_for(run.assistant, run.user_id, ctx.tool_settings.assistants_dir)
     known = {summary.call_id for summary in run.tool_calls}
     pending = []
     created: list[tuple[RunEventType, dict[str, Any], str]] = []
@@ -184,7 +185,7 @@ def tool_runner(tool_name: str) -> Callable[[RunToolInput, StepContext], RunTool
             result = error_result(f"the tool {tool_name} did not finish after {MAX_TOOL_ATTEMPTS} attempts")
         else:
             run = ctx.runs.place(call_input.run_id)
-            assistant = load_assistant(ctx.tool_settings.assistants_dir, run.assistant)
+            assistant = assistant_for(run.assistant, run.user_id, ctx.tool_settings.assistants_dir)
             result = call_tool(
                 call.name, call.arguments, ToolContext(assistant=assistant, settings=ctx.tool_settings)
             )
