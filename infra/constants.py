@@ -48,6 +48,8 @@ class FunctionName(StrEnum):
     """One Lambda per folder in functions/, but run_tool: that one is deployed per tool (``ToolFunction``)."""
 
     api = "api"
+    # /compat/v1: the Assistants-v2-compatible API (threadrunner/compat), beside the API, with its rights.
+    compat_api = "compat_api"
     start_run = "start_run"
     check_run = "check_run"
     submit_tool_outputs = "submit_tool_outputs"
@@ -178,7 +180,7 @@ EVENT_FUNCTIONS = frozenset({FunctionName.fan_out_run_events, FunctionName.deliv
 WORKFLOW_STEPS = tuple(
     name
     for name in FunctionName
-    if name not in (FunctionName.api, FunctionName.openai_webhook)
+    if name not in (FunctionName.api, FunctionName.compat_api, FunctionName.openai_webhook)
     and name not in CLEANUP_FUNCTIONS
     and name not in FILE_FUNCTIONS
     and name not in REPAIR_FUNCTIONS

@@ -103,30 +103,31 @@ class Api(Construct):
         webhook: lambda_.IFunction,
     ) -> None:
         super().__init__(scope, construct_id)
-        self.function = functions.create(
-            FunctionName.api,
-            environment={
-                "THREADRUNNER_STATE_MACHINE_ARN": state_machine.state_machine_arn,
-                # Deletes are handed over (asynchronous invoke): the API never talks to the upstream.
-                "THREADRUNNER_DELETE_THREADS_FUNCTION": delete_threads.function_arn,
-                # Only the API keeps Idempotency-Key records.
-                "THREADRUNNER_IDEMPOTENCY_TABLE": storage.idempotency_table.table_name,
-                "THREADRUNNER_IDEMPOTENCY_EXPIRES_SECONDS": str(config.idempotency_expires_hours * 3600),
-                **(
-                    {"THREADRUNNER_RUNS_PER_MINUTE": str(config.runs_per_minute)}
-                    if config.runs_per_minute is not None
-                    else {}
-                ),
-            },
-        )
-        tables = (THREADS, RUNS, MESSAGES, IDEMPOTENCY)
-        storage.grant_tables(self.function, read=tables, write=tables)
-        storage.grant_message_bodies(self.function, read=True, write=True)
-        storage.grant_presign(self.function)
-        self.function.add_to_role_policy(
-            iam.PolicyStatement(actions=["lambda:InvokeFunction"], resources=[delete_threads.function_arn])
-        )
-        self._grant_executions(state_machine)
+        environment = {
+            "THREADRUNNER_STATE_MACHINE_ARN": state_machine.state_machine_arn,
+            # Deletes are handed over (asynchronous invoke): the API never talks to the upstream.
+            "THREADRUNNER_DELETE_THREADS_FUNCTION": delete_threads.function_arn,
+            # Only the APIs keep Idempotency-Key records.
+            "THREADRUNNER_IDEMPOTENCY_TABLE": storage.idempotency_table.table_name,
+            "THREADRUNNER_IDEMPOTENCY_EXPIRES_SECONDS": str(config.idempotency_expires_hours * 3600),
+            **(
+                {"THREADRUNNER_RUNS_PER_MINUTE": str(config.runs_per_minute)}
+                if config.runs_per_minute is not None
+                else {}
+            ),
+        }
+        # The API, and the Assistants-compatible API over the same stores and workflow: the same rights.
+        self.function = functions.create(FunctionName.api, environment=environment)
+        self.compat_function = functions.create(FunctionName.compat_api, environment=environment)
+        for function in (self.function, self.compat_function):
+            tables = (THREADS, RUNS, MESSAGES, IDEMPOTENCY)
+            storage.grant_tables(function, read=tables, write=tables)
+            storage.grant_message_bodies(function, read=True, write=True)
+            storage.grant_presign(function)
+            function.add_to_role_policy(
+                iam.PolicyStatement(actions=["lambda:InvokeFunction"], resources=[delete_threads.function_arn])
+            )
+            self._grant_executions(function, state_machine)
 
         self.http_api = apigwv2.HttpApi(
             self,
@@ -146,6 +147,9 @@ class Api(Construct):
         )
         integrations_by_function = {
             FunctionName.api.value: integrations.HttpLambdaIntegration("ApiIntegration", self.function),
+            FunctionName.compat_api.value: integrations.HttpLambdaIntegration(
+                "CompatApiIntegration", self.compat_function
+            ),
             FunctionName.openai_webhook.value: integrations.HttpLambdaIntegration(
                 "OpenaiWebhookIntegration", webhook
             ),
@@ -207,15 +211,15 @@ class Api(Construct):
         for route in routes:  # route settings name routes that must exist first
             self.stage.node.add_dependency(route)
 
-    def _grant_executions(self, state_machine: sfn.StateMachine) -> None:
+    def _grant_executions(self, function: lambda_.Function, state_machine: sfn.StateMachine) -> None:
         """Start runs on this state machine; stop, describe and read the history of only its executions."""
-        self.function.add_to_role_policy(
+        function.add_to_role_policy(
             iam.PolicyStatement(
                 actions=["states:StartExecution"], resources=[state_machine.state_machine_arn]
             )
         )
         # Client tool outputs and approvals resume a run waiting for the application (its task token).
-        self.function.add_to_role_policy(
+        function.add_to_role_policy(
             iam.PolicyStatement(
                 actions=["states:SendTaskSuccess", "states:SendTaskFailure"],
                 resources=[state_machine.state_machine_arn],
@@ -228,7 +232,7 @@ class Api(Construct):
             arn_format=ArnFormat.COLON_RESOURCE_NAME,
         )
         # GetExecutionHistory: GET /v1/runs/{run_id}/trace (services/run_history.py).
-        self.function.add_to_role_policy(
+        function.add_to_role_policy(
             iam.PolicyStatement(
                 actions=["states:StopExecution", "states:DescribeExecution", "states:GetExecutionHistory"],
                 resources=[executions],
@@ -236,7 +240,7 @@ class Api(Construct):
         )
         machine = Stack.of(self).get_logical_id(state_machine.node.default_child)  # type: ignore[arg-type]
         arn = f"arn:<AWS::Partition>:states:<AWS::Region>:<AWS::AccountId>:execution:<{machine}.Name>:*"
-        Validations.of(self.function.role).acknowledge(  # type: ignore[arg-type]
+        Validations.of(function.role).acknowledge(  # type: ignore[arg-type]
             Acknowledgment(
                 id=f"AwsSolutions-IAM5[Resource::{arn}]",
                 reason="Execution names are run ids, known only at run time; the ARN is limited to this "

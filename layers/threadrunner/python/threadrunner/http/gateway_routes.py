@@ -38,7 +38,9 @@ DOCS = GatewayRoute("GET", "/v1/docs", authorized=False)
 CREATE_RUN = GatewayRoute("POST", "/v1/threads/{thread_id}/runs")
 CREATE_FILE = GatewayRoute("POST", "/v1/files")
 OPENAI_WEBHOOK = GatewayRoute("POST", "/v1/webhooks/openai", authorized=False, function="openai_webhook")
-ROUTES = (EVERY_METHOD, OPTIONS, DOCS, CREATE_RUN, CREATE_FILE, OPENAI_WEBHOOK)
+# The Assistants-v2-compatible API (threadrunner/compat): its own Lambda, the same JWT.
+COMPAT = GatewayRoute("ANY", "/compat/v1/{proxy+}", function="compat_api")
+ROUTES = (EVERY_METHOD, OPTIONS, DOCS, CREATE_RUN, CREATE_FILE, OPENAI_WEBHOOK, COMPAT)
 
 _VARIABLE = re.compile(r"\{(\w+)(\+?)\}")
 

@@ -1,0 +1,122 @@
+"""The Assistants-v2-compatible API (/compat/v1) driven by the official ``openai`` SDK, as an application
+written for the Assistants API drives it: only ``base_url`` and the key (the user's JWT) change."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+
+import openai
+import pytest
+from openai import OpenAI
+
+from local.auth import issue_token
+from local.emulator import EmulatorServer, Plan
+from local.stack import LocalStack
+
+WEATHER = {
+    "type": "function",
+    "function": {
+        "name": "get_weather",
+        "description": "The weather in a city.",
+        "parameters": {"type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]},
+    },
+}
+
+
+@pytest.fixture
+def sdk(local_stack: LocalStack, upstream: EmulatorServer) -> Iterator[OpenAI]:
+    with OpenAI(
+        base_url=f"{local_stack.api_url}/compat/v1", api_key=issue_token("alice"), max_retries=0
+    ) as client:
+        yield client
+
+
+@pytest.fixture
+def bob_sdk(local_stack: LocalStack, upstream: EmulatorServer) -> Iterator[OpenAI]:
+    with OpenAI(
+        base_url=f"{local_stack.api_url}/compat/v1", api_key=issue_token("bob"), max_retries=0
+    ) as client:
+        yield client
+
+
+def test_a_function_tool_is_answered_by_the_client_through_requires_action(
+    sdk: OpenAI, upstream: EmulatorServer
+) -> None:
+    # Given an assistant with a function tool, and a model that calls it, then answers
+    upstream.script(Plan.tool_calls([("get_weather", {"city": "Paris"})]), Plan.message("Sunny in Paris."))
+    assistant = sdk.beta.assistants.create(
+        model="gpt-4.1-mini", name="Weather", instructions="Help.", tools=[WEATHER]
+    )  # type: ignore[list-item]
+    thread = sdk.beta.threads.create()
+    sdk.beta.threads.messages.create(thread.id, role="user", content="Weather in Paris?")
+    # When the run is created and polled
+    run = sdk.beta.threads.runs.create_and_poll(
+        thread_id=thread.id, assistant_id=assistant.id, poll_interval_ms=100
+    )
+    # Then it waits for the client's tool output, as the Assistants API did
+    assert run.status == "requires_action", run
+    assert run.required_action is not None
+    [call] = run.required_action.submit_tool_outputs.tool_calls
+    assert call.function.name == "get_weather" and json.loads(call.function.arguments) == {"city": "Paris"}
+    # When the client answers
+    run = sdk.beta.threads.runs.submit_tool_outputs_and_poll(
+        run_id=run.id,
+        thread_id=thread.id,
+        tool_outputs=[{"tool_call_id": call.id, "output": "sunny"}],
+        poll_interval_ms=100,
+    )
+    # Then the run completes with its usage, and the answer is the thread's newest message
+    assert run.status == "completed", run
+    assert run.usage is not None and run.usage.total_tokens > 0
+    messages = sdk.beta.threads.messages.list(thread.id)
+    assert [m.role for m in messages.data] == ["assistant", "user"]
+    assert messages.data[0].content[0].text.value == "Sunny in Paris."  # type: ignore[union-attr]
+    assert [m.role for m in sdk.beta.threads.messages.list(thread.id, order="asc").data] == [
+        "user",
+        "assistant",
+    ]
+    steps = sdk.beta.threads.runs.steps.list(run.id, thread_id=thread.id, order="asc")
+    assert [step.type for step in steps.data] == ["tool_calls", "message_creation"]
+
+
+def test_a_thread_is_reused_across_runs_and_another_users_ids_are_not_found(
+    sdk: OpenAI, bob_sdk: OpenAI, upstream: EmulatorServer
+) -> None:
+    upstream.script(Plan.message("One."), Plan.message("Two."))
+    assistant = sdk.beta.assistants.create(model="gpt-4.1-mini", instructions="Count.")
+    thread = sdk.beta.threads.create(
+        messages=[{"role": "user", "content": "first"}], metadata={"app": "demo"}
+    )
+    first = sdk.beta.threads.runs.create_and_poll(
+        thread_id=thread.id, assistant_id=assistant.id, poll_interval_ms=100
+    )
+    second = sdk.beta.threads.runs.create_and_poll(
+        thread_id=thread.id,
+        assistant_id=assistant.id,
+        additional_messages=[{"role": "user", "content": "second"}],
+        poll_interval_ms=100,
+    )
+    assert (first.status, second.status) == ("completed", "completed")
+    texts = [m.content[0].text.value for m in sdk.beta.threads.messages.list(thread.id, order="asc").data]  # type: ignore[union-attr]
+    assert texts == ["first", "One.", "second", "Two."]
+    assert sdk.beta.threads.retrieve(thread.id).metadata == {"app": "demo"}
+    # Another user's ids: not found, as typed SDK errors
+    with pytest.raises(openai.NotFoundError):
+        bob_sdk.beta.threads.retrieve(thread.id)
+    with pytest.raises(openai.NotFoundError):
+        bob_sdk.beta.assistants.retrieve(assistant.id)
+    with pytest.raises(openai.NotFoundError):
+        bob_sdk.beta.threads.runs.retrieve(first.id, thread_id=thread.id)
+
+
+def test_bad_input_is_refused_as_the_assistants_api_did(sdk: OpenAI, upstream: EmulatorServer) -> None:
+    with pytest.raises(openai.BadRequestError) as unknown:
+        sdk.beta.assistants.create(model="gpt-4.1-mini", extra_body={"colour": "blue"})
+    assert unknown.value.body["param"] == "colour"  # type: ignore[index]
+    with pytest.raises(openai.NotFoundError):
+        sdk.beta.threads.runs.create(thread_id="thread_nope", assistant_id="asst_nope")
+    thread = sdk.beta.threads.create()
+    with pytest.raises(openai.NotFoundError) as missing:
+        sdk.beta.threads.runs.create(thread_id=thread.id, assistant_id="asst_nope")
+    assert missing.value.body["param"] == "assistant_id"  # type: ignore[index]
