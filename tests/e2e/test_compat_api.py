@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
+from typing import Any
+from urllib.parse import parse_qs
 
 import openai
 import pytest
@@ -12,7 +14,9 @@ from openai import OpenAI
 
 from local.auth import issue_token
 from local.emulator import EmulatorServer, Plan
+from local.emulator.exchange import Exchange
 from local.stack import LocalStack
+from tests.support.openai_contract import validate_exchange
 
 WEATHER = {
     "type": "function",
@@ -24,20 +28,52 @@ WEATHER = {
 }
 
 
-@pytest.fixture
-def sdk(local_stack: LocalStack, upstream: EmulatorServer) -> Iterator[OpenAI]:
+def sdk_for(local_stack: LocalStack, user: str) -> Iterator[OpenAI]:
+    """The SDK as an Assistants application has it, for ``user``; every exchange is checked against OpenAI's
+    OpenAPI document afterwards (the facade's paths are the document's, under /compat)."""
+    exchanges: list[Exchange] = []
+
+    def record(response: Any) -> None:
+        response.read()
+        request = response.request
+        exchanges.append(
+            Exchange(
+                method=request.method,
+                path=request.url.path.removeprefix("/compat"),
+                query=parse_qs(request.url.query.decode()),
+                request_headers={k.lower(): v for k, v in request.headers.items()},
+                request_body=request.content,
+                status=response.status_code,
+                response_headers={k.lower(): v for k, v in response.headers.items()},
+                response_body=response.content,
+            )
+        )
+
+    http = openai.DefaultHttpxClient(event_hooks={"response": [record]})
     with OpenAI(
-        base_url=f"{local_stack.api_url}/compat/v1", api_key=issue_token("alice"), max_retries=0
+        base_url=f"{local_stack.api_url}/compat/v1",
+        api_key=issue_token(user),
+        max_retries=0,
+        http_client=http,
     ) as client:
         yield client
+    problems = []
+    for exchange in exchanges:
+        try:
+            validate_exchange(exchange)
+        except AssertionError as mismatch:
+            problems.append(str(mismatch))
+    assert exchanges and not problems, "\n".join(problems)
+
+
+@pytest.fixture
+def sdk(local_stack: LocalStack, upstream: EmulatorServer) -> Iterator[OpenAI]:
+    yield from sdk_for(local_stack, "alice")
 
 
 @pytest.fixture
 def bob_sdk(local_stack: LocalStack, upstream: EmulatorServer) -> Iterator[OpenAI]:
-    with OpenAI(
-        base_url=f"{local_stack.api_url}/compat/v1", api_key=issue_token("bob"), max_retries=0
-    ) as client:
-        yield client
+    yield from sdk_for(local_stack, "bob")
 
 
 def test_a_function_tool_is_answered_by_the_client_through_requires_action(
