@@ -156,3 +156,71 @@ def test_bad_input_is_refused_as_the_assistants_api_did(sdk: OpenAI, upstream: E
     with pytest.raises(openai.NotFoundError) as missing:
         sdk.beta.threads.runs.create(thread_id=thread.id, assistant_id="asst_nope")
     assert missing.value.body["param"] == "assistant_id"  # type: ignore[index]
+
+
+def test_a_run_is_cancelled_and_refusals_name_what_is_wrong(sdk: OpenAI, upstream: EmulatorServer) -> None:
+    # Given a run that never finishes
+    upstream.script(Plan.never_finishes())
+    assistant = sdk.beta.assistants.create(model="gpt-4.1-mini", instructions="Wait.", tools=[WEATHER])  # type: ignore[list-item]
+    thread = sdk.beta.threads.create(messages=[{"role": "user", "content": "take your time"}])
+    run = sdk.beta.threads.runs.create(thread_id=thread.id, assistant_id=assistant.id)
+    # Then the thread takes no other run, nor messages, while it is active
+    with pytest.raises(openai.BadRequestError):
+        sdk.beta.threads.runs.create(
+            thread_id=thread.id,
+            assistant_id=assistant.id,
+            additional_messages=[{"role": "user", "content": "x"}],
+        )
+    with pytest.raises(openai.BadRequestError):
+        sdk.beta.threads.messages.create(thread.id, role="user", content="more")
+    # and tool outputs for a run that does not wait for them are refused
+    with pytest.raises(openai.BadRequestError):
+        sdk.beta.threads.runs.submit_tool_outputs(
+            run.id, thread_id=thread.id, tool_outputs=[{"tool_call_id": "call_x", "output": "x"}]
+        )
+    # When it is cancelled, Then it ends cancelled
+    cancelling = sdk.beta.threads.runs.cancel(run.id, thread_id=thread.id)
+    assert cancelling.status in ("cancelling", "cancelled")
+    ended = sdk.beta.threads.runs.poll(run.id, thread_id=thread.id, poll_interval_ms=100)
+    assert ended.status == "cancelled" and ended.cancelled_at is not None
+    with pytest.raises(openai.BadRequestError):
+        sdk.beta.threads.runs.cancel(run.id, thread_id=thread.id)
+
+
+def test_missing_tool_outputs_are_refused_naming_the_parameter(sdk: OpenAI, upstream: EmulatorServer) -> None:
+    upstream.script(
+        Plan.tool_calls([("get_weather", {"city": "Paris"}), ("get_weather", {"city": "Rome"})]),
+        Plan.message("Both sunny."),
+    )
+    assistant = sdk.beta.assistants.create(model="gpt-4.1-mini", instructions="Help.", tools=[WEATHER])  # type: ignore[list-item]
+    run = sdk.beta.threads.create_and_run_poll(
+        assistant_id=assistant.id,
+        thread={"messages": [{"role": "user", "content": "Paris and Rome?"}]},
+        poll_interval_ms=100,
+    )
+    assert run.status == "requires_action" and run.required_action is not None
+    first, second = run.required_action.submit_tool_outputs.tool_calls
+    with pytest.raises(openai.BadRequestError) as missing:
+        sdk.beta.threads.runs.submit_tool_outputs(
+            run.id, thread_id=run.thread_id, tool_outputs=[{"tool_call_id": first.id, "output": "sunny"}]
+        )
+    assert missing.value.body["param"] == "tool_outputs"  # type: ignore[index]
+    done = sdk.beta.threads.runs.submit_tool_outputs_and_poll(
+        run_id=run.id,
+        thread_id=run.thread_id,
+        tool_outputs=[{"tool_call_id": call.id, "output": "sunny"} for call in (first, second)],
+        poll_interval_ms=100,
+    )
+    assert done.status == "completed"
+
+
+def test_deleting_a_users_data_deletes_their_assistants_and_threads(
+    sdk: OpenAI, client_for: Any, upstream: EmulatorServer
+) -> None:
+    assistant = sdk.beta.assistants.create(model="gpt-4.1-mini", instructions="Hi.")
+    thread = sdk.beta.threads.create(metadata={"k": "v"})
+    assert sdk.beta.assistants.list().data[0].id == assistant.id
+    assert client_for("alice").delete("/v1/users/me/data").status_code == 202
+    assert sdk.beta.assistants.list().data == []
+    with pytest.raises(openai.NotFoundError):
+        sdk.beta.threads.retrieve(thread.id)

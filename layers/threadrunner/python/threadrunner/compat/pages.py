@@ -36,8 +36,9 @@ def page(
     return {
         "object": "list",
         "data": data,
-        "first_id": data[0]["id"] if data else None,
-        "last_id": data[-1]["id"] if data else None,
+        # The document types first_id and last_id as strings: an empty page says "" (as the emulator's).
+        "first_id": data[0]["id"] if data else "",
+        "last_id": data[-1]["id"] if data else "",
         "has_more": len(ordered) > limit,
     }
 

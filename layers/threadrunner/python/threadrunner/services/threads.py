@@ -79,6 +79,8 @@ def delete_user_data(ctx: ApiContext, user_id: str) -> None:
         _prepare_deletion(ctx, thread)
     # Stored Idempotency-Key answers hold copies of what was created (thread and file details).
     ctx.idempotency.delete_all(user_id)
+    # The user's own assistants and their threads' extras (the Assistants-compatible API).
+    ctx.compat_threads.delete_all(user_id)
     hand_over_deletion(ctx, DeleteThreadsRequest(user_id=user_id))
 
 

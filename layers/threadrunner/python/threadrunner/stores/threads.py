@@ -6,6 +6,7 @@ from datetime import datetime
 from typing import Any
 
 from threadrunner import clock
+from threadrunner.compat.thread_store import COMPAT_ASSISTANT, compat_key
 from threadrunner.errors import ConflictError, NotFoundError
 from threadrunner.models.records import ThreadRecord
 from threadrunner.stores._dynamo import WRITE_RETRY, WriteRetry, every_item, from_item, to_item, write_if
@@ -193,7 +194,10 @@ class ThreadStore(RunLock):
         )
 
     def delete(self, user_id: str, thread_id: str, *, assistant: str, purpose: str) -> None:
-        """Remove the thread item (if TTL has not), and its slot if the slot still points at it."""
+        """Remove the thread item (if TTL has not), its slot if the slot still points at it, and a thread of the
+        Assistants-compatible API's extras (compat/thread_store.py)."""
+        if assistant == COMPAT_ASSISTANT:
+            self._table.delete_item(Key=compat_key(user_id, thread_id))
         self._table.delete_item(Key=thread_key(user_id, thread_id))
         write_if(  # unless the slot moved on to a newer thread, or is gone
             self._table.delete_item,
