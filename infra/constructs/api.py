@@ -103,29 +103,37 @@ class Api(Construct):
         webhook: lambda_.IFunction,
     ) -> None:
         super().__init__(scope, construct_id)
-        environment = {
+        starts_runs = {
             "THREADRUNNER_STATE_MACHINE_ARN": state_machine.state_machine_arn,
             # Deletes are handed over (asynchronous invoke): the API never talks to the upstream.
             "THREADRUNNER_DELETE_THREADS_FUNCTION": delete_threads.function_arn,
-            # Only the APIs keep Idempotency-Key records.
-            "THREADRUNNER_IDEMPOTENCY_TABLE": storage.idempotency_table.table_name,
-            "THREADRUNNER_IDEMPOTENCY_EXPIRES_SECONDS": str(config.idempotency_expires_hours * 3600),
             **(
                 {"THREADRUNNER_RUNS_PER_MINUTE": str(config.runs_per_minute)}
                 if config.runs_per_minute is not None
                 else {}
             ),
         }
-        # The API, and the Assistants-compatible API over the same stores and workflow: the same rights.
-        self.function = functions.create(FunctionName.api, environment=environment)
-        self.compat_function = functions.create(FunctionName.compat_api, environment=environment)
+        self.function = functions.create(
+            FunctionName.api,
+            environment={
+                **starts_runs,
+                # Only the API keeps Idempotency-Key records.
+                "THREADRUNNER_IDEMPOTENCY_TABLE": storage.idempotency_table.table_name,
+                "THREADRUNNER_IDEMPOTENCY_EXPIRES_SECONDS": str(config.idempotency_expires_hours * 3600),
+            },
+        )
+        storage.grant_tables(self.function, read=(IDEMPOTENCY,), write=(IDEMPOTENCY,))
+        storage.grant_presign(self.function)
+        # The Assistants-compatible API (threadrunner/compat) over the same stores and workflow.
+        self.compat_function = functions.create(FunctionName.compat_api, environment=starts_runs)
         for function in (self.function, self.compat_function):
-            tables = (THREADS, RUNS, MESSAGES, IDEMPOTENCY)
+            tables = (THREADS, RUNS, MESSAGES)
             storage.grant_tables(function, read=tables, write=tables)
             storage.grant_message_bodies(function, read=True, write=True)
-            storage.grant_presign(function)
             function.add_to_role_policy(
-                iam.PolicyStatement(actions=["lambda:InvokeFunction"], resources=[delete_threads.function_arn])
+                iam.PolicyStatement(
+                    actions=["lambda:InvokeFunction"], resources=[delete_threads.function_arn]
+                )
             )
             self._grant_executions(function, state_machine)
 

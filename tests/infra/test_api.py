@@ -33,9 +33,12 @@ def test_every_route_goes_to_the_api_lambda_behind_the_jwt_authorizer_but_option
     webhook = "POST /v1/webhooks/openai"
     assert {r.key for r in ROUTES if not r.authorized} == {"OPTIONS /v1/{proxy+}", "GET /v1/docs", webhook}
     webhook_integration, _ = dev.integration(FunctionName.openai_webhook)
+    compat = "ANY /compat/v1/{proxy+}"  # the Assistants-compatible API: its own Lambda, the same JWT
+    compat_integration, _ = dev.integration(FunctionName.compat_api)
+    own = {webhook: webhook_integration, compat: compat_integration}
     for route in routes.values():
         properties = route["Properties"]
-        target = webhook_integration if properties["RouteKey"] == webhook else integration_id
+        target = own.get(properties["RouteKey"], integration_id)
         assert properties["Target"] == {"Fn::Join": ["", ["integrations/", {"Ref": target}]]}
         if properties["RouteKey"] in {"OPTIONS /v1/{proxy+}", "GET /v1/docs", webhook}:
             assert properties["AuthorizationType"] == "NONE"

@@ -133,8 +133,13 @@ def test_only_model_callers_know_where_the_key_is_and_only_run_starters_know_the
             assert found["THREADRUNNER_OPENAI_SECRET_NAME"] == {"Ref": secret_id}
         else:
             assert "THREADRUNNER_OPENAI_SECRET_NAME" not in found
-        # the API starts runs; the reconciler and the sweep hand threads on (threadrunner.run_repair)
-        if name in (FunctionName.api, FunctionName.reconcile_run, FunctionName.sweep_threads):
+        # the APIs start runs; the reconciler and the sweep hand threads on (threadrunner.run_repair)
+        if name in (
+            FunctionName.api,
+            FunctionName.compat_api,
+            FunctionName.reconcile_run,
+            FunctionName.sweep_threads,
+        ):
             assert found["THREADRUNNER_STATE_MACHINE_ARN"] == {"Ref": machine_id}
         elif name is FunctionName.finish_run:
             # built from the name, not a Ref: the definition already refers to Finish run

@@ -142,6 +142,8 @@ def test_each_function_touches_only_the_bucket_prefixes_it_needs(dev: Synthesize
         **{name: {"s3:PutObject": {messages}} for name in TOOL_FUNCTIONS},
         # presigned POSTs into uploads/ and GETs of generated files act with the API's rights
         FunctionName.api: {"s3:GetObject": {messages, outputs}, "s3:PutObject": {messages, uploads}},
+        # the Assistants-compatible API keeps and reads long messages, and presigns nothing
+        FunctionName.compat_api: {"s3:GetObject": {messages}, "s3:PutObject": {messages}},
         # staging copies an upload to staged/ and deletes it; only staging writes under staged/
         FunctionName.stage_file: {
             "s3:GetObject": {uploads, staged},
@@ -178,10 +180,10 @@ def test_cleanup_functions_own_the_data_the_api_hands_them_only_deletes(dev: Syn
         assert allowed["dynamodb:DeleteItem"] == allowed["dynamodb:BatchWriteItem"] == tables
         # only the sweep reads a whole table, and only the threads table
         assert allowed.get("dynamodb:Scan") == ({threads} if name is FunctionName.sweep_threads else None)
-    assert grants(dev, FunctionName.api)["lambda:InvokeFunction"] == {f"<{delete_threads}.Arn>"}
-    assert {name for name in ALL_FUNCTIONS if "lambda:InvokeFunction" in grants(dev, name)} == {
-        FunctionName.api
-    }
+    apis = {FunctionName.api, FunctionName.compat_api}
+    for name in apis:
+        assert grants(dev, name)["lambda:InvokeFunction"] == {f"<{delete_threads}.Arn>"}
+    assert {name for name in ALL_FUNCTIONS if "lambda:InvokeFunction" in grants(dev, name)} == apis
 
 
 def test_only_the_waits_and_who_answers_them_may_resume_a_waiting_run(dev: Synthesized) -> None:
@@ -190,11 +192,12 @@ def test_only_the_waits_and_who_answers_them_may_resume_a_waiting_run(dev: Synth
     resumers = {name for name in ALL_FUNCTIONS if "states:SendTaskSuccess" in grants(dev, name)}
     assert resumers == {
         FunctionName.api,
+        FunctionName.compat_api,
         FunctionName.wait_for_application,
         FunctionName.await_model,
         FunctionName.openai_webhook,
     }
-    for name in resumers - {FunctionName.api}:
+    for name in resumers - {FunctionName.api, FunctionName.compat_api}:
         [machine] = grants(dev, name)["states:SendTaskSuccess"]
         assert ":stateMachine:" in machine and "threadrunner-dev-run" in machine
 

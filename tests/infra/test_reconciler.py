@@ -112,10 +112,11 @@ def test_the_sweep_repairs_with_the_same_rights_and_describes_this_state_machine
         "states:StartExecution",
         "states:DescribeExecution",
     }
-    # Only the API, Finish run and the two repairers start runs.
+    # Only the two APIs, Finish run and the two repairers start runs.
     starters = {name for name in FunctionName if "states:StartExecution" in _grants(dev, name)}
     assert starters == {
         FunctionName.api,
+        FunctionName.compat_api,
         FunctionName.finish_run,
         FunctionName.reconcile_run,
         FunctionName.sweep_threads,

@@ -51,9 +51,10 @@ def test_only_preflights_the_docs_page_and_the_signed_webhooks_go_without_the_au
         "GET /v1/docs",
         "POST /v1/webhooks/openai",
     ]
-    # the webhooks to their own Lambda, everything else to the API's
+    # the webhooks and the Assistants-compatible API to their own Lambdas, everything else to the API's
     assert {route.key: route.function for route in ROUTES if route.function != "api"} == {
-        "POST /v1/webhooks/openai": "openai_webhook"
+        "POST /v1/webhooks/openai": "openai_webhook",
+        "ANY /compat/v1/{proxy+}": "compat_api",
     }
 
 
