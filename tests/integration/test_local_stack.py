@@ -246,10 +246,11 @@ def test_the_real_workflow_definition_is_loaded_with_every_function_arn(stack: L
 
     collect(json.loads(definition))
     # every step is wired in; tools are routed at run time (FunctionName.$), by Check run
-    # (the API, the cleanup functions, file staging, the reconciler, the webhooks and the event fan-out are
+    # (the APIs, the cleanup functions, file staging, the reconciler, the webhooks and the event fan-out are
     # not steps; Await model is one in webhook mode only, and this stack polls)
     not_steps = {
         "api",
+        "compat_api",
         "clean_up_thread",
         "delete_threads",
         "sweep_threads",
