@@ -17,11 +17,11 @@ from threadrunner.compat.threads_api import create as create_thread
 from threadrunner.compat.threads_api import get_thread
 from threadrunner.compat.wire import CreateMessage, CreateRun, CreateThreadAndRun, SubmitToolOutputs, parse
 from threadrunner.errors import NotFoundError
-from threadrunner.models.api import SubmitToolOutputsRequest, ToolOutputIn
+from threadrunner.models.api_runs import SubmitToolOutputsRequest, ToolOutputIn
 from threadrunner.models.records import ActionType, RunRecord, RunStatus, ToolCallRecord
 from threadrunner.services import actions, runs
 from threadrunner.services.context import ApiContext
-from threadrunner.stores.runs import ToolCallLedger
+from threadrunner.stores.tool_call_ledger import ToolCallLedger
 
 # threadrunner's statuses in the Assistants API's words (a cancel under way is "cancelling", below).
 _STATUS = {
