@@ -10,7 +10,7 @@ from pydantic import Field
 
 from threadrunner.models.deferred_model import DeferredModel
 from threadrunner.stores._dynamo import TransactItem, from_item, to_item, write_if
-from threadrunner.stores.conditions import Key
+from threadrunner.stores.thread_items import delete_prefixed
 
 SK_PREFIX = "compat_thread#"
 COMPAT_ASSISTANT = "compat"  # a facade thread's ThreadRecord.assistant: each run names its own assistant
@@ -78,10 +78,4 @@ class CompatThreadStore:
 
     def delete_all(self, user_id: str) -> None:
         """Every facade item of the user (threads' extras and assistants): deleting a user's data."""
-        response = self._table.query(
-            KeyConditionExpression=Key("user_id").eq(user_id) & Key("sk").begins_with("compat_"),
-            ProjectionExpression="user_id, sk",
-        )
-        with self._table.batch_writer() as batch:
-            for item in response["Items"]:
-                batch.delete_item(Key={"user_id": item["user_id"], "sk": item["sk"]})
+        delete_prefixed(self._table, user_id, "compat_")

@@ -97,42 +97,33 @@ class ModifyMetadata(_Body):
     metadata: Metadata | None = None
 
 
-class CreateRun(_Body):
+class _RunOptions(_Body):
+    """What a run takes, whether its thread exists or is made with it."""
+
     assistant_id: str
     model: str | None = None
     instructions: str | None = None
+    tools: list[Tool] | None = Field(default=None, max_length=128)
+    metadata: Metadata | None = None
+    temperature: float | None = Field(default=None, ge=0, le=2)
+    top_p: float | None = Field(default=None, ge=0, le=1)
+    stream: bool | None = None
+    max_prompt_tokens: int | None = Field(default=None, ge=256)
+    max_completion_tokens: int | None = Field(default=None, ge=16)
+    truncation_strategy: dict[str, Any] | None = None
+    tool_choice: str | dict[str, Any] | None = None
+    parallel_tool_calls: bool | None = None
+    response_format: Literal["auto"] | None = None
+
+
+class CreateRun(_RunOptions):
     additional_instructions: str | None = None
     additional_messages: list[CreateMessage] | None = Field(default=None, max_length=32)
-    tools: list[Tool] | None = Field(default=None, max_length=128)
-    metadata: Metadata | None = None
-    temperature: float | None = Field(default=None, ge=0, le=2)
-    top_p: float | None = Field(default=None, ge=0, le=1)
-    stream: bool | None = None
-    max_prompt_tokens: int | None = Field(default=None, ge=256)
-    max_completion_tokens: int | None = Field(default=None, ge=16)
-    truncation_strategy: dict[str, Any] | None = None
-    tool_choice: str | dict[str, Any] | None = None
-    parallel_tool_calls: bool | None = None
-    response_format: Literal["auto"] | None = None
 
 
-class CreateThreadAndRun(_Body):
-    assistant_id: str
+class CreateThreadAndRun(_RunOptions):
     thread: CreateThread | None = None
-    model: str | None = None
-    instructions: str | None = None
-    tools: list[Tool] | None = Field(default=None, max_length=128)
     tool_resources: dict[str, Any] | None = None
-    metadata: Metadata | None = None
-    temperature: float | None = Field(default=None, ge=0, le=2)
-    top_p: float | None = Field(default=None, ge=0, le=1)
-    stream: bool | None = None
-    max_prompt_tokens: int | None = Field(default=None, ge=256)
-    max_completion_tokens: int | None = Field(default=None, ge=16)
-    truncation_strategy: dict[str, Any] | None = None
-    tool_choice: str | dict[str, Any] | None = None
-    parallel_tool_calls: bool | None = None
-    response_format: Literal["auto"] | None = None
 
 
 class ToolOutput(_Body):

@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 from datetime import datetime, timedelta
+from typing import Any
 
 from threadrunner import clock
 from threadrunner.errors import NotFoundError
 from threadrunner.models.records import ThreadRecord
+from threadrunner.stores._dynamo import every_item
+from threadrunner.stores.conditions import Key
 
 
 def thread_key(user_id: str, thread_id: str) -> dict[str, str]:
@@ -29,3 +32,14 @@ def is_live(thread: ThreadRecord, now_epoch: int) -> bool:
 def expiry(now: datetime, ttl_days: int) -> int:
     """The TTL attribute's value for a thread active at ``now``."""
     return clock.epoch(now + timedelta(days=ttl_days))
+
+
+def delete_prefixed(table: Any, user_id: str, prefix: str) -> None:
+    """Every item of the user's whose sort key starts with ``prefix`` (deleting a user's data)."""
+    arguments = {
+        "KeyConditionExpression": Key("user_id").eq(user_id) & Key("sk").begins_with(prefix),
+        "ProjectionExpression": "user_id, sk",
+    }
+    with table.batch_writer() as batch:
+        for item in every_item(table.query, **arguments):
+            batch.delete_item(Key={"user_id": item["user_id"], "sk": item["sk"]})

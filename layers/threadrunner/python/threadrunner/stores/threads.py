@@ -12,7 +12,14 @@ from threadrunner.models.records import ThreadRecord
 from threadrunner.stores._dynamo import WRITE_RETRY, WriteRetry, every_item, from_item, to_item, write_if
 from threadrunner.stores.conditions import Attr, Key
 from threadrunner.stores.run_lock import RunLock
-from threadrunner.stores.thread_items import expiry, is_live, slot_key, thread_key, thread_not_found
+from threadrunner.stores.thread_items import (
+    delete_prefixed,
+    expiry,
+    is_live,
+    slot_key,
+    thread_key,
+    thread_not_found,
+)
 
 __all__ = ["ThreadStore", "slot_key", "thread_key"]
 
@@ -208,10 +215,4 @@ class ThreadStore(RunLock):
 
     def delete_slots(self, user_id: str) -> None:
         """The user's slots (the last of their items once their threads are gone)."""
-        response = self._table.query(
-            KeyConditionExpression=Key("user_id").eq(user_id) & Key("sk").begins_with("slot#"),
-            ProjectionExpression="user_id, sk",
-        )
-        with self._table.batch_writer() as batch:
-            for item in response["Items"]:
-                batch.delete_item(Key={"user_id": item["user_id"], "sk": item["sk"]})
+        delete_prefixed(self._table, user_id, "slot#")
