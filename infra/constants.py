@@ -35,6 +35,7 @@ OUTPUTS_PREFIX = "outputs/"
 UPLOADS_PREFIX = "uploads/"
 STAGED_PREFIX = "staged/"  # staged files' own bytes (threadrunner.models.records.STAGED_PREFIX)
 MESSAGES_PREFIX = "messages/"  # message bodies too large for DynamoDB (threadrunner.stores.messages)
+COMPAT_FILES_PREFIX = "compat/"  # uploads through the Assistants-compatible API (threadrunner.models.records)
 
 
 TOOL_CODE_FOLDER = "run_tool"  # every tool's Lambda runs functions/run_tool, once per registered tool
@@ -88,7 +89,7 @@ class FunctionName(StrEnum):
     @property
     def kind(self) -> FunctionKind:
         """What it traces and which dependency layers it gets (threadrunner.function_kinds)."""
-        if self is FunctionName.api:
+        if self in (FunctionName.api, FunctionName.compat_api):
             return FunctionKind.api
         if self in EVENT_FUNCTIONS:
             return FunctionKind.events

@@ -36,6 +36,7 @@ from local.execution_events import deliver_status_changes
 from local.http_api import HttpApi
 from local.lambdas import Invocation, LambdaDispatch
 from local.resources import create_tables
+from local.s3_copies import copies_send_events
 from local.s3_endpoint import S3Endpoint
 from local.trace import TraceStep, execution_trace
 from local.workflow_definition import render_definition
@@ -150,6 +151,11 @@ class LocalStack:
             undo.enter_context(mock_aws(config=MOTO_CONFIG))
             # Inside the mock: it stops before moto does, so no late request can reach AWS.
             undo.enter_context(self.s3_endpoint)
+            undo.enter_context(
+                copies_send_events(
+                    bucket=self.bucket, region=REGION, account=ACCOUNT, on_created=self._object_created
+                )
+            )
             os.environ["THREADRUNNER_S3_ENDPOINT_URL"] = self.s3_endpoint.url
             undo.enter_context(atomic_dynamodb())
             interpreter_log = logging.getLogger("moto.stepfunctions.parser.asl.component.eval_component")

@@ -8,8 +8,8 @@ from typing import Any
 from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
-from threadrunner.compat import assistants_api, runs_api, threads_api
-from threadrunner.compat.http import answer, body_of, create_resolver
+from threadrunner.compat import assistants_api, files_api, runs_api, threads_api
+from threadrunner.compat.http import answer, body_of, create_resolver, raw_body
 from threadrunner.http import callers
 from threadrunner.observability import logger, metrics, tracer
 from threadrunner.services.context import default_context
@@ -124,6 +124,34 @@ def list_run_steps(thread_id: str, run_id: str) -> Response[Any]:
 @app.get(f"{V1}/threads/<thread_id>/runs/<run_id>/steps/<step_id>")
 def retrieve_run_step(thread_id: str, run_id: str, step_id: str) -> Response[Any]:
     return answer(runs_api.retrieve_step(default_context(), _caller(), thread_id, run_id, step_id))
+
+
+@app.post(f"{V1}/files")
+def create_file() -> Response[Any]:
+    content_type = app.current_event.headers.get("content-type", "")
+    return answer(files_api.create(default_context(), _caller(), content_type, raw_body(app)))
+
+
+@app.get(f"{V1}/files")
+def list_files() -> Response[Any]:
+    return answer(files_api.list_page(default_context(), _caller(), _query()))
+
+
+@app.get(f"{V1}/files/<file_id>")
+def retrieve_file(file_id: str) -> Response[Any]:
+    return answer(files_api.retrieve(default_context(), _caller(), file_id))
+
+
+@app.delete(f"{V1}/files/<file_id>")
+def delete_file(file_id: str) -> Response[Any]:
+    return answer(files_api.delete(default_context(), _caller(), file_id))
+
+
+@app.get(f"{V1}/files/<file_id>/content")
+def file_content(file_id: str) -> Response[Any]:
+    data = files_api.content(default_context(), _caller(), file_id)
+    # As the Files API answers: bytes, whatever the file (the document says application/octet-stream).
+    return Response(status_code=200, content_type="application/octet-stream", body=data)
 
 
 @logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_HTTP, clear_state=True)

@@ -126,6 +126,7 @@ class Api(Construct):
         storage.grant_presign(self.function)
         # The Assistants-compatible API (threadrunner/compat) over the same stores and workflow.
         self.compat_function = functions.create(FunctionName.compat_api, environment=starts_runs)
+        storage.grant_compat_files(self.compat_function)
         for function in (self.function, self.compat_function):
             tables = (THREADS, RUNS, MESSAGES)
             storage.grant_tables(function, read=tables, write=tables)

@@ -80,7 +80,7 @@ def _cost_environment(config: EnvironmentConfig) -> dict[str, str]:
 
 
 def _timeout(name: LambdaName, config: EnvironmentConfig) -> Duration:
-    if name is FunctionName.api:
+    if name in (FunctionName.api, FunctionName.compat_api):
         return API_TIMEOUT
     if name is FunctionName.check_run:
         # Check run may poll inside one invocation for up to check_wait_seconds, then make one more call.

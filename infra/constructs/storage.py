@@ -10,7 +10,13 @@ from constructs import Construct
 from threadrunner.stores.tables import ALL_TABLES, IDEMPOTENCY, MESSAGES, RUNS, THREADS, TableSpec
 
 from infra.config import EnvironmentConfig
-from infra.constants import MESSAGES_PREFIX, OUTPUTS_PREFIX, STAGED_PREFIX, UPLOADS_PREFIX
+from infra.constants import (
+    COMPAT_FILES_PREFIX,
+    MESSAGES_PREFIX,
+    OUTPUTS_PREFIX,
+    STAGED_PREFIX,
+    UPLOADS_PREFIX,
+)
 
 # How the keys under each prefix are named: ids known only at run time, so grants end in "<prefix>*".
 OBJECT_KEYS = {
@@ -19,6 +25,8 @@ OBJECT_KEYS = {
     OUTPUTS_PREFIX: "Generated files are keyed outputs/<thread id>/<run id>/<name>, named at run time.",
     UPLOADS_PREFIX: "Uploads are keyed uploads/<user>/<file id>, a new key per file, known at run time.",
     STAGED_PREFIX: "Staged files are keyed staged/<user>/<file id>, a new key per file, known at run time.",
+    COMPAT_FILES_PREFIX: "Uploads through the Assistants-compatible API are keyed compat/<user>/<file id>, known "
+    "at run time.",
 }
 
 # Exact actions: what the stores call (TransactWriteItems is authorized per item as Put/Update/Delete/Check).
@@ -92,6 +100,13 @@ class Storage(Construct):
         self._grant_objects(grantee, ["s3:PutObject"], UPLOADS_PREFIX)
         self._grant_objects(grantee, ["s3:GetObject"], OUTPUTS_PREFIX)
 
+    def grant_compat_files(self, grantee: iam.IGrantable) -> None:
+        """The Assistants-compatible API: its users' uploads (kept, read, deleted), copied into uploads/ for
+        staging when a message attaches them, and the generated files it serves."""
+        self._grant_objects(grantee, ["s3:GetObject", "s3:PutObject", "s3:DeleteObject"], COMPAT_FILES_PREFIX)
+        self._grant_objects(grantee, ["s3:PutObject"], UPLOADS_PREFIX)
+        self._grant_objects(grantee, ["s3:GetObject"], OUTPUTS_PREFIX)
+
     def grant_stage_uploads(self, grantee: iam.IGrantable) -> None:
         """Copy each upload to its file's own key under staged/ (CopyObject: read the source, put the copy),
         then delete the upload; read the copy to check it and hand it upstream; delete a refused file's copy.
@@ -127,7 +142,7 @@ class Storage(Construct):
     def grant_cleanup(self, grantee: iam.IGrantable) -> None:
         """List and delete what a thread left in the bucket: message bodies and generated files (listed by
         prefix), and files' uploads and staged copies (deleted by key)."""
-        prefixes = [f"{MESSAGES_PREFIX}*", f"{OUTPUTS_PREFIX}*"]
+        prefixes = [f"{MESSAGES_PREFIX}*", f"{OUTPUTS_PREFIX}*", f"{COMPAT_FILES_PREFIX}*"]
         grantee.grant_principal.add_to_principal_policy(
             iam.PolicyStatement(
                 actions=["s3:ListBucket"],
@@ -136,7 +151,13 @@ class Storage(Construct):
             )
         )
         self._grant_objects(
-            grantee, ["s3:DeleteObject"], MESSAGES_PREFIX, OUTPUTS_PREFIX, UPLOADS_PREFIX, STAGED_PREFIX
+            grantee,
+            ["s3:DeleteObject"],
+            MESSAGES_PREFIX,
+            OUTPUTS_PREFIX,
+            UPLOADS_PREFIX,
+            STAGED_PREFIX,
+            COMPAT_FILES_PREFIX,
         )
 
     def _grant_objects(self, grantee: iam.IGrantable, actions: list[str], *prefixes: str) -> None:

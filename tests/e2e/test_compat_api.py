@@ -52,7 +52,10 @@ def sdk_for(local_stack: LocalStack, user: str) -> Iterator[OpenAI]:
             )
         )
 
-    http = openai.DefaultHttpxClient(event_hooks={"response": [record]})
+    # A request is read before it goes (a multipart upload streams), so that its body can be checked too.
+    http = openai.DefaultHttpxClient(
+        event_hooks={"request": [lambda request: request.read()], "response": [record]}
+    )
     with OpenAI(
         base_url=f"{local_stack.api_url}/compat/v1",
         api_key=issue_token(user),
@@ -227,3 +230,43 @@ def test_deleting_a_users_data_deletes_their_assistants_and_threads(
     assert sdk.beta.assistants.list().data == []
     with pytest.raises(openai.NotFoundError):
         sdk.beta.threads.retrieve(thread.id)
+
+
+CSV = b"region,amount\nnorth,120.5\nsouth,80\nnorth,30\n"
+
+
+def test_a_csv_is_analysed_by_the_code_interpreter_and_the_chart_downloaded(
+    sdk: OpenAI, upstream: EmulatorServer
+) -> None:
+    # Given a CSV uploaded as the Assistants API took files
+    uploaded = sdk.files.create(file=("sales.csv", CSV, "text/csv"), purpose="assistants")
+    assert (uploaded.filename, uploaded.bytes, uploaded.purpose) == ("sales.csv", len(CSV), "assistants")
+    assert uploaded.id in [file.id for file in sdk.files.list().data]
+    assert sdk.files.content(uploaded.id).read() == CSV
+    # and an assistant with the code interpreter
+    upstream.script(Plan.analyse_csv())
+    assistant = sdk.beta.assistants.create(
+        model="gpt-4.1-mini", instructions="Analyse.", tools=[{"type": "code_interpreter"}]
+    )
+    thread = sdk.beta.threads.create()
+    sdk.beta.threads.messages.create(
+        thread.id,
+        role="user",
+        content="Chart the sales by region.",
+        attachments=[{"file_id": uploaded.id, "tools": [{"type": "code_interpreter"}]}],
+    )
+    # When the run goes through
+    run = sdk.beta.threads.runs.create_and_poll(
+        thread_id=thread.id, assistant_id=assistant.id, poll_interval_ms=100
+    )
+    # Then the answer shows the chart, which downloads as a PNG
+    assert run.status == "completed", run
+    answer = sdk.beta.threads.messages.list(thread.id).data[0]
+    images = [part.image_file.file_id for part in answer.content if part.type == "image_file"]
+    assert len(images) == 1
+    assert sdk.files.content(images[0]).read().startswith(b"\x89PNG")
+    assert sdk.files.retrieve(images[0]).filename.endswith(".png")
+    # and the upload can be deleted
+    assert sdk.files.delete(uploaded.id).deleted is True
+    with pytest.raises(openai.NotFoundError):
+        sdk.files.retrieve(uploaded.id)

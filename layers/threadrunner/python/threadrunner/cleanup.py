@@ -24,7 +24,14 @@ from threadrunner.files.staging import FILE_ENGINES
 from threadrunner.files.thread_documents import remove_document, vector_stores
 from threadrunner.models.cleanup import DeleteThreadsRequest
 from threadrunner.models.deferred_model import DeferredModel
-from threadrunner.models.records import FilePurpose, FileRecord, PendingCleanup, RunRecord, ThreadRecord
+from threadrunner.models.records import (
+    COMPAT_FILES_PREFIX,
+    FilePurpose,
+    FileRecord,
+    PendingCleanup,
+    RunRecord,
+    ThreadRecord,
+)
 from threadrunner.settings import (
     CleanupSettings,
     cleanup_settings,
@@ -115,6 +122,8 @@ def delete_threads(request: DeleteThreadsRequest, ctx: CleanupContext) -> int:
         raise CleanupFailed(f"threads not cleaned yet: {', '.join(failed)}")
     if request.thread_ids is None:
         ctx.threads.delete_slots(request.user_id)
+        # Uploads through the Assistants-compatible API (their records went with the API's request).
+        ctx.blobs.delete_prefix(f"{COMPAT_FILES_PREFIX}{request.user_id}/")
         if ctx.usage is not None:
             ctx.usage.delete_all(request.user_id)
     return len(pending)

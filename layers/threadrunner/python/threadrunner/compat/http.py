@@ -3,6 +3,7 @@ error envelope (threadrunner's own errors translated once, here), and a 404 for 
 
 from __future__ import annotations
 
+import base64
 import json
 from typing import Any
 
@@ -34,6 +35,13 @@ def body_of(app: APIGatewayHttpResolver) -> Any:
         return json.loads(raw)
     except (ValueError, UnicodeDecodeError):
         raise CompatError(400, "We could not parse the JSON body of your request.") from None
+
+
+def raw_body(app: APIGatewayHttpResolver) -> bytes:
+    """The request's body as bytes (API Gateway hands a binary one over in base64)."""
+    event = app.current_event
+    body = event.body or ""
+    return base64.b64decode(body) if event.is_base64_encoded else body.encode()
 
 
 def create_resolver() -> APIGatewayHttpResolver:

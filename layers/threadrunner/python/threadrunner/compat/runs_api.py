@@ -5,24 +5,27 @@ Assistants shape. Its function tools are client tools: the run goes ``requires_a
 
 from __future__ import annotations
 
+import time
 from collections.abc import Mapping
 from typing import Any
 
 from threadrunner import clock
 from threadrunner.compat import ids
 from threadrunner.compat.assistant_store import CompatAssistant
-from threadrunner.compat.errors import invalid, not_found
+from threadrunner.compat.errors import CompatError, invalid, not_found
 from threadrunner.compat.pages import page
 from threadrunner.compat.threads_api import create as create_thread
 from threadrunner.compat.threads_api import get_thread
 from threadrunner.compat.wire import CreateMessage, CreateRun, CreateThreadAndRun, SubmitToolOutputs, parse
 from threadrunner.errors import NotFoundError
 from threadrunner.models.api_runs import SubmitToolOutputsRequest, ToolOutputIn
-from threadrunner.models.records import ActionType, RunRecord, RunStatus, ToolCallRecord
+from threadrunner.models.records import ActionType, FileStatus, RunRecord, RunStatus, ToolCallRecord
 from threadrunner.services import actions, runs
 from threadrunner.services.context import ApiContext
+from threadrunner.services.files import files_for_run
 from threadrunner.stores.tool_call_ledger import ToolCallLedger
 
+STAGING_WAIT_SECONDS = 15
 # threadrunner's statuses in the Assistants API's words (a cancel under way is "cancelling", below).
 _STATUS = {
     RunStatus.queued: "queued",
@@ -265,8 +268,12 @@ def _start(
     run = runs.new_run(
         ctx, thread, assistant=assistant.id, model=body.model or assistant.model, message=joined
     )
+    file_ids = [file_id for waiting in extras.waiting for file_id in waiting.file_ids]
+    if file_ids:
+        _wait_until_staged(ctx, user_id, file_ids)
     run = run.model_copy(
         update={
+            "file_ids": files_for_run(ctx, user_id, thread, file_ids),
             "instructions": body.instructions,
             "additional_instructions": body.additional_instructions,
             "metadata": body.metadata or {},
@@ -275,6 +282,23 @@ def _start(
     also = [ctx.compat_threads.take_waiting(extras)] if extras.waiting else []
     started, _ = runs.start_run(ctx, thread, run, enqueue=False, also=also)
     return run_resource(ctx, started)
+
+
+def _wait_until_staged(ctx: ApiContext, user_id: str, file_ids: list[str]) -> None:
+    """The attachments' staging (S3 -> stage_file -> the engine's Files API) takes seconds: the run waits for
+    it, up to STAGING_WAIT_SECONDS (the Lambda's own timeout is 25 s)."""
+    deadline = time.monotonic() + STAGING_WAIT_SECONDS
+    while True:
+        records = [ctx.files.get(user_id, file_id) for file_id in file_ids]
+        if failed := [record for record in records if record.status is FileStatus.failed]:
+            raise invalid(
+                f"The file {failed[0].filename} could not be read: {failed[0].reason}", "attachments"
+            )
+        if all(record.status is FileStatus.ready for record in records) or time.monotonic() > deadline:
+            break
+        time.sleep(0.25)
+    if not all(record.status is FileStatus.ready for record in records):
+        raise CompatError(409, "The attached files are still being processed; try again in a moment.")
 
 
 def _check_run_options(stream: bool | None, tools: Any) -> None:

@@ -22,6 +22,9 @@ class WaitingMessage(DeferredModel):
     created_at: int
     text: str
     metadata: dict[str, str] = Field(default_factory=dict)
+    # its attachments for the code interpreter: the facade's file ids, and the thread's files they became
+    attachments: list[str] = Field(default_factory=list)
+    file_ids: list[str] = Field(default_factory=list)
 
 
 class CompatThread(DeferredModel):
@@ -39,6 +42,11 @@ def compat_key(user_id: str, thread_id: str) -> dict[str, str]:
 class CompatThreadStore:
     def __init__(self, table: Any) -> None:
         self._table = table
+
+    @property
+    def table(self) -> Any:
+        """The threads table, where the compatible API keeps its items (assistants, files, threads' extras)."""
+        return self._table
 
     def get(self, user_id: str, thread_id: str) -> CompatThread:
         item = self._table.get_item(Key=compat_key(user_id, thread_id), ConsistentRead=True).get("Item")

@@ -8,13 +8,13 @@ from collections.abc import Mapping
 from typing import Any
 
 from threadrunner import clock
-from threadrunner.compat import ids
+from threadrunner.compat import files_api, ids
 from threadrunner.compat.errors import invalid, not_found
 from threadrunner.compat.pages import page
 from threadrunner.compat.thread_store import COMPAT_ASSISTANT, MAX_WAITING, CompatThread, WaitingMessage
 from threadrunner.compat.wire import CreateMessage, CreateThread, ModifyThread, parse
 from threadrunner.errors import NotFoundError
-from threadrunner.models.records import MessageRecord, MessageRole, ThreadRecord
+from threadrunner.models.records import MessageRecord, MessageRole, RunRecord, ThreadRecord
 from threadrunner.services import threads as thread_service
 from threadrunner.services.context import ApiContext
 
@@ -24,8 +24,13 @@ _LOG_PAGE = 100
 def create(ctx: ApiContext, user_id: str, data: Any) -> dict[str, Any]:
     body = parse(CreateThread, data)
     _no_tool_resources(body.tool_resources)
-    messages = [_waiting(message, f"messages[{index}]") for index, message in enumerate(body.messages or [])]
+    given = body.messages or []
+    messages = [_waiting(message, f"messages[{index}]") for index, message in enumerate(given)]
     thread = new_thread(ctx, user_id)
+    messages = [
+        _with_files(ctx, thread, waiting, message, f"messages[{index}]")
+        for index, (waiting, message) in enumerate(zip(messages, given, strict=True))
+    ]
     extras = CompatThread(
         user_id=user_id, thread_id=thread.id, metadata=body.metadata or {}, waiting=messages
     )
@@ -76,7 +81,7 @@ def create_message(ctx: ApiContext, user_id: str, facade_id: str, data: Any) -> 
     body = parse(CreateMessage, data)
     if thread.active_run_id:
         raise invalid(f"Can't add messages to {facade_id} while a run {thread.active_run_id} is active.")
-    message = _waiting(body, "")
+    message = _with_files(ctx, thread, _waiting(body, ""), body, "")
     for _ in range(3):
         extras = ctx.compat_threads.get(user_id, thread.id)
         if len(extras.waiting) >= MAX_WAITING:
@@ -106,13 +111,13 @@ def retrieve_message(ctx: ApiContext, user_id: str, facade_id: str, message_id: 
 def all_messages(ctx: ApiContext, thread: ThreadRecord) -> list[dict[str, Any]]:
     """The thread's messages oldest first: its log (without tool entries), then those waiting for a run."""
     facade_id = ids.thread_out(thread.id)
-    assistants = {run.id: run.assistant for run in ctx.runs.list_for_thread(thread.id)}
+    runs = {run.id: run for run in ctx.runs.list_for_thread(thread.id)}
     resources = []
     after = None
     while True:
         entries, more = ctx.messages.page(thread.id, limit=_LOG_PAGE, after=after)
         resources += [
-            log_resource(entry, facade_id, assistants.get(entry.run_id))
+            log_resource(entry, facade_id, runs.get(entry.run_id))
             for entry in entries
             if entry.role in (MessageRole.user, MessageRole.assistant)
         ]
@@ -144,9 +149,18 @@ def thread_resource(thread: ThreadRecord, extras: CompatThread) -> dict[str, Any
     }
 
 
-def log_resource(entry: MessageRecord, facade_thread_id: str, assistant: str | None) -> dict[str, Any]:
+def log_resource(entry: MessageRecord, facade_thread_id: str, run: RunRecord | None) -> dict[str, Any]:
+    """A log entry as a message; an answer shows the images its run generated (``image_file``, downloadable
+    with ``files.content``)."""
     created = clock.epoch(entry.created_at)
     is_answer = entry.role is MessageRole.assistant
+    images = []
+    if is_answer and run is not None:
+        images = [
+            files_api.output_id(run, index)
+            for index, output in enumerate(run.output_files)
+            if output.content_type.startswith("image/")
+        ]
     return _message(
         ids.message_out(entry.message_id),
         facade_thread_id,
@@ -154,7 +168,8 @@ def log_resource(entry: MessageRecord, facade_thread_id: str, assistant: str | N
         text=entry.content or "",
         created_at=created,
         run_id=entry.run_id,
-        assistant_id=assistant if is_answer else None,
+        assistant_id=run.assistant if is_answer and run is not None else None,
+        images=images,
     )
 
 
@@ -166,6 +181,9 @@ def waiting_resource(message: WaitingMessage, facade_thread_id: str) -> dict[str
         text=message.text,
         created_at=message.created_at,
         metadata=message.metadata,
+        attachments=[
+            {"file_id": file_id, "tools": [{"type": "code_interpreter"}]} for file_id in message.attachments
+        ],
     )
 
 
@@ -179,7 +197,14 @@ def _message(
     run_id: str | None = None,
     assistant_id: str | None = None,
     metadata: dict[str, str] | None = None,
+    attachments: list[dict[str, Any]] | None = None,
+    images: list[str] | None = None,
 ) -> dict[str, Any]:
+    content: list[dict[str, Any]] = [
+        {"type": "image_file", "image_file": {"file_id": file_id, "detail": "auto"}}
+        for file_id in images or []
+    ]
+    content.append({"type": "text", "text": {"value": text, "annotations": []}})
     return {
         "id": message_id,
         "object": "thread.message",
@@ -190,10 +215,10 @@ def _message(
         "completed_at": created_at,
         "incomplete_at": None,
         "role": role,
-        "content": [{"type": "text", "text": {"value": text, "annotations": []}}],
+        "content": content,
         "assistant_id": assistant_id,
         "run_id": run_id,
-        "attachments": [],
+        "attachments": attachments or [],
         "metadata": metadata or {},
     }
 
@@ -202,8 +227,13 @@ def _waiting(message: CreateMessage, where: str) -> WaitingMessage:
     prefix = f"{where}." if where else ""
     if message.role != "user":
         raise invalid("Only user messages can be added to a thread here.", f"{prefix}role")
-    if message.attachments:
-        raise invalid("Attachments are not supported by this API yet.", f"{prefix}attachments")
+    for index, attachment in enumerate(message.attachments or []):
+        for number, tool in enumerate(attachment.tools):
+            if tool.get("type") != "code_interpreter":
+                where = f"{prefix}attachments[{index}].tools[{number}].type"
+                raise invalid(
+                    "Only the code_interpreter reads attachments here (file_search is not supported).", where
+                )
     if not isinstance(message.content, str) and any(part.get("type") != "text" for part in message.content):
         raise invalid("Only text content is supported by this API.", f"{prefix}content")
     text = message.text()
@@ -215,6 +245,26 @@ def _waiting(message: CreateMessage, where: str) -> WaitingMessage:
         text=text,
         metadata=message.metadata or {},
     )
+
+
+def _with_files(
+    ctx: ApiContext, thread: ThreadRecord, waiting: WaitingMessage, message: CreateMessage, where: str
+) -> WaitingMessage:
+    """The message with its attachments made the thread's files (staged for the code interpreter)."""
+    prefix = f"{where}." if where else ""
+    attachments = message.attachments or []
+    file_ids = [
+        files_api.stage_for_thread(
+            ctx,
+            thread.user_id,
+            thread.id,
+            thread.engine,
+            attachment.file_id,
+            f"{prefix}attachments[{index}].file_id",
+        )
+        for index, attachment in enumerate(attachments)
+    ]
+    return waiting.model_copy(update={"attachments": [a.file_id for a in attachments], "file_ids": file_ids})
 
 
 def _no_tool_resources(resources: dict[str, Any] | None) -> None:

@@ -339,6 +339,8 @@ class FilePurpose(StrEnum):
 
 # Where a presigned POST puts an upload (its exact key only): a hand-over to staging, deleted once copied.
 UPLOADS_PREFIX = "uploads/"
+# Uploads through the Assistants-compatible API: compat/<user>/<file id> (threadrunner/compat/files_api.py).
+COMPAT_FILES_PREFIX = "compat/"
 # A staged file's bytes: stage_file's copy of the upload it checked, made once. No presigned POST can write
 # here, so replaying one (within its expiry) cannot change a file once it is staged.
 STAGED_PREFIX = "staged/"

@@ -67,18 +67,20 @@ class ApiContext:
     # The Assistants-compatible API's own items (threadrunner/compat): users' assistants, threads' extras.
     compat_assistants: CompatAssistantStore
     compat_threads: CompatThreadStore
+    blobs: BlobStore  # the bucket (the compatible API's uploads and downloads)
 
 
 @cache
 def default_context() -> ApiContext:
     storage = storage_settings()
     threads_table = aws.table(storage.threads_table)
+    blobs = BlobStore(aws.client("s3"), storage.bucket)
     return ApiContext(
         threads=ThreadStore(threads_table),
         runs=RunStore(aws.table(storage.runs_table)),
         messages=MessageStore(
             aws.table(storage.messages_table),
-            BlobStore(aws.client("s3"), storage.bucket),
+            blobs,
             inline_bytes=storage.message_inline_bytes,
         ),
         cleanups=CleanupLedger(threads_table),
@@ -105,4 +107,5 @@ def default_context() -> ApiContext:
         rate_limits=RateLimitStore(threads_table),
         compat_assistants=CompatAssistantStore(threads_table),
         compat_threads=CompatThreadStore(threads_table),
+        blobs=blobs,
     )

@@ -35,6 +35,12 @@ class BlobStore:
         except self._s3.exceptions.NoSuchKey:
             return None
 
+    def put_bytes(self, key: str, data: bytes, content_type: str) -> None:
+        self._s3.put_object(Bucket=self._bucket, Key=key, Body=data, ContentType=content_type)
+
+    def get_bytes(self, key: str) -> bytes:
+        return bytes(self._s3.get_object(Bucket=self._bucket, Key=key)["Body"].read())
+
     def open(self, key: str) -> BinaryIO:
         """A streaming read of the whole object."""
         body: BinaryIO = self._s3.get_object(Bucket=self._bucket, Key=key)["Body"]
