@@ -150,6 +150,20 @@ def test_a_thread_is_reused_across_runs_and_another_users_ids_are_not_found(
         bob_sdk.beta.assistants.retrieve(assistant.id)
     with pytest.raises(openai.NotFoundError):
         bob_sdk.beta.threads.runs.retrieve(first.id, thread_id=thread.id)
+    uploaded = sdk.files.create(file=("notes.txt", b"alice's notes", "text/plain"), purpose="assistants")
+    with pytest.raises(openai.NotFoundError):
+        bob_sdk.files.retrieve(uploaded.id)
+    with pytest.raises(openai.NotFoundError):
+        bob_sdk.files.content(uploaded.id)
+    bobs_thread = bob_sdk.beta.threads.create()
+    with pytest.raises(openai.NotFoundError) as not_bobs:
+        bob_sdk.beta.threads.messages.create(
+            bobs_thread.id,
+            role="user",
+            content="read this",
+            attachments=[{"file_id": uploaded.id, "tools": [{"type": "code_interpreter"}]}],
+        )
+    assert not_bobs.value.body["param"] == "attachments[0].file_id"  # type: ignore[index]
 
 
 def test_bad_input_is_refused_as_the_assistants_api_did(sdk: OpenAI, upstream: EmulatorServer) -> None:

@@ -130,7 +130,11 @@ def test_each_function_touches_only_the_bucket_prefixes_it_needs(dev: Synthesize
     bucket = logical_id(dev, dev.stack.storage.bucket)
     outputs, messages = f"<{bucket}.Arn>/outputs/*", f"<{bucket}.Arn>/messages/*"
     uploads, staged = f"<{bucket}.Arn>/uploads/*", f"<{bucket}.Arn>/staged/*"
-    cleanup = {"s3:ListBucket": {f"<{bucket}.Arn>"}, "s3:DeleteObject": {outputs, messages, uploads, staged}}
+    compat = f"<{bucket}.Arn>/compat/*"  # uploads through the Assistants-compatible API
+    cleanup = {
+        "s3:ListBucket": {f"<{bucket}.Arn>"},
+        "s3:DeleteObject": {outputs, messages, uploads, staged, compat},
+    }
     expected = {
         FunctionName.collect_outputs: {"s3:PutObject": {outputs}, "s3:AbortMultipartUpload": {outputs}},
         FunctionName.finish_run: {"s3:PutObject": {messages}},
@@ -142,8 +146,13 @@ def test_each_function_touches_only_the_bucket_prefixes_it_needs(dev: Synthesize
         **{name: {"s3:PutObject": {messages}} for name in TOOL_FUNCTIONS},
         # presigned POSTs into uploads/ and GETs of generated files act with the API's rights
         FunctionName.api: {"s3:GetObject": {messages, outputs}, "s3:PutObject": {messages, uploads}},
-        # the Assistants-compatible API keeps and reads long messages, and presigns nothing
-        FunctionName.compat_api: {"s3:GetObject": {messages}, "s3:PutObject": {messages}},
+        # the Assistants-compatible API keeps its uploads, copies an attached one into uploads/ for staging,
+        # serves generated files, and presigns nothing
+        FunctionName.compat_api: {
+            "s3:GetObject": {messages, compat, outputs},
+            "s3:PutObject": {messages, compat, uploads},
+            "s3:DeleteObject": {compat},
+        },
         # staging copies an upload to staged/ and deletes it; only staging writes under staged/
         FunctionName.stage_file: {
             "s3:GetObject": {uploads, staged},
