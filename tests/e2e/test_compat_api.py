@@ -284,3 +284,30 @@ def test_a_csv_is_analysed_by_the_code_interpreter_and_the_chart_downloaded(
     assert sdk.files.delete(uploaded.id).deleted is True
     with pytest.raises(openai.NotFoundError):
         sdk.files.retrieve(uploaded.id)
+
+
+def test_a_runs_own_tools_replace_its_assistants(sdk: OpenAI, upstream: EmulatorServer) -> None:
+    # Given an assistant without tools, and a run given the weather tool
+    upstream.script(Plan.tool_calls([("get_weather", {"city": "Rome"})]), Plan.message("Warm in Rome."))
+    assistant = sdk.beta.assistants.create(model="gpt-4.1-mini", instructions="Help.")
+    run = sdk.beta.threads.create_and_run_poll(
+        assistant_id=assistant.id,
+        thread={"messages": [{"role": "user", "content": "Weather in Rome?"}]},
+        tools=[WEATHER],  # type: ignore[list-item]
+        poll_interval_ms=100,
+    )
+    # Then the model was offered it, and its call waits for the application
+    assert run.status == "requires_action" and run.required_action is not None
+    assert [tool.type for tool in run.tools] == ["function"]
+    creates = [e for e in upstream.exchanges if e.method == "POST" and e.path == "/v1/responses"]
+    assert [tool["name"] for tool in creates[-1].request_json["tools"] if tool["type"] == "function"] == [
+        "get_weather"
+    ]
+    [call] = run.required_action.submit_tool_outputs.tool_calls
+    done = sdk.beta.threads.runs.submit_tool_outputs_and_poll(
+        run_id=run.id,
+        thread_id=run.thread_id,
+        tool_outputs=[{"tool_call_id": call.id, "output": "warm"}],
+        poll_interval_ms=100,
+    )
+    assert done.status == "completed"

@@ -7,6 +7,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from threadrunner.assistant_definitions import AssistantConfig, load_assistant
+from threadrunner.models.records import RunRecord
 
 COMPAT_PREFIX = "asst_"  # never a YAML assistant's name (lower-case letters, digits and dashes)
 COMPAT_METRIC_NAME = "compat"  # one metrics dimension value for every user's own assistants
@@ -21,6 +22,19 @@ def assistant_for(name: str, user_id: str, assistants_dir: Path) -> AssistantCon
 
         return CompatAssistantStore(aws.table(storage_settings().threads_table)).get(user_id, name).config()
     return load_assistant(assistants_dir, name)
+
+
+def assistant_for_run(run: RunRecord, assistants_dir: Path) -> AssistantConfig:
+    """The run's assistant, with the run's own tools when it was given some (the compatible API's runs)."""
+    if run.tools is None:
+        return assistant_for(run.assistant, run.user_id, assistants_dir)
+    from threadrunner import aws
+    from threadrunner.compat.assistant_store import CompatAssistantStore
+    from threadrunner.compat.wire import Tool
+    from threadrunner.settings import storage_settings
+
+    own = CompatAssistantStore(aws.table(storage_settings().threads_table)).get(run.user_id, run.assistant)
+    return own.model_copy(update={"tools": [Tool.model_validate(tool) for tool in run.tools]}).config()
 
 
 def metric_name(name: str) -> str:

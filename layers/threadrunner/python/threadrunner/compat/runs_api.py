@@ -11,7 +11,7 @@ from typing import Any
 
 from threadrunner import clock
 from threadrunner.compat import ids
-from threadrunner.compat.assistant_store import CompatAssistant
+from threadrunner.compat.assistant_store import CompatAssistant, check_tools
 from threadrunner.compat.errors import CompatError, invalid, not_found
 from threadrunner.compat.pages import page
 from threadrunner.compat.threads_api import create as create_thread
@@ -46,7 +46,9 @@ def create(ctx: ApiContext, user_id: str, facade_thread_id: str, data: Any) -> d
 
 def create_thread_and_run(ctx: ApiContext, user_id: str, data: Any) -> dict[str, Any]:
     body = parse(CreateThreadAndRun, data)
-    _check_run_options(body.stream, body.tools)
+    _check_run_options(body.stream)
+    if body.tools is not None:
+        check_tools(body.tools, ctx.run_settings.engine)
     ctx.compat_assistants.get(user_id, body.assistant_id, param="assistant_id")  # before the thread is made
     thread = create_thread(ctx, user_id, body.thread.model_dump(exclude_unset=True) if body.thread else {})
     options = CreateRun.model_validate(
@@ -80,7 +82,7 @@ def submit_tool_outputs(
 ) -> dict[str, Any]:
     run = _run(ctx, user_id, facade_thread_id, run_id)
     body = parse(SubmitToolOutputs, data)
-    _check_run_options(body.stream, None)
+    _check_run_options(body.stream)
     action = run.required_action
     if run.status is not RunStatus.requires_action or action is None or action.answered_at is not None:
         raise invalid(f"Runs in status '{run_resource(ctx, run)['status']}' do not accept tool outputs.")
@@ -150,7 +152,11 @@ def run_resource(ctx: ApiContext, run: RunRecord) -> dict[str, Any]:
         "incomplete_details": None,
         "model": run.model,
         "instructions": run.instructions or (assistant.instructions if assistant else None) or "",
-        "tools": [tool.resource() for tool in assistant.tools] if assistant else [],
+        "tools": run.tools
+        if run.tools is not None
+        else [tool.resource() for tool in assistant.tools]
+        if assistant
+        else [],
         "metadata": run.metadata,
         "usage": {
             "prompt_tokens": usage.prompt_tokens,
@@ -252,7 +258,9 @@ def _answer_id(run: RunRecord) -> str:
 def _start(
     ctx: ApiContext, user_id: str, thread_id: str, body: CreateRun, additional: list[CreateMessage]
 ) -> dict[str, Any]:
-    _check_run_options(body.stream, body.tools)
+    _check_run_options(body.stream)
+    if body.tools is not None:
+        check_tools(body.tools, ctx.run_settings.engine)
     assistant = ctx.compat_assistants.get(user_id, body.assistant_id, param="assistant_id")
     thread = ctx.threads.get(user_id, thread_id)
     extras = ctx.compat_threads.get(user_id, thread_id)
@@ -277,6 +285,7 @@ def _start(
             "instructions": body.instructions,
             "additional_instructions": body.additional_instructions,
             "metadata": body.metadata or {},
+            "tools": None if body.tools is None else [tool.resource() for tool in body.tools],
         }
     )
     also = [ctx.compat_threads.take_waiting(extras)] if extras.waiting else []
@@ -301,11 +310,11 @@ def _wait_until_staged(ctx: ApiContext, user_id: str, file_ids: list[str]) -> No
         raise CompatError(409, "The attached files are still being processed; try again in a moment.")
 
 
-def _check_run_options(stream: bool | None, tools: Any) -> None:
+def _check_run_options(stream: bool | None) -> None:
     if stream:
-        raise invalid("Streaming is not supported by this API yet: poll the run (create_and_poll).", "stream")
-    if tools is not None:
-        raise invalid("A run's own tools are not supported by this API yet: update the assistant.", "tools")
+        raise invalid(
+            "This deployment does not stream (API Gateway HTTP APIs cannot): poll the run.", "stream"
+        )
 
 
 def _run(ctx: ApiContext, user_id: str, facade_thread_id: str, run_id: str) -> RunRecord:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 from enum import StrEnum
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import ConfigDict, Field
 
@@ -240,6 +240,9 @@ class RunRecord(Record):
     instructions: str | None = None
     additional_instructions: str | None = None
     metadata: dict[str, str] = Field(default_factory=dict)
+    tools: list[dict[str, Any]] | None = (
+        None  # the run's own tools (Assistants shape), instead of its assistant's
+    )
     # The sources the finished answer cites (Check run keeps them with the answer).
     citations: list[Citation] = Field(default_factory=list)
     # What the run went without, e.g. "file_search" on a fallback engine that has no retrieval store.

@@ -8,7 +8,7 @@ import logging
 from collections.abc import Callable
 
 from threadrunner import clock
-from threadrunner.assistant_catalog import assistant_for
+from threadrunner.assistant_catalog import assistant_for_run
 from threadrunner.assistant_definitions import AssistantConfig
 from threadrunner.engines.base import AssistantDefinition, HostedTools, RunFile, RunRequest
 from threadrunner.errors import UpstreamOutcomeUnknown
@@ -35,7 +35,7 @@ def run_model(run: RunRecord, ctx: StepContext) -> str:
 
 
 def run_request(run: RunRecord, upstream_thread_id: str, ctx: StepContext) -> RunRequest:
-    assistant = assistant_for(run.assistant, run.user_id, ctx.tool_settings.assistants_dir)
+    assistant = assistant_for_run(run, ctx.tool_settings.assistants_dir)
     # A run's own instructions (the Assistants-compatible API) replace the assistant's, or add to them.
     instructions = (run.instructions or assistant.instructions).rstrip()
     if run.additional_instructions:

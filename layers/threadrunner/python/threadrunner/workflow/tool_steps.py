@@ -8,7 +8,7 @@ from datetime import datetime
 from typing import Any
 
 from threadrunner import clock
-from threadrunner.assistant_catalog import assistant_for
+from threadrunner.assistant_catalog import assistant_for, assistant_for_run
 from threadrunner.assistant_definitions import AssistantConfig
 from threadrunner.engines.base import ToolOutput, UpstreamRun, UpstreamToolCall
 from threadrunner.hosted_tools import RUNS_ON_MCP
@@ -35,7 +35,7 @@ def record_tool_calls(run: RunRecord, upstream: UpstreamRun, ctx: StepContext) -
     (unknown tool, not this assistant's, no Lambda deployed), straight to an error output for the model.
     A client tool's call goes to neither: the application answers it (Wait for the application). A call
     that needs approval goes to its Lambda too, and runs there once approved (denied: it has its output)."""
-    assistant = assistant_for(run.assistant, run.user_id, ctx.tool_settings.assistants_dir)
+    assistant = assistant_for_run(run, ctx.tool_settings.assistants_dir)
     known = {summary.call_id for summary in run.tool_calls}
     pending = []
     created: list[tuple[RunEventType, dict[str, Any], str]] = []
