@@ -10,6 +10,7 @@ from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from threadrunner.compat import assistants_api, files_api, runs_api, threads_api
 from threadrunner.compat.http import answer, body_of, create_resolver, raw_body
+from threadrunner.compat.streams import EventStream
 from threadrunner.http import callers
 from threadrunner.observability import logger, metrics, tracer
 from threadrunner.services.context import default_context
@@ -20,6 +21,13 @@ V1 = "/compat/v1"
 
 def _caller() -> str:
     return callers.caller(app.current_event.request_context.authorizer.jwt_claim or {})
+
+
+def _run_answer(result: dict[str, Any] | EventStream) -> Response[Any]:
+    """A run as JSON, or its events (``stream: true``)."""
+    if isinstance(result, EventStream):
+        return Response(status_code=200, content_type="text/event-stream", body=result.text)
+    return answer(result)
 
 
 def _query() -> dict[str, str]:
@@ -58,7 +66,7 @@ def create_thread() -> Response[Any]:
 
 @app.post(f"{V1}/threads/runs")
 def create_thread_and_run() -> Response[Any]:
-    return answer(runs_api.create_thread_and_run(default_context(), _caller(), body_of(app)))
+    return _run_answer(runs_api.create_thread_and_run(default_context(), _caller(), body_of(app)))
 
 
 @app.get(f"{V1}/threads/<thread_id>")
@@ -93,7 +101,7 @@ def retrieve_message(thread_id: str, message_id: str) -> Response[Any]:
 
 @app.post(f"{V1}/threads/<thread_id>/runs")
 def create_run(thread_id: str) -> Response[Any]:
-    return answer(runs_api.create(default_context(), _caller(), thread_id, body_of(app)))
+    return _run_answer(runs_api.create(default_context(), _caller(), thread_id, body_of(app)))
 
 
 @app.get(f"{V1}/threads/<thread_id>/runs")
@@ -113,7 +121,9 @@ def cancel_run(thread_id: str, run_id: str) -> Response[Any]:
 
 @app.post(f"{V1}/threads/<thread_id>/runs/<run_id>/submit_tool_outputs")
 def submit_tool_outputs(thread_id: str, run_id: str) -> Response[Any]:
-    return answer(runs_api.submit_tool_outputs(default_context(), _caller(), thread_id, run_id, body_of(app)))
+    return _run_answer(
+        runs_api.submit_tool_outputs(default_context(), _caller(), thread_id, run_id, body_of(app))
+    )
 
 
 @app.get(f"{V1}/threads/<thread_id>/runs/<run_id>/steps")

@@ -311,3 +311,25 @@ def test_a_runs_own_tools_replace_its_assistants(sdk: OpenAI, upstream: Emulator
         poll_interval_ms=100,
     )
     assert done.status == "completed"
+
+
+def test_a_streamed_run_stops_for_tool_outputs_and_streams_its_answer(
+    sdk: OpenAI, upstream: EmulatorServer
+) -> None:
+    upstream.script(Plan.tool_calls([("get_weather", {"city": "Paris"})]), Plan.message("Sunny in Paris."))
+    assistant = sdk.beta.assistants.create(model="gpt-4.1-mini", instructions="Help.", tools=[WEATHER])  # type: ignore[list-item]
+    thread = sdk.beta.threads.create(messages=[{"role": "user", "content": "Weather in Paris?"}])
+    # When the run is streamed (the SDK's helper), Then it stops where the application's tool must answer
+    with sdk.beta.threads.runs.stream(thread_id=thread.id, assistant_id=assistant.id) as stream:
+        stream.until_done()
+        run = stream.current_run
+    assert run is not None and run.status == "requires_action" and run.required_action is not None
+    [call] = run.required_action.submit_tool_outputs.tool_calls
+    # When the outputs go back streamed, Then the answer's text comes as deltas and the run ends completed
+    with sdk.beta.threads.runs.submit_tool_outputs_stream(
+        run_id=run.id, thread_id=thread.id, tool_outputs=[{"tool_call_id": call.id, "output": "sunny"}]
+    ) as stream:
+        text = "".join(stream.text_deltas)
+        ended = stream.current_run
+    assert text == "Sunny in Paris."
+    assert ended is not None and ended.status == "completed"

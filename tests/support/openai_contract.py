@@ -163,9 +163,18 @@ def server_sent_events(body: bytes) -> list[tuple[str | None, str]]:
 def stream_event_problems(exchange: Exchange) -> list[str]:
     """Each event of a streamed answer against its schema in the document (see the module docstring)."""
     chat = exchange.path.endswith("/chat/completions")
+    events = server_sent_events(exchange.response_body)
+    if exchange.path.startswith("/v1/threads"):  # an Assistants stream: each event is its name and data
+        assistants = _stream_validator("AssistantStreamEvent")
+        return [
+            f"event {index} ({name}) at {_where(error)}: {_reason(error)}"
+            for index, (name, data) in enumerate(events)
+            for error in assistants.iter_errors(
+                {"event": name, "data": data if data == "[DONE]" else json.loads(data)}
+            )
+        ]
     validator = _stream_validator("CreateChatCompletionStreamResponse" if chat else "ResponseStreamEvent")
     problems = []
-    events = server_sent_events(exchange.response_body)
     for index, (name, data) in enumerate(events):
         if chat and data == "[DONE]":
             if index != len(events) - 1:

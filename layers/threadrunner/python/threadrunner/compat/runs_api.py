@@ -14,6 +14,7 @@ from threadrunner.compat import ids
 from threadrunner.compat.assistant_store import CompatAssistant, check_tools
 from threadrunner.compat.errors import CompatError, invalid, not_found
 from threadrunner.compat.pages import page
+from threadrunner.compat.streams import EventStream, run_stream
 from threadrunner.compat.threads_api import create as create_thread
 from threadrunner.compat.threads_api import get_thread
 from threadrunner.compat.wire import CreateMessage, CreateRun, CreateThreadAndRun, SubmitToolOutputs, parse
@@ -38,15 +39,14 @@ _STATUS = {
 }
 
 
-def create(ctx: ApiContext, user_id: str, facade_thread_id: str, data: Any) -> dict[str, Any]:
+def create(ctx: ApiContext, user_id: str, facade_thread_id: str, data: Any) -> dict[str, Any] | EventStream:
     body = parse(CreateRun, data)
     thread = get_thread(ctx, user_id, facade_thread_id)
     return _start(ctx, user_id, thread.id, body, body.additional_messages or [])
 
 
-def create_thread_and_run(ctx: ApiContext, user_id: str, data: Any) -> dict[str, Any]:
+def create_thread_and_run(ctx: ApiContext, user_id: str, data: Any) -> dict[str, Any] | EventStream:
     body = parse(CreateThreadAndRun, data)
-    _check_run_options(body.stream)
     if body.tools is not None:
         check_tools(body.tools, ctx.run_settings.engine)
     ctx.compat_assistants.get(user_id, body.assistant_id, param="assistant_id")  # before the thread is made
@@ -79,10 +79,9 @@ def cancel(ctx: ApiContext, user_id: str, facade_thread_id: str, run_id: str) ->
 
 def submit_tool_outputs(
     ctx: ApiContext, user_id: str, facade_thread_id: str, run_id: str, data: Any
-) -> dict[str, Any]:
+) -> dict[str, Any] | EventStream:
     run = _run(ctx, user_id, facade_thread_id, run_id)
     body = parse(SubmitToolOutputs, data)
-    _check_run_options(body.stream)
     action = run.required_action
     if run.status is not RunStatus.requires_action or action is None or action.answered_at is not None:
         raise invalid(f"Runs in status '{run_resource(ctx, run)['status']}' do not accept tool outputs.")
@@ -90,6 +89,8 @@ def submit_tool_outputs(
         tool_outputs=[ToolOutputIn(tool_call_id=o.tool_call_id, output=o.output) for o in body.tool_outputs]
     )
     actions.submit_tool_outputs(ctx, user_id, run.id, request)
+    if body.stream:
+        return run_stream(ctx, run.id, created=False)
     return run_resource(ctx, ctx.runs.get(run.id))
 
 
@@ -257,8 +258,7 @@ def _answer_id(run: RunRecord) -> str:
 
 def _start(
     ctx: ApiContext, user_id: str, thread_id: str, body: CreateRun, additional: list[CreateMessage]
-) -> dict[str, Any]:
-    _check_run_options(body.stream)
+) -> dict[str, Any] | EventStream:
     if body.tools is not None:
         check_tools(body.tools, ctx.run_settings.engine)
     assistant = ctx.compat_assistants.get(user_id, body.assistant_id, param="assistant_id")
@@ -290,6 +290,8 @@ def _start(
     )
     also = [ctx.compat_threads.take_waiting(extras)] if extras.waiting else []
     started, _ = runs.start_run(ctx, thread, run, enqueue=False, also=also)
+    if body.stream:
+        return run_stream(ctx, started.id, created=True)
     return run_resource(ctx, started)
 
 
