@@ -333,3 +333,44 @@ def test_a_streamed_run_stops_for_tool_outputs_and_streams_its_answer(
         ended = stream.current_run
     assert text == "Sunny in Paris."
     assert ended is not None and ended.status == "completed"
+
+
+def test_a_document_attached_for_file_search_is_searched_with_a_citation(
+    sdk: OpenAI, upstream: EmulatorServer
+) -> None:
+    # Given an assistant with file_search and a document attached for it
+    document = (
+        b"# Parking\n\nEvery employee may park in garage B; the parking badge costs 12 euros a month.\n"
+    )
+    uploaded = sdk.files.create(file=("parking.md", document, "text/markdown"), purpose="assistants")
+    assistant = sdk.beta.assistants.create(
+        model="gpt-4.1-mini", instructions="Answer from the documents.", tools=[{"type": "file_search"}]
+    )
+    thread = sdk.beta.threads.create(
+        messages=[
+            {
+                "role": "user",
+                "content": "How much does the parking badge cost?",
+                "attachments": [{"file_id": uploaded.id, "tools": [{"type": "file_search"}]}],
+            }
+        ]
+    )
+    # When the run goes through
+    run = sdk.beta.threads.runs.create_and_poll(
+        thread_id=thread.id, assistant_id=assistant.id, poll_interval_ms=100
+    )
+    # Then the model searched the thread's store, and answered from the document
+    assert run.status == "completed", run
+    creates = [e for e in upstream.exchanges if e.method == "POST" and e.path == "/v1/responses"]
+    assert any(tool["type"] == "file_search" for tool in creates[-1].request_json["tools"])
+    answer = sdk.beta.threads.messages.list(thread.id).data[0]
+    assert "12 euros" in answer.content[-1].text.value  # type: ignore[union-attr]
+    # and an attachment for a tool that reads no file is refused, naming it
+    with pytest.raises(openai.BadRequestError) as refused:
+        sdk.beta.threads.messages.create(
+            thread.id,
+            role="user",
+            content="again",
+            attachments=[{"file_id": uploaded.id, "tools": [{"type": "web_search"}]}],  # type: ignore[list-item]
+        )
+    assert refused.value.body["param"] == "attachments[0].tools[0].type"  # type: ignore[index]

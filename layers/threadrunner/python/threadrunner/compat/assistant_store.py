@@ -11,6 +11,7 @@ from pydantic import Field
 
 from threadrunner import clock
 from threadrunner.assistant_definitions import AssistantConfig
+from threadrunner.assistant_knowledge import RETRIEVAL_ENGINES
 from threadrunner.compat.errors import invalid, not_found
 from threadrunner.compat.wire import Tool
 from threadrunner.models.deferred_model import DeferredModel
@@ -23,7 +24,8 @@ MAX_ASSISTANTS = 500  # per user: a list is read whole
 # An assistant without instructions still needs some for the model (AssistantConfig requires them).
 DEFAULT_INSTRUCTIONS = "You are a helpful assistant."
 # The engines' built-in tools: the code interpreter reads files attached for it (engines/responses.py).
-_BUILT_IN = {"code_interpreter": ("responses", "assistants")}
+# file_search searches the thread's documents (files attached for it: threadrunner/files/thread_documents.py).
+_BUILT_IN = {"code_interpreter": ("responses", "assistants"), "file_search": RETRIEVAL_ENGINES}
 
 
 class CompatAssistant(DeferredModel):
@@ -92,12 +94,6 @@ def check_tools(tools: list[Tool], engine: str, param: str = "tools") -> None:
                 raise invalid(
                     f"Invalid function parameters: {error}", f"{where}.function.parameters"
                 ) from None
-        elif tool.type == "file_search":
-            raise invalid(
-                "file_search is not supported by this API: give the assistant documents as code "
-                "(assistants/<name>.yaml knowledge) or upload thread documents with purpose file_search.",
-                f"{where}.type",
-            )
         elif engine not in _BUILT_IN[tool.type]:
             raise invalid(
                 f"{tool.type} is not available on this deployment's engine ({engine}).", f"{where}.type"

@@ -20,9 +20,11 @@ from pydantic import Field
 from threadrunner import clock
 from threadrunner.compat.errors import invalid, not_found
 from threadrunner.compat.pages import page
+from threadrunner.errors import InvalidRequestError
 from threadrunner.models.deferred_model import DeferredModel
 from threadrunner.models.records import COMPAT_FILES_PREFIX, FilePurpose, FileRecord, OutputFile, RunRecord
 from threadrunner.services.context import ApiContext
+from threadrunner.services.files import check_searchable
 from threadrunner.stores._dynamo import every_item, from_item, to_item
 from threadrunner.stores.conditions import Key
 
@@ -40,7 +42,7 @@ class CompatFile(DeferredModel):
     bytes: int
     purpose: str = "assistants"
     created_at: int
-    # the threadrunner files it became, by thread (a file attached in two threads is staged in each)
+    # the threadrunner files it became, by thread and purpose (attached in two threads, it is staged in each)
     staged: dict[str, str] = Field(default_factory=dict)
 
     @property
@@ -139,13 +141,20 @@ def get(ctx: ApiContext, user_id: str, file_id: str, param: str | None = None) -
 
 
 def stage_for_thread(
-    ctx: ApiContext, user_id: str, thread_id: str, engine: str, file_id: str, param: str
+    ctx: ApiContext, user_id: str, thread_id: str, engine: str, file_id: str, param: str, purpose: FilePurpose
 ) -> str:
-    """The threadrunner file (purpose code_interpreter) of ``thread_id`` holding this upload: made, and its
-    bytes copied to ``uploads/`` for the staging pipeline, the first time; its id."""
+    """The threadrunner file of ``thread_id`` holding this upload for ``purpose`` (the code interpreter's input,
+    or one of the thread's documents for file_search): made, and its bytes copied to ``uploads/`` for the
+    staging pipeline, the first time; its id."""
     record = get(ctx, user_id, file_id, param)
-    if thread_id in record.staged:
-        return record.staged[thread_id]
+    staged_key = f"{thread_id}#{purpose.value}"
+    if staged_key in record.staged:
+        return record.staged[staged_key]
+    if purpose is FilePurpose.file_search:
+        try:
+            check_searchable(record.content_type, engine)
+        except InvalidRequestError as error:
+            raise invalid(str(error), param) from None
     staged = FileRecord(
         id=clock.new_id("file"),
         user_id=user_id,
@@ -154,12 +163,12 @@ def stage_for_thread(
         filename=record.filename,
         content_type=record.content_type,
         size_bytes=record.bytes,
-        purpose=FilePurpose.code_interpreter,
+        purpose=purpose,
         created_at=clock.now(),
     )
     ctx.files.create(staged)
     ctx.blobs.copy(record.key, staged.upload_key)  # S3 Object Created -> stage_file
-    updated = record.model_copy(update={"staged": {**record.staged, thread_id: staged.id}})
+    updated = record.model_copy(update={"staged": {**record.staged, staged_key: staged.id}})
     ctx.compat_threads.table.put_item(Item=to_item(updated, user_id=user_id, sk=_SK + record.id))
     return staged.id
 

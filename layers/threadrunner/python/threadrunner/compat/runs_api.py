@@ -277,8 +277,9 @@ def _start(
         ctx, thread, assistant=assistant.id, model=body.model or assistant.model, message=joined
     )
     file_ids = [file_id for waiting in extras.waiting for file_id in waiting.file_ids]
-    if file_ids:
-        _wait_until_staged(ctx, user_id, file_ids)
+    documents = [file_id for waiting in extras.waiting for file_id in waiting.document_ids]
+    if file_ids or documents:  # a document is searched once it is in the thread's store: staged
+        _wait_until_staged(ctx, user_id, file_ids + documents)
     run = run.model_copy(
         update={
             "file_ids": files_for_run(ctx, user_id, thread, file_ids),

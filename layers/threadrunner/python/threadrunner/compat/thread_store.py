@@ -22,9 +22,11 @@ class WaitingMessage(DeferredModel):
     created_at: int
     text: str
     metadata: dict[str, str] = Field(default_factory=dict)
-    # its attachments for the code interpreter: the facade's file ids, and the thread's files they became
-    attachments: list[str] = Field(default_factory=list)
+    # its attachments as given ({file_id, tools}), and the thread's files they became: the run's inputs (the
+    # code interpreter's) and the thread's documents (file_search)
+    attachments: list[dict[str, Any]] = Field(default_factory=list)
     file_ids: list[str] = Field(default_factory=list)
+    document_ids: list[str] = Field(default_factory=list)
 
 
 class CompatThread(DeferredModel):

@@ -14,11 +14,13 @@ from threadrunner.compat.pages import page
 from threadrunner.compat.thread_store import COMPAT_ASSISTANT, MAX_WAITING, CompatThread, WaitingMessage
 from threadrunner.compat.wire import CreateMessage, CreateThread, ModifyThread, parse
 from threadrunner.errors import NotFoundError
-from threadrunner.models.records import MessageRecord, MessageRole, RunRecord, ThreadRecord
+from threadrunner.models.records import FilePurpose, MessageRecord, MessageRole, RunRecord, ThreadRecord
 from threadrunner.services import threads as thread_service
 from threadrunner.services.context import ApiContext
 
 _LOG_PAGE = 100
+# What reads an attached file: the code interpreter (the run's input), file_search (one of the thread's documents).
+_ATTACHMENT_TOOLS = {"code_interpreter": FilePurpose.code_interpreter, "file_search": FilePurpose.file_search}
 
 
 def create(ctx: ApiContext, user_id: str, data: Any) -> dict[str, Any]:
@@ -181,9 +183,7 @@ def waiting_resource(message: WaitingMessage, facade_thread_id: str) -> dict[str
         text=message.text,
         created_at=message.created_at,
         metadata=message.metadata,
-        attachments=[
-            {"file_id": file_id, "tools": [{"type": "code_interpreter"}]} for file_id in message.attachments
-        ],
+        attachments=message.attachments,
     )
 
 
@@ -229,11 +229,9 @@ def _waiting(message: CreateMessage, where: str) -> WaitingMessage:
         raise invalid("Only user messages can be added to a thread here.", f"{prefix}role")
     for index, attachment in enumerate(message.attachments or []):
         for number, tool in enumerate(attachment.tools):
-            if tool.get("type") != "code_interpreter":
+            if tool.get("type") not in _ATTACHMENT_TOOLS:
                 where = f"{prefix}attachments[{index}].tools[{number}].type"
-                raise invalid(
-                    "Only the code_interpreter reads attachments here (file_search is not supported).", where
-                )
+                raise invalid("An attachment is for code_interpreter or file_search.", where)
     if not isinstance(message.content, str) and any(part.get("type") != "text" for part in message.content):
         raise invalid("Only text content is supported by this API.", f"{prefix}content")
     text = message.text()
@@ -250,21 +248,32 @@ def _waiting(message: CreateMessage, where: str) -> WaitingMessage:
 def _with_files(
     ctx: ApiContext, thread: ThreadRecord, waiting: WaitingMessage, message: CreateMessage, where: str
 ) -> WaitingMessage:
-    """The message with its attachments made the thread's files (staged for the code interpreter)."""
+    """The message with its attachments made the thread's files: the run's inputs (code interpreter), the
+    thread's documents (file_search); both staged by the upload pipeline."""
     prefix = f"{where}." if where else ""
     attachments = message.attachments or []
-    file_ids = [
-        files_api.stage_for_thread(
-            ctx,
-            thread.user_id,
-            thread.id,
-            thread.engine,
-            attachment.file_id,
-            f"{prefix}attachments[{index}].file_id",
-        )
-        for index, attachment in enumerate(attachments)
-    ]
-    return waiting.model_copy(update={"attachments": [a.file_id for a in attachments], "file_ids": file_ids})
+    inputs: list[str] = []
+    documents: list[str] = []
+    for index, attachment in enumerate(attachments):
+        for tool in sorted({str(tool.get("type")) for tool in attachment.tools} or {"code_interpreter"}):
+            purpose = _ATTACHMENT_TOOLS[tool]
+            staged = files_api.stage_for_thread(
+                ctx,
+                thread.user_id,
+                thread.id,
+                thread.engine,
+                attachment.file_id,
+                f"{prefix}attachments[{index}].file_id",
+                purpose,
+            )
+            (documents if purpose is FilePurpose.file_search else inputs).append(staged)
+    return waiting.model_copy(
+        update={
+            "attachments": [attachment.model_dump(exclude_none=True) for attachment in attachments],
+            "file_ids": inputs,
+            "document_ids": documents,
+        }
+    )
 
 
 def _no_tool_resources(resources: dict[str, Any] | None) -> None:
