@@ -8,6 +8,7 @@ from collections.abc import Iterator
 from typing import Any
 from urllib.parse import parse_qs
 
+import httpx
 import openai
 import pytest
 from openai import OpenAI
@@ -374,3 +375,16 @@ def test_a_document_attached_for_file_search_is_searched_with_a_citation(
             attachments=[{"file_id": uploaded.id, "tools": [{"type": "web_search"}]}],  # type: ignore[list-item]
         )
     assert refused.value.body["param"] == "attachments[0].tools[0].type"  # type: ignore[index]
+
+
+@pytest.mark.parametrize("body", [b"\xff\xfe", b"not json", b"[]", b"null", b'{"model": 1}'])
+def test_a_body_that_is_not_the_json_object_asked_for_is_a_400_never_a_500(
+    local_stack: LocalStack, upstream: EmulatorServer, body: bytes
+) -> None:
+    refused = httpx.post(
+        f"{local_stack.api_url}/compat/v1/assistants",
+        content=body,
+        headers={"Authorization": f"Bearer {issue_token('alice')}", "Content-Type": "application/json"},
+    )
+    assert refused.status_code == 400, refused.text
+    assert refused.json()["error"]["type"] == "invalid_request_error"

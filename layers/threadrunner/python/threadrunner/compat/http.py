@@ -27,12 +27,12 @@ def answer(body: dict[str, Any], status: int = 200) -> Response[Any]:
 
 
 def body_of(app: APIGatewayHttpResolver) -> Any:
-    """The request's JSON body ({} when there is none)."""
-    raw = app.current_event.decoded_body
+    """The request's JSON body ({} when there is none); one that is not UTF-8 JSON is a 400."""
+    raw = raw_body(app)
     if not raw:
         return {}
     try:
-        return json.loads(raw)
+        return json.loads(raw.decode("utf-8"))
     except (ValueError, UnicodeDecodeError):
         raise CompatError(400, "We could not parse the JSON body of your request.") from None
 
