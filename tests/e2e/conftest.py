@@ -8,12 +8,15 @@ mode the emulator ends each response on its own (time based) and signs a webhook
 
 from __future__ import annotations
 
+import shutil
 import time
 from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
+from threadrunner.settings import ToolSettings
 
 from infra.workflows import COMPLETIONS, Completion
 from local.auth import issue_token
@@ -134,3 +137,56 @@ def configure(monkeypatch: pytest.MonkeyPatch, local_stack: LocalStack) -> Itera
     yield apply
     monkeypatch.undo()
     forget_cached_clients()
+
+
+FIELD_HELPER = """\
+name: field-helper
+description: Answers with the application's weather and the sales database.
+instructions: Use the tools.
+tools:
+  - get_table_schema
+  - name: query_database
+    approval: required
+  - name: get_weather
+    runs_on: client
+    description: The weather in a city, from the application.
+    parameters:
+      type: object
+      properties:
+        city: {type: string}
+      required: [city]
+database:
+  tables: [sales, customers, products]
+"""
+
+
+@pytest.fixture
+def helper(tmp_path: Path, configure: Callable[..., None]) -> str:
+    """An assistant beside the shipped ones, with a client tool (get_weather) and a tool that needs
+    approval (query_database)."""
+    folder = tmp_path / "assistants"
+    shutil.copytree(ToolSettings().assistants_dir, folder)
+    (folder / "field-helper.yaml").write_text(FIELD_HELPER)
+    configure(THREADRUNNER_ASSISTANTS_DIR=str(folder))
+    return "field-helper"
+
+
+def start_run(client: httpx.Client, assistant: str, purpose: str, message: str = "go") -> str:
+    """A run of ``assistant`` on the caller's thread for ``purpose``; its id."""
+    thread = client.post("/v1/threads", json={"assistant": assistant, "purpose": purpose})
+    assert thread.status_code in (200, 201), thread.text
+    run = client.post(f"/v1/threads/{thread.json()['id']}/runs", json={"message": message})
+    assert run.status_code == 202, run.text
+    return str(run.json()["id"])
+
+
+def wait_for_action(client: httpx.Client, run_id: str, timeout: float = 30) -> dict[str, Any]:
+    """The run once it waits for the application (requires_action); fails if it ends first."""
+    deadline = time.monotonic() + timeout
+    while True:
+        run = client.get(f"/v1/runs/{run_id}").json()
+        if run["status"] == "requires_action" and run.get("required_action"):
+            return dict(run)
+        assert run["status"] not in ("completed", "failed", "cancelled", "timed_out"), run
+        assert time.monotonic() < deadline, f"run {run_id} still {run['status']}"
+        time.sleep(0.05)

@@ -5,15 +5,13 @@ output typed at the prompt and a tool call approved with a yes."""
 from __future__ import annotations
 
 import os
-import shutil
 import signal
 import subprocess
 import sys
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from threadrunner.settings import ToolSettings
 
 from local.auth import issue_token
 from local.emulator import EmulatorServer, Plan
@@ -24,25 +22,6 @@ from tests.unit.local.test_banner import read_banner
 ROOT = Path(__file__).resolve().parents[2]
 SCRIPT = Path(os.path.abspath(sys.executable)).parent / "threadrunner"
 pytestmark = pytest.mark.skipif(not SCRIPT.is_file(), reason="no threadrunner script beside this interpreter")
-HELPER = """\
-name: field-helper
-description: Answers with the application's weather and the sales database.
-instructions: Use the tools.
-tools:
-  - get_table_schema
-  - name: query_database
-    approval: required
-  - name: get_weather
-    runs_on: client
-    description: The weather in a city, from the application.
-    parameters:
-      type: object
-      properties:
-        city: {type: string}
-      required: [city]
-database:
-  tables: [sales, customers, products]
-"""
 
 
 def _environment() -> dict[str, str]:
@@ -96,15 +75,6 @@ def test_chat_answers_a_question_with_its_tool_calls_shown_as_they_run(served_st
         chat.expect(r"you> ")
         chat.type_line("/exit")
         assert chat.wait() == 0
-
-
-@pytest.fixture
-def helper(tmp_path: Path, configure: Callable[..., None]) -> str:
-    folder = tmp_path / "assistants"
-    shutil.copytree(ToolSettings().assistants_dir, folder)
-    (folder / "field-helper.yaml").write_text(HELPER)
-    configure(THREADRUNNER_ASSISTANTS_DIR=str(folder))
-    return "field-helper"
 
 
 def test_chat_asks_for_a_client_tools_output_and_for_approvals(

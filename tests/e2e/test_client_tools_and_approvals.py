@@ -5,69 +5,18 @@ its task token, and nobody answering in time ends it timed_out with action_expir
 from __future__ import annotations
 
 import json
-import shutil
-import time
 from collections.abc import Callable
-from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
-from threadrunner.settings import ToolSettings
 
 from local.emulator import EmulatorServer, Plan
-from tests.e2e.conftest import BOTH_COMPLETIONS, wait_for_run
+from tests.e2e.conftest import BOTH_COMPLETIONS, start_run, wait_for_action, wait_for_run
 
 pytestmark = BOTH_COMPLETIONS  # the scenarios, whether webhooks or polls tell that the model is done
 
-HELPER = """\
-name: field-helper
-description: Answers with the application's weather and the sales database.
-instructions: Use the tools.
-tools:
-  - get_table_schema
-  - name: query_database
-    approval: required
-  - name: get_weather
-    runs_on: client
-    description: The weather in a city, from the application.
-    parameters:
-      type: object
-      properties:
-        city: {type: string}
-      required: [city]
-database:
-  tables: [sales, customers, products]
-"""
 COUNT = {"query": "SELECT COUNT(*) AS n FROM customers"}
-
-
-@pytest.fixture
-def helper(tmp_path: Path, configure: Callable[..., None]) -> str:
-    folder = tmp_path / "assistants"
-    shutil.copytree(ToolSettings().assistants_dir, folder)
-    (folder / "field-helper.yaml").write_text(HELPER)
-    configure(THREADRUNNER_ASSISTANTS_DIR=str(folder))
-    return "field-helper"
-
-
-def _start(client: httpx.Client, assistant: str, purpose: str) -> str:
-    thread = client.post("/v1/threads", json={"assistant": assistant, "purpose": purpose})
-    assert thread.status_code in (200, 201), thread.text
-    run = client.post(f"/v1/threads/{thread.json()['id']}/runs", json={"message": "go"})
-    assert run.status_code == 202, run.text
-    return str(run.json()["id"])
-
-
-def _wait_for_action(client: httpx.Client, run_id: str, timeout: float = 30) -> dict[str, Any]:
-    deadline = time.monotonic() + timeout
-    while True:
-        run = client.get(f"/v1/runs/{run_id}").json()
-        if run["status"] == "requires_action" and run.get("required_action"):
-            return dict(run)
-        assert run["status"] not in ("completed", "failed", "cancelled", "timed_out"), run
-        assert time.monotonic() < deadline, f"run {run_id} still {run['status']}"
-        time.sleep(0.05)
 
 
 def _outputs_sent(upstream: EmulatorServer) -> dict[str, str]:
@@ -100,9 +49,9 @@ def test_a_client_tool_call_waits_for_the_application_and_its_output_reaches_the
     configure(THREADRUNNER_ENGINE=engine)
     # Given a model that asks for the client tool and then answers
     upstream.script(Plan.tool_calls([("get_weather", {"city": "Paris"})]), Plan.message("Sunny in Paris."))
-    run_id = _start(alice, helper, f"client-round-trip-{engine}")
+    run_id = start_run(alice, helper, f"client-round-trip-{engine}")
     # When the run waits for the application
-    waiting = _wait_for_action(alice, run_id)
+    waiting = wait_for_action(alice, run_id)
     action = waiting["required_action"]
     assert action["type"] == "submit_tool_outputs"
     assert [(c["name"], json.loads(c["arguments"])) for c in action["tool_calls"]] == [
@@ -147,8 +96,8 @@ def test_submissions_that_do_not_answer_exactly_the_waiting_calls_are_refused(
         Plan.tool_calls([("get_weather", {"city": "Paris"}), ("get_weather", {"city": "Oslo"})]),
         Plan.message("Done."),
     )
-    run_id = _start(alice, helper, "client-refusals")
-    action = _wait_for_action(alice, run_id)["required_action"]
+    run_id = start_run(alice, helper, "client-refusals")
+    action = wait_for_action(alice, run_id)["required_action"]
     first, second = (call["id"] for call in action["tool_calls"])
     url = f"/v1/runs/{run_id}/tool_outputs"
 
@@ -189,8 +138,8 @@ def test_a_run_nobody_answers_ends_timed_out_with_action_expired_and_its_call_cl
 ) -> None:
     configure(THREADRUNNER_CLIENT_TOOL_TIMEOUT_SECONDS="2")
     upstream.script(Plan.tool_calls([("get_weather", {"city": "Paris"})]), Plan.message("never"))
-    run_id = _start(alice, helper, "client-expiry")
-    call_id = _wait_for_action(alice, run_id)["required_action"]["tool_calls"][0]["id"]
+    run_id = start_run(alice, helper, "client-expiry")
+    call_id = wait_for_action(alice, run_id)["required_action"]["tool_calls"][0]["id"]
     run = wait_for_run(alice, run_id, timeout=30)
     assert run["status"] == "timed_out", run
     assert run["error"]["code"] == "action_expired"
@@ -206,8 +155,8 @@ def test_a_call_that_needs_approval_runs_once_approved_and_a_denied_one_tells_th
     alice: httpx.Client, upstream: EmulatorServer, helper: str, approve: bool
 ) -> None:
     upstream.script(Plan.tool_calls([("query_database", COUNT)]), Plan.message("Counted."))
-    run_id = _start(alice, helper, f"approval-{approve}")
-    action = _wait_for_action(alice, run_id)["required_action"]
+    run_id = start_run(alice, helper, f"approval-{approve}")
+    action = wait_for_action(alice, run_id)["required_action"]
     assert action["type"] == "approve_tool_calls"
     call_id = action["tool_calls"][0]["id"]
     decided = alice.post(
@@ -232,8 +181,8 @@ def test_approvals_that_nobody_gives_expire(
 ) -> None:
     configure(THREADRUNNER_CLIENT_TOOL_TIMEOUT_SECONDS="2")
     upstream.script(Plan.tool_calls([("query_database", COUNT)]), Plan.message("never"))
-    run_id = _start(alice, helper, "approval-expiry")
-    call_id = _wait_for_action(alice, run_id)["required_action"]["tool_calls"][0]["id"]
+    run_id = start_run(alice, helper, "approval-expiry")
+    call_id = wait_for_action(alice, run_id)["required_action"]["tool_calls"][0]["id"]
     run = wait_for_run(alice, run_id, timeout=30)
     assert run["status"] == "timed_out" and run["error"]["code"] == "action_expired", run
     assert call_id in _outputs_sent(upstream)
@@ -258,8 +207,8 @@ def test_cancelling_a_run_that_waits_for_the_application_ends_it_cancelled(
     alice: httpx.Client, upstream: EmulatorServer, helper: str
 ) -> None:
     upstream.script(Plan.tool_calls([("get_weather", {"city": "Paris"})]), Plan.message("never"))
-    run_id = _start(alice, helper, "client-cancel")
-    call_id = _wait_for_action(alice, run_id)["required_action"]["tool_calls"][0]["id"]
+    run_id = start_run(alice, helper, "client-cancel")
+    call_id = wait_for_action(alice, run_id)["required_action"]["tool_calls"][0]["id"]
     assert alice.post(f"/v1/runs/{run_id}/cancel").status_code in (200, 202)
     run = wait_for_run(alice, run_id, timeout=30)
     assert run["status"] == "cancelled", run
@@ -271,7 +220,7 @@ def test_a_run_left_waiting_is_aborted_between_tests(
 ) -> None:
     # The local stack's abort wakes a .waitForTaskToken task (moto would wait until its timeout)
     upstream.script(Plan.tool_calls([("get_weather", {"city": "Paris"})]), Plan.message("never"))
-    _wait_for_action(alice, _start(alice, helper, "client-left-waiting"))
+    wait_for_action(alice, start_run(alice, helper, "client-left-waiting"))
     local_stack.abort_executions(timeout=10)
 
 
@@ -288,8 +237,8 @@ def test_a_turn_with_both_waits_for_the_approvals_then_for_the_client_outputs(
         ),
         Plan.message("Both done."),
     )
-    run_id = _start(alice, helper, "mixed-turn")
-    approvals = _wait_for_action(alice, run_id)["required_action"]
+    run_id = start_run(alice, helper, "mixed-turn")
+    approvals = wait_for_action(alice, run_id)["required_action"]
     assert approvals["type"] == "approve_tool_calls" and len(approvals["tool_calls"]) == 1
     decisions = {"decisions": [{"tool_call_id": approvals["tool_calls"][0]["id"], "approve": True}]}
     decided = alice.post(f"/v1/runs/{run_id}/approvals", json=decisions)

@@ -20,7 +20,7 @@ from threadrunner.settings import ToolSettings
 
 from local.emulator import EmulatorServer, Plan
 from local.stack import LocalStack
-from tests.e2e.conftest import wait_for_run
+from tests.e2e.conftest import start_run, wait_for_action, wait_for_run
 
 SERVER_URL = "https://mcp.example.com/mcp"  # the emulator's fake MCP server
 TOKEN = "mcp-token-e2e-0123456789"
@@ -60,25 +60,6 @@ def assistants(tmp_path: Path, configure: Callable[..., None], local_stack: Loca
     return folder
 
 
-def _start(client: httpx.Client, assistant: str, purpose: str, message: str) -> str:
-    thread = client.post("/v1/threads", json={"assistant": assistant, "purpose": purpose})
-    assert thread.status_code in (200, 201), thread.text
-    run = client.post(f"/v1/threads/{thread.json()['id']}/runs", json={"message": message})
-    assert run.status_code == 202, run.text
-    return str(run.json()["id"])
-
-
-def _wait_for_action(client: httpx.Client, run_id: str, timeout: float = 30) -> dict[str, Any]:
-    deadline = time.monotonic() + timeout
-    while True:
-        run = client.get(f"/v1/runs/{run_id}").json()
-        if run["status"] == "requires_action" and run.get("required_action"):
-            return dict(run)
-        assert run["status"] not in ("completed", "failed", "cancelled", "timed_out"), run
-        assert time.monotonic() < deadline, f"run {run_id} still {run['status']}"
-        time.sleep(0.05)
-
-
 def _events(client: httpx.Client, run_id: str) -> list[dict[str, Any]]:
     page = client.get(f"/v1/runs/{run_id}/events", params={"after": 0})
     assert page.status_code == 200, page.text
@@ -98,7 +79,7 @@ def test_web_search_citations_are_the_runs_citations(
     alice: httpx.Client, upstream: EmulatorServer, assistants: Path
 ) -> None:
     # Given an assistant with web_search: true
-    run_id = _start(alice, "web-searcher", "web", "What is new in Python?")
+    run_id = start_run(alice, "web-searcher", "web", "What is new in Python?")
     # When its run completes
     run = wait_for_run(alice, run_id)
     assert run["status"] == "completed", run
@@ -116,9 +97,9 @@ def test_an_mcp_call_waits_for_approval_and_the_decision_goes_back_upstream(
 ) -> None:
     # Given a model that calls an MCP tool needing approval
     upstream.script(Plan.mcp_call("cancel_order", {"order_id": "A1001"}))
-    run_id = _start(alice, "order-desk", f"mcp-{approve}", "Cancel order A1001")
+    run_id = start_run(alice, "order-desk", f"mcp-{approve}", "Cancel order A1001")
     # When the run waits for the application
-    action = _wait_for_action(alice, run_id)["required_action"]
+    action = wait_for_action(alice, run_id)["required_action"]
     assert action["type"] == "approve_tool_calls"
     [call] = action["tool_calls"]
     assert call["name"] == "cancel_order" and json.loads(call["arguments"]) == {"order_id": "A1001"}
@@ -164,7 +145,7 @@ def test_an_mcp_call_without_approval_is_a_tool_call_of_the_run(
 ) -> None:
     (assistants / "order-desk.yaml").write_text(ORDERS.replace("always", "never"))
     upstream.script(Plan.mcp_call("lookup_order", {"order_id": "A1001"}))
-    run = wait_for_run(alice, _start(alice, "order-desk", "mcp-direct", "Where is order A1001?"))
+    run = wait_for_run(alice, start_run(alice, "order-desk", "mcp-direct", "Where is order A1001?"))
     assert run["status"] == "completed", run
     [call] = run["tool_calls"]
     assert (call["name"], call["runs_on"], call["server_label"]) == ("lookup_order", "mcp", "orders")

@@ -7,8 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-import shutil
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
@@ -22,7 +21,6 @@ from threadrunner.client import (
 )
 from threadrunner.models.api_runs import ApprovalIn, ToolOutputIn
 from threadrunner.models.run_events import RunEventType
-from threadrunner.settings import ToolSettings
 
 from local.auth import issue_token
 from local.emulator import EmulatorServer, Plan
@@ -30,41 +28,12 @@ from local.stack import LocalStack
 from tests.support.uploads import SALES_CSV
 
 COUNT = {"query": "SELECT COUNT(*) AS n FROM customers"}
-HELPER = """\
-name: field-helper
-description: Answers with the application's weather and the sales database.
-instructions: Use the tools.
-tools:
-  - get_table_schema
-  - name: query_database
-    approval: required
-  - name: get_weather
-    runs_on: client
-    description: The weather in a city, from the application.
-    parameters:
-      type: object
-      properties:
-        city: {type: string}
-      required: [city]
-database:
-  tables: [sales, customers, products]
-"""
 
 
 @pytest.fixture
 def client(local_stack: LocalStack, upstream: EmulatorServer) -> Iterator[Threadrunner]:
     with Threadrunner(local_stack.api_url, issue_token("carol")) as client:
         yield client
-
-
-@pytest.fixture
-def helper(tmp_path: Path, configure: Callable[..., None]) -> str:
-    """An assistant with a client tool (get_weather) and a tool that needs approval (query_database)."""
-    folder = tmp_path / "assistants"
-    shutil.copytree(ToolSettings().assistants_dir, folder)
-    (folder / "field-helper.yaml").write_text(HELPER)
-    configure(THREADRUNNER_ASSISTANTS_DIR=str(folder))
-    return "field-helper"
 
 
 class DroppingTransport(httpx.BaseTransport):
