@@ -18,7 +18,7 @@ from pydantic import (
     model_validator,
 )
 from threadrunner.files.types import KNOWN_TYPES
-from threadrunner.hosted_tools import AllowedMcpServer, HostedToolPolicy
+from threadrunner.hosted_tools import AllowedMcpServer, HostedToolPolicy, https_url
 from threadrunner.models.run_events import RunEventType
 from threadrunner.pricing import ModelPrice, default_prices, price_for
 from threadrunner.workflow.limits import check_history_budget
@@ -70,23 +70,9 @@ def _redirect_url(url: str) -> str:
 RedirectUrl = Annotated[str, AfterValidator(_redirect_url)]
 
 
-def _webhook_url(url: str) -> str:
-    """Where run webhooks go: https only (the signature proves who sent a delivery, not who reads it), to a
-    host, with no credentials in the URL (they would sit in the template and in every Lambda's settings)."""
-    parts = urlsplit(url)
-    if (
-        parts.scheme != "https"
-        or not parts.hostname
-        or parts.username is not None
-        or parts.password is not None
-        or parts.fragment
-        or any(c.isspace() for c in url)
-    ):
-        raise ValueError("must be an https:// URL with a host, without credentials or a fragment")
-    return url
-
-
-WebhookUrl = Annotated[str, AfterValidator(_webhook_url)]
+# Run webhooks: https only (the signature proves who sent a delivery, not who reads it), to a host, with no
+# credentials in the URL (they would sit in the template and in every Lambda's settings).
+WebhookUrl = Annotated[str, AfterValidator(https_url)]
 
 
 class ConfigError(ValueError):

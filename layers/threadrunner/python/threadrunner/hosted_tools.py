@@ -33,8 +33,8 @@ _LABEL = r"^[a-zA-Z0-9_-]{1,64}$"
 
 
 def https_url(url: str) -> str:
-    """An MCP server's URL: https, to a host, without credentials (they belong in Secrets Manager) or a
-    fragment."""
+    """A URL threadrunner sends to (an MCP server, a run webhook's subscriber): https, to a host, without
+    credentials (they belong in Secrets Manager) or a fragment."""
     parts = urlsplit(url)
     if (
         parts.scheme != "https"
