@@ -16,6 +16,8 @@ from typing import Annotated, Any, NoReturn
 
 import typer
 
+from local.cli_deployed import BaseUrl, Environment, Region
+
 knowledge_app = typer.Typer(no_args_is_help=True, help="Sync the assistants' knowledge documents upstream.")
 
 RUNS_TABLE_LOGICAL_ID = "StorageRunsTable"  # infra: Storage construct, f"{logical name.title()}Table"
@@ -27,13 +29,9 @@ class SyncError(Exception):
 
 @knowledge_app.command()
 def sync(
-    env: Annotated[str, typer.Option(help="The deployed environment (its stack is threadrunner-ENV).")],
-    base_url: Annotated[
-        str | None, typer.Option(help="A compatible upstream's API base URL (default: OpenAI's).")
-    ] = None,
-    region: Annotated[
-        str | None, typer.Option(help="The stack's AWS region (default: the AWS CLI's).")
-    ] = None,
+    env: Environment,
+    base_url: BaseUrl = None,
+    region: Region = None,
     runs_table: Annotated[
         str | None, typer.Option(help="The stack's runs table (default: found in the stack's resources).")
     ] = None,

@@ -13,6 +13,8 @@ from typing import Annotated, Any, NoReturn
 
 import typer
 
+from local.cli_deployed import BaseUrl, Environment, Region
+
 webhooks_app = typer.Typer(
     no_args_is_help=True, help="Register the upstream's webhooks for a deployed stack."
 )
@@ -33,17 +35,13 @@ class Deployment:
 
 @webhooks_app.command()
 def register(
-    env: Annotated[str, typer.Option(help="The deployed environment (its stack is threadrunner-ENV).")],
+    env: Environment,
     url: Annotated[
         str | None,
         typer.Option(help="Where the webhooks go (default: the stack's ApiUrl + /v1/webhooks/openai)."),
     ] = None,
-    base_url: Annotated[
-        str | None, typer.Option(help="A compatible upstream's API base URL (default: OpenAI's).")
-    ] = None,
-    region: Annotated[
-        str | None, typer.Option(help="The stack's AWS region (default: the AWS CLI's).")
-    ] = None,
+    base_url: BaseUrl = None,
+    region: Region = None,
 ) -> None:
     """Create or update the webhook endpoint threadrunner-ENV upstream, for the four response events, and
     keep its signing secret in Secrets Manager; running it again changes nothing."""
