@@ -24,7 +24,6 @@ from threadrunner.models.records import ActionType, FileStatus, RunRecord, RunSt
 from threadrunner.services import actions, runs
 from threadrunner.services.context import ApiContext
 from threadrunner.services.files import files_for_run
-from threadrunner.stores.tool_call_ledger import ToolCallLedger
 
 STAGING_WAIT_SECONDS = 15
 # threadrunner's statuses in the Assistants API's words (a cancel under way is "cancelling", below).
@@ -98,14 +97,14 @@ def list_steps(
     ctx: ApiContext, user_id: str, facade_thread_id: str, run_id: str, query: Mapping[str, str]
 ) -> dict[str, Any]:
     run = _run(ctx, user_id, facade_thread_id, run_id)
-    return page(steps_of(run), query, id_of=lambda step: str(step["id"]), resource=dict)
+    return page(steps_of(ctx, run), query, id_of=lambda step: str(step["id"]), resource=dict)
 
 
 def retrieve_step(
     ctx: ApiContext, user_id: str, facade_thread_id: str, run_id: str, step_id: str
 ) -> dict[str, Any]:
     run = _run(ctx, user_id, facade_thread_id, run_id)
-    for step in steps_of(run):
+    for step in steps_of(ctx, run):
         if step["id"] == step_id:
             return step
     raise not_found("run step", step_id)
@@ -177,10 +176,10 @@ def run_resource(ctx: ApiContext, run: RunRecord) -> dict[str, Any]:
     }
 
 
-def steps_of(run: RunRecord) -> list[dict[str, Any]]:
+def steps_of(ctx: ApiContext, run: RunRecord) -> list[dict[str, Any]]:
     """The run's steps, oldest first: one ``tool_calls`` step per round of function calls, then the answer's
     ``message_creation``."""
-    ledger: list[ToolCallRecord] = _ledger().list(run.id)
+    ledger: list[ToolCallRecord] = ctx.ledger.list(run.id)
     rounds = sorted({call.round for call in ledger})
     steps = []
     for number in rounds:
@@ -343,10 +342,3 @@ def _last_error(run: RunRecord) -> dict[str, str] | None:
         return None
     code = "rate_limit_exceeded" if "rate" in run.error.code else "server_error"
     return {"code": code, "message": f"{run.error.code}: {run.error.message}"}
-
-
-def _ledger() -> ToolCallLedger:
-    from threadrunner import aws
-    from threadrunner.settings import storage_settings
-
-    return ToolCallLedger(aws.table(storage_settings().runs_table))

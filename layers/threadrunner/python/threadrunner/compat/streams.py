@@ -38,7 +38,7 @@ def run_stream(ctx: ApiContext, run_id: str, *, created: bool) -> EventStream:
     run = _until_it_stops(ctx, run)
     resource = runs_api.run_resource(ctx, run)
     events.append(("thread.run.in_progress", {**resource, "status": "in_progress", "usage": None}))
-    steps = runs_api.steps_of(run)
+    steps = runs_api.steps_of(ctx, run)
     if resource["status"] == "requires_action":
         waiting = [step for step in steps if step["type"] == "tool_calls"][-1:]
         events += [("thread.run.step.created", step) for step in waiting]

@@ -13,7 +13,7 @@ import json
 from collections.abc import Sequence
 from datetime import datetime
 
-from threadrunner import aws, clock
+from threadrunner import clock
 from threadrunner.errors import ConflictError, InvalidRequestError
 from threadrunner.models.api_runs import ApprovalsRequest, RunOut, SubmitToolOutputsRequest
 from threadrunner.models.records import (
@@ -25,8 +25,6 @@ from threadrunner.models.records import (
 from threadrunner.models.run_events import RunEventType
 from threadrunner.services.context import ApiContext
 from threadrunner.services.runs import get_run
-from threadrunner.settings import storage_settings
-from threadrunner.stores.tool_call_ledger import ToolCallLedger
 from threadrunner.tools.registry import error_result
 from threadrunner.workflow.application_steps import pending_action, resume
 
@@ -48,7 +46,7 @@ def submit_tool_outputs(
                 f"the output has {len(output.output)} characters; the limit is {limit}",
                 field=f"tool_outputs.{index}.output",
             )
-    ledger = _ledger()
+    ledger = ctx.ledger
     now = clock.now()
     # The outputs first, then the claim: once the action is answered, Wait for the application may resume
     # the run at once (when it stores its token after the claim), and Submit tool outputs must find them.
@@ -79,7 +77,7 @@ def submit_approvals(ctx: ApiContext, user_id: str, run_id: str, request: Approv
     if action is None:
         return get_run(ctx, user_id, run_id)
     _check_ids([decision.tool_call_id for decision in request.decisions], action.call_ids, "decisions")
-    ledger = _ledger()
+    ledger = ctx.ledger
     now = clock.now()
     for decision in request.decisions:
         approval = ApprovalDecision(
@@ -181,10 +179,6 @@ def _resume(ctx: ApiContext, run: RunRecord) -> None:
     token = run.required_action.task_token if run.required_action else None
     if token:
         resume(token, run.id)
-
-
-def _ledger() -> ToolCallLedger:
-    return ToolCallLedger(aws.table(storage_settings().runs_table))
 
 
 def _digest(body: object) -> str:

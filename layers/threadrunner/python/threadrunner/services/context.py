@@ -39,6 +39,7 @@ from threadrunner.stores.messages import MessageStore
 from threadrunner.stores.rate_limits import RateLimitStore
 from threadrunner.stores.runs import RunStore
 from threadrunner.stores.threads import ThreadStore
+from threadrunner.stores.tool_call_ledger import ToolCallLedger
 from threadrunner.stores.usage import UsageStore
 
 
@@ -46,6 +47,7 @@ from threadrunner.stores.usage import UsageStore
 class ApiContext:
     threads: ThreadStore
     runs: RunStore
+    ledger: ToolCallLedger  # the runs' tool calls (client outputs and approvals are answered into it)
     messages: MessageStore
     cleanups: CleanupLedger
     start_execution: Callable[[str], str]  # run id -> execution ARN (executions.ExecutionStarter)
@@ -78,6 +80,7 @@ def default_context() -> ApiContext:
     return ApiContext(
         threads=ThreadStore(threads_table),
         runs=RunStore(aws.table(storage.runs_table)),
+        ledger=ToolCallLedger(aws.table(storage.runs_table)),
         messages=MessageStore(
             aws.table(storage.messages_table),
             blobs,
