@@ -121,6 +121,9 @@ def test_a_function_tool_is_answered_by_the_client_through_requires_action(
     ]
     steps = sdk.beta.threads.runs.steps.list(run.id, thread_id=thread.id, order="asc")
     assert [step.type for step in steps.data] == ["tool_calls", "message_creation"]
+    answer_step = steps.data[-1].step_details
+    assert answer_step.type == "message_creation"
+    assert answer_step.message_creation.message_id == messages.data[0].id  # the step names the answer
 
 
 def test_a_thread_is_reused_across_runs_and_another_users_ids_are_not_found(

@@ -19,6 +19,11 @@ def user_message(run: RunRecord) -> MessageRecord:
     )
 
 
+def answer_id(run: RunRecord) -> str:
+    """Where the run's answer stands in its thread's log: after its tool calls."""
+    return message_id(run.id, len(run.tool_calls) + 1)
+
+
 def run_outputs(run: RunRecord) -> list[MessageRecord]:
     """Positions 1..n: the tool calls in the order the model asked for them; n+1: the answer, if any.
     Deterministic ids, so a retried step writes the same entries again."""
@@ -40,7 +45,7 @@ def run_outputs(run: RunRecord) -> list[MessageRecord]:
         entries.append(
             MessageRecord(
                 thread_id=run.thread_id,
-                message_id=message_id(run.id, len(run.tool_calls) + 1),
+                message_id=answer_id(run),
                 user_id=run.user_id,
                 run_id=run.id,
                 role=MessageRole.assistant,

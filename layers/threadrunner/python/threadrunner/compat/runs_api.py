@@ -9,7 +9,7 @@ import time
 from collections.abc import Mapping
 from typing import Any
 
-from threadrunner import clock
+from threadrunner import clock, history
 from threadrunner.compat import ids
 from threadrunner.compat.assistant_store import CompatAssistant, check_tools
 from threadrunner.compat.errors import CompatError, invalid, not_found
@@ -217,7 +217,10 @@ def steps_of(ctx: ApiContext, run: RunRecord) -> list[dict[str, Any]]:
                 run,
                 f"step_{run.id.removeprefix('run_')}_answer",
                 "message_creation",
-                {"type": "message_creation", "message_creation": {"message_id": _answer_id(run)}},
+                {
+                    "type": "message_creation",
+                    "message_creation": {"message_id": ids.message_out(history.answer_id(run))},
+                },
                 status="completed",
                 created_at=clock.epoch(run.completed_at or run.created_at),
             )
@@ -247,12 +250,6 @@ def _step(
         "metadata": {},
         "usage": None,
     }
-
-
-def _answer_id(run: RunRecord) -> str:
-    """The answer's message in the thread's log: the run's last entry (history.run_outputs)."""
-    outputs = len(run.tool_calls) + 1
-    return ids.message_out(f"{run.id}.{outputs:04d}")
 
 
 def _start(
