@@ -79,6 +79,11 @@ def sdk(local_stack: LocalStack, upstream: EmulatorServer) -> Iterator[OpenAI]:
 
 
 @pytest.fixture
+def budget_sdk(local_stack: LocalStack, upstream: EmulatorServer) -> Iterator[OpenAI]:
+    yield from sdk_for(local_stack, "compat-budget-user")
+
+
+@pytest.fixture
 def bob_sdk(local_stack: LocalStack, upstream: EmulatorServer) -> Iterator[OpenAI]:
     yield from sdk_for(local_stack, "bob")
 
@@ -391,3 +396,26 @@ def test_a_body_that_is_not_the_json_object_asked_for_is_a_400_never_a_500(
     )
     assert refused.status_code == 400, refused.text
     assert refused.json()["error"]["type"] == "invalid_request_error"
+
+
+def test_a_user_over_the_daily_budget_gets_the_quota_error_the_sdk_knows(
+    budget_sdk: OpenAI, upstream: EmulatorServer, configure: Any
+) -> None:
+    # Given a daily token budget that one facade run crosses
+    configure(THREADRUNNER_DAILY_TOKEN_BUDGET="50")
+    upstream.script(Plan.message("A long answer " * 20))
+    assistant = budget_sdk.beta.assistants.create(model="gpt-4.1-mini", instructions="Talk.")
+    thread = budget_sdk.beta.threads.create(messages=[{"role": "user", "content": "Tell me everything."}])
+    crossing = budget_sdk.beta.threads.runs.create_and_poll(
+        thread_id=thread.id, assistant_id=assistant.id, poll_interval_ms=100
+    )
+    assert crossing.status == "completed" and crossing.usage is not None and crossing.usage.total_tokens > 50
+    # When the user starts another run, Then it is refused as the upstream refuses a spent quota
+    with pytest.raises(openai.RateLimitError) as refused:
+        budget_sdk.beta.threads.runs.create(
+            thread_id=thread.id,
+            assistant_id=assistant.id,
+            additional_messages=[{"role": "user", "content": "more"}],
+        )
+    assert refused.value.code == "insufficient_quota"
+    assert [m.role for m in budget_sdk.beta.threads.messages.list(thread.id).data] == ["assistant", "user"]
